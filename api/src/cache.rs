@@ -1,0 +1,57 @@
+//! Redis, for short-lived shared state (rate limits, token denylist).
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A lazily connecting Redis handle. The first use connects; after that redis-rs's connection
+/// manager reconnects by itself when the server comes back. Creating one never touches the
+/// network, so the API starts while Redis is down.
+#[derive(Clone)]
+pub struct Redis {
+    client: redis::Client,
+    manager: Arc<Mutex<Option<ConnectionManager>>>,
+}
+
+impl Redis {
+    /// Parses the URL; does not connect.
+    pub fn new(url: &str) -> Result<Self, redis::RedisError> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            manager: Arc::default(),
+        })
+    }
+
+    /// A multiplexed connection (cheap to clone; share it rather than holding the lock).
+    pub async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        let mut slot = self.manager.lock().await;
+        if let Some(manager) = slot.as_ref() {
+            return Ok(manager.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let manager = ConnectionManager::new_with_config(self.client.clone(), config).await?;
+        *slot = Some(manager.clone());
+        Ok(manager)
+    }
+
+    /// A real round trip (`PING`), bounded by `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        let round_trip = async {
+            let mut connection = self.connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        match tokio::time::timeout(timeout, round_trip).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+}

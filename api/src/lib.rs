@@ -1,0 +1,14 @@
+//! Fishapp's HTTP API: one GraphQL endpoint (async-graphql on axum), health and readiness probes,
+//! Prometheus metrics. Reads go to the Postgres read models through `fishapp-store`; changes that
+//! span contexts start Temporal workflows through `fishapp-workflows`.
+
+pub mod cache;
+pub mod error;
+pub mod graphql;
+mod health;
+mod metrics;
+mod router;
+
+pub use cache::Redis;
+pub use error::ApiError;
+pub use router::{Dependencies, HttpSettings, RouterError, router};

@@ -1,0 +1,168 @@
+//! The HTTP surface: routes and the middleware every request passes through.
+
+use crate::cache::Redis;
+use crate::graphql::{self, FishappSchema};
+use crate::health;
+use crate::metrics::{self, HttpMetrics};
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Router, middleware};
+use fishapp_store::Database;
+use fishapp_workflows::Temporal;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Handles on everything outside the process that the API talks to. Each connects lazily and
+/// reconnects by itself, so the API starts (and serves what it can) while any of them is down.
+#[derive(Clone)]
+pub struct Dependencies {
+    pub db: Database,
+    pub redis: Redis,
+    pub nats: async_nats::Client,
+    pub temporal: Temporal,
+    /// Bound on each readiness check.
+    pub readiness_timeout: Duration,
+}
+
+/// HTTP knobs from configuration.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Origins a browser may call the API from (`*` allows any).
+    pub cors_allowed_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("invalid CORS origin {origin:?}: {reason}")]
+    InvalidCorsOrigin { origin: String, reason: String },
+    #[error("could not set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+#[derive(Clone)]
+struct AppState {
+    deps: Dependencies,
+    schema: FishappSchema,
+    metrics: Arc<HttpMetrics>,
+}
+
+impl FromRef<AppState> for Dependencies {
+    fn from_ref(state: &AppState) -> Self {
+        state.deps.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<HttpMetrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+/// Builds the whole HTTP application.
+pub fn router(deps: Dependencies, settings: &HttpSettings) -> Result<Router, RouterError> {
+    let schema = graphql::schema_builder().data(deps.clone()).finish();
+    let metrics = HttpMetrics::new()?;
+    let cors = cors_layer(&settings.cors_allowed_origins)?;
+    let state = AppState {
+        deps,
+        schema,
+        metrics: metrics.clone(),
+    };
+
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            // The path only: query strings can carry user data.
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+
+    // Layers wrap bottom-up: the request id is set first, so the trace span, the handlers and
+    // the response all see the same one.
+    Ok(Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state))
+}
+
+async fn graphql_post(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
+    state.schema.execute(request.into_inner()).await.into()
+}
+
+/// GET serves the GraphiQL IDE to a browser (it asks for HTML) and runs queries for everyone
+/// else (`?query=…`), as the GraphQL-over-HTTP spec allows.
+async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+    if wants_html(&request) {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .title("Fishapp GraphiQL")
+                .finish(),
+        )
+        .into_response();
+    }
+    match <GraphQLRequest as FromRequest<AppState>>::from_request(request, &state).await {
+        Ok(request) => {
+            GraphQLResponse::from(state.schema.execute(request.into_inner()).await).into_response()
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn wants_html(request: &Request) -> bool {
+    request.uri().query().is_none_or(|q| !q.contains("query="))
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+fn cors_layer(origins: &[String]) -> Result<CorsLayer, RouterError> {
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let parsed = origins
+            .iter()
+            .map(|origin| {
+                HeaderValue::from_str(origin).map_err(|e| RouterError::InvalidCorsOrigin {
+                    origin: origin.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(parsed)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
+        .expose_headers([REQUEST_ID])
+        .max_age(Duration::from_secs(600)))
+}

@@ -1,0 +1,442 @@
+//! Configuration: documented defaults that point at the local stack, overridden by an optional
+//! TOML file, overridden by `FISHAPP_<KEY>` environment variables. Every key is listed in
+//! docs/operations.md; `fishapp config` prints the effective values with secrets redacted.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::Uncased;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Prefix of every environment variable Fishapp reads.
+pub const ENV_PREFIX: &str = "FISHAPP_";
+/// Environment variable naming the TOML file (also `--config`); not itself a configuration key.
+pub const CONFIG_FILE_ENV: &str = "FISHAPP_CONFIG";
+
+/// What is written in place of a secret by [`Config::redacted`].
+const REDACTED: &str = "REDACTED";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on (port 0 picks a free one).
+    pub http_addr: SocketAddr,
+    /// Largest request body accepted, in bytes (uploads included).
+    pub http_body_limit_bytes: usize,
+    /// Origins a browser may call the API from; `*` allows any. In the environment: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub cors_allowed_origins: Vec<String>,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+    /// Bound on each dependency check of `/readyz`.
+    pub readiness_timeout_ms: u64,
+
+    /// Postgres; the database is created by `fishapp migrate` when missing. Secret (password).
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Redis (rate limits, token denylist). Secret (password).
+    pub redis_url: String,
+    /// NATS with JetStream (domain events, live chat). Secret (credentials).
+    pub nats_url: String,
+
+    /// Temporal frontend (gRPC).
+    pub temporal_address: Url,
+    pub temporal_namespace: String,
+    /// Every task queue name starts with this: `<prefix>.workflows`, `<prefix>.post`, …
+    pub temporal_task_queue_prefix: String,
+    /// The Temporal Web UI, for links in logs and messages.
+    pub temporal_ui_url: Url,
+
+    pub log_format: LogFormat,
+    /// A tracing filter directive, e.g. `info` or `info,fishapp_api=debug`.
+    pub log_filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http_body_limit_bytes: 64 * 1024 * 1024,
+            cors_allowed_origins: vec![
+                "http://localhost:3000".to_owned(),
+                "http://127.0.0.1:3000".to_owned(),
+            ],
+            shutdown_grace_secs: 30,
+            readiness_timeout_ms: 2_000,
+            database_url: "postgres://postgres@127.0.0.1:5432/fishapp".to_owned(),
+            database_max_connections: 10,
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            temporal_address: Url::parse("http://127.0.0.1:7233").expect("static url"),
+            temporal_namespace: "default".to_owned(),
+            temporal_task_queue_prefix: "fishapp".to_owned(),
+            temporal_ui_url: Url::parse("http://127.0.0.1:8233").expect("static url"),
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+        }
+    }
+}
+
+/// A bad configuration value: which key, where it came from, what is wrong. Displays as one
+/// line that names the key the way the operator set it (`FISHAPP_HTTP_ADDR`, or the key and
+/// the file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Defaults, then the TOML file (when given: it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed(ENV_PREFIX))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError {
+                    key: CONFIG_FILE_ENV.to_owned(),
+                    message: format!("no configuration file at {}", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment.merge(env.ignore(&["config"]));
+        let config: Config = figment.extract().map_err(|e| from_figment(&e))?;
+        config.validate().map_err(|(key, message)| ConfigError {
+            key: key_as_set(&figment, key),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: URL schemes, ranges, origins.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        check_url(
+            "database_url",
+            &self.database_url,
+            &["postgres", "postgresql"],
+        )?;
+        check_url(
+            "redis_url",
+            &self.redis_url,
+            &["redis", "rediss", "redis+unix", "unix"],
+        )?;
+        check_url("nats_url", &self.nats_url, &["nats", "tls", "ws", "wss"])?;
+        check_scheme(
+            "temporal_address",
+            &self.temporal_address,
+            &["http", "https"],
+        )?;
+        check_scheme("temporal_ui_url", &self.temporal_ui_url, &["http", "https"])?;
+        if self.database_max_connections == 0 {
+            return Err(("database_max_connections", "must be at least 1".to_owned()));
+        }
+        if self.http_body_limit_bytes < 1024 {
+            return Err(("http_body_limit_bytes", "must be at least 1024".to_owned()));
+        }
+        if self.readiness_timeout_ms == 0 {
+            return Err(("readiness_timeout_ms", "must be at least 1".to_owned()));
+        }
+        if self.temporal_namespace.trim().is_empty() {
+            return Err(("temporal_namespace", "must not be empty".to_owned()));
+        }
+        let prefix = &self.temporal_task_queue_prefix;
+        if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+            return Err((
+                "temporal_task_queue_prefix",
+                "must be non-empty and without spaces".to_owned(),
+            ));
+        }
+        for origin in &self.cors_allowed_origins {
+            check_origin(origin).map_err(|m| ("cors_allowed_origins", m))?;
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_filter)
+            .map_err(|e| ("log_filter", e.to_string()))?;
+        Ok(())
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn readiness_timeout(&self) -> Duration {
+        Duration::from_millis(self.readiness_timeout_ms)
+    }
+
+    /// A copy safe to print or log: passwords in URLs are replaced.
+    pub fn redacted(&self) -> Config {
+        Config {
+            database_url: redact_url(&self.database_url),
+            redis_url: redact_url(&self.redis_url),
+            nats_url: redact_url(&self.nats_url),
+            ..self.clone()
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted: what `fishapp config` prints.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(&self.redacted()).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Path of the configuration file from `--config` or `FISHAPP_CONFIG` (clap reads both).
+pub type ConfigFile = Option<PathBuf>;
+
+fn from_figment(error: &figment::Error) -> ConfigError {
+    // figment collects every error; the first one is the one to fix first.
+    let error = error
+        .clone()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| error.clone());
+    let key = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => field.clone(),
+        _ => error.path.join("."),
+    };
+    let origin = error.metadata.as_ref().map(describe_source);
+    let key = match origin {
+        Some(Source::Env) => env_name(&key),
+        Some(Source::File(path)) => format!("{key} (in {path})"),
+        None => key,
+    };
+    ConfigError {
+        key,
+        message: error.kind.to_string(),
+    }
+}
+
+enum Source {
+    Env,
+    File(String),
+}
+
+fn describe_source(metadata: &figment::Metadata) -> Source {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => Source::File(path.display().to_string()),
+        _ if metadata.name.contains("environment") => Source::Env,
+        _ => Source::File(metadata.name.to_string()),
+    }
+}
+
+/// Names `key` the way it was set: as its environment variable when the environment set it, as
+/// the key and its file when a file did, as the bare key for a default.
+fn key_as_set(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key).map(describe_source) {
+        Some(Source::Env) => env_name(key),
+        Some(Source::File(path)) if !path.contains("Serialized") && !path.contains("default") => {
+            format!("{key} (in {path})")
+        }
+        _ => key.to_owned(),
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        Uncased::from(key).as_str().to_ascii_uppercase()
+    )
+}
+
+fn check_url(
+    key: &'static str,
+    value: &str,
+    schemes: &[&str],
+) -> Result<Url, (&'static str, String)> {
+    let url = Url::parse(value).map_err(|e| (key, format!("not a URL ({e})")))?;
+    check_scheme(key, &url, schemes)?;
+    Ok(url)
+}
+
+fn check_scheme(
+    key: &'static str,
+    url: &Url,
+    schemes: &[&str],
+) -> Result<(), (&'static str, String)> {
+    if schemes.contains(&url.scheme()) {
+        Ok(())
+    } else {
+        Err((
+            key,
+            format!(
+                "scheme {:?} is not one of {}",
+                url.scheme(),
+                schemes.join(", ")
+            ),
+        ))
+    }
+}
+
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let url = Url::parse(origin).map_err(|e| format!("{origin:?} is not an origin ({e})"))?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.path() == "/"
+        && !origin.ends_with('/')
+        && url.query().is_none();
+    if bare {
+        Ok(())
+    } else {
+        Err(format!(
+            "{origin:?} is not an origin (scheme://host[:port], no path)"
+        ))
+    }
+}
+
+fn redact_url(value: &str) -> String {
+    match Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            // Cannot fail for URLs that already carry a password.
+            let _ = url.set_password(Some(REDACTED));
+            url.to_string()
+        }
+        Ok(_) => value.to_owned(),
+        // Not a URL at all (validation rejects it); print nothing of it.
+        Err(_) => REDACTED.to_owned(),
+    }
+}
+
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(d)? {
+        ListOrString::List(list) => list,
+        ListOrString::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads with an optional file and an environment prefix nothing sets: the process
+    /// environment is shared by tests running in parallel, so env precedence is covered by the
+    /// black-box CLI tests, which own their child's environment.
+    fn load_with_file(file: Option<&str>) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!(
+            "fishapp-config-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("fishapp.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).expect("write config");
+        }
+        let env = Env::prefixed("FISHAPP_UNIT_TEST_NEVER_SET_");
+        let result = Config::load_from(file.map(|_| path.as_path()), env);
+        std::fs::remove_dir_all(&dir).ok();
+        result
+    }
+
+    #[test]
+    fn defaults_point_at_the_local_stack_and_validate() {
+        let config = load_with_file(None).expect("defaults are valid");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.temporal_address.as_str(), "http://127.0.0.1:7233/");
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let config = load_with_file(Some(
+            "database_max_connections = 3\nlog_format = \"json\"\n",
+        ))
+        .expect("valid file");
+        assert_eq!(config.database_max_connections, 3);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_bad_type_in_the_file_names_key_and_file() {
+        let error = load_with_file(Some("database_max_connections = \"many\"\n")).unwrap_err();
+        assert!(
+            error.key.starts_with("database_max_connections (in "),
+            "{error}"
+        );
+        assert!(error.key.contains("fishapp.toml"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named() {
+        let error = load_with_file(Some("databse_url = \"x\"\n")).unwrap_err();
+        assert!(error.key.starts_with("databse_url"), "{error}");
+        assert!(error.message.contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let error = load_with_file(Some("redis_url = \"http://x\"\n")).unwrap_err();
+        assert!(error.key.starts_with("redis_url (in "), "{error}");
+        let error = load_with_file(Some("cors_allowed_origins = [\"http://a.example/path\"]\n"))
+            .unwrap_err();
+        assert!(error.key.starts_with("cors_allowed_origins"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let error = Config::load_from(
+            Some(Path::new("/nonexistent/fishapp.toml")),
+            Env::prefixed("FISHAPP_UNIT_TEST_NEVER_SET_"),
+        )
+        .unwrap_err();
+        assert_eq!(error.key, CONFIG_FILE_ENV);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let config = Config {
+            database_url: "postgres://app:s3cret@db:5432/fishapp".to_owned(),
+            redis_url: "redis://:hunter2@cache:6379".to_owned(),
+            ..Config::default()
+        };
+        let printed = config.to_redacted_toml();
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("hunter2"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("postgres://app:REDACTED@db:5432/fishapp"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn origins_accept_a_comma_separated_string() {
+        let config = load_with_file(Some(
+            "cors_allowed_origins = \"https://a.example, https://b.example\"\n",
+        ))
+        .expect("valid");
+        assert_eq!(
+            config.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Fishapp's Postgres access. One module per context (account, board, chat, media, outbox) as the
+//! contexts land; SQL stays in plain sight in those modules. This crate also owns the schema
+//! migrations, which are embedded in the binary.
+
+pub mod database;
+pub mod migrations;
+
+pub use database::{Database, DatabaseError};
+pub use migrations::{MigrationReport, migrate};

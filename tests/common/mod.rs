@@ -1,0 +1,213 @@
+//! Black-box test harness: the real application, in-process, on a random port, against the real
+//! stack (`scripts/stack up`), with a database of its own that is dropped afterwards.
+#![allow(dead_code, unreachable_pub)] // each test binary uses its own part of the harness
+
+use fishapp::config::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The configuration tests start from: the environment (scripts/test points it at the stack),
+/// with a random port, a fresh database name and task queues of the test's own.
+pub fn test_config() -> Config {
+    let base = Config::load(None).expect("the test environment's FISHAPP_* variables are valid");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut database_url = url::Url::parse(&base.database_url).expect("database_url is a URL");
+    database_url.set_path(&format!("fishapp_test_{id}"));
+    Config {
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: database_url.to_string(),
+        database_max_connections: 5,
+        temporal_task_queue_prefix: format!("test-{id}"),
+        readiness_timeout_ms: 1_000,
+        shutdown_grace_secs: 5,
+        log_filter: "warn".to_owned(),
+        ..base
+    }
+}
+
+/// Drops a test database when dropped, even when the test panicked.
+pub struct TestDatabase {
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create(url: &str) -> Self {
+        fishapp_store::database::create_database_if_missing(url)
+            .await
+            .expect("Postgres is up (run scripts/stack up)");
+        Self {
+            url: url.to_owned(),
+        }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.url)
+            .await
+            .expect("test database connects")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of our own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(fishapp_store::database::drop_database(&url))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.url);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub config: Config,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    // Last, so the app's connections close before the database is dropped.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    /// The app against the real stack, with a migrated database of its own.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the configuration adjusted after the test database is
+    /// created and migrated (e.g. a dependency pointed at a dead port).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config();
+        let database = TestDatabase::create(&config.database_url).await;
+        fishapp::app::migrate(&config)
+            .await
+            .expect("migrations apply");
+        adjust(&mut config);
+        fishapp::telemetry::init(&config);
+        let shutdown = CancellationToken::new();
+        let deps = fishapp::app::connect_dependencies(&config, &shutdown)
+            .await
+            .expect("dependency handles build");
+        let api = fishapp::app::start_api(&config, deps, shutdown.clone())
+            .await
+            .expect("API starts");
+        Self {
+            addr: api.addr,
+            http: reqwest::Client::new(),
+            config,
+            shutdown,
+            task: Some(api.task),
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a GraphQL query and returns the JSON response.
+    pub async fn graphql(&self, query: &str) -> serde_json::Value {
+        self.http
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
+    /// GET /readyz: status code and body.
+    pub async fn readyz(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("readyz is JSON"))
+    }
+
+    /// Polls /readyz until it returns `status`, or panics with the last body after `within`.
+    pub async fn wait_for_readiness(&self, status: u16, within: Duration) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (got, body) = self.readyz().await;
+            if got == status {
+                return body;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("/readyz still {got} after {within:?}, wanted {status}: {body}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stops the app as SIGTERM would and waits for it to finish draining.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A port nothing listens on (bound, read, released).
+pub async fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// Forwards every connection on `port` to `target`, until the handle is aborted: brings a
+/// "dead" address to life in the middle of a test.
+pub async fn start_proxy(port: u16, target: SocketAddr) -> JoinHandle<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("proxy binds");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
+/// host:port of a URL, resolved (for pointing a proxy at the real service).
+pub fn socket_addr_of(url: &str) -> SocketAddr {
+    let url = url::Url::parse(url).expect("URL");
+    let host = url.host_str().expect("host");
+    let port = url.port_or_known_default().expect("port");
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .expect("resolves")
+        .next()
+        .expect("one address")
+}
+
+/// A URL with its port replaced.
+pub fn with_port(url: &str, port: u16) -> String {
+    let mut url = url::Url::parse(url).expect("URL");
+    url.set_port(Some(port)).expect("URL takes a port");
+    url.to_string()
+}

@@ -1,0 +1,196 @@
+//! The HTTP surface, black-box: GraphQL over POST and GET, GraphiQL, probes, metrics, request
+//! ids, CORS and the body limit.
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn health_check_answers_over_post_and_get() {
+    let app = TestApp::spawn().await;
+
+    let body = app.graphql("{ healthCheck }").await;
+    assert_eq!(body, json!({ "data": { "healthCheck": true } }));
+
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ healthCheck }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["healthCheck"], true);
+}
+
+#[tokio::test]
+async fn a_browser_gets_graphiql() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("graphiql"),
+        "not the GraphiQL page: {page:.200}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_query_is_a_graphql_error_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let body = app.graphql("{ noSuchField }").await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("noSuchField"),
+        "{body}"
+    );
+    let body = app.graphql("{ healthCheck ").await;
+    assert!(body["errors"].is_array(), "{body}");
+    // The process still serves.
+    assert_eq!(
+        app.graphql("{ healthCheck }").await["data"]["healthCheck"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn probes_report_a_live_process_and_ready_dependencies() {
+    let app = TestApp::spawn().await;
+    let healthz = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(healthz.status(), 200);
+
+    let body = app.wait_for_readiness(200, Duration::from_secs(20)).await;
+    assert_eq!(body["status"], "ready");
+    for dependency in ["postgres", "redis", "nats", "temporal"] {
+        assert_eq!(body["checks"][dependency]["status"], "up", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
+    let app = TestApp::spawn().await;
+    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        app.graphql("{ healthCheck }").await;
+    }
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("fishapp_http_requests_total")
+                && l.contains(r#"route="/graphql""#)
+                && l.contains(r#"method="POST""#)
+        })
+        .unwrap_or_else(|| panic!("no request counter for POST /graphql in:\n{text}"));
+    assert!(line.ends_with(" 3"), "{line}");
+    assert!(
+        text.contains("fishapp_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let app =
+        TestApp::spawn_with(|c| c.cors_allowed_origins = vec!["https://app.example".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_with_413() {
+    let app = TestApp::spawn_with(|c| c.http_body_limit_bytes = 4096).await;
+    let query = format!("{{ healthCheck }} # {}", "x".repeat(8192));
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        app.graphql("{ healthCheck }").await["data"]["healthCheck"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_returns_cleanly() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/healthz");
+    let client = app.http.clone();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    app.stop()
+        .await
+        .expect("the server drains and stops without error");
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "still accepting after shutdown"
+    );
+}

@@ -1,0 +1,16 @@
+//! The custom search attributes every board workflow carries, so that an operator can find all of
+//! a post's (or a user's) sagas in the Temporal Web UI with `PostId = "…"` or `UserId = "…"`.
+
+use temporalio_common::protos::temporal::api::enums::v1::IndexedValueType;
+
+/// Search attribute holding the id of the post a workflow works on.
+pub const POST_ID: &str = "PostId";
+/// Search attribute holding the id of the user who started a workflow.
+pub const USER_ID: &str = "UserId";
+
+/// Every custom search attribute Fishapp uses, with its type. Registered at start-up when the
+/// namespace lacks them (and by `scripts/stack` for the dev server).
+pub const CUSTOM: [(&str, IndexedValueType); 2] = [
+    (POST_ID, IndexedValueType::Keyword),
+    (USER_ID, IndexedValueType::Keyword),
+];
