@@ -115,6 +115,10 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
 /// `fishapp worker`: the Temporal worker until SIGTERM/SIGINT.
 pub async fn worker(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
+    run_worker(&temporal, shutdown).await
+}
+
+async fn run_worker(temporal: &Temporal, shutdown: CancellationToken) -> anyhow::Result<()> {
     if temporal.connected(&shutdown).await.is_some() {
         let queues = temporal.settings().task_queues.all();
         tracing::info!(
@@ -132,6 +136,8 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     let report = migrate(config).await?;
     tracing::info!(applied = ?report.applied, version = ?report.current, "database migrated");
     let deps = connect_dependencies(config, &shutdown).await?;
+    // One Temporal connection for the API and the worker.
+    let temporal = deps.temporal.clone();
     let api = start_api(config, deps, shutdown.clone()).await?;
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
@@ -140,7 +146,7 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     );
     let (api, worker, ()) = tokio::join!(
         api.task,
-        worker(config, shutdown.clone()),
+        run_worker(&temporal, shutdown.clone()),
         fishapp_relaylog::run(shutdown.clone()),
     );
     api??;
