@@ -3,10 +3,13 @@
 
 use crate::config::Config;
 use anyhow::Context;
-use fishapp_api::{Dependencies, HttpSettings, Redis};
+use fishapp_api::account::limits::LoginLimits;
+use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
+use fishapp_api::{Accounts, AuthSettings, Dependencies, HttpSettings, Redis};
 use fishapp_store::{Database, MigrationReport};
 use fishapp_workflows::{TaskQueues, Temporal, TemporalSettings};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +44,95 @@ pub fn temporal_settings(config: &Config) -> TemporalSettings {
     }
 }
 
+/// What to do when the signing key file does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingKey {
+    /// `fishapp dev`: create one (kept in the stack's data folder by default).
+    Generate,
+    /// Production roles: refuse to start (replicas must share one key).
+    Refuse,
+}
+
+/// The ID-token keys from configuration: the inline PEM, else the key file.
+pub fn token_keys(config: &Config, missing: MissingKey) -> anyhow::Result<TokenKeys> {
+    let private_pem = match &config.jwt_private_key_pem {
+        Some(pem) => pem.clone(),
+        None => read_or_create_key(&config.jwt_private_key_file, missing)?,
+    };
+    let previous = config
+        .jwt_previous_public_key_files
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "jwt_previous_public_key_files: cannot read {}",
+                    path.display()
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    TokenKeys::new(
+        &private_pem,
+        &previous,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+        Duration::from_secs(config.id_token_ttl_secs),
+    )
+    .context("jwt signing key")
+}
+
+fn read_or_create_key(path: &std::path::Path, missing: MissingKey) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => Ok(pem),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing == MissingKey::Generate => {
+            let pem = generate_private_key_pem();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            write_private(path, &pem).with_context(|| format!("cannot write {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a development key for signing ID tokens");
+            Ok(pem)
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "no ID-token signing key at {} (FISHAPP_JWT_PRIVATE_KEY_FILE); `fishapp dev` creates one for development",
+                path.display()
+            )
+        }),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
+    AuthSettings {
+        keys,
+        refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
+        login_limits: LoginLimits {
+            max_failures_per_account: config.login_max_failures_per_account,
+            max_failures_per_ip: config.login_max_failures_per_ip,
+            window: Duration::from_secs(config.login_failure_window_secs),
+        },
+        password_hashing_concurrency: config.password_hashing_concurrency,
+        redis_key_prefix: config.redis_key_prefix.clone(),
+    }
+}
+
 /// Creates the database when missing and applies pending migrations (all or none).
 pub async fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
     let created = fishapp_store::database::create_database_if_missing(&config.database_url)
@@ -68,13 +160,21 @@ pub struct RunningApi {
 pub async fn start_api(
     config: &Config,
     deps: Dependencies,
+    keys: TokenKeys,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningApi> {
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         body_limit_bytes: config.http_body_limit_bytes,
     };
-    let router = fishapp_api::router(deps, &settings)?;
+    let accounts = Accounts::new(
+        deps.db.clone(),
+        deps.redis.clone(),
+        auth_settings(config, keys),
+    )
+    .await?;
+    let router = fishapp_api::router(deps, accounts, &settings)?
+        .into_make_service_with_connect_info::<SocketAddr>();
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -106,8 +206,9 @@ pub async fn start_api(
 
 /// `fishapp serve`: the API until SIGTERM/SIGINT.
 pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let keys = token_keys(config, MissingKey::Refuse)?;
     let deps = connect_dependencies(config, &shutdown).await?;
-    let api = start_api(config, deps, shutdown).await?;
+    let api = start_api(config, deps, keys, shutdown).await?;
     tracing::info!(addr = %api.addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
     api.task.await?
 }
@@ -133,12 +234,13 @@ async fn run_worker(temporal: &Temporal, shutdown: CancellationToken) -> anyhow:
 
 /// `fishapp dev`: migrate, then the API, the worker and the relay in one process.
 pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let keys = token_keys(config, MissingKey::Generate)?;
     let report = migrate(config).await?;
     tracing::info!(applied = ?report.applied, version = ?report.current, "database migrated");
     let deps = connect_dependencies(config, &shutdown).await?;
     // One Temporal connection for the API and the worker.
     let temporal = deps.temporal.clone();
-    let api = start_api(config, deps, shutdown.clone()).await?;
+    let api = start_api(config, deps, keys, shutdown.clone()).await?;
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
         temporal_ui = %config.temporal_ui_url,

@@ -60,6 +60,27 @@ pub struct Config {
     /// The Temporal Web UI, for links in logs and messages.
     pub temporal_ui_url: Url,
 
+    /// Ed25519 private key (PKCS#8 PEM) that signs ID tokens. `fishapp dev` creates it when
+    /// missing; the other roles refuse to start without it.
+    pub jwt_private_key_file: PathBuf,
+    /// The same key inline; wins over the file. Secret.
+    pub jwt_private_key_pem: Option<String>,
+    /// Public keys (SPKI PEM files) that still verify ID tokens during a key rotation.
+    #[serde(deserialize_with = "paths_list_or_comma_separated")]
+    pub jwt_previous_public_key_files: Vec<PathBuf>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub id_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins allowed per account, then per client address, within the window.
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_failure_window_secs: u64,
+    /// Password hashes computed at most at once (0: one per core).
+    pub password_hashing_concurrency: usize,
+    /// Prefix of every Redis key Fishapp writes.
+    pub redis_key_prefix: String,
+
     pub log_format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `info,fishapp_api=debug`.
     pub log_filter: String,
@@ -84,6 +105,18 @@ impl Default for Config {
             temporal_namespace: "default".to_owned(),
             temporal_task_queue_prefix: "fishapp".to_owned(),
             temporal_ui_url: Url::parse("http://127.0.0.1:8233").expect("static url"),
+            jwt_private_key_file: PathBuf::from(".stack/data/jwt/ed25519.pem"),
+            jwt_private_key_pem: None,
+            jwt_previous_public_key_files: Vec::new(),
+            jwt_issuer: "fishapp".to_owned(),
+            jwt_audience: "fishapp".to_owned(),
+            id_token_ttl_secs: 3_600,
+            refresh_token_ttl_secs: 10 * 24 * 3_600,
+            login_max_failures_per_account: 10,
+            login_max_failures_per_ip: 100,
+            login_failure_window_secs: 15 * 60,
+            password_hashing_concurrency: 0,
+            redis_key_prefix: "fishapp".to_owned(),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
         }
@@ -167,6 +200,32 @@ impl Config {
         for origin in &self.cors_allowed_origins {
             check_origin(origin).map_err(|m| ("cors_allowed_origins", m))?;
         }
+        for (key, value) in [
+            ("id_token_ttl_secs", self.id_token_ttl_secs),
+            ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+            ("login_failure_window_secs", self.login_failure_window_secs),
+            (
+                "login_max_failures_per_account",
+                self.login_max_failures_per_account.into(),
+            ),
+            (
+                "login_max_failures_per_ip",
+                self.login_max_failures_per_ip.into(),
+            ),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".to_owned()));
+            }
+        }
+        for (key, value) in [
+            ("jwt_issuer", &self.jwt_issuer),
+            ("jwt_audience", &self.jwt_audience),
+            ("redis_key_prefix", &self.redis_key_prefix),
+        ] {
+            if value.trim().is_empty() {
+                return Err((key, "must not be empty".to_owned()));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log_filter)
             .map_err(|e| ("log_filter", e.to_string()))?;
         Ok(())
@@ -186,6 +245,10 @@ impl Config {
             database_url: redact_url(&self.database_url),
             redis_url: redact_url(&self.redis_url),
             nats_url: redact_url(&self.nats_url),
+            jwt_private_key_pem: self
+                .jwt_private_key_pem
+                .as_ref()
+                .map(|_| REDACTED.to_owned()),
             ..self.clone()
         }
     }
@@ -313,6 +376,15 @@ fn redact_url(value: &str) -> String {
         // Not a URL at all (validation rejects it); print nothing of it.
         Err(_) => REDACTED.to_owned(),
     }
+}
+
+fn paths_list_or_comma_separated<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    Ok(list_or_comma_separated(d)?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect())
 }
 
 fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -131,6 +131,20 @@ async fn migrate_creates_the_database_and_is_idempotent() {
     );
 }
 
+#[test]
+fn serve_refuses_to_start_without_a_signing_key() {
+    let output = fishapp(
+        &["serve"],
+        &[("FISHAPP_JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no ID-token signing key at /nonexistent/key.pem"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[tokio::test]
 async fn sigterm_stops_serve_with_exit_code_0() {
     let port = free_port().await;
@@ -139,6 +153,7 @@ async fn sigterm_stops_serve_with_exit_code_0() {
         .arg("serve")
         .env("FISHAPP_HTTP_ADDR", &addr)
         .env("FISHAPP_LOG_FILTER", "warn")
+        .env("FISHAPP_JWT_PRIVATE_KEY_PEM", common::test_signing_key())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,25 +1,43 @@
-//! The API's one error type. Every resolver returns `Result<T, ApiError>`; the conversion into a
-//! GraphQL error sets `extensions.code` (and `field` for bad input) and keeps internal details
-//! out of the response (they are logged instead).
+//! The API's one error type. Every resolver returns `Result<T, ApiError>`-derived errors through
+//! [`ErrorExtensions::extend`], which sets `extensions.code` (and `field` for bad input, and
+//! `retryAfterSeconds` when rate limited). Internal details never reach the client: they are
+//! logged, and the client gets the request id to quote (see `finalize_response`).
 
 use async_graphql::ErrorExtensions;
-use fishapp_domain::ErrorCode;
+use fishapp_domain::{ErrorCode, Invalid};
 use fishapp_workflows::TemporalUnavailable;
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
     BadUserInput { field: String, message: String },
     #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts; try again in {retry_after_seconds} seconds")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] Source),
 }
 
 impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::InternalServerError,
         }
@@ -31,17 +49,53 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    pub fn internal(source: impl Into<Source>) -> Self {
+        ApiError::Internal(source.into())
+    }
+
+    /// A dependency (Redis, say) failed in a way the client can only wait out.
+    pub fn unavailable(what: &str, source: impl std::fmt::Display) -> Self {
+        tracing::warn!(dependency = what, error = %source, "dependency unavailable");
+        ApiError::Unavailable(format!("{what} is unavailable; try again shortly"))
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::BadUserInput {
+            message: e.to_string(),
+            field: e.field,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                ApiError::unavailable("the database", e)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        ApiError::unavailable("the session store", e)
+    }
 }
 
 impl From<TemporalUnavailable> for ApiError {
     fn from(e: TemporalUnavailable) -> Self {
-        tracing::warn!(error = %e, "request needs Temporal, which is unavailable");
-        ApiError::Unavailable("the workflow service is unavailable; try again shortly".to_owned())
+        ApiError::unavailable("the workflow service", e)
     }
 }
 
-/// Resolvers return `Err(e.extend())`: async-graphql's blanket `From<impl Display>` would keep
-/// the message but drop the code.
+/// Resolvers return `Err(e.extend())`, or use `?` on `Result<_, ApiError>` inside functions
+/// returning [`ApiResult`]; async-graphql's blanket `From<impl Display>` would keep the message
+/// but drop the code (`finalize_response` then treats the error as internal).
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         if let ApiError::Internal(source) = self {
@@ -49,10 +103,48 @@ impl ErrorExtensions for ApiError {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", self.code().as_str());
-            if let ApiError::BadUserInput { field, .. } = self {
-                ext.set("field", field.as_str());
+            match self {
+                ApiError::BadUserInput { field, .. } => ext.set("field", field.as_str()),
+                ApiError::RateLimited {
+                    retry_after_seconds,
+                } => ext.set("retryAfterSeconds", *retry_after_seconds),
+                _ => {}
             }
         })
+    }
+}
+
+/// What resolvers return.
+pub type ApiResult<T> = Result<T, async_graphql::Error>;
+
+/// Lets resolvers write `fallible().await.gql()?`.
+pub trait IntoGql<T> {
+    fn gql(self) -> ApiResult<T>;
+}
+
+impl<T, E: Into<ApiError>> IntoGql<T> for Result<T, E> {
+    fn gql(self) -> ApiResult<T> {
+        self.map_err(|e| e.into().extend())
+    }
+}
+
+/// Last touch on every GraphQL response: each error gets the request id, and an error without
+/// a code gets one — request-level errors (parse, validation, limits: no path) are the client's
+/// (`BAD_USER_INPUT`); a resolver error without a code escaped `ApiError`, so it is treated as
+/// internal and its message, which may carry details, is replaced.
+pub fn finalize_response(response: &mut async_graphql::Response, request_id: &str) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            if error.path.is_empty() {
+                extensions.set("code", ErrorCode::BadUserInput.as_str());
+            } else {
+                tracing::error!(request_id, message = %error.message, "resolver error without a code");
+                error.message = "internal error".to_owned();
+                extensions.set("code", ErrorCode::InternalServerError.as_str());
+            }
+        }
+        extensions.set("requestId", request_id);
     }
 }
 
@@ -61,8 +153,7 @@ mod tests {
     use super::*;
 
     fn extensions(e: ApiError) -> serde_json::Value {
-        let gql = e.extend();
-        let server = gql.into_server_error(async_graphql::Pos::default());
+        let server = e.extend().into_server_error(async_graphql::Pos::default());
         serde_json::to_value(server.extensions).expect("extensions serialize")
     }
 
@@ -74,8 +165,17 @@ mod tests {
     }
 
     #[test]
+    fn rate_limited_says_how_long_to_wait() {
+        let ext = extensions(ApiError::RateLimited {
+            retry_after_seconds: 42,
+        });
+        assert_eq!(ext["code"], "RATE_LIMITED");
+        assert_eq!(ext["retryAfterSeconds"], 42);
+    }
+
+    #[test]
     fn internal_details_stay_out_of_the_message() {
-        let gql = ApiError::Internal("password=hunter2".into()).extend();
+        let gql = ApiError::internal("password=hunter2").extend();
         assert_eq!(gql.message, "internal error");
     }
 

@@ -2,6 +2,7 @@
 //! Prometheus metrics. Reads go to the Postgres read models through `fishapp-store`; changes that
 //! span contexts start Temporal workflows through `fishapp-workflows`.
 
+pub mod account;
 pub mod cache;
 pub mod error;
 pub mod graphql;
@@ -9,6 +10,7 @@ mod health;
 mod metrics;
 mod router;
 
+pub use account::{Accounts, AuthSettings};
 pub use cache::Redis;
 pub use error::ApiError;
 pub use router::{Dependencies, HttpSettings, RouterError, router};

@@ -1,18 +1,22 @@
 //! The HTTP surface: routes and the middleware every request passes through.
 
+use crate::account::Accounts;
 use crate::cache::Redis;
-use crate::graphql::{self, FishappSchema};
+use crate::error::finalize_response;
+use crate::graphql::{self, FishappSchema, RequestContext};
 use crate::health;
 use crate::metrics::{self, HttpMetrics};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 use fishapp_store::Database;
 use fishapp_workflows::Temporal;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -55,6 +59,7 @@ pub enum RouterError {
 #[derive(Clone)]
 struct AppState {
     deps: Dependencies,
+    accounts: Accounts,
     schema: FishappSchema,
     metrics: Arc<HttpMetrics>,
 }
@@ -71,13 +76,22 @@ impl FromRef<AppState> for Arc<HttpMetrics> {
     }
 }
 
-/// Builds the whole HTTP application.
-pub fn router(deps: Dependencies, settings: &HttpSettings) -> Result<Router, RouterError> {
-    let schema = graphql::schema_builder().data(deps.clone()).finish();
+/// Builds the whole HTTP application. Serve it with connect info (`into_make_service_with_connect_info::<SocketAddr>`):
+/// login limits count per client address.
+pub fn router(
+    deps: Dependencies,
+    accounts: Accounts,
+    settings: &HttpSettings,
+) -> Result<Router, RouterError> {
+    let schema = graphql::schema_builder()
+        .data(deps.clone())
+        .data(accounts.clone())
+        .finish();
     let metrics = HttpMetrics::new()?;
     let cors = cors_layer(&settings.cors_allowed_origins)?;
     let state = AppState {
         deps,
+        accounts,
         schema,
         metrics: metrics.clone(),
     };
@@ -101,6 +115,7 @@ pub fn router(deps: Dependencies, settings: &HttpSettings) -> Result<Router, Rou
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/.well-known/jwks.json", get(jwks))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
         .layer(cors)
@@ -110,13 +125,22 @@ pub fn router(deps: Dependencies, settings: &HttpSettings) -> Result<Router, Rou
         .with_state(state))
 }
 
-async fn graphql_post(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
-    state.schema.execute(request.into_inner()).await.into()
+async fn graphql_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    execute(&state, peer, &headers, request).await
 }
 
 /// GET serves the GraphiQL IDE to a browser (it asks for HTML) and runs queries for everyone
 /// else (`?query=…`), as the GraphQL-over-HTTP spec allows.
-async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     if wants_html(&request) {
         return Html(
             GraphiQLSource::build()
@@ -127,12 +151,49 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         )
         .into_response();
     }
+    let headers = request.headers().clone();
     match <GraphQLRequest as FromRequest<AppState>>::from_request(request, &state).await {
-        Ok(request) => {
-            GraphQLResponse::from(state.schema.execute(request.into_inner()).await).into_response()
-        }
+        Ok(request) => execute(&state, peer, &headers, request)
+            .await
+            .into_response(),
         Err(rejection) => rejection.into_response(),
     }
+}
+
+async fn execute(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request_id = headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let context = RequestContext::new(bearer_token(headers), peer.ip());
+    let mut response = state
+        .schema
+        .execute(request.into_inner().data(context))
+        .await;
+    finalize_response(&mut response, &request_id);
+    response.into()
+}
+
+/// The credential in `Authorization: Bearer <token>` (the scheme is case-insensitive).
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// The public keys ID tokens are verified with, for other services that check them.
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.accounts.keys().jwks()),
+    )
 }
 
 fn wants_html(request: &Request) -> bool {

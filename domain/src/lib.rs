@@ -2,6 +2,9 @@
 //! kinds of error every layer speaks. Nothing here does I/O, so everything here is unit-testable
 //! and usable from deterministic workflow code.
 
+pub mod account;
 pub mod error;
+pub mod validation;
 
 pub use error::ErrorCode;
+pub use validation::Invalid;

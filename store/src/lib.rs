@@ -2,6 +2,7 @@
 //! contexts land; SQL stays in plain sight in those modules. This crate also owns the schema
 //! migrations, which are embedded in the binary.
 
+pub mod account;
 pub mod database;
 pub mod migrations;
 

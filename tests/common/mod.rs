@@ -21,11 +21,20 @@ pub fn test_config() -> Config {
         database_url: database_url.to_string(),
         database_max_connections: 5,
         temporal_task_queue_prefix: format!("test-{id}"),
+        redis_key_prefix: format!("test-{id}"),
+        jwt_private_key_pem: Some(test_signing_key().to_owned()),
         readiness_timeout_ms: 1_000,
         shutdown_grace_secs: 5,
         log_filter: "warn".to_owned(),
         ..base
     }
+}
+
+/// One signing key per test process (generating is cheap, but tokens from one test app then also
+/// verify in another of the same process, which the token tests rely on only where they say so).
+pub fn test_signing_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(fishapp_api::account::tokens::generate_private_key_pem)
 }
 
 /// Drops a test database when dropped, even when the test panicked.
@@ -98,7 +107,9 @@ impl TestApp {
         let deps = fishapp::app::connect_dependencies(&config, &shutdown)
             .await
             .expect("dependency handles build");
-        let api = fishapp::app::start_api(&config, deps, shutdown.clone())
+        let keys =
+            fishapp::app::token_keys(&config, fishapp::app::MissingKey::Refuse).expect("test key");
+        let api = fishapp::app::start_api(&config, deps, keys, shutdown.clone())
             .await
             .expect("API starts");
         Self {
@@ -117,9 +128,24 @@ impl TestApp {
 
     /// POSTs a GraphQL query and returns the JSON response.
     pub async fn graphql(&self, query: &str) -> serde_json::Value {
-        self.http
+        self.graphql_as(None, query, serde_json::json!({})).await
+    }
+
+    /// POSTs a GraphQL operation with variables and, optionally, `Authorization: Bearer <token>`.
+    pub async fn graphql_as(
+        &self,
+        bearer: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = self
+            .http
             .post(self.url("/graphql"))
-            .json(&serde_json::json!({ "query": query }))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request
             .send()
             .await
             .expect("request sent")

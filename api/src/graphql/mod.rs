@@ -1,21 +1,30 @@
 //! The GraphQL schema. Names follow the original Fishapp's API so that its front end keeps
-//! working (see docs/architecture.md).
+//! working (see docs/architecture.md); one module per context, merged here.
 
-mod query;
+mod account;
+pub(crate) mod context;
+mod health;
+mod scalars;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
-pub use query::Query;
+pub(crate) use context::RequestContext;
 
-pub type FishappSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+pub struct Query(health::HealthQuery, account::AccountQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(account::AccountMutation);
+
+pub type FishappSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Limits that keep one request from costing the server more than any honest front end needs.
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 1_000;
 
 /// The schema, without any request-time data attached yet.
-pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

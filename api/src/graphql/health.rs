@@ -1,9 +1,10 @@
 use async_graphql::Object;
 
-pub struct Query;
+#[derive(Default)]
+pub(crate) struct HealthQuery;
 
 #[Object]
-impl Query {
+impl HealthQuery {
     /// Always true while the API process answers; says nothing about its dependencies
     /// (`/readyz` does).
     async fn health_check(&self) -> bool {

@@ -1,0 +1,328 @@
+//! The account context's behaviour: sign-up, login, token rotation and revocation, password
+//! changes. Single-context writes, so they go straight through the store (no workflow).
+
+pub mod limits;
+pub mod passwords;
+pub mod tokens;
+
+use crate::cache::Redis;
+use crate::error::ApiError;
+use chrono::{Duration, Utc};
+use fishapp_domain::account::{Email, Introduction, NewPassword, Sex, UserName};
+use fishapp_store::Database;
+use fishapp_store::account::{self as store, NewUser, Rotation, UserRow, WriteUserError};
+use limits::{Denylist, LoginLimiter, LoginLimits};
+use passwords::{Passwords, Verdict};
+use std::net::IpAddr;
+use tokens::{IdClaims, TokenKeys, new_refresh_token, refresh_token_hash};
+use uuid::Uuid;
+
+/// What the account context needs from configuration.
+#[derive(Clone)]
+pub struct AuthSettings {
+    pub keys: TokenKeys,
+    pub refresh_token_ttl: std::time::Duration,
+    pub login_limits: LoginLimits,
+    /// Hashes at most at once (0: one per core).
+    pub password_hashing_concurrency: usize,
+    /// Prefix of every Redis key (lets deployments — and tests — share one Redis).
+    pub redis_key_prefix: String,
+}
+
+/// A freshly issued ID token and refresh token.
+pub struct TokenPair {
+    pub id_token: String,
+    pub refresh_token: String,
+}
+
+/// The signed-in caller of a request.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user_id: i64,
+    pub claims: IdClaims,
+}
+
+pub struct SignUp<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+    pub sex: Sex,
+    pub introduction: &'a str,
+}
+
+const BAD_CREDENTIALS: &str = "email or password is incorrect";
+const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid, expired or revoked; sign in again";
+
+#[derive(Clone)]
+pub struct Accounts {
+    db: Database,
+    passwords: Passwords,
+    keys: TokenKeys,
+    denylist: Denylist,
+    limiter: LoginLimiter,
+    refresh_token_ttl: Duration,
+}
+
+impl Accounts {
+    pub async fn new(
+        db: Database,
+        redis: Redis,
+        settings: AuthSettings,
+    ) -> Result<Self, passwords::PasswordError> {
+        let id_ttl = settings
+            .keys
+            .id_token_ttl()
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        Ok(Self {
+            passwords: Passwords::new(settings.password_hashing_concurrency).await?,
+            denylist: Denylist::new(redis.clone(), &settings.redis_key_prefix, id_ttl),
+            limiter: LoginLimiter::new(redis, &settings.redis_key_prefix, settings.login_limits),
+            refresh_token_ttl: Duration::from_std(settings.refresh_token_ttl)
+                .unwrap_or(Duration::days(10)),
+            keys: settings.keys,
+            db,
+        })
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    pub async fn sign_up(&self, input: SignUp<'_>) -> Result<(UserRow, TokenPair), ApiError> {
+        let email = Email::parse("email", input.email)?;
+        let password = NewPassword::parse("password", input.password)?;
+        let name = UserName::parse("name", input.name)?;
+        let introduction = Introduction::parse("introduction", input.introduction)?;
+        let hash = self
+            .passwords
+            .hash(password.expose())
+            .await
+            .map_err(ApiError::internal)?;
+        let user = store::insert_user(
+            self.db.pool(),
+            &NewUser {
+                email: email.as_str(),
+                password_hash: &hash,
+                name: name.as_str(),
+                sex: input.sex.as_str(),
+                introduction: introduction.as_str(),
+            },
+        )
+        .await
+        .map_err(email_taken)?;
+        tracing::info!(user_id = user.id, "user signed up");
+        let pair = self.start_sign_in(user.id).await?;
+        Ok((user, pair))
+    }
+
+    /// One error for an unknown email and a wrong password, after the same work.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<(UserRow, TokenPair), ApiError> {
+        let account = email.trim().to_lowercase();
+        if let Some(retry_after_seconds) = self.limiter.blocked_for(&account, ip).await? {
+            return Err(ApiError::RateLimited {
+                retry_after_seconds,
+            });
+        }
+        let user = store::user_by_email(self.db.pool(), &account).await?;
+        let verdict = self
+            .passwords
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await
+            .map_err(ApiError::internal)?;
+        let (user, rehash) = match (user, verdict) {
+            (Some(user), Verdict::Right { rehash }) => (user, rehash),
+            _ => {
+                self.limiter.record_failure(&account, ip).await?;
+                return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
+            }
+        };
+        self.limiter.clear_account(&account).await?;
+        if rehash {
+            let hash = self
+                .passwords
+                .hash(password)
+                .await
+                .map_err(ApiError::internal)?;
+            store::set_password_hash(self.db.pool(), user.id, &hash).await?;
+            tracing::info!(
+                user_id = user.id,
+                "password rehashed with current parameters"
+            );
+        }
+        let pair = self.start_sign_in(user.id).await?;
+        Ok((user, pair))
+    }
+
+    /// Rotates a refresh token. Presenting one that was already rotated revokes its family.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+        let new_token = new_refresh_token();
+        let rotation = store::rotate(
+            self.db.pool(),
+            &refresh_token_hash(refresh_token),
+            &refresh_token_hash(&new_token),
+            Utc::now() + self.refresh_token_ttl,
+        )
+        .await?;
+        match rotation {
+            Rotation::Rotated { user_id, family_id } => Ok(TokenPair {
+                id_token: self.issue_id_token(user_id, family_id)?,
+                refresh_token: new_token,
+            }),
+            Rotation::ReuseDetected { user_id, family_id } => {
+                tracing::warn!(user_id, %family_id, "refresh token reused; its sign-in is revoked");
+                self.denylist.deny(None, &[family_id]).await?;
+                Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()))
+            }
+            Rotation::Rejected => Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned())),
+        }
+    }
+
+    /// Ends the sign-in the refresh token belongs to, and with it every ID token issued for it
+    /// (and `id_token` itself, when the caller presented one).
+    pub async fn logout(
+        &self,
+        refresh_token: &str,
+        id_token: Option<&IdClaims>,
+    ) -> Result<(), ApiError> {
+        let Some((family_id, user_id)) =
+            store::family_of(self.db.pool(), &refresh_token_hash(refresh_token)).await?
+        else {
+            return Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()));
+        };
+        store::revoke_family(self.db.pool(), family_id, "logout").await?;
+        self.denylist
+            .deny(id_token.map(|c| c.jti), &[family_id])
+            .await?;
+        tracing::info!(user_id, "signed out");
+        Ok(())
+    }
+
+    /// Verifies an ID token: signature, claims, and that it was not revoked.
+    pub async fn authenticate(&self, id_token: &str) -> Result<Viewer, ApiError> {
+        let claims = self.keys.verify(id_token).map_err(|e| {
+            tracing::debug!(error = %e, "ID token refused");
+            ApiError::Unauthenticated("the ID token is invalid or expired".to_owned())
+        })?;
+        if self.denylist.is_denied(claims.jti, claims.fid).await? {
+            return Err(ApiError::Unauthenticated(
+                "the ID token was revoked; sign in again".to_owned(),
+            ));
+        }
+        let user_id = claims.sub.parse().map_err(|_| {
+            ApiError::Unauthenticated("the ID token is invalid or expired".to_owned())
+        })?;
+        Ok(Viewer { user_id, claims })
+    }
+
+    /// Changes the password and ends every other sign-in of the user.
+    pub async fn update_password(
+        &self,
+        viewer: &Viewer,
+        old: &str,
+        new: &str,
+    ) -> Result<(), ApiError> {
+        let new = NewPassword::parse("newPassword", new)?;
+        let user = self.user(viewer.user_id).await?;
+        if self
+            .passwords
+            .verify(old, Some(&user.password_hash))
+            .await
+            .map_err(ApiError::internal)?
+            == Verdict::Wrong
+        {
+            return Err(ApiError::bad_input(
+                "oldPassword",
+                "oldPassword is incorrect",
+            ));
+        }
+        let hash = self
+            .passwords
+            .hash(new.expose())
+            .await
+            .map_err(ApiError::internal)?;
+        let mut tx = self.db.pool().begin().await?;
+        store::set_password_hash(&mut *tx, user.id, &hash).await?;
+        let revoked = store::revoke_other_families(
+            &mut *tx,
+            user.id,
+            Some(viewer.claims.fid),
+            "password_change",
+        )
+        .await?;
+        tx.commit().await?;
+        self.denylist.deny(None, &revoked).await?;
+        tracing::info!(
+            user_id = user.id,
+            revoked_sign_ins = revoked.len(),
+            "password changed"
+        );
+        Ok(())
+    }
+
+    pub async fn update_profile(
+        &self,
+        viewer: &Viewer,
+        email: Option<&str>,
+        name: Option<&str>,
+        introduction: Option<&str>,
+    ) -> Result<UserRow, ApiError> {
+        let email = email.map(|e| Email::parse("email", e)).transpose()?;
+        let name = name.map(|n| UserName::parse("name", n)).transpose()?;
+        let introduction = introduction
+            .map(|i| Introduction::parse("introduction", i))
+            .transpose()?;
+        store::update_profile(
+            self.db.pool(),
+            viewer.user_id,
+            email.as_ref().map(Email::as_str),
+            name.as_ref().map(UserName::as_str),
+            introduction.as_ref().map(Introduction::as_str),
+        )
+        .await
+        .map_err(email_taken)?
+        .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
+    }
+
+    pub async fn user(&self, id: i64) -> Result<UserRow, ApiError> {
+        store::user_by_id(self.db.pool(), id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
+    }
+
+    async fn start_sign_in(&self, user_id: i64) -> Result<TokenPair, ApiError> {
+        let refresh_token = new_refresh_token();
+        let family = store::start_family(
+            self.db.pool(),
+            user_id,
+            &refresh_token_hash(&refresh_token),
+            Utc::now() + self.refresh_token_ttl,
+        )
+        .await?;
+        Ok(TokenPair {
+            id_token: self.issue_id_token(user_id, family)?,
+            refresh_token,
+        })
+    }
+
+    fn issue_id_token(&self, user_id: i64, family: Uuid) -> Result<String, ApiError> {
+        self.keys
+            .issue(user_id, family, Utc::now())
+            .map(|issued| issued.token)
+            .map_err(ApiError::internal)
+    }
+}
+
+fn email_taken(e: WriteUserError) -> ApiError {
+    match e {
+        WriteUserError::EmailTaken(_) => {
+            ApiError::bad_input("email", "email is already registered")
+        }
+        WriteUserError::Sql(e) => e.into(),
+    }
+}

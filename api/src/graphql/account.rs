@@ -1,0 +1,291 @@
+//! Accounts over GraphQL: createUser, login, refreshIDToken, logout, currentUser, user(id),
+//! updateUser, updatePassword.
+
+use super::context::Guards;
+use super::scalars::Time;
+use crate::account::{SignUp, TokenPair as Pair};
+use crate::error::{ApiError, ApiResult, IntoGql};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use fishapp_domain::account::Sex as DomainSex;
+use fishapp_store::account::UserRow;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Sex {
+    Male,
+    Female,
+}
+
+impl From<Sex> for DomainSex {
+    fn from(sex: Sex) -> Self {
+        match sex {
+            Sex::Male => DomainSex::Male,
+            Sex::Female => DomainSex::Female,
+        }
+    }
+}
+
+pub(crate) struct User(pub(crate) UserRow);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Visible to the user alone; `null` for anyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let viewer = ctx.viewer_if_any().await?;
+        (viewer.user_id == self.0.id).then_some(self.0.email.as_str())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn introduction(&self) -> &str {
+        &self.0.introduction
+    }
+
+    async fn sex(&self) -> Sex {
+        if self.0.sex == DomainSex::Female.as_str() {
+            Sex::Female
+        } else {
+            Sex::Male
+        }
+    }
+
+    async fn created_at(&self) -> Time {
+        Time(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> Time {
+        Time(self.0.updated_at)
+    }
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct TokenPair {
+    /// A signed JWT (EdDSA), valid for one hour: `Authorization: Bearer <idToken>`.
+    id_token: String,
+    /// Opaque, valid for ten days, single use: refreshIDToken rotates it.
+    refresh_token: String,
+}
+
+impl From<Pair> for TokenPair {
+    fn from(pair: Pair) -> Self {
+        Self {
+            id_token: pair.id_token,
+            refresh_token: pair.refresh_token,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct CreateUserPayload {
+    user: User,
+    token_pair: TokenPair,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct LoginPayload {
+    user: User,
+    token_pair: TokenPair,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "RefreshIDTokenPayload")]
+pub(crate) struct RefreshIdTokenPayload {
+    token_pair: TokenPair,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct LogoutPayload {
+    success: bool,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct UpdateUserPayload {
+    user: User,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct UpdatePasswordPayload {
+    success: bool,
+}
+
+#[derive(InputObject)]
+pub(crate) struct CreateUserInput {
+    email: String,
+    /// 8 to 128 characters of any kind; not one of the most common passwords.
+    password: String,
+    /// 1 to 10 characters.
+    name: String,
+    sex: Sex,
+    /// 1 to 1000 characters.
+    introduction: String,
+}
+
+#[derive(InputObject)]
+pub(crate) struct LoginInput {
+    email: String,
+    password: String,
+}
+
+/// Fields left out keep their current value.
+#[derive(InputObject)]
+pub(crate) struct UpdateUserInput {
+    email: Option<String>,
+    name: Option<String>,
+    introduction: Option<String>,
+}
+
+#[derive(InputObject)]
+pub(crate) struct UpdatePasswordInput {
+    old_password: String,
+    new_password: String,
+}
+
+#[derive(Default)]
+pub(crate) struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The signed-in user, email included.
+    async fn current_user(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        let viewer = ctx.viewer().await.gql()?;
+        Ok(User(ctx.accounts().user(viewer.user_id).await.gql()?))
+    }
+
+    /// Anyone's public profile (email only to its owner).
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<User> {
+        let id = parse_id("id", &id).gql()?;
+        Ok(User(ctx.accounts().user(id).await.gql()?))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> ApiResult<CreateUserPayload> {
+        let (user, pair) = ctx
+            .accounts()
+            .sign_up(SignUp {
+                email: &input.email,
+                password: &input.password,
+                name: &input.name,
+                sex: input.sex.into(),
+                introduction: &input.introduction,
+            })
+            .await
+            .gql()?;
+        Ok(CreateUserPayload {
+            user: User(user),
+            token_pair: pair.into(),
+        })
+    }
+
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<LoginPayload> {
+        let ip = ctx.request().client_ip;
+        let (user, pair) = ctx
+            .accounts()
+            .login(&input.email, &input.password, ip)
+            .await
+            .gql()?;
+        Ok(LoginPayload {
+            user: User(user),
+            token_pair: pair.into(),
+        })
+    }
+
+    /// Exchanges the refresh token (in `Authorization: Bearer`, or as the argument) for a new
+    /// pair; the old refresh token dies. Presenting a dead one ends that sign-in everywhere.
+    #[graphql(name = "refreshIDToken")]
+    async fn refresh_id_token(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: Option<String>,
+    ) -> ApiResult<RefreshIdTokenPayload> {
+        let token = refresh_token_of(ctx, refresh_token.as_deref()).gql()?;
+        let pair = ctx.accounts().refresh(&token).await.gql()?;
+        Ok(RefreshIdTokenPayload {
+            token_pair: pair.into(),
+        })
+    }
+
+    /// Ends the sign-in of the refresh token (in `Authorization: Bearer`, or as the argument):
+    /// its refresh tokens and every ID token issued for it stop working at once.
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: Option<String>,
+    ) -> ApiResult<LogoutPayload> {
+        let token = refresh_token_of(ctx, refresh_token.as_deref()).gql()?;
+        // With the refresh token as the argument, the header may carry the ID token to revoke.
+        let id_token = match refresh_token {
+            Some(_) => ctx.viewer_if_any().await.map(|v| v.claims),
+            None => None,
+        };
+        ctx.accounts()
+            .logout(&token, id_token.as_ref())
+            .await
+            .gql()?;
+        Ok(LogoutPayload { success: true })
+    }
+
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserInput,
+    ) -> ApiResult<UpdateUserPayload> {
+        let viewer = ctx.viewer().await.gql()?;
+        let user = ctx
+            .accounts()
+            .update_profile(
+                &viewer,
+                input.email.as_deref(),
+                input.name.as_deref(),
+                input.introduction.as_deref(),
+            )
+            .await
+            .gql()?;
+        Ok(UpdateUserPayload { user: User(user) })
+    }
+
+    /// Changes the password; every other sign-in of the user ends.
+    async fn update_password(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdatePasswordInput,
+    ) -> ApiResult<UpdatePasswordPayload> {
+        let viewer = ctx.viewer().await.gql()?;
+        ctx.accounts()
+            .update_password(&viewer, &input.old_password, &input.new_password)
+            .await
+            .gql()?;
+        Ok(UpdatePasswordPayload { success: true })
+    }
+}
+
+fn refresh_token_of(ctx: &Context<'_>, argument: Option<&str>) -> Result<String, ApiError> {
+    argument
+        .or(ctx.request().bearer.as_deref())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::Unauthenticated(
+                "no refresh token: send it as `Authorization: Bearer <refreshToken>`".to_owned(),
+            )
+        })
+}
+
+pub(crate) fn parse_id(field: &str, id: &ID) -> Result<i64, ApiError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::bad_input(field, format!("{field} is not a valid id")))
+}

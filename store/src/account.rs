@@ -1,0 +1,272 @@
+//! The account context's tables: users, refresh-token families, refresh tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub name: String,
+    pub sex: String,
+    pub introduction: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub name: &'a str,
+    pub sex: &'a str,
+    pub introduction: &'a str,
+}
+
+/// The email is taken (the unique index said so).
+#[derive(Debug, thiserror::Error)]
+#[error("email address already registered")]
+pub struct EmailTaken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteUserError {
+    #[error(transparent)]
+    EmailTaken(#[from] EmailTaken),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+const USER_COLUMNS: &str =
+    "id, email, password_hash, name, sex, introduction, created_at, updated_at";
+
+fn email_taken(e: sqlx::Error) -> WriteUserError {
+    match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("users_email_key") => {
+            EmailTaken.into()
+        }
+        _ => e.into(),
+    }
+}
+
+pub async fn insert_user(
+    db: impl PgExecutor<'_>,
+    user: &NewUser<'_>,
+) -> Result<UserRow, WriteUserError> {
+    sqlx::query_as(&format!(
+        "INSERT INTO account.users (email, password_hash, name, sex, introduction)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user.email)
+    .bind(user.password_hash)
+    .bind(user.name)
+    .bind(user.sex)
+    .bind(user.introduction)
+    .fetch_one(db)
+    .await
+    .map_err(email_taken)
+}
+
+pub async fn user_by_id(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM account.users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Looks a user up by email, case-insensitively (the unique index serves it).
+pub async fn user_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM account.users WHERE lower(email) = lower($1)"
+    ))
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// Changes the profile fields given (`None` keeps the current value).
+pub async fn update_profile(
+    db: &PgPool,
+    id: i64,
+    email: Option<&str>,
+    name: Option<&str>,
+    introduction: Option<&str>,
+) -> Result<Option<UserRow>, WriteUserError> {
+    sqlx::query_as(&format!(
+        "UPDATE account.users
+            SET email = coalesce($2, email),
+                name = coalesce($3, name),
+                introduction = coalesce($4, introduction),
+                updated_at = now()
+          WHERE id = $1
+          RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(email)
+    .bind(name)
+    .bind(introduction)
+    .fetch_optional(db)
+    .await
+    .map_err(email_taken)
+}
+
+pub async fn set_password_hash(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE account.users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Starts a sign-in: a new family with its first refresh token.
+pub async fn start_family(
+    db: &PgPool,
+    user_id: i64,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<Uuid, sqlx::Error> {
+    let family_id = Uuid::new_v4();
+    let mut tx = db.begin().await?;
+    sqlx::query("INSERT INTO account.token_families (id, user_id) VALUES ($1, $2)")
+        .bind(family_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    insert_token(&mut *tx, family_id, token_hash, expires_at).await?;
+    tx.commit().await?;
+    Ok(family_id)
+}
+
+async fn insert_token(
+    db: impl PgExecutor<'_>,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO account.refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(family_id)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is now used, and `new_hash` is the family's live token.
+    Rotated { user_id: i64, family_id: Uuid },
+    /// The token had been rotated already: someone replayed it. The family is now revoked.
+    ReuseDetected { user_id: i64, family_id: Uuid },
+    /// Unknown, expired, or its family was revoked.
+    Rejected,
+}
+
+/// Exchanges a refresh token for a new one in the same family, atomically: the `UPDATE … WHERE
+/// used_at IS NULL` takes the row lock, so of two concurrent exchanges of the same token exactly
+/// one finds it unused. The other sees a used token, which is what a replay looks like, and
+/// revokes the family.
+pub async fn rotate(
+    db: &PgPool,
+    token_hash: &[u8],
+    new_hash: &[u8],
+    new_expires_at: DateTime<Utc>,
+) -> Result<Rotation, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let live: Option<(Uuid, i64)> = sqlx::query_as(
+        "UPDATE account.refresh_tokens t
+            SET used_at = now()
+           FROM account.token_families f
+          WHERE t.token_hash = $1
+            AND t.used_at IS NULL
+            AND t.expires_at > now()
+            AND f.id = t.family_id
+            AND f.revoked_at IS NULL
+          RETURNING t.family_id, f.user_id",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((family_id, user_id)) = live {
+        insert_token(&mut *tx, family_id, new_hash, new_expires_at).await?;
+        tx.commit().await?;
+        return Ok(Rotation::Rotated { user_id, family_id });
+    }
+
+    let used: Option<(Uuid, i64)> = sqlx::query_as(
+        "SELECT t.family_id, f.user_id
+           FROM account.refresh_tokens t JOIN account.token_families f ON f.id = t.family_id
+          WHERE t.token_hash = $1 AND t.used_at IS NOT NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = match used {
+        Some((family_id, user_id)) => {
+            revoke_family(&mut *tx, family_id, "reuse").await?;
+            Rotation::ReuseDetected { user_id, family_id }
+        }
+        None => Rotation::Rejected,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The family a refresh token belongs to, whatever its state.
+pub async fn family_of(db: &PgPool, token_hash: &[u8]) -> Result<Option<(Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.family_id, f.user_id
+           FROM account.refresh_tokens t JOIN account.token_families f ON f.id = t.family_id
+          WHERE t.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await
+}
+
+/// Revokes a family; revoking a revoked one keeps its first reason. Returns whether it was live.
+pub async fn revoke_family(
+    db: impl PgExecutor<'_>,
+    family_id: Uuid,
+    why: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE account.token_families SET revoked_at = now(), revoked_why = $2
+          WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(why)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Revokes every live family of a user but `keep`; returns the revoked ids.
+pub async fn revoke_other_families(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    keep: Option<Uuid>,
+    why: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE account.token_families SET revoked_at = now(), revoked_why = $3
+          WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2
+          RETURNING id",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .bind(why)
+    .fetch_all(db)
+    .await
+}

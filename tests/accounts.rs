@@ -1,0 +1,501 @@
+//! Accounts and authentication over GraphQL, against the real stack.
+
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::TestApp;
+use fishapp_api::account::tokens::TokenKeys;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SIGN_UP: &str = "mutation($input: CreateUserInput!) {
+  createUser(input: $input) { user { id email name sex introduction createdAt } tokenPair { idToken refreshToken } }
+}";
+const LOGIN: &str = "mutation($email: String!, $password: String!) {
+  login(input: { email: $email, password: $password }) { user { id email } tokenPair { idToken refreshToken } }
+}";
+const REFRESH: &str = "mutation { refreshIDToken { tokenPair { idToken refreshToken } } }";
+const LOGOUT: &str = "mutation { logout { success } }";
+const CURRENT_USER: &str = "{ currentUser { id email name } }";
+const PASSWORD: &str = "fish-on-at-dawn-42";
+
+struct Session {
+    user_id: String,
+    id_token: String,
+    refresh_token: String,
+}
+
+fn unique_email() -> String {
+    format!("Angler-{}@Example.com", uuid::Uuid::new_v4().simple())
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+fn session_of(payload: &Value) -> Session {
+    Session {
+        user_id: payload["user"]["id"].as_str().unwrap().to_owned(),
+        id_token: payload["tokenPair"]["idToken"].as_str().unwrap().to_owned(),
+        refresh_token: payload["tokenPair"]["refreshToken"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+async fn sign_up(app: &TestApp, email: &str) -> Session {
+    let body = app
+        .graphql_as(
+            None,
+            SIGN_UP,
+            json!({ "input": { "email": email, "password": PASSWORD, "name": "釣り人", "sex": "FEMALE", "introduction": "Trout, mostly." } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    session_of(&body["data"]["createUser"])
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> Value {
+    app.graphql_as(None, LOGIN, json!({ "email": email, "password": password }))
+        .await
+}
+
+async fn current_user(app: &TestApp, id_token: &str) -> Value {
+    app.graphql_as(Some(id_token), CURRENT_USER, json!({}))
+        .await
+}
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> Value {
+    app.graphql_as(Some(refresh_token), REFRESH, json!({}))
+        .await
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let first = sign_up(&app, &email).await;
+
+    let me = current_user(&app, &first.id_token).await;
+    assert_eq!(me["data"]["currentUser"]["email"], email, "{me}");
+    assert_eq!(me["data"]["currentUser"]["name"], "釣り人");
+
+    // Login is case-insensitive on the email and starts a second sign-in.
+    let body = login(&app, &email.to_uppercase(), PASSWORD).await;
+    let second = session_of(&body["data"]["login"]);
+    assert_eq!(second.user_id, first.user_id);
+
+    // Refresh rotates: the new pair works, the old refresh token is dead.
+    let body = refresh(&app, &second.refresh_token).await;
+    let rotated = session_of(
+        &json!({ "user": { "id": "" }, "tokenPair": body["data"]["refreshIDToken"]["tokenPair"] }),
+    );
+    assert_ne!(rotated.refresh_token, second.refresh_token);
+    assert_eq!(
+        current_user(&app, &rotated.id_token).await["data"]["currentUser"]["id"],
+        first.user_id
+    );
+
+    // Profile update.
+    let body = app
+        .graphql_as(
+            Some(&rotated.id_token),
+            "mutation { updateUser(input: { name: \"鮎釣り師\", introduction: \"Ayu in summer.\" }) { user { name introduction email } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateUser"]["user"]["name"], "鮎釣り師",
+        "{body}"
+    );
+    assert_eq!(body["data"]["updateUser"]["user"]["email"], email);
+
+    // A password change ends every other sign-in, ID tokens included, at once.
+    let body = app
+        .graphql_as(
+            Some(&rotated.id_token),
+            "mutation($old: String!, $new: String!) { updatePassword(input: { oldPassword: $old, newPassword: $new }) { success } }",
+            json!({ "old": PASSWORD, "new": "a-brand-new-secret-99" }),
+        )
+        .await;
+    assert_eq!(body["data"]["updatePassword"]["success"], true, "{body}");
+    assert_eq!(
+        code(&current_user(&app, &first.id_token).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        code(&refresh(&app, &first.refresh_token).await),
+        "UNAUTHENTICATED"
+    );
+    assert!(
+        current_user(&app, &rotated.id_token).await["errors"].is_null(),
+        "the sign-in that changed it stays"
+    );
+    assert_eq!(
+        code(&login(&app, &email, PASSWORD).await),
+        "UNAUTHENTICATED"
+    );
+    assert!(login(&app, &email, "a-brand-new-secret-99").await["errors"].is_null());
+
+    // Logout with the refresh token in the header: the sign-in's ID tokens stop at once.
+    let body = app
+        .graphql_as(Some(&rotated.refresh_token), LOGOUT, json!({}))
+        .await;
+    assert_eq!(body["data"]["logout"]["success"], true, "{body}");
+    let refused = current_user(&app, &rotated.id_token).await;
+    assert_eq!(code(&refused), "UNAUTHENTICATED", "{refused}");
+    assert_eq!(
+        code(&refresh(&app, &rotated.refresh_token).await),
+        "UNAUTHENTICATED"
+    );
+}
+
+#[tokio::test]
+async fn logout_with_the_refresh_token_as_argument_revokes_the_presented_id_token() {
+    let app = TestApp::spawn().await;
+    let session = sign_up(&app, &unique_email()).await;
+    let body = app
+        .graphql_as(
+            Some(&session.id_token),
+            "mutation($r: String) { logout(refreshToken: $r) { success } }",
+            json!({ "r": session.refresh_token }),
+        )
+        .await;
+    assert_eq!(body["data"]["logout"]["success"], true, "{body}");
+    assert_eq!(
+        code(&current_user(&app, &session.id_token).await),
+        "UNAUTHENTICATED"
+    );
+}
+
+#[tokio::test]
+async fn invalid_sign_ups_name_the_field_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let valid = json!({ "email": email, "password": PASSWORD, "name": "taro", "sex": "MALE", "introduction": "hi" });
+    let cases = [
+        ("email", json!("not-an-email")),
+        ("password", json!("short")),
+        ("password", json!("password1")), // among the most common
+        ("password", json!("x".repeat(129))),
+        ("name", json!("ながすぎるなまえですよね")),
+        ("name", json!("")),
+        ("introduction", json!("")),
+    ];
+    for (field, value) in cases {
+        let mut input = valid.clone();
+        input[field] = value.clone();
+        let body = app
+            .graphql_as(None, SIGN_UP, json!({ "input": input }))
+            .await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{field}={value}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    // None of those created the account.
+    sign_up(&app, &email).await;
+    // A second sign-up with the same address in another case is refused by the unique index.
+    let mut again = valid.clone();
+    again["email"] = json!(email.to_lowercase());
+    let body = app
+        .graphql_as(None, SIGN_UP, json!({ "input": again }))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email");
+    // An unknown enum value is a request error, with a code and the request id.
+    let mut bad_sex = valid.clone();
+    bad_sex["sex"] = json!("OTHER");
+    let body = app
+        .graphql_as(None, SIGN_UP, json!({ "input": bad_sex }))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["extensions"]["requestId"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_look_the_same() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    sign_up(&app, &email).await;
+    let wrong = login(&app, &email, "not-the-password").await;
+    let unknown = login(&app, &unique_email(), "not-the-password").await;
+    assert_eq!(code(&wrong), "UNAUTHENTICATED");
+    assert_eq!(
+        wrong["errors"][0]["message"],
+        unknown["errors"][0]["message"]
+    );
+    assert_eq!(code(&unknown), "UNAUTHENTICATED");
+}
+
+fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
+    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+    format!(
+        "{}.{}.{}",
+        encode(header),
+        encode(claims),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn forged_and_foreign_id_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let session = sign_up(&app, &unique_email()).await;
+    assert!(current_user(&app, &session.id_token).await["errors"].is_null());
+    let claims = claims_of(&session.id_token);
+    let kid = serde_json::from_slice::<Value>(
+        &URL_SAFE_NO_PAD
+            .decode(session.id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap()["kid"]
+        .clone();
+
+    // Tampered payload, original signature.
+    let mut parts: Vec<&str> = session.id_token.split('.').collect();
+    let mut tampered_claims = claims.clone();
+    tampered_claims["sub"] = json!("1");
+    let tampered_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered_claims).unwrap());
+    parts[1] = &tampered_payload;
+    let tampered = parts.join(".");
+
+    // alg: none.
+    let none = forge(
+        &json!({ "alg": "none", "typ": "JWT", "kid": kid }),
+        &claims,
+        b"",
+    );
+
+    // HS256 "signed" with the public key (the classic algorithm-confusion attack).
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public = URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().unwrap())
+        .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = kid.as_str().map(str::to_owned);
+    let hs256 = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+
+    // Right key, wrong audience; right key, expired.
+    let pem = common::test_signing_key();
+    let other_audience = TokenKeys::new(
+        pem,
+        &[],
+        "fishapp",
+        "someone-else",
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let family = claims["fid"].as_str().unwrap().parse().unwrap();
+    let user_id: i64 = session.user_id.parse().unwrap();
+    let wrong_audience = other_audience
+        .issue(user_id, family, chrono::Utc::now())
+        .unwrap()
+        .token;
+    let same = TokenKeys::new(pem, &[], "fishapp", "fishapp", Duration::from_secs(3600)).unwrap();
+    let expired = same
+        .issue(
+            user_id,
+            family,
+            chrono::Utc::now() - chrono::Duration::hours(2),
+        )
+        .unwrap()
+        .token;
+    // And a control: a fresh token from the same key works.
+    let fresh = same
+        .issue(user_id, family, chrono::Utc::now())
+        .unwrap()
+        .token;
+    assert!(current_user(&app, &fresh).await["errors"].is_null());
+
+    for (what, token) in [
+        ("tampered", tampered),
+        ("alg none", none),
+        ("HS256 with the public key", hs256),
+        ("wrong audience", wrong_audience),
+        ("expired", expired),
+        ("garbage", "not.a.jwt".to_owned()),
+        ("a refresh token", session.refresh_token.clone()),
+    ] {
+        let body = current_user(&app, &token).await;
+        assert_eq!(code(&body), "UNAUTHENTICATED", "{what}: {body}");
+    }
+    let body = app.graphql(CURRENT_USER).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "no token: {body}");
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_its_whole_family() {
+    let app = TestApp::spawn().await;
+    let session = sign_up(&app, &unique_email()).await;
+    let body = refresh(&app, &session.refresh_token).await;
+    let pair = &body["data"]["refreshIDToken"]["tokenPair"];
+    let (new_id, new_refresh) = (
+        pair["idToken"].as_str().unwrap(),
+        pair["refreshToken"].as_str().unwrap(),
+    );
+    assert!(current_user(&app, new_id).await["errors"].is_null());
+
+    // A thief replays the first refresh token.
+    assert_eq!(
+        code(&refresh(&app, &session.refresh_token).await),
+        "UNAUTHENTICATED"
+    );
+    // The whole sign-in is over: the legitimate new tokens die too.
+    assert_eq!(code(&refresh(&app, new_refresh).await), "UNAUTHENTICATED");
+    assert_eq!(code(&current_user(&app, new_id).await), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
+    let app = TestApp::spawn().await;
+    let session = sign_up(&app, &unique_email()).await;
+    let attempts = (0..12).map(|_| refresh(&app, &session.refresh_token));
+    let results = futures::future::join_all(attempts).await;
+    let winners = results
+        .iter()
+        .filter(|body| body["errors"].is_null())
+        .count();
+    assert_eq!(winners, 1, "{results:#?}");
+    for loser in results.iter().filter(|body| !body["errors"].is_null()) {
+        assert_eq!(code(loser), "UNAUTHENTICATED");
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_account_and_a_success_clears_the_count() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_max_failures_per_account = 3;
+        c.login_failure_window_secs = 3;
+    })
+    .await;
+    let email = unique_email();
+    sign_up(&app, &email).await;
+
+    // Two failures, then a success: the count starts again.
+    for _ in 0..2 {
+        assert_eq!(
+            code(&login(&app, &email, "wrong-password").await),
+            "UNAUTHENTICATED"
+        );
+    }
+    assert!(login(&app, &email, PASSWORD).await["errors"].is_null());
+
+    for _ in 0..3 {
+        assert_eq!(
+            code(&login(&app, &email, "wrong-password").await),
+            "UNAUTHENTICATED"
+        );
+    }
+    // Now even the right password waits, and the error says how long.
+    let limited = login(&app, &email, PASSWORD).await;
+    assert_eq!(code(&limited), "RATE_LIMITED", "{limited}");
+    let wait = limited["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=3).contains(&wait), "{limited}");
+
+    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
+    assert!(
+        login(&app, &email, PASSWORD).await["errors"].is_null(),
+        "the window passed"
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_client_address() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_ip = 4).await;
+    for _ in 0..4 {
+        assert_eq!(
+            code(&login(&app, &unique_email(), "whatever-it-is").await),
+            "UNAUTHENTICATED"
+        );
+    }
+    assert_eq!(
+        code(&login(&app, &unique_email(), "whatever-it-is").await),
+        "RATE_LIMITED"
+    );
+}
+
+#[tokio::test]
+async fn email_is_visible_to_its_owner_only() {
+    let app = TestApp::spawn().await;
+    let owner = sign_up(&app, &unique_email()).await;
+    let other = sign_up(&app, &unique_email()).await;
+    let query = "query($id: ID!) { user(id: $id) { id name email } }";
+    let vars = json!({ "id": owner.user_id });
+
+    let anonymous = app.graphql_as(None, query, vars.clone()).await;
+    assert_eq!(anonymous["data"]["user"]["name"], "釣り人", "{anonymous}");
+    assert!(anonymous["data"]["user"]["email"].is_null(), "{anonymous}");
+    let someone_else = app
+        .graphql_as(Some(&other.id_token), query, vars.clone())
+        .await;
+    assert!(
+        someone_else["data"]["user"]["email"].is_null(),
+        "{someone_else}"
+    );
+    let themselves = app.graphql_as(Some(&owner.id_token), query, vars).await;
+    assert!(
+        themselves["data"]["user"]["email"].is_string(),
+        "{themselves}"
+    );
+
+    let missing = app
+        .graphql_as(None, query, json!({ "id": "999999999" }))
+        .await;
+    assert_eq!(code(&missing), "NOT_FOUND");
+    let malformed = app.graphql_as(None, query, json!({ "id": "abc" })).await;
+    assert_eq!(code(&malformed), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_key_tokens_name() {
+    let app = TestApp::spawn().await;
+    let session = sign_up(&app, &unique_email()).await;
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(session.id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kid"], header["kid"], "{jwks}");
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+}
