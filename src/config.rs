@@ -76,7 +76,7 @@ pub struct Config {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_failure_window_secs: u64,
-    /// Password hashes computed at most at once (0: one per core).
+    /// Password hashes computed at most at once (0: one core fewer than the machine has, at least 1).
     pub password_hashing_concurrency: usize,
     /// Prefix of every Redis key Fishapp writes.
     pub redis_key_prefix: String,

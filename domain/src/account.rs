@@ -90,36 +90,14 @@ impl fmt::Debug for NewPassword {
     }
 }
 
-/// A display name: 1–10 characters after trimming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserName(String);
-
-impl UserName {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
-        check_length(field, name, 1, 10)?;
-        Ok(Self(name.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+crate::trimmed_text! {
+    /// A display name: 1–10 characters after trimming.
+    UserName, 1, 10
 }
 
-/// A self-introduction: 1–1000 characters after trimming.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Introduction(String);
-
-impl Introduction {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
-        let text = raw.trim();
-        check_length(field, text, 1, 1000)?;
-        Ok(Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+crate::trimmed_text! {
+    /// A self-introduction: 1–1000 characters after trimming.
+    Introduction, 1, 1000
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

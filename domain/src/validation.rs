@@ -37,3 +37,29 @@ pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<
     }
     Ok(())
 }
+
+/// Declares a text value type: trimmed, then `MIN..=MAX` characters. Names, introductions, post
+/// titles and contents are all this shape; only their bounds differ.
+#[macro_export]
+macro_rules! trimmed_text {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MIN_CHARS: usize = $min;
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(field: &str, raw: &str) -> Result<Self, $crate::validation::Invalid> {
+                let text = raw.trim();
+                $crate::validation::check_length(field, text, Self::MIN_CHARS, Self::MAX_CHARS)?;
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}

@@ -23,7 +23,7 @@ pub struct AuthSettings {
     pub keys: TokenKeys,
     pub refresh_token_ttl: std::time::Duration,
     pub login_limits: LoginLimits,
-    /// Hashes at most at once (0: one per core).
+    /// Hashes at most at once (0: one core fewer than the machine has, at least 1).
     pub password_hashing_concurrency: usize,
     /// Prefix of every Redis key (lets deployments — and tests — share one Redis).
     pub redis_key_prefix: String,

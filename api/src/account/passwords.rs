@@ -45,10 +45,15 @@ fn argon2() -> Argon2<'static> {
 }
 
 impl Passwords {
-    /// `concurrency` hashes at most at once (0: one per core).
+    /// `concurrency` hashes at most at once (0: one core fewer than the machine has, at least
+    /// one — the core left over keeps serving everything else during a login flood; see
+    /// docs/benchmarks.md for what that buys).
     pub async fn new(concurrency: usize) -> Result<Self, PasswordError> {
         let concurrency = if concurrency == 0 {
-            std::thread::available_parallelism().map_or(2, usize::from)
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .saturating_sub(1)
+                .max(1)
         } else {
             concurrency
         };
