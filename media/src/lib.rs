@@ -1,0 +1,8 @@
+//! Fishapp's media: the image pipeline every upload goes through, and the object stores the
+//! results are kept in. No database access here: image metadata lives in the store crate.
+
+pub mod processing;
+pub mod storage;
+
+pub use processing::{DecodeLimits, InputFormat, ProcessError, Processed, Rendition, process};
+pub use storage::{LocalDisk, ObjectStore, StorageError};
