@@ -5,7 +5,10 @@ use crate::config::Config;
 use anyhow::Context;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
-use fishapp_api::{Accounts, AuthSettings, Dependencies, HttpSettings, Redis};
+use fishapp_api::{
+    Accounts, AuthSettings, Dependencies, HttpSettings, Media, MediaSettings, Redis,
+};
+use fishapp_media::{DecodeLimits, LocalDisk};
 use fishapp_store::{Database, MigrationReport};
 use fishapp_workflows::{TaskQueues, Temporal, TemporalSettings};
 use std::net::SocketAddr;
@@ -166,6 +169,7 @@ pub async fn start_api(
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         body_limit_bytes: config.http_body_limit_bytes,
+        media_dir: Some(config.media_dir.clone()),
     };
     let accounts = Accounts::new(
         deps.db.clone(),
@@ -173,7 +177,17 @@ pub async fn start_api(
         auth_settings(config, keys),
     )
     .await?;
-    let router = fishapp_api::router(deps, accounts, &settings)?
+    let media = Media::new(
+        deps.db.clone(),
+        LocalDisk::new(&config.media_dir, &config.media_public_base_url),
+        MediaSettings {
+            max_file_bytes: config.media_max_file_bytes,
+            max_files_per_request: config.media_max_files_per_request,
+            decode_limits: DecodeLimits::default(),
+            processing_concurrency: config.media_processing_concurrency,
+        },
+    );
+    let router = fishapp_api::router(deps, accounts, media, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = TcpListener::bind(config.http_addr)
         .await

@@ -81,6 +81,18 @@ pub struct Config {
     /// Prefix of every Redis key Fishapp writes.
     pub redis_key_prefix: String,
 
+    /// Where the local object store keeps image files (served by the API under `/media`).
+    pub media_dir: PathBuf,
+    /// What image URLs start with: `/media` (relative to the API) by default; a CDN's address in
+    /// production.
+    pub media_public_base_url: String,
+    /// Largest upload accepted, per file.
+    pub media_max_file_bytes: u64,
+    /// Most files in one request.
+    pub media_max_files_per_request: usize,
+    /// Images processed at most at once (0: one core fewer than the machine has, at least 1).
+    pub media_processing_concurrency: usize,
+
     pub log_format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `info,fishapp_api=debug`.
     pub log_filter: String,
@@ -117,6 +129,11 @@ impl Default for Config {
             login_failure_window_secs: 15 * 60,
             password_hashing_concurrency: 0,
             redis_key_prefix: "fishapp".to_owned(),
+            media_dir: PathBuf::from(".stack/data/media"),
+            media_public_base_url: "/media".to_owned(),
+            media_max_file_bytes: 10 * 1024 * 1024,
+            media_max_files_per_request: 5,
+            media_processing_concurrency: 0,
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
         }

@@ -7,10 +7,12 @@ pub mod cache;
 pub mod error;
 pub mod graphql;
 mod health;
+pub mod media;
 mod metrics;
 mod router;
 
 pub use account::{Accounts, AuthSettings};
 pub use cache::Redis;
 pub use error::ApiError;
+pub use media::{Media, MediaSettings};
 pub use router::{Dependencies, HttpSettings, RouterError, router};

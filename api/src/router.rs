@@ -5,6 +5,7 @@ use crate::cache::Redis;
 use crate::error::finalize_response;
 use crate::graphql::{self, FishappSchema, RequestContext};
 use crate::health;
+use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -19,9 +20,12 @@ use fishapp_workflows::Temporal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -46,6 +50,9 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Where the local object store keeps its files, served under `/media` (None: another
+    /// backend serves them).
+    pub media_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +88,13 @@ impl FromRef<AppState> for Arc<HttpMetrics> {
 pub fn router(
     deps: Dependencies,
     accounts: Accounts,
+    media: Media,
     settings: &HttpSettings,
 ) -> Result<Router, RouterError> {
     let schema = graphql::schema_builder()
         .data(deps.clone())
         .data(accounts.clone())
+        .data(media)
         .finish();
     let metrics = HttpMetrics::new()?;
     let cors = cors_layer(&settings.cors_allowed_origins)?;
@@ -108,9 +117,25 @@ pub fn router(
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
 
+    let mut routes = Router::new();
+    if let Some(dir) = &settings.media_dir {
+        // Keys are unique per image and never rewritten: cache for good.
+        let files = ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ))
+            .service(ServeDir::new(dir));
+        routes = routes.nest_service("/media", files);
+    }
+
     // Layers wrap bottom-up: the request id is set first, so the trace span, the handlers and
     // the response all see the same one.
-    Ok(Router::new()
+    Ok(routes
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

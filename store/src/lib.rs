@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod database;
+pub mod media;
 pub mod migrations;
 
 pub use database::{Database, DatabaseError};

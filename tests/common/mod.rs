@@ -22,6 +22,7 @@ pub fn test_config() -> Config {
         database_max_connections: 5,
         temporal_task_queue_prefix: format!("test-{id}"),
         redis_key_prefix: format!("test-{id}"),
+        media_dir: std::env::temp_dir().join(format!("fishapp-test-media-{id}")),
         jwt_private_key_pem: Some(test_signing_key().to_owned()),
         readiness_timeout_ms: 1_000,
         shutdown_grace_secs: 5,
@@ -154,6 +155,61 @@ impl TestApp {
             .expect("JSON response")
     }
 
+    /// POSTs a GraphQL multipart request (the GraphQL multipart request spec): `files` are
+    /// (variable path, file name, bytes), e.g. ("variables.input.image", "a.png", bytes).
+    pub async fn graphql_multipart(
+        &self,
+        bearer: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+        files: Vec<(&str, &str, Vec<u8>)>,
+    ) -> serde_json::Value {
+        let operations = serde_json::json!({ "query": query, "variables": variables });
+        let map: serde_json::Map<String, serde_json::Value> = files
+            .iter()
+            .enumerate()
+            .map(|(i, (path, _, _))| (i.to_string(), serde_json::json!([path])))
+            .collect();
+        let mut form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", serde_json::Value::Object(map).to_string());
+        for (i, (_, name, bytes)) in files.into_iter().enumerate() {
+            let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+            form = form.part(i.to_string(), part);
+        }
+        let mut request = self.http.post(self.url("/graphql")).multipart(form);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON response")
+    }
+
+    /// Every file under the media directory (what the local object store holds).
+    pub fn media_files(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.config.media_dir, &mut files);
+        files
+    }
+
     /// GET /readyz: status code and body.
     pub async fn readyz(&self) -> (u16, serde_json::Value) {
         let response = self
@@ -194,6 +250,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.config.media_dir);
     }
 }
 

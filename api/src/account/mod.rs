@@ -7,10 +7,12 @@ pub mod tokens;
 
 use crate::cache::Redis;
 use crate::error::ApiError;
+use crate::media::StoredImage;
 use chrono::{Duration, Utc};
 use fishapp_domain::account::{Email, Introduction, NewPassword, Sex, UserName};
 use fishapp_store::Database;
 use fishapp_store::account::{self as store, NewUser, Rotation, UserRow, WriteUserError};
+use fishapp_store::media::{self as media_store, OwnerType};
 use limits::{Denylist, LoginLimiter, LoginLimits};
 use passwords::{Passwords, Verdict};
 use std::net::IpAddr;
@@ -89,7 +91,13 @@ impl Accounts {
         &self.keys
     }
 
-    pub async fn sign_up(&self, input: SignUp<'_>) -> Result<(UserRow, TokenPair), ApiError> {
+    /// Creates the account, with its avatar (already processed and stored) recorded in the same
+    /// transaction: the account exists with its avatar or not at all.
+    pub async fn sign_up(
+        &self,
+        input: SignUp<'_>,
+        avatar: Option<&StoredImage>,
+    ) -> Result<(UserRow, TokenPair), ApiError> {
         let email = Email::parse("email", input.email)?;
         let password = NewPassword::parse("password", input.password)?;
         let name = UserName::parse("name", input.name)?;
@@ -99,8 +107,9 @@ impl Accounts {
             .hash(password.expose())
             .await
             .map_err(ApiError::internal)?;
+        let mut tx = self.db.pool().begin().await?;
         let user = store::insert_user(
-            self.db.pool(),
+            &mut *tx,
             &NewUser {
                 email: email.as_str(),
                 password_hash: &hash,
@@ -111,6 +120,14 @@ impl Accounts {
         )
         .await
         .map_err(email_taken)?;
+        if let Some(avatar) = avatar {
+            media_store::insert_image(
+                &mut *tx,
+                &avatar.as_new(Some((OwnerType::User, user.id)), Some(user.id)),
+            )
+            .await?;
+        }
+        tx.commit().await?;
         tracing::info!(user_id = user.id, "user signed up");
         let pair = self.start_sign_in(user.id).await?;
         Ok((user, pair))

@@ -2,10 +2,12 @@
 //! updateUser, updatePassword.
 
 use super::context::Guards;
+use super::media::Image;
 use super::scalars::Time;
 use crate::account::{SignUp, TokenPair as Pair};
 use crate::error::{ApiError, ApiResult, IntoGql};
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use crate::media::{Media, StoredImage};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
 use fishapp_domain::account::Sex as DomainSex;
 use fishapp_store::account::UserRow;
 
@@ -52,6 +54,16 @@ impl User {
         } else {
             Sex::Male
         }
+    }
+
+    /// The avatar, if any.
+    async fn image(&self, ctx: &Context<'_>) -> ApiResult<Option<Image>> {
+        Ok(ctx
+            .data_unchecked::<Media>()
+            .avatar_of(self.0.id)
+            .await
+            .gql()?
+            .map(Image))
     }
 
     async fn created_at(&self) -> Time {
@@ -123,6 +135,8 @@ pub(crate) struct CreateUserInput {
     sex: Sex,
     /// 1 to 1000 characters.
     introduction: String,
+    /// The avatar: JPEG, PNG, GIF or WebP.
+    image: Option<Upload>,
 }
 
 #[derive(InputObject)]
@@ -137,6 +151,8 @@ pub(crate) struct UpdateUserInput {
     email: Option<String>,
     name: Option<String>,
     introduction: Option<String>,
+    /// A new avatar; the old one is deleted once the new one is stored.
+    image: Option<Upload>,
 }
 
 #[derive(InputObject)]
@@ -173,17 +189,21 @@ impl AccountMutation {
         ctx: &Context<'_>,
         input: CreateUserInput,
     ) -> ApiResult<CreateUserPayload> {
-        let (user, pair) = ctx
+        let avatar = ingest_avatar(ctx, input.image.as_ref()).await?;
+        let signed_up = ctx
             .accounts()
-            .sign_up(SignUp {
-                email: &input.email,
-                password: &input.password,
-                name: &input.name,
-                sex: input.sex.into(),
-                introduction: &input.introduction,
-            })
-            .await
-            .gql()?;
+            .sign_up(
+                SignUp {
+                    email: &input.email,
+                    password: &input.password,
+                    name: &input.name,
+                    sex: input.sex.into(),
+                    introduction: &input.introduction,
+                },
+                avatar.as_ref(),
+            )
+            .await;
+        let (user, pair) = discard_on_error(ctx, avatar.as_ref(), signed_up).await?;
         Ok(CreateUserPayload {
             user: User(user),
             token_pair: pair.into(),
@@ -244,7 +264,8 @@ impl AccountMutation {
         input: UpdateUserInput,
     ) -> ApiResult<UpdateUserPayload> {
         let viewer = ctx.viewer().await.gql()?;
-        let user = ctx
+        let avatar = ingest_avatar(ctx, input.image.as_ref()).await?;
+        let updated = ctx
             .accounts()
             .update_profile(
                 &viewer,
@@ -252,8 +273,14 @@ impl AccountMutation {
                 input.name.as_deref(),
                 input.introduction.as_deref(),
             )
-            .await
-            .gql()?;
+            .await;
+        let user = discard_on_error(ctx, avatar.as_ref(), updated).await?;
+        if let Some(avatar) = &avatar {
+            ctx.data_unchecked::<Media>()
+                .set_avatar(viewer.user_id, avatar)
+                .await
+                .gql()?;
+        }
         Ok(UpdateUserPayload { user: User(user) })
     }
 
@@ -270,6 +297,40 @@ impl AccountMutation {
             .gql()?;
         Ok(UpdatePasswordPayload { success: true })
     }
+}
+
+/// Checks, processes and stores an avatar upload (no row yet).
+async fn ingest_avatar(
+    ctx: &Context<'_>,
+    upload: Option<&Upload>,
+) -> ApiResult<Option<StoredImage>> {
+    let Some(upload) = upload else {
+        return Ok(None);
+    };
+    let value = upload
+        .value(ctx)
+        .map_err(|e| ApiError::bad_input("image", format!("image: {e}")))
+        .gql()?;
+    Ok(Some(
+        ctx.data_unchecked::<Media>()
+            .ingest("image", value)
+            .await
+            .gql()?,
+    ))
+}
+
+/// A stored avatar that nothing will record (the operation failed) is deleted again.
+async fn discard_on_error<T>(
+    ctx: &Context<'_>,
+    avatar: Option<&StoredImage>,
+    result: Result<T, ApiError>,
+) -> ApiResult<T> {
+    if result.is_err()
+        && let Some(avatar) = avatar
+    {
+        ctx.data_unchecked::<Media>().discard(avatar).await;
+    }
+    result.gql()
 }
 
 fn refresh_token_of(ctx: &Context<'_>, argument: Option<&str>) -> Result<String, ApiError> {

@@ -4,6 +4,7 @@
 mod account;
 pub(crate) mod context;
 mod health;
+mod media;
 mod scalars;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};

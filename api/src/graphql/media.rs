@@ -1,0 +1,76 @@
+//! Images over GraphQL: the original's `Image` plus what a client needs to show one.
+
+use super::scalars::Time;
+use crate::media::Media;
+use async_graphql::{Context, Enum, ID, Object};
+use fishapp_store::media::ImageRow;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OwnerType {
+    Post,
+    User,
+    Message,
+}
+
+pub(crate) struct Image(pub(crate) ImageRow);
+
+#[Object]
+impl Image {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// A generated file name (the uploader's own file name is not published).
+    async fn name(&self) -> String {
+        let ext = if self.0.content_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        format!("{}.{ext}", self.0.id)
+    }
+
+    async fn owner_id(&self) -> Option<ID> {
+        self.0.owner_id.map(|id| ID(id.to_string()))
+    }
+
+    async fn owner_type(&self) -> Option<OwnerType> {
+        match self.0.owner_type.as_deref() {
+            Some("POST") => Some(OwnerType::Post),
+            Some("USER") => Some(OwnerType::User),
+            Some("MESSAGE") => Some(OwnerType::Message),
+            _ => None,
+        }
+    }
+
+    /// The image, fitted inside 600×800, metadata stripped.
+    async fn url(&self, ctx: &Context<'_>) -> String {
+        ctx.data_unchecked::<Media>().url(&self.0.display_key)
+    }
+
+    /// At most 200×200.
+    async fn thumbnail_url(&self, ctx: &Context<'_>) -> String {
+        ctx.data_unchecked::<Media>().url(&self.0.thumbnail_key)
+    }
+
+    async fn width(&self) -> i32 {
+        self.0.width
+    }
+
+    async fn height(&self) -> i32 {
+        self.0.height
+    }
+
+    /// `image/jpeg`, or `image/png` for images with transparency.
+    async fn content_type(&self) -> &str {
+        &self.0.content_type
+    }
+
+    async fn created_at(&self) -> Time {
+        Time(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> Time {
+        Time(self.0.updated_at)
+    }
+}

@@ -1,0 +1,241 @@
+//! Uploads: every file is checked against the caps, processed (see `fishapp_media::processing`)
+//! off the async runtime, and its renditions put in object storage before anything records it.
+//! The upload itself arrives streamed to a temporary file by the multipart parser, and is
+//! deleted with it whatever happens.
+
+use crate::error::ApiError;
+use async_graphql::UploadValue;
+use fishapp_media::{DecodeLimits, LocalDisk, ObjectStore, ProcessError, Processed, process};
+use fishapp_store::Database;
+use fishapp_store::media::{self as store, ImageRow, NewImage, OwnerType};
+use std::io::Read;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Largest file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Most files in one request.
+    pub max_files_per_request: usize,
+    pub decode_limits: DecodeLimits,
+    /// Images processed at most at once (0: one core fewer than the machine has, at least 1).
+    pub processing_concurrency: usize,
+}
+
+/// An upload that passed every check, with its renditions in object storage but no row yet.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub id: Uuid,
+    pub display_key: String,
+    pub thumbnail_key: String,
+    pub content_type: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub original_name: String,
+}
+
+impl StoredImage {
+    pub fn as_new(
+        &self,
+        owner: Option<(OwnerType, i64)>,
+        uploader_id: Option<i64>,
+    ) -> NewImage<'_> {
+        NewImage {
+            id: self.id,
+            owner,
+            display_key: &self.display_key,
+            thumbnail_key: &self.thumbnail_key,
+            content_type: self.content_type,
+            width: i32::try_from(self.width).unwrap_or(i32::MAX),
+            height: i32::try_from(self.height).unwrap_or(i32::MAX),
+            bytes: i64::try_from(self.bytes).unwrap_or(i64::MAX),
+            original_name: &self.original_name,
+            uploader_id,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Media {
+    db: Database,
+    store: Arc<LocalDisk>,
+    settings: Arc<MediaSettings>,
+    permits: Arc<Semaphore>,
+}
+
+impl Media {
+    pub fn new(db: Database, store: LocalDisk, settings: MediaSettings) -> Self {
+        let permits = match settings.processing_concurrency {
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .saturating_sub(1)
+                .max(1),
+            n => n,
+        };
+        Self {
+            db,
+            store: Arc::new(store),
+            settings: Arc::new(settings),
+            permits: Arc::new(Semaphore::new(permits)),
+        }
+    }
+
+    pub fn settings(&self) -> &MediaSettings {
+        &self.settings
+    }
+
+    pub fn url(&self, key: &str) -> String {
+        self.store.url(key)
+    }
+
+    /// Refuses more than the per-request cap, naming the field.
+    pub fn check_count(&self, field: &str, count: usize) -> Result<(), ApiError> {
+        let max = self.settings.max_files_per_request;
+        if count > max {
+            return Err(ApiError::bad_input(
+                field,
+                format!("{count} files sent; at most {max} are accepted per request"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks, processes and stores one upload. `field` names it in errors (`image`, `images.2`).
+    pub async fn ingest(&self, field: &str, upload: UploadValue) -> Result<StoredImage, ApiError> {
+        let name = upload.filename.clone();
+        let size = upload.size().map_err(ApiError::internal)?;
+        let max = self.settings.max_file_bytes;
+        if size > max {
+            return Err(ApiError::bad_input(
+                field,
+                format!("{name:?} is {size} bytes; at most {max} bytes are accepted"),
+            ));
+        }
+        let limits = self.settings.decode_limits;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
+        let processed = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            let mut file = upload.content;
+            file.read_to_end(&mut bytes)
+                .map_err(|e| ProcessError::Corrupt(e.to_string()))?;
+            process(&bytes, limits)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad_input(field, format!("{name:?}: {e}")))?;
+        self.put(processed, name).await
+    }
+
+    async fn put(
+        &self,
+        processed: Processed,
+        original_name: String,
+    ) -> Result<StoredImage, ApiError> {
+        let id = Uuid::now_v7();
+        let ext = |content_type: &str| {
+            if content_type == "image/png" {
+                "png"
+            } else {
+                "jpg"
+            }
+        };
+        let display_key = format!(
+            "images/{id}/display.{}",
+            ext(processed.display.content_type)
+        );
+        let thumbnail_key = format!(
+            "images/{id}/thumbnail.{}",
+            ext(processed.thumbnail.content_type)
+        );
+        let image = StoredImage {
+            id,
+            display_key,
+            thumbnail_key,
+            content_type: processed.display.content_type,
+            width: processed.display.width,
+            height: processed.display.height,
+            bytes: processed.display.bytes.len() as u64,
+            original_name,
+        };
+        let stored = async {
+            self.store
+                .put(
+                    &image.display_key,
+                    processed.display.bytes,
+                    processed.display.content_type,
+                )
+                .await?;
+            self.store
+                .put(
+                    &image.thumbnail_key,
+                    processed.thumbnail.bytes,
+                    processed.thumbnail.content_type,
+                )
+                .await
+        };
+        if let Err(e) = stored.await {
+            self.discard(&image).await;
+            return Err(ApiError::internal(e));
+        }
+        Ok(image)
+    }
+
+    /// Deletes a stored image's objects (a compensation: nothing recorded it). Failures are
+    /// logged; the orphan cleanup gets what is left.
+    pub async fn discard(&self, image: &StoredImage) {
+        self.delete_objects(&image.display_key, &image.thumbnail_key)
+            .await;
+    }
+
+    async fn delete_objects(&self, display_key: &str, thumbnail_key: &str) {
+        for key in [display_key, thumbnail_key] {
+            if let Err(e) = self.store.delete(key).await {
+                tracing::warn!(key, error = %e, "could not delete an image object");
+            }
+        }
+    }
+
+    /// Makes `image` the user's avatar. The old one is deleted only after the new one is
+    /// recorded, so a failure never leaves the user with neither.
+    pub async fn set_avatar(&self, user_id: i64, image: &StoredImage) -> Result<(), ApiError> {
+        let replaced = async {
+            let mut tx = self.db.pool().begin().await?;
+            store::insert_image(
+                &mut *tx,
+                &image.as_new(Some((OwnerType::User, user_id)), Some(user_id)),
+            )
+            .await?;
+            let old = store::detach_all_but(&mut *tx, OwnerType::User, user_id, image.id).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(old)
+        };
+        match replaced.await {
+            Ok(old) => {
+                for row in old {
+                    self.delete_objects(&row.display_key, &row.thumbnail_key)
+                        .await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.discard(image).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn avatar_of(&self, user_id: i64) -> Result<Option<ImageRow>, ApiError> {
+        Ok(store::images_of(self.db.pool(), OwnerType::User, user_id)
+            .await?
+            .pop())
+    }
+}

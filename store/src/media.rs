@@ -1,0 +1,118 @@
+//! The media context's table: image metadata (the bytes are in object storage).
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Who an image belongs to; the wire and stored form is the original API's `OwnerType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerType {
+    Post,
+    User,
+    Message,
+}
+
+impl OwnerType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OwnerType::Post => "POST",
+            OwnerType::User => "USER",
+            OwnerType::Message => "MESSAGE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ImageRow {
+    pub id: Uuid,
+    pub owner_type: Option<String>,
+    pub owner_id: Option<i64>,
+    pub display_key: String,
+    pub thumbnail_key: String,
+    pub content_type: String,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub original_name: String,
+    pub uploader_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A processed image whose renditions are already in object storage.
+pub struct NewImage<'a> {
+    pub id: Uuid,
+    pub owner: Option<(OwnerType, i64)>,
+    pub display_key: &'a str,
+    pub thumbnail_key: &'a str,
+    pub content_type: &'a str,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub original_name: &'a str,
+    pub uploader_id: Option<i64>,
+}
+
+const IMAGE_COLUMNS: &str = "id, owner_type, owner_id, display_key, thumbnail_key, content_type, \
+     width, height, bytes, original_name, uploader_id, created_at, updated_at";
+
+/// Records an image; recording the same id again changes nothing (idempotent by image id).
+pub async fn insert_image(
+    db: impl PgExecutor<'_>,
+    image: &NewImage<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO media.images (id, owner_type, owner_id, display_key, thumbnail_key, content_type,
+                                   width, height, bytes, original_name, uploader_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(image.id)
+    .bind(image.owner.map(|(t, _)| t.as_str()))
+    .bind(image.owner.map(|(_, id)| id))
+    .bind(image.display_key)
+    .bind(image.thumbnail_key)
+    .bind(image.content_type)
+    .bind(image.width)
+    .bind(image.height)
+    .bind(image.bytes)
+    .bind(image.original_name)
+    .bind(image.uploader_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn images_of(
+    db: &PgPool,
+    owner: OwnerType,
+    owner_id: i64,
+) -> Result<Vec<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {IMAGE_COLUMNS} FROM media.images
+          WHERE owner_type = $1 AND owner_id = $2 ORDER BY created_at, id"
+    ))
+    .bind(owner.as_str())
+    .bind(owner_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Removes the rows of an owner's images except `keep`, returning them (their objects are the
+/// caller's to delete, after the transaction commits).
+pub async fn detach_all_but(
+    db: impl PgExecutor<'_>,
+    owner: OwnerType,
+    owner_id: i64,
+    keep: Uuid,
+) -> Result<Vec<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "DELETE FROM media.images WHERE owner_type = $1 AND owner_id = $2 AND id <> $3
+         RETURNING {IMAGE_COLUMNS}"
+    ))
+    .bind(owner.as_str())
+    .bind(owner_id)
+    .bind(keep)
+    .fetch_all(db)
+    .await
+}
