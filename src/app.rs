@@ -230,20 +230,9 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
 /// `fishapp worker`: the Temporal worker until SIGTERM/SIGINT.
 pub async fn worker(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
-    run_worker(&temporal, shutdown).await
-}
-
-async fn run_worker(temporal: &Temporal, shutdown: CancellationToken) -> anyhow::Result<()> {
-    if temporal.connected(&shutdown).await.is_some() {
-        let queues = temporal.settings().task_queues.all();
-        tracing::info!(
-            ?queues,
-            "Temporal worker: no workflows or activities are registered yet; nothing to do until shutdown"
-        );
-        shutdown.cancelled().await;
-    }
-    tracing::info!("Temporal worker stopped");
-    Ok(())
+    let db = Database::connect_lazy(&config.database_url, config.database_max_connections)
+        .context("database_url")?;
+    crate::worker::run(config, &temporal, db, shutdown).await
 }
 
 /// `fishapp dev`: migrate, then the API, the worker and the relay in one process.
@@ -254,6 +243,7 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     let deps = connect_dependencies(config, &shutdown).await?;
     // One Temporal connection for the API and the worker.
     let temporal = deps.temporal.clone();
+    let db = deps.db.clone();
     let api = start_api(config, deps, keys, shutdown.clone()).await?;
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
@@ -262,7 +252,7 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     );
     let (api, worker, ()) = tokio::join!(
         api.task,
-        run_worker(&temporal, shutdown.clone()),
+        crate::worker::run(config, &temporal, db, shutdown.clone()),
         fishapp_relaylog::run(shutdown.clone()),
     );
     api??;

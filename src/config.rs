@@ -92,6 +92,10 @@ pub struct Config {
     pub media_max_files_per_request: usize,
     /// Images processed at most at once (0: one core fewer than the machine has, at least 1).
     pub media_processing_concurrency: usize,
+    /// Staged uploads nothing attached are deleted once this old.
+    pub media_staged_max_age_secs: u64,
+    /// How often the cleanup schedule runs.
+    pub media_cleanup_interval_secs: u64,
 
     pub log_format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `info,fishapp_api=debug`.
@@ -134,6 +138,8 @@ impl Default for Config {
             media_max_file_bytes: 10 * 1024 * 1024,
             media_max_files_per_request: 5,
             media_processing_concurrency: 0,
+            media_staged_max_age_secs: 24 * 3_600,
+            media_cleanup_interval_secs: 3_600,
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
         }

@@ -116,3 +116,98 @@ pub async fn detach_all_but(
     .fetch_all(db)
     .await
 }
+
+/// Images that could not be attached: unknown ids, or already attached to something else.
+#[derive(Debug, thiserror::Error)]
+#[error("images not attachable (unknown, or attached elsewhere): {0:?}")]
+pub struct NotAttachable(pub Vec<Uuid>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    NotAttachable(#[from] NotAttachable),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Attaches staged images to an owner, all or none. Attaching images already attached to the
+/// same owner succeeds (a retried activity lands here).
+pub async fn attach(
+    db: &PgPool,
+    owner: OwnerType,
+    owner_id: i64,
+    ids: &[Uuid],
+) -> Result<u64, AttachError> {
+    let mut tx = db.begin().await?;
+    let attached: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE media.images SET owner_type = $1, owner_id = $2, updated_at = now()
+          WHERE id = ANY($3)
+            AND (owner_id IS NULL OR (owner_type = $1 AND owner_id = $2))
+          RETURNING id",
+    )
+    .bind(owner.as_str())
+    .bind(owner_id)
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let missing: Vec<Uuid> = ids
+        .iter()
+        .filter(|id| !attached.contains(id))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Err(NotAttachable(missing).into());
+    }
+    tx.commit().await?;
+    Ok(attached.len() as u64)
+}
+
+/// Which images to delete.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Owner(OwnerType, i64),
+    Ids(Vec<Uuid>),
+    /// Staged (never attached) and created before the instant.
+    StagedBefore(DateTime<Utc>),
+}
+
+pub async fn select(db: &PgPool, selection: &Selection) -> Result<Vec<ImageRow>, sqlx::Error> {
+    match selection {
+        Selection::Owner(owner, id) => {
+            sqlx::query_as(&format!(
+                "SELECT {IMAGE_COLUMNS} FROM media.images WHERE owner_type = $1 AND owner_id = $2"
+            ))
+            .bind(owner.as_str())
+            .bind(*id)
+            .fetch_all(db)
+            .await
+        }
+        Selection::Ids(ids) => {
+            sqlx::query_as(&format!(
+                "SELECT {IMAGE_COLUMNS} FROM media.images WHERE id = ANY($1)"
+            ))
+            .bind(ids)
+            .fetch_all(db)
+            .await
+        }
+        // Bounded per call: the hourly cleanup takes the rest next time.
+        Selection::StagedBefore(cutoff) => {
+            sqlx::query_as(&format!(
+                "SELECT {IMAGE_COLUMNS} FROM media.images
+                  WHERE owner_id IS NULL AND created_at < $1 ORDER BY created_at LIMIT 1000"
+            ))
+            .bind(*cutoff)
+            .fetch_all(db)
+            .await
+        }
+    }
+}
+
+/// Deletes image rows by id (their objects first, by the caller). Gone already is fine.
+pub async fn delete_rows(db: &PgPool, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM media.images WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}

@@ -3,6 +3,7 @@
 //! here too as their issues land; their code stays deterministic (no I/O, clocks, randomness or
 //! tokio primitives — only the SDK's own).
 
+pub mod media_cleanup;
 pub mod search_attributes;
 pub mod task_queues;
 pub mod temporal;

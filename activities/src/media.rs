@@ -1,0 +1,112 @@
+//! Media activities: attach staged images to their owner, delete images (objects, then rows),
+//! and clean up staged uploads nobody attached. Workflows carry image ids, never bytes.
+
+use chrono::Utc;
+use fishapp_media::{LocalDisk, ObjectStore};
+use fishapp_store::Database;
+use fishapp_store::media::{self as store, AttachError, OwnerType, Selection};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use uuid::Uuid;
+
+/// Who owns images, as workflows pass it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Owner {
+    Post(i64),
+    User(i64),
+    Message(i64),
+}
+
+impl Owner {
+    fn split(self) -> (OwnerType, i64) {
+        match self {
+            Owner::Post(id) => (OwnerType::Post, id),
+            Owner::User(id) => (OwnerType::User, id),
+            Owner::Message(id) => (OwnerType::Message, id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachImages {
+    pub owner: Owner,
+    pub image_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DeleteImages {
+    /// Every image of an owner (a post's teardown, say).
+    OfOwner(Owner),
+    /// These images (an update's removals, a failed saga's compensation).
+    Ids(Vec<Uuid>),
+    /// Staged uploads older than this many seconds that nothing attached.
+    StagedOlderThan { seconds: u64 },
+}
+
+pub struct MediaActivities {
+    db: Database,
+    store: LocalDisk,
+}
+
+impl MediaActivities {
+    pub fn new(db: Database, store: LocalDisk) -> Self {
+        Self { db, store }
+    }
+}
+
+#[activities]
+impl MediaActivities {
+    /// Attaches staged images to `owner`, all or none; attaching again to the same owner is a
+    /// no-op. An unknown image, or one attached elsewhere, fails for good (no retry can fix it).
+    #[activity]
+    pub async fn attach_images(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: AttachImages,
+    ) -> Result<u64, ActivityError> {
+        let (owner_type, owner_id) = input.owner.split();
+        match store::attach(self.db.pool(), owner_type, owner_id, &input.image_ids).await {
+            Ok(attached) => Ok(attached),
+            Err(AttachError::NotAttachable(e)) => Err(ActivityError::application(
+                ApplicationFailure::non_retryable(e.to_string()),
+            )),
+            Err(AttachError::Sql(e)) => Err(e.into()),
+        }
+    }
+
+    /// Deletes images: their objects first, then their rows, so that a crash in between leaves
+    /// rows that the retry deletes again (a deleted object is success), never unreachable
+    /// objects. Returns how many rows went.
+    #[activity]
+    pub async fn delete_images(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: DeleteImages,
+    ) -> Result<u64, ActivityError> {
+        let selection = match input {
+            DeleteImages::OfOwner(owner) => {
+                let (owner_type, id) = owner.split();
+                Selection::Owner(owner_type, id)
+            }
+            DeleteImages::Ids(ids) => Selection::Ids(ids),
+            DeleteImages::StagedOlderThan { seconds } => {
+                let age = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
+                Selection::StagedBefore(Utc::now() - age)
+            }
+        };
+        let rows = store::select(self.db.pool(), &selection).await?;
+        for row in &rows {
+            self.store.delete(&row.display_key).await?;
+            self.store.delete(&row.thumbnail_key).await?;
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let deleted = store::delete_rows(self.db.pool(), &ids).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "deleted images");
+        }
+        Ok(deleted)
+    }
+}

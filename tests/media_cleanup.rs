@@ -1,0 +1,198 @@
+//! Staged uploads nothing attached are deleted by the cleanup workflow, through the real
+//! Temporal dev server and a real worker; attached and young images stay.
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+mod common;
+
+use common::{TestDatabase, test_config};
+use fishapp_media::{LocalDisk, ObjectStore};
+use fishapp_store::Database;
+use fishapp_store::media::{self as store, NewImage, OwnerType};
+use fishapp_workflows::Temporal;
+use fishapp_workflows::media_cleanup::{CleanupInput, CleanupStagedImagesWorkflow};
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+async fn stored_image(
+    pool: &sqlx::PgPool,
+    objects: &LocalDisk,
+    owner: Option<(OwnerType, i64)>,
+    hours_old: i32,
+) -> Uuid {
+    let id = Uuid::new_v4();
+    let (display, thumbnail) = (
+        format!("images/{id}/display.jpg"),
+        format!("images/{id}/thumbnail.jpg"),
+    );
+    objects
+        .put(&display, b"display".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    objects
+        .put(&thumbnail, b"thumb".to_vec(), "image/jpeg")
+        .await
+        .unwrap();
+    let image = NewImage {
+        id,
+        owner,
+        display_key: &display,
+        thumbnail_key: &thumbnail,
+        content_type: "image/jpeg",
+        width: 10,
+        height: 10,
+        bytes: 7,
+        original_name: "x.jpg",
+        uploader_id: None,
+    };
+    store::insert_image(pool, &image).await.unwrap();
+    sqlx::query(
+        "UPDATE media.images SET created_at = now() - make_interval(hours => $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(hours_old)
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn the_cleanup_workflow_deletes_old_staged_images_only() {
+    let config = test_config();
+    let db = TestDatabase::create(&config.database_url).await;
+    fishapp::app::migrate(&config).await.unwrap();
+    let pool = db.pool().await;
+    let objects = LocalDisk::new(&config.media_dir, "/media");
+
+    let old_staged = stored_image(&pool, &objects, None, 25).await;
+    let young_staged = stored_image(&pool, &objects, None, 1).await;
+    let old_attached = stored_image(&pool, &objects, Some((OwnerType::User, 7)), 48).await;
+
+    let shutdown = CancellationToken::new();
+    let temporal =
+        Temporal::connect_in_background(fishapp::app::temporal_settings(&config), shutdown.clone());
+    let queues = temporal.settings().task_queues.clone();
+    let worker_db = Database::connect_lazy(&config.database_url, 2).unwrap();
+    let worker = fishapp::worker::run(&config, &temporal, worker_db, shutdown.clone());
+
+    let schedule_id = format!("{}.media-cleanup", config.temporal_task_queue_prefix);
+    let scenario = async {
+        let client = temporal.connected(&shutdown).await.unwrap();
+        let input = CleanupInput {
+            media_task_queue: queues.media.clone(),
+            older_than_secs: 24 * 3600,
+        };
+        let options = WorkflowStartOptions::new(
+            queues.workflows.clone(),
+            format!("cleanup-test/{}", Uuid::new_v4()),
+        )
+        .build();
+        let handle = client
+            .start_workflow(CleanupStagedImagesWorkflow::run, input, options)
+            .await
+            .unwrap();
+        let deleted = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(deleted, 1);
+
+        // The worker created the hourly schedule; remove it so the test leaves nothing behind.
+        let schedule = client.get_schedule_handle(schedule_id.clone());
+        schedule
+            .describe(Default::default())
+            .await
+            .expect("the cleanup schedule exists");
+        schedule.delete(Default::default()).await.unwrap();
+        shutdown.cancel();
+    };
+    let (worker, ()) = tokio::join!(worker, scenario);
+    worker.unwrap();
+
+    let remaining: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM media.images ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut expected = vec![young_staged, old_attached];
+    expected.sort();
+    assert_eq!(remaining, expected);
+    for (id, present) in [
+        (old_staged, false),
+        (young_staged, true),
+        (old_attached, true),
+    ] {
+        assert_eq!(
+            objects
+                .exists(&format!("images/{id}/display.jpg"))
+                .await
+                .unwrap(),
+            present,
+            "{id}"
+        );
+        assert_eq!(
+            objects
+                .exists(&format!("images/{id}/thumbnail.jpg"))
+                .await
+                .unwrap(),
+            present,
+            "{id}"
+        );
+    }
+    pool.close().await;
+    std::fs::remove_dir_all(&config.media_dir).ok();
+}
+
+#[tokio::test]
+async fn attaching_is_all_or_none_and_idempotent() {
+    let config = test_config();
+    let db = TestDatabase::create(&config.database_url).await;
+    fishapp::app::migrate(&config).await.unwrap();
+    let pool = db.pool().await;
+    let objects = LocalDisk::new(&config.media_dir, "/media");
+    let a = stored_image(&pool, &objects, None, 0).await;
+    let b = stored_image(&pool, &objects, None, 0).await;
+    let elsewhere = stored_image(&pool, &objects, Some((OwnerType::Post, 99)), 0).await;
+
+    // One of them belongs to another post: nothing is attached.
+    let refused = store::attach(&pool, OwnerType::Post, 1, &[a, elsewhere]).await;
+    assert!(
+        matches!(refused, Err(store::AttachError::NotAttachable(ref e)) if e.0 == vec![elsewhere]),
+        "{refused:?}"
+    );
+    assert!(
+        store::images_of(&pool, OwnerType::Post, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store::attach(&pool, OwnerType::Post, 1, &[a, b])
+            .await
+            .unwrap(),
+        2
+    );
+    // A retried activity attaches the same images again: fine.
+    assert_eq!(
+        store::attach(&pool, OwnerType::Post, 1, &[a, b])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store::images_of(&pool, OwnerType::Post, 1)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // An unknown id is refused.
+    assert!(
+        store::attach(&pool, OwnerType::Post, 1, &[Uuid::new_v4()])
+            .await
+            .is_err()
+    );
+    pool.close().await;
+    std::fs::remove_dir_all(&config.media_dir).ok();
+}
