@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::TestApp;
+use common::{TestApp, error_code};
 use fishapp_api::account::tokens::TokenKeys;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -30,12 +30,6 @@ struct Session {
 
 fn unique_email() -> String {
     format!("Angler-{}@Example.com", uuid::Uuid::new_v4().simple())
-}
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 fn session_of(payload: &Value) -> Session {
@@ -126,11 +120,11 @@ async fn the_whole_lifecycle() {
         .await;
     assert_eq!(body["data"]["updatePassword"]["success"], true, "{body}");
     assert_eq!(
-        code(&current_user(&app, &first.id_token).await),
+        error_code(&current_user(&app, &first.id_token).await),
         "UNAUTHENTICATED"
     );
     assert_eq!(
-        code(&refresh(&app, &first.refresh_token).await),
+        error_code(&refresh(&app, &first.refresh_token).await),
         "UNAUTHENTICATED"
     );
     assert!(
@@ -138,7 +132,7 @@ async fn the_whole_lifecycle() {
         "the sign-in that changed it stays"
     );
     assert_eq!(
-        code(&login(&app, &email, PASSWORD).await),
+        error_code(&login(&app, &email, PASSWORD).await),
         "UNAUTHENTICATED"
     );
     assert!(login(&app, &email, "a-brand-new-secret-99").await["errors"].is_null());
@@ -149,9 +143,9 @@ async fn the_whole_lifecycle() {
         .await;
     assert_eq!(body["data"]["logout"]["success"], true, "{body}");
     let refused = current_user(&app, &rotated.id_token).await;
-    assert_eq!(code(&refused), "UNAUTHENTICATED", "{refused}");
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED", "{refused}");
     assert_eq!(
-        code(&refresh(&app, &rotated.refresh_token).await),
+        error_code(&refresh(&app, &rotated.refresh_token).await),
         "UNAUTHENTICATED"
     );
 }
@@ -169,7 +163,7 @@ async fn logout_with_the_refresh_token_as_argument_revokes_the_presented_id_toke
         .await;
     assert_eq!(body["data"]["logout"]["success"], true, "{body}");
     assert_eq!(
-        code(&current_user(&app, &session.id_token).await),
+        error_code(&current_user(&app, &session.id_token).await),
         "UNAUTHENTICATED"
     );
 }
@@ -194,7 +188,11 @@ async fn invalid_sign_ups_name_the_field_and_store_nothing() {
         let body = app
             .graphql_as(None, SIGN_UP, json!({ "input": input }))
             .await;
-        assert_eq!(code(&body), "BAD_USER_INPUT", "{field}={value}: {body}");
+        assert_eq!(
+            error_code(&body),
+            "BAD_USER_INPUT",
+            "{field}={value}: {body}"
+        );
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
     }
     // None of those created the account.
@@ -205,7 +203,7 @@ async fn invalid_sign_ups_name_the_field_and_store_nothing() {
     let body = app
         .graphql_as(None, SIGN_UP, json!({ "input": again }))
         .await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     assert_eq!(body["errors"][0]["extensions"]["field"], "email");
     // An unknown enum value is a request error, with a code and the request id.
     let mut bad_sex = valid.clone();
@@ -213,7 +211,7 @@ async fn invalid_sign_ups_name_the_field_and_store_nothing() {
     let body = app
         .graphql_as(None, SIGN_UP, json!({ "input": bad_sex }))
         .await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     assert!(
         body["errors"][0]["extensions"]["requestId"].is_string(),
         "{body}"
@@ -227,12 +225,12 @@ async fn unknown_email_and_wrong_password_look_the_same() {
     sign_up(&app, &email).await;
     let wrong = login(&app, &email, "not-the-password").await;
     let unknown = login(&app, &unique_email(), "not-the-password").await;
-    assert_eq!(code(&wrong), "UNAUTHENTICATED");
+    assert_eq!(error_code(&wrong), "UNAUTHENTICATED");
     assert_eq!(
         wrong["errors"][0]["message"],
         unknown["errors"][0]["message"]
     );
-    assert_eq!(code(&unknown), "UNAUTHENTICATED");
+    assert_eq!(error_code(&unknown), "UNAUTHENTICATED");
 }
 
 fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
@@ -343,10 +341,10 @@ async fn forged_and_foreign_id_tokens_are_refused() {
         ("a refresh token", session.refresh_token.clone()),
     ] {
         let body = current_user(&app, &token).await;
-        assert_eq!(code(&body), "UNAUTHENTICATED", "{what}: {body}");
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{what}: {body}");
     }
     let body = app.graphql(CURRENT_USER).await;
-    assert_eq!(code(&body), "UNAUTHENTICATED", "no token: {body}");
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "no token: {body}");
 }
 
 #[tokio::test]
@@ -363,12 +361,18 @@ async fn a_reused_refresh_token_revokes_its_whole_family() {
 
     // A thief replays the first refresh token.
     assert_eq!(
-        code(&refresh(&app, &session.refresh_token).await),
+        error_code(&refresh(&app, &session.refresh_token).await),
         "UNAUTHENTICATED"
     );
     // The whole sign-in is over: the legitimate new tokens die too.
-    assert_eq!(code(&refresh(&app, new_refresh).await), "UNAUTHENTICATED");
-    assert_eq!(code(&current_user(&app, new_id).await), "UNAUTHENTICATED");
+    assert_eq!(
+        error_code(&refresh(&app, new_refresh).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        error_code(&current_user(&app, new_id).await),
+        "UNAUTHENTICATED"
+    );
 }
 
 #[tokio::test]
@@ -383,7 +387,7 @@ async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
         .count();
     assert_eq!(winners, 1, "{results:#?}");
     for loser in results.iter().filter(|body| !body["errors"].is_null()) {
-        assert_eq!(code(loser), "UNAUTHENTICATED");
+        assert_eq!(error_code(loser), "UNAUTHENTICATED");
     }
 }
 
@@ -400,7 +404,7 @@ async fn failed_logins_are_rate_limited_per_account_and_a_success_clears_the_cou
     // Two failures, then a success: the count starts again.
     for _ in 0..2 {
         assert_eq!(
-            code(&login(&app, &email, "wrong-password").await),
+            error_code(&login(&app, &email, "wrong-password").await),
             "UNAUTHENTICATED"
         );
     }
@@ -408,13 +412,13 @@ async fn failed_logins_are_rate_limited_per_account_and_a_success_clears_the_cou
 
     for _ in 0..3 {
         assert_eq!(
-            code(&login(&app, &email, "wrong-password").await),
+            error_code(&login(&app, &email, "wrong-password").await),
             "UNAUTHENTICATED"
         );
     }
     // Now even the right password waits, and the error says how long.
     let limited = login(&app, &email, PASSWORD).await;
-    assert_eq!(code(&limited), "RATE_LIMITED", "{limited}");
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
     let wait = limited["errors"][0]["extensions"]["retryAfterSeconds"]
         .as_u64()
         .unwrap();
@@ -432,12 +436,12 @@ async fn failed_logins_are_rate_limited_per_client_address() {
     let app = TestApp::spawn_with(|c| c.login_max_failures_per_ip = 4).await;
     for _ in 0..4 {
         assert_eq!(
-            code(&login(&app, &unique_email(), "whatever-it-is").await),
+            error_code(&login(&app, &unique_email(), "whatever-it-is").await),
             "UNAUTHENTICATED"
         );
     }
     assert_eq!(
-        code(&login(&app, &unique_email(), "whatever-it-is").await),
+        error_code(&login(&app, &unique_email(), "whatever-it-is").await),
         "RATE_LIMITED"
     );
 }
@@ -469,9 +473,9 @@ async fn email_is_visible_to_its_owner_only() {
     let missing = app
         .graphql_as(None, query, json!({ "id": "999999999" }))
         .await;
-    assert_eq!(code(&missing), "NOT_FOUND");
+    assert_eq!(error_code(&missing), "NOT_FOUND");
     let malformed = app.graphql_as(None, query, json!({ "id": "abc" })).await;
-    assert_eq!(code(&malformed), "BAD_USER_INPUT");
+    assert_eq!(error_code(&malformed), "BAD_USER_INPUT");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{TestApp, error_code};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use serde_json::{Value, json};
 use std::io::Cursor;
@@ -50,12 +50,6 @@ fn input(email: &str) -> Value {
 
 fn email() -> String {
     format!("media-{}@example.com", uuid::Uuid::new_v4().simple())
-}
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 async fn sign_up_with(app: &TestApp, email: &str, name: &str, bytes: Vec<u8>) -> Value {
@@ -143,7 +137,7 @@ async fn bad_files_are_refused_naming_the_field_and_nothing_is_kept() {
     for (name, bytes, says) in cases {
         let address = email();
         let body = sign_up_with(&app, &address, name, bytes).await;
-        assert_eq!(code(&body), "BAD_USER_INPUT", "{name}: {body}");
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{name}: {body}");
         assert_eq!(body["errors"][0]["extensions"]["field"], "image", "{body}");
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(
@@ -255,7 +249,7 @@ async fn replacing_an_avatar_deletes_the_old_one_after_storing_the_new() {
             vec![("variables.input.image", "x.gif", b"GIF89a".to_vec())],
         )
         .await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     assert_eq!(
         app.http
             .get(app.url(new_url))

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod cache;
+mod cpu;
 pub mod error;
 pub mod graphql;
 mod health;

@@ -68,13 +68,7 @@ pub struct Media {
 
 impl Media {
     pub fn new(db: Database, store: LocalDisk, settings: MediaSettings) -> Self {
-        let permits = match settings.processing_concurrency {
-            0 => std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .saturating_sub(1)
-                .max(1),
-            n => n,
-        };
+        let permits = crate::cpu::cpu_permits(settings.processing_concurrency);
         Self {
             db,
             store: Arc::new(store),

@@ -139,20 +139,11 @@ impl TestApp {
         query: &str,
         variables: serde_json::Value,
     ) -> serde_json::Value {
-        let mut request = self
+        let request = self
             .http
             .post(self.url("/graphql"))
             .json(&serde_json::json!({ "query": query, "variables": variables }));
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
-            .await
-            .expect("request sent")
-            .json()
-            .await
-            .expect("JSON response")
+        send(request, bearer).await
     }
 
     /// POSTs a GraphQL multipart request (the GraphQL multipart request spec): `files` are
@@ -177,17 +168,7 @@ impl TestApp {
             let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
             form = form.part(i.to_string(), part);
         }
-        let mut request = self.http.post(self.url("/graphql")).multipart(form);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
-            .await
-            .expect("request sent")
-            .json()
-            .await
-            .expect("JSON response")
+        send(self.http.post(self.url("/graphql")).multipart(form), bearer).await
     }
 
     /// Every file under the media directory (what the local object store holds).
@@ -252,6 +233,27 @@ impl Drop for TestApp {
         self.shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.config.media_dir);
     }
+}
+
+/// Sends a GraphQL request, with `Authorization: Bearer <token>` when given; the JSON response.
+async fn send(mut request: reqwest::RequestBuilder, bearer: Option<&str>) -> serde_json::Value {
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON response")
+}
+
+/// The `extensions.code` of a response's first error.
+pub fn error_code(body: &serde_json::Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 /// A port nothing listens on (bound, read, released).

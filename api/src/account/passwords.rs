@@ -49,15 +49,7 @@ impl Passwords {
     /// one — the core left over keeps serving everything else during a login flood; see
     /// docs/benchmarks.md for what that buys).
     pub async fn new(concurrency: usize) -> Result<Self, PasswordError> {
-        let concurrency = if concurrency == 0 {
-            std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .saturating_sub(1)
-                .max(1)
-        } else {
-            concurrency
-        };
-        let permits = Arc::new(Semaphore::new(concurrency));
+        let permits = Arc::new(Semaphore::new(crate::cpu::cpu_permits(concurrency)));
         let dummy = uuid::Uuid::new_v4().to_string();
         let mut passwords = Self {
             permits,
