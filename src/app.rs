@@ -258,3 +258,42 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     api??;
     worker
 }
+
+/// `fishapp replay`: one history, from a file or fetched from Temporal, against this build.
+pub async fn replay(
+    config: &Config,
+    file: Option<&std::path::Path>,
+    workflow_id: Option<&str>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions, WorkflowHistory};
+    let history = match (file, workflow_id) {
+        (Some(path), _) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            WorkflowHistory::from_json(&bytes)
+                .with_context(|| format!("{} is not a workflow history", path.display()))?
+        }
+        (None, Some(id)) => {
+            let temporal =
+                Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
+            let client =
+                tokio::time::timeout(Duration::from_secs(15), temporal.connected(&shutdown))
+                    .await
+                    .ok()
+                    .flatten()
+                    .with_context(|| {
+                        format!("Temporal at {} did not answer", config.temporal_address)
+                    })?;
+            client
+                .get_workflow_handle::<UntypedWorkflow>(id)
+                .fetch_history(WorkflowFetchHistoryOptions::default())
+        }
+        (None, None) => anyhow::bail!("give --file or --workflow-id"),
+    };
+    fishapp_workflows::replay::replay(history)
+        .await
+        .context("replay failed")?;
+    println!("replay ok: this build makes the same decisions the history recorded");
+    Ok(())
+}

@@ -44,6 +44,22 @@ enum Command {
     Relay,
     /// Create the database if missing and apply pending migrations (all or none).
     Migrate,
+    /// Replay a workflow's history against this build's workflow code; exits 1 when the code
+    /// would not make the same decisions (nondeterminism) or the history fails.
+    Replay {
+        /// A history as JSON (`temporal workflow show -w <id> --output json`, or the Web UI's
+        /// download).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "workflow_id",
+            conflicts_with = "workflow_id"
+        )]
+        file: Option<PathBuf>,
+        /// Fetch the history of this workflow's latest run from Temporal instead.
+        #[arg(long, value_name = "ID")]
+        workflow_id: Option<String>,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Print the effective configuration as TOML, secrets redacted.
@@ -115,6 +131,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev => app::dev(&config, shutdown).await,
+        Command::Replay { file, workflow_id } => {
+            app::replay(&config, file.as_deref(), workflow_id.as_deref(), shutdown).await
+        }
         Command::Schema | Command::Config => unreachable!("handled before the runtime starts"),
     }
 }

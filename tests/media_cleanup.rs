@@ -10,7 +10,9 @@ use fishapp_store::Database;
 use fishapp_store::media::{self as store, NewImage, OwnerType};
 use fishapp_workflows::Temporal;
 use fishapp_workflows::media_cleanup::{CleanupInput, CleanupStagedImagesWorkflow};
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    UntypedWorkflow, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
+};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

@@ -4,6 +4,7 @@
 //! tokio primitives — only the SDK's own).
 
 pub mod media_cleanup;
+pub mod replay;
 pub mod search_attributes;
 pub mod task_queues;
 pub mod temporal;
