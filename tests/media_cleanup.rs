@@ -85,11 +85,9 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
             media_task_queue: queues.media.clone(),
             older_than_secs: 24 * 3600,
         };
-        let options = WorkflowStartOptions::new(
-            queues.workflows.clone(),
-            format!("cleanup-test/{}", Uuid::new_v4()),
-        )
-        .build();
+        let workflow_id = format!("cleanup-test/{}", Uuid::new_v4());
+        let options =
+            WorkflowStartOptions::new(queues.workflows.clone(), workflow_id.clone()).build();
         let handle = client
             .start_workflow(CleanupStagedImagesWorkflow::run, input, options)
             .await
@@ -99,6 +97,39 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
             .await
             .unwrap();
         assert_eq!(deleted, 1);
+
+        // A developer replays the saga's history against this build: from a file, and by id.
+        let history = client
+            .get_workflow_handle::<UntypedWorkflow>(workflow_id.clone())
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .unwrap();
+        let file = std::env::temp_dir().join(format!("fishapp-history-{}.json", Uuid::new_v4()));
+        std::fs::write(&file, history).unwrap();
+        let by_file = ["replay", "--file", file.to_str().unwrap()];
+        let by_id = ["replay", "--workflow-id", workflow_id.as_str()];
+        for args in [by_file, by_id] {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
+                .args(args)
+                .env("FISHAPP_LOG_FILTER", "error")
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{args:?}: {stdout} {stderr}");
+            assert!(stdout.contains("replay ok"), "{stdout}");
+        }
+        std::fs::write(&file, br#"{"events": "nope"}"#).unwrap();
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
+            .args(["replay", "--file", file.to_str().unwrap()])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("is not a workflow history"));
+        std::fs::remove_file(&file).ok();
 
         // The worker created the hourly schedule; remove it so the test leaves nothing behind.
         let schedule = client.get_schedule_handle(schedule_id.clone());
