@@ -59,13 +59,23 @@ async fn stored_image(
     id
 }
 
-#[tokio::test]
-async fn the_cleanup_workflow_deletes_old_staged_images_only() {
+/// A configuration of the test's own, its migrated database, a pool on it, and the local object store.
+async fn setup() -> (
+    fishapp::config::Config,
+    TestDatabase,
+    sqlx::PgPool,
+    LocalDisk,
+) {
     let config = test_config();
-    let db = TestDatabase::create(&config.database_url).await;
-    fishapp::app::migrate(&config).await.unwrap();
+    let db = TestDatabase::migrated(&config).await;
     let pool = db.pool().await;
     let objects = LocalDisk::new(&config.media_dir, "/media");
+    (config, db, pool, objects)
+}
+
+#[tokio::test]
+async fn the_cleanup_workflow_deletes_old_staged_images_only() {
+    let (config, _db, pool, objects) = setup().await;
 
     let old_staged = stored_image(&pool, &objects, None, 25).await;
     let young_staged = stored_image(&pool, &objects, None, 1).await;
@@ -178,11 +188,7 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
 
 #[tokio::test]
 async fn attaching_is_all_or_none_and_idempotent() {
-    let config = test_config();
-    let db = TestDatabase::create(&config.database_url).await;
-    fishapp::app::migrate(&config).await.unwrap();
-    let pool = db.pool().await;
-    let objects = LocalDisk::new(&config.media_dir, "/media");
+    let (config, _db, pool, objects) = setup().await;
     let a = stored_image(&pool, &objects, None, 0).await;
     let b = stored_image(&pool, &objects, None, 0).await;
     let elsewhere = stored_image(&pool, &objects, Some((OwnerType::Post, 99)), 0).await;

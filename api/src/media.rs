@@ -85,18 +85,6 @@ impl Media {
         self.store.url(key)
     }
 
-    /// Refuses more than the per-request cap, naming the field.
-    pub fn check_count(&self, field: &str, count: usize) -> Result<(), ApiError> {
-        let max = self.settings.max_files_per_request;
-        if count > max {
-            return Err(ApiError::bad_input(
-                field,
-                format!("{count} files sent; at most {max} are accepted per request"),
-            ));
-        }
-        Ok(())
-    }
-
     /// Checks, processes and stores one upload. `field` names it in errors (`image`, `images.2`).
     pub async fn ingest(&self, field: &str, upload: UploadValue) -> Result<StoredImage, ApiError> {
         let name = upload.filename.clone();

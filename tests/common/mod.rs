@@ -53,6 +53,15 @@ impl TestDatabase {
         }
     }
 
+    /// The test's own database (`config.database_url`), created and migrated.
+    pub async fn migrated(config: &Config) -> Self {
+        let database = Self::create(&config.database_url).await;
+        fishapp::app::migrate(config)
+            .await
+            .expect("migrations apply");
+        database
+    }
+
     pub async fn pool(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.url)
             .await
@@ -98,10 +107,7 @@ impl TestApp {
     /// created and migrated (e.g. a dependency pointed at a dead port).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config();
-        let database = TestDatabase::create(&config.database_url).await;
-        fishapp::app::migrate(&config)
-            .await
-            .expect("migrations apply");
+        let database = TestDatabase::migrated(&config).await;
         adjust(&mut config);
         fishapp::telemetry::init(&config);
         let shutdown = CancellationToken::new();
