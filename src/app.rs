@@ -1,14 +1,16 @@
 //! Wiring: builds the dependency handles from configuration and runs each role. This is the
 //! only place that knows every crate.
 
-use crate::config::Config;
+use crate::config::{Config, MediaBackend};
 use anyhow::Context;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
 use fishapp_api::{
     Accounts, AuthSettings, Dependencies, HttpSettings, Media, MediaSettings, Redis,
 };
-use fishapp_media::{DecodeLimits, LocalDisk};
+use fishapp_media::{
+    DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
+};
 use fishapp_store::{Database, MigrationReport};
 use fishapp_workflows::{TaskQueues, Temporal, TemporalSettings};
 use std::net::SocketAddr;
@@ -152,6 +154,47 @@ pub async fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
     Ok(report)
 }
 
+/// The configured object store for images. For Google Cloud Storage this builds the clients
+/// (and the URL signer) but makes no request yet.
+pub async fn media_store(config: &Config) -> anyhow::Result<MediaStore> {
+    Ok(match config.media_storage {
+        MediaBackend::Local => MediaStore::Local(LocalDisk::new(
+            &config.media_dir,
+            &config.media_public_base_url,
+        )),
+        MediaBackend::Gcs => {
+            let credentials = match (
+                &config.media_gcs_credentials_file,
+                config.media_gcs_anonymous,
+            ) {
+                (_, true) => GcsCredentials::Anonymous,
+                (Some(file), false) => GcsCredentials::ServiceAccountKeyFile(file.clone()),
+                (None, false) => GcsCredentials::ApplicationDefault,
+            };
+            let urls = if config.media_gcs_signed_urls {
+                GcsUrls::Signed {
+                    ttl: Duration::from_secs(config.media_gcs_signed_url_ttl_secs),
+                }
+            } else {
+                GcsUrls::Public {
+                    base_url: config.media_gcs_public_base_url.clone(),
+                }
+            };
+            let settings = GcsSettings {
+                bucket: config.media_gcs_bucket.clone(),
+                prefix: config.media_gcs_prefix.clone(),
+                endpoint: config.media_gcs_endpoint.clone(),
+                credentials,
+                urls,
+            };
+            let store = Gcs::connect(settings)
+                .await
+                .context("Google Cloud Storage")?;
+            MediaStore::Gcs(Box::new(store))
+        }
+    })
+}
+
 /// The HTTP API, bound to its address and serving in the background.
 pub struct RunningApi {
     pub addr: SocketAddr,
@@ -169,7 +212,7 @@ pub async fn start_api(
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         body_limit_bytes: config.http_body_limit_bytes,
-        media_dir: Some(config.media_dir.clone()),
+        media_dir: (config.media_storage == MediaBackend::Local).then(|| config.media_dir.clone()),
     };
     let accounts = Accounts::new(
         deps.db.clone(),
@@ -179,7 +222,7 @@ pub async fn start_api(
     .await?;
     let media = Media::new(
         deps.db.clone(),
-        LocalDisk::new(&config.media_dir, &config.media_public_base_url),
+        media_store(config).await?,
         MediaSettings {
             max_file_bytes: config.media_max_file_bytes,
             max_files_per_request: config.media_max_files_per_request,

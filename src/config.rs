@@ -28,6 +28,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where processed images are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    /// Files under `media_dir`, served by the API under `/media`.
+    Local,
+    /// A Google Cloud Storage bucket (`media_gcs_*`).
+    Gcs,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -81,6 +91,8 @@ pub struct Config {
     /// Prefix of every Redis key Fishapp writes.
     pub redis_key_prefix: String,
 
+    /// Where images are kept: `local` or `gcs`.
+    pub media_storage: MediaBackend,
     /// Where the local object store keeps image files (served by the API under `/media`).
     pub media_dir: PathBuf,
     /// What image URLs start with: `/media` (relative to the API) by default; a CDN's address in
@@ -96,6 +108,22 @@ pub struct Config {
     pub media_staged_max_age_secs: u64,
     /// How often the cleanup schedule runs.
     pub media_cleanup_interval_secs: u64,
+    /// The bucket (its name) when `media_storage` is `gcs`.
+    pub media_gcs_bucket: String,
+    /// Put before every object name, so that one bucket can serve several deployments.
+    pub media_gcs_prefix: String,
+    /// Another endpoint than Google's: an emulator, a private endpoint.
+    pub media_gcs_endpoint: Option<String>,
+    /// A service account key file (JSON); without it, Application Default Credentials.
+    pub media_gcs_credentials_file: Option<PathBuf>,
+    /// No credentials at all (emulators only).
+    pub media_gcs_anonymous: bool,
+    /// Private bucket: image URLs are V4 signed URLs valid for `media_gcs_signed_url_ttl_secs`.
+    /// Otherwise the bucket is public and URLs are plain.
+    pub media_gcs_signed_urls: bool,
+    pub media_gcs_signed_url_ttl_secs: u64,
+    /// What public image URLs start with (a CDN); the bucket's own address by default.
+    pub media_gcs_public_base_url: Option<String>,
 
     pub log_format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `info,fishapp_api=debug`.
@@ -133,6 +161,7 @@ impl Default for Config {
             login_failure_window_secs: 15 * 60,
             password_hashing_concurrency: 0,
             redis_key_prefix: "fishapp".to_owned(),
+            media_storage: MediaBackend::Local,
             media_dir: PathBuf::from(".stack/data/media"),
             media_public_base_url: "/media".to_owned(),
             media_max_file_bytes: 10 * 1024 * 1024,
@@ -140,6 +169,14 @@ impl Default for Config {
             media_processing_concurrency: 0,
             media_staged_max_age_secs: 24 * 3_600,
             media_cleanup_interval_secs: 3_600,
+            media_gcs_bucket: String::new(),
+            media_gcs_prefix: String::new(),
+            media_gcs_endpoint: None,
+            media_gcs_credentials_file: None,
+            media_gcs_anonymous: false,
+            media_gcs_signed_urls: false,
+            media_gcs_signed_url_ttl_secs: 3_600,
+            media_gcs_public_base_url: None,
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
         }
@@ -248,6 +285,25 @@ impl Config {
             if value.trim().is_empty() {
                 return Err((key, "must not be empty".to_owned()));
             }
+        }
+        if self.media_storage == MediaBackend::Gcs && self.media_gcs_bucket.trim().is_empty() {
+            return Err((
+                "media_gcs_bucket",
+                "must name a bucket when media_storage is gcs".to_owned(),
+            ));
+        }
+        // V4 signed URLs live at most seven days.
+        if !(1..=7 * 24 * 3_600).contains(&self.media_gcs_signed_url_ttl_secs) {
+            return Err((
+                "media_gcs_signed_url_ttl_secs",
+                "must be between 1 and 604800 (seven days)".to_owned(),
+            ));
+        }
+        if self.media_gcs_anonymous && self.media_gcs_signed_urls {
+            return Err((
+                "media_gcs_signed_urls",
+                "anonymous credentials cannot sign URLs".to_owned(),
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_filter)
             .map_err(|e| ("log_filter", e.to_string()))?;

@@ -4,7 +4,6 @@
 use crate::config::Config;
 use anyhow::Context;
 use fishapp_activities::MediaActivities;
-use fishapp_media::LocalDisk;
 use fishapp_store::Database;
 use fishapp_workflows::Temporal;
 use fishapp_workflows::media_cleanup::{self, CleanupInput, CleanupStagedImagesWorkflow};
@@ -49,7 +48,7 @@ pub async fn run(
             .register_workflow::<CleanupStagedImagesWorkflow>()?
             .build(),
     )?;
-    let store = LocalDisk::new(&config.media_dir, &config.media_public_base_url);
+    let store = crate::app::media_store(config).await?;
     let mut media = Worker::new(
         &runtime,
         client,

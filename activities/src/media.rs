@@ -2,7 +2,7 @@
 //! and clean up staged uploads nobody attached. Workflows carry image ids, never bytes.
 
 use chrono::Utc;
-use fishapp_media::{LocalDisk, ObjectStore};
+use fishapp_media::{MediaStore, ObjectStore};
 use fishapp_store::Database;
 use fishapp_store::media::{self as store, AttachError, OwnerType, Selection};
 use serde::{Deserialize, Serialize};
@@ -48,11 +48,11 @@ pub enum DeleteImages {
 
 pub struct MediaActivities {
     db: Database,
-    store: LocalDisk,
+    store: MediaStore,
 }
 
 impl MediaActivities {
-    pub fn new(db: Database, store: LocalDisk) -> Self {
+    pub fn new(db: Database, store: MediaStore) -> Self {
         Self { db, store }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use async_graphql::UploadValue;
-use fishapp_media::{DecodeLimits, LocalDisk, ObjectStore, ProcessError, Processed, process};
+use fishapp_media::{DecodeLimits, MediaStore, ObjectStore, ProcessError, Processed, process};
 use fishapp_store::Database;
 use fishapp_store::media::{self as store, ImageRow, NewImage, OwnerType};
 use std::io::Read;
@@ -61,13 +61,13 @@ impl StoredImage {
 #[derive(Clone)]
 pub struct Media {
     db: Database,
-    store: Arc<LocalDisk>,
+    store: Arc<MediaStore>,
     settings: Arc<MediaSettings>,
     permits: Arc<Semaphore>,
 }
 
 impl Media {
-    pub fn new(db: Database, store: LocalDisk, settings: MediaSettings) -> Self {
+    pub fn new(db: Database, store: MediaStore, settings: MediaSettings) -> Self {
         let permits = crate::cpu::cpu_permits(settings.processing_concurrency);
         Self {
             db,
@@ -81,8 +81,9 @@ impl Media {
         &self.settings
     }
 
-    pub fn url(&self, key: &str) -> String {
-        self.store.url(key)
+    /// Where a client fetches an object (signed, with the GCS backend configured so).
+    pub async fn url(&self, key: &str) -> Result<String, ApiError> {
+        self.store.url(key).await.map_err(ApiError::internal)
     }
 
     /// Checks, processes and stores one upload. `field` names it in errors (`image`, `images.2`).

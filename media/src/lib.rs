@@ -5,4 +5,6 @@ pub mod processing;
 pub mod storage;
 
 pub use processing::{DecodeLimits, InputFormat, ProcessError, Processed, Rendition, process};
-pub use storage::{LocalDisk, ObjectStore, StorageError};
+pub use storage::{
+    Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore, ObjectStore, StorageError,
+};

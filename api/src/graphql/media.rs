@@ -1,6 +1,7 @@
 //! Images over GraphQL: the original's `Image` plus what a client needs to show one.
 
 use super::scalars::Time;
+use crate::error::IntoGql;
 use crate::media::Media;
 use async_graphql::{Context, Enum, ID, Object};
 use fishapp_store::media::ImageRow;
@@ -44,13 +45,19 @@ impl Image {
     }
 
     /// The image, fitted inside 600×800, metadata stripped.
-    async fn url(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Media>().url(&self.0.display_key)
+    async fn url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        ctx.data_unchecked::<Media>()
+            .url(&self.0.display_key)
+            .await
+            .gql()
     }
 
     /// At most 200×200.
-    async fn thumbnail_url(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Media>().url(&self.0.thumbnail_key)
+    async fn thumbnail_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        ctx.data_unchecked::<Media>()
+            .url(&self.0.thumbnail_key)
+            .await
+            .gql()
     }
 
     async fn width(&self) -> i32 {
