@@ -6,7 +6,8 @@ use anyhow::Context;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
 use fishapp_api::{
-    Accounts, AuthSettings, Dependencies, HttpSettings, Media, MediaSettings, Redis,
+    Accounts, AuthSettings, Board, BoardSettings, Dependencies, HttpSettings, Media, MediaSettings,
+    Redis,
 };
 use fishapp_media::{
     DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
@@ -187,7 +188,7 @@ pub async fn media_store(config: &Config) -> anyhow::Result<MediaStore> {
                 credentials,
                 urls,
             };
-            let store = Gcs::connect(settings)
+            let store = Box::pin(Gcs::connect(settings))
                 .await
                 .context("Google Cloud Storage")?;
             MediaStore::Gcs(Box::new(store))
@@ -230,7 +231,16 @@ pub async fn start_api(
             processing_concurrency: config.media_processing_concurrency,
         },
     );
-    let router = fishapp_api::router(deps, accounts, media, &settings)?
+    let board = Board::new(
+        deps.db.clone(),
+        deps.temporal.clone(),
+        BoardSettings {
+            saga_wait: Duration::from_millis(config.board_saga_wait_ms),
+            max_images_per_post: config.board_max_images_per_post,
+            workflow_id_prefix: config.temporal_task_queue_prefix.clone(),
+        },
+    );
+    let router = fishapp_api::router(deps, accounts, media, board, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = TcpListener::bind(config.http_addr)
         .await
@@ -270,12 +280,16 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     api.task.await?
 }
 
-/// `fishapp worker`: the Temporal worker until SIGTERM/SIGINT.
-pub async fn worker(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT.
+pub async fn worker(
+    config: &Config,
+    queues: &[crate::worker::Queue],
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
     let db = Database::connect_lazy(&config.database_url, config.database_max_connections)
         .context("database_url")?;
-    crate::worker::run(config, &temporal, db, shutdown).await
+    crate::worker::run(config, &temporal, db, queues, shutdown).await
 }
 
 /// `fishapp dev`: migrate, then the API, the worker and the relay in one process.
@@ -295,7 +309,13 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     );
     let (api, worker, ()) = tokio::join!(
         api.task,
-        crate::worker::run(config, &temporal, db, shutdown.clone()),
+        crate::worker::run(
+            config,
+            &temporal,
+            db,
+            &crate::worker::Queue::ALL,
+            shutdown.clone()
+        ),
         fishapp_relaylog::run(shutdown.clone()),
     );
     api??;

@@ -38,8 +38,12 @@ enum Command {
     Dev,
     /// Run the GraphQL API (HTTP).
     Serve,
-    /// Run the Temporal worker (workflows and activities).
-    Worker,
+    /// Run the Temporal worker: the workflow task queue and every context's activity queue, or
+    /// the ones `--queues` names (e.g. `--queues post,chat` on a host of their own).
+    Worker {
+        #[arg(long, value_delimiter = ',', default_values_t = crate::worker::Queue::ALL.to_vec(), value_enum)]
+        queues: Vec<crate::worker::Queue>,
+    },
     /// Run the outbox relay (Postgres outbox to NATS JetStream).
     Relay,
     /// Create the database if missing and apply pending migrations (all or none).
@@ -125,7 +129,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => app::serve(&config, shutdown).await,
-        Command::Worker => app::worker(&config, shutdown).await,
+        Command::Worker { queues } => app::worker(&config, &queues, shutdown).await,
         Command::Relay => {
             fishapp_relaylog::run(shutdown).await;
             Ok(())

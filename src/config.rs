@@ -125,6 +125,17 @@ pub struct Config {
     /// What public image URLs start with (a CDN); the bucket's own address by default.
     pub media_gcs_public_base_url: Option<String>,
 
+    /// How long createPost, updatePost and deletePost wait for their saga before answering
+    /// with what is known (createPost: the PENDING post and its sagaId).
+    pub board_saga_wait_ms: u64,
+    /// Most images one post may have.
+    pub board_max_images_per_post: usize,
+
+    /// Saga steps that fail for good when reached (`post.publish`, `chat.create_room`, …): for
+    /// tests of the compensations only; never set it in production.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub fault_injection: Vec<String>,
+
     pub log_format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `info,fishapp_api=debug`.
     pub log_filter: String,
@@ -177,6 +188,9 @@ impl Default for Config {
             media_gcs_signed_urls: false,
             media_gcs_signed_url_ttl_secs: 3_600,
             media_gcs_public_base_url: None,
+            board_saga_wait_ms: 10_000,
+            board_max_images_per_post: 5,
+            fault_injection: Vec::new(),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
         }

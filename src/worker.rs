@@ -1,72 +1,114 @@
 //! The Temporal worker role: one SDK worker per task queue — workflows on `<prefix>.workflows`,
-//! each context's activities on its own queue — sharing one Temporal client and runtime.
+//! each context's activities on its own queue (post, chat, media) — sharing one Temporal client
+//! and runtime. `fishapp worker --queues` serves a subset, so that contexts can be deployed and
+//! scaled apart.
 
 use crate::config::Config;
 use anyhow::Context;
-use fishapp_activities::MediaActivities;
+use fishapp_activities::{ChatActivities, FaultPlan, MediaActivities, PostActivities};
 use fishapp_store::Database;
 use fishapp_workflows::Temporal;
+use fishapp_workflows::board::{CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow};
 use fishapp_workflows::media_cleanup::{self, CleanupInput, CleanupStagedImagesWorkflow};
 use std::time::Duration;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
 
-/// Serves the workflow and activity task queues until `shutdown`, then lets in-flight tasks
-/// finish (the SDK's graceful shutdown). Waits for Temporal first if it is not there yet.
+/// A task queue this process can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Queue {
+    /// The sagas themselves (workflow tasks).
+    Workflows,
+    /// Board activities.
+    Post,
+    /// Chat activities.
+    Chat,
+    /// Image activities.
+    Media,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 4] = [Queue::Workflows, Queue::Post, Queue::Chat, Queue::Media];
+}
+
+/// Serves the selected task queues until `shutdown`, then lets in-flight tasks finish (the SDK's
+/// graceful shutdown). Waits for Temporal first if it is not there yet.
 pub async fn run(
     config: &Config,
     temporal: &Temporal,
     db: Database,
+    queues: &[Queue],
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let Some(client) = temporal.connected(&shutdown).await else {
         return Ok(());
     };
-    let queues = temporal.settings().task_queues.clone();
+    let names = temporal.settings().task_queues.clone();
+    let faults = FaultPlan::new(config.fault_injection.iter().cloned());
+    if !faults.is_empty() {
+        tracing::warn!(steps = ?config.fault_injection, "FAULT INJECTION IS ON: these saga steps will fail (tests only)");
+    }
 
-    let schedule_id = format!("{}.media-cleanup", config.temporal_task_queue_prefix);
-    let cleanup = CleanupInput {
-        media_task_queue: queues.media.clone(),
-        older_than_secs: config.media_staged_max_age_secs,
-    };
-    let every = Duration::from_secs(config.media_cleanup_interval_secs);
-    if let Err(e) =
-        media_cleanup::ensure_schedule(&client, &schedule_id, &queues.workflows, cleanup, every)
-            .await
-    {
-        // Not fatal: the worker still serves; the next start tries again.
-        tracing::error!(error = %e, schedule_id, "could not create the staged-image cleanup schedule");
+    if queues.contains(&Queue::Workflows) {
+        let schedule_id = format!("{}.media-cleanup", config.temporal_task_queue_prefix);
+        let cleanup = CleanupInput {
+            media_task_queue: names.media.clone(),
+            older_than_secs: config.media_staged_max_age_secs,
+        };
+        let every = Duration::from_secs(config.media_cleanup_interval_secs);
+        if let Err(e) =
+            media_cleanup::ensure_schedule(&client, &schedule_id, &names.workflows, cleanup, every)
+                .await
+        {
+            // Not fatal: the worker still serves; the next start tries again.
+            tracing::error!(error = %e, schedule_id, "could not create the staged-image cleanup schedule");
+        }
     }
 
     let runtime =
         Runtime::from_current_tokio(RuntimeOptions::default()).context("Temporal SDK runtime")?;
-    let mut workflows = Worker::new(
-        &runtime,
-        client.clone(),
-        WorkerOptions::new(&queues.workflows)
-            .register_workflow::<CleanupStagedImagesWorkflow>()?
-            .build(),
-    )?;
-    let store = crate::app::media_store(config).await?;
-    let mut media = Worker::new(
-        &runtime,
-        client,
-        WorkerOptions::new(&queues.media)
-            .register_activities(MediaActivities::new(db, store))
-            .build(),
-    )?;
-    let stops = [workflows.shutdown_handle(), media.shutdown_handle()];
-    tracing::info!(workflows = %queues.workflows, media = %queues.media, "Temporal worker polling");
+    let mut workers = Vec::new();
+    for queue in queues {
+        // Keep the workflow list equal to the replayer's (fishapp_workflows::replay).
+        let options = match queue {
+            Queue::Workflows => WorkerOptions::new(&names.workflows)
+                .register_workflow::<CleanupStagedImagesWorkflow>()?
+                .register_workflow::<CreatePostWorkflow>()?
+                .register_workflow::<UpdatePostWorkflow>()?
+                .register_workflow::<DeletePostWorkflow>()?
+                .build(),
+            Queue::Post => WorkerOptions::new(&names.post)
+                .register_activities(PostActivities::new(db.clone(), faults.clone()))
+                .build(),
+            Queue::Chat => WorkerOptions::new(&names.chat)
+                .register_activities(ChatActivities::new(db.clone(), faults.clone()))
+                .build(),
+            Queue::Media => {
+                let store = crate::app::media_store(config).await?;
+                WorkerOptions::new(&names.media)
+                    .register_activities(MediaActivities::new(db.clone(), store, faults.clone()))
+                    .build()
+            }
+        };
+        workers.push((*queue, Worker::new(&runtime, client.clone(), options)?));
+    }
+    let stops: Vec<_> = workers.iter().map(|(_, w)| w.shutdown_handle()).collect();
+    tracing::info!(queues = ?queues, prefix = %config.temporal_task_queue_prefix, "Temporal worker polling");
     let stop = async {
         shutdown.cancelled().await;
         for stop in &stops {
             stop();
         }
     };
-    let (workflows, media, ()) = tokio::join!(workflows.run(), media.run(), stop);
-    workflows.context("workflow worker")?;
-    media.context("media activity worker")?;
+    let runs = futures::future::join_all(workers.iter_mut().map(|(queue, worker)| {
+        let queue = *queue;
+        async move { (queue, worker.run().await) }
+    }));
+    let (results, ()) = tokio::join!(runs, stop);
+    for (queue, result) in results {
+        result.with_context(|| format!("{queue:?} worker"))?;
+    }
     tracing::info!("Temporal worker stopped");
     Ok(())
 }

@@ -86,7 +86,13 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
         Temporal::connect_in_background(fishapp::app::temporal_settings(&config), shutdown.clone());
     let queues = temporal.settings().task_queues.clone();
     let worker_db = Database::connect_lazy(&config.database_url, 2).unwrap();
-    let worker = fishapp::worker::run(&config, &temporal, worker_db, shutdown.clone());
+    let worker = fishapp::worker::run(
+        &config,
+        &temporal,
+        worker_db,
+        &fishapp::worker::Queue::ALL,
+        shutdown.clone(),
+    );
 
     let schedule_id = format!("{}.media-cleanup", config.temporal_task_queue_prefix);
     let scenario = async {

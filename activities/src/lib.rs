@@ -3,6 +3,12 @@
 //! where a saga touches the world, so each one is idempotent by the saga's business key: Temporal
 //! may run an activity more than once.
 
+pub mod chat;
+pub mod faults;
 pub mod media;
+pub mod post;
 
+pub use chat::ChatActivities;
+pub use faults::FaultPlan;
 pub use media::MediaActivities;
+pub use post::PostActivities;

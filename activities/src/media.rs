@@ -1,6 +1,7 @@
 //! Media activities: attach staged images to their owner, delete images (objects, then rows),
 //! and clean up staged uploads nobody attached. Workflows carry image ids, never bytes.
 
+use crate::faults::FaultPlan;
 use chrono::Utc;
 use fishapp_media::{MediaStore, ObjectStore};
 use fishapp_store::Database;
@@ -40,6 +41,13 @@ pub struct AttachImages {
 pub enum DeleteImages {
     /// Every image of an owner (a post's teardown, say).
     OfOwner(Owner),
+    /// Every image of these messages (a room's teardown).
+    OfMessages(Vec<i64>),
+    /// These images, but only those the owner has (an update's `imageIdsToDelete`).
+    OwnedBy { owner: Owner, ids: Vec<Uuid> },
+    /// These images if still staged or the owner's (a failed saga's compensation: never
+    /// someone else's image, whatever ids it was given).
+    StagedOrOwnedBy { owner: Owner, ids: Vec<Uuid> },
     /// These images (an update's removals, a failed saga's compensation).
     Ids(Vec<Uuid>),
     /// Staged uploads older than this many seconds that nothing attached.
@@ -49,11 +57,12 @@ pub enum DeleteImages {
 pub struct MediaActivities {
     db: Database,
     store: MediaStore,
+    faults: FaultPlan,
 }
 
 impl MediaActivities {
-    pub fn new(db: Database, store: MediaStore) -> Self {
-        Self { db, store }
+    pub fn new(db: Database, store: MediaStore, faults: FaultPlan) -> Self {
+        Self { db, store, faults }
     }
 }
 
@@ -64,9 +73,10 @@ impl MediaActivities {
     #[activity]
     pub async fn attach_images(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: AttachImages,
     ) -> Result<u64, ActivityError> {
+        self.faults.check(&ctx, "media.attach_images")?;
         let (owner_type, owner_id) = input.owner.split();
         match store::attach(self.db.pool(), owner_type, owner_id, &input.image_ids).await {
             Ok(attached) => Ok(attached),
@@ -83,13 +93,28 @@ impl MediaActivities {
     #[activity]
     pub async fn delete_images(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: DeleteImages,
     ) -> Result<u64, ActivityError> {
+        if matches!(
+            input,
+            DeleteImages::OwnedBy { .. } | DeleteImages::OfOwner(_)
+        ) {
+            self.faults.check(&ctx, "media.delete_images")?;
+        }
         let selection = match input {
             DeleteImages::OfOwner(owner) => {
                 let (owner_type, id) = owner.split();
                 Selection::Owner(owner_type, id)
+            }
+            DeleteImages::OfMessages(ids) => Selection::Owners(OwnerType::Message, ids),
+            DeleteImages::OwnedBy { owner, ids } => {
+                let (owner_type, id) = owner.split();
+                Selection::OwnedIds(owner_type, id, ids)
+            }
+            DeleteImages::StagedOrOwnedBy { owner, ids } => {
+                let (owner_type, id) = owner.split();
+                Selection::StagedOrOwnedIds(owner_type, id, ids)
             }
             DeleteImages::Ids(ids) => Selection::Ids(ids),
             DeleteImages::StagedOlderThan { seconds } => {

@@ -3,6 +3,7 @@
 //! span contexts start Temporal workflows through `fishapp-workflows`.
 
 pub mod account;
+pub mod board;
 pub mod cache;
 mod cpu;
 pub mod error;
@@ -13,6 +14,7 @@ mod metrics;
 mod router;
 
 pub use account::{Accounts, AuthSettings};
+pub use board::{Board, BoardSettings};
 pub use cache::Redis;
 pub use error::ApiError;
 pub use media::{Media, MediaSettings};

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use async_graphql::UploadValue;
 use fishapp_media::{DecodeLimits, MediaStore, ObjectStore, ProcessError, Processed, process};
 use fishapp_store::Database;
-use fishapp_store::media::{self as store, ImageRow, NewImage, OwnerType};
+use fishapp_store::media::{self as store, ImageRow, NewImage, OwnerType, Selection};
 use std::io::Read;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -213,6 +213,63 @@ impl Media {
                 self.discard(image).await;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Checks, processes and stores uploads as staged images (rows without an owner) for a
+    /// saga to attach: all or none — when one fails, the ones before it are discarded. Fields
+    /// are `<field>.<index>`.
+    pub async fn stage_all(
+        &self,
+        field: &str,
+        uploads: Vec<UploadValue>,
+        uploader_id: i64,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let mut staged = Vec::with_capacity(uploads.len());
+        for (i, upload) in uploads.into_iter().enumerate() {
+            let result = async {
+                let image = self.ingest(&format!("{field}.{i}"), upload).await?;
+                if let Err(e) =
+                    store::insert_image(self.db.pool(), &image.as_new(None, Some(uploader_id)))
+                        .await
+                {
+                    self.discard(&image).await;
+                    return Err(ApiError::from(e));
+                }
+                Ok(image.id)
+            };
+            match result.await {
+                Ok(id) => staged.push(id),
+                Err(e) => {
+                    self.discard_staged(&staged).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Deletes staged images (objects, then rows) that no saga will attach; attached images
+    /// among `ids` are left alone. Failures are logged: the hourly cleanup gets the rest.
+    pub async fn discard_staged(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let rows = match store::select(self.db.pool(), &Selection::Ids(ids.to_vec())).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up staged images to discard");
+                return;
+            }
+        };
+        let staged: Vec<&ImageRow> = rows.iter().filter(|r| r.owner_id.is_none()).collect();
+        for row in &staged {
+            self.delete_objects(&row.display_key, &row.thumbnail_key)
+                .await;
+        }
+        let ids: Vec<Uuid> = staged.iter().map(|r| r.id).collect();
+        if let Err(e) = store::delete_rows(self.db.pool(), &ids).await {
+            tracing::warn!(error = %e, "could not delete staged image rows");
         }
     }
 

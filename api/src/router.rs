@@ -1,16 +1,20 @@
 //! The HTTP surface: routes and the middleware every request passes through.
 
 use crate::account::Accounts;
+use crate::board::Board;
 use crate::cache::Redis;
 use crate::error::finalize_response;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, FishappSchema, RequestContext};
 use crate::health;
 use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, Request, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -89,12 +93,14 @@ pub fn router(
     deps: Dependencies,
     accounts: Accounts,
     media: Media,
+    board: Board,
     settings: &HttpSettings,
 ) -> Result<Router, RouterError> {
     let schema = graphql::schema_builder()
         .data(deps.clone())
         .data(accounts.clone())
         .data(media)
+        .data(board)
         .finish();
     let metrics = HttpMetrics::new()?;
     let cors = cors_layer(&settings.cors_allowed_origins)?;
@@ -159,13 +165,21 @@ async fn graphql_post(
     execute(&state, peer, &headers, request).await
 }
 
-/// GET serves the GraphiQL IDE to a browser (it asks for HTML) and runs queries for everyone
-/// else (`?query=…`), as the GraphQL-over-HTTP spec allows.
+/// GET serves the GraphiQL IDE to a browser (it asks for HTML), subscriptions to a WebSocket
+/// upgrade, and runs queries for everyone else (`?query=…`), as the GraphQL-over-HTTP spec allows.
 async fn graphql_get(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    if request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+    {
+        return websocket(state, peer, request).await;
+    }
     if wants_html(&request) {
         return Html(
             GraphiQLSource::build()
@@ -199,10 +213,57 @@ async fn execute(
     let context = RequestContext::new(bearer_token(headers), peer.ip());
     let mut response = state
         .schema
-        .execute(request.into_inner().data(context))
+        .execute(
+            request
+                .into_inner()
+                .data(context)
+                .data(Loaders::new(&state.deps.db)),
+        )
         .await;
     finalize_response(&mut response, &request_id);
     response.into()
+}
+
+/// Subscriptions over WebSocket (graphql-transport-ws and the older graphql-ws). The ID token
+/// comes in the `connection_init` payload's `Authorization` (`Bearer <token>`, or the bare token),
+/// as in the original API.
+async fn websocket(state: AppState, peer: SocketAddr, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let schema = state.schema.clone();
+    let db = state.deps.db.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|k| payload.get(k).and_then(|v| v.as_str()))
+                        .map(|v| {
+                            let v = v.trim();
+                            match v.split_once(' ') {
+                                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                                    token.trim().to_owned()
+                                }
+                                _ => v.to_owned(),
+                            }
+                        })
+                        .filter(|t| !t.is_empty());
+                    let mut data = async_graphql::Data::default();
+                    data.insert(RequestContext::new(token, peer.ip()));
+                    data.insert(Loaders::new(&db));
+                    Ok(data)
+                })
+                .serve()
+        })
 }
 
 /// The credential in `Authorization: Bearer <token>` (the scheme is case-insensitive).

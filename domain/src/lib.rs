@@ -3,6 +3,7 @@
 //! and usable from deterministic workflow code.
 
 pub mod account;
+pub mod board;
 pub mod error;
 pub mod validation;
 

@@ -77,6 +77,16 @@ pub async fn user_by_id(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::E
     .await
 }
 
+/// Users by id, for a page's worth of authors at once.
+pub async fn users_by_ids(db: &PgPool, ids: &[i64]) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM account.users WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
 /// Looks a user up by email, case-insensitively (the unique index serves it).
 pub async fn user_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(

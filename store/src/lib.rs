@@ -3,9 +3,12 @@
 //! migrations, which are embedded in the binary.
 
 pub mod account;
+pub mod board;
+pub mod chat;
 pub mod database;
 pub mod media;
 pub mod migrations;
+pub mod outbox;
 
 pub use database::{Database, DatabaseError};
 pub use migrations::{MigrationReport, migrate};

@@ -166,7 +166,13 @@ pub async fn attach(
 #[derive(Debug, Clone)]
 pub enum Selection {
     Owner(OwnerType, i64),
+    /// Every image of any of these owners (a room's messages, say).
+    Owners(OwnerType, Vec<i64>),
     Ids(Vec<Uuid>),
+    /// These images, but only those the owner has: an id of someone else's image selects nothing.
+    OwnedIds(OwnerType, i64, Vec<Uuid>),
+    /// These images, if still staged or the owner's.
+    StagedOrOwnedIds(OwnerType, i64, Vec<Uuid>),
     /// Staged (never attached) and created before the instant.
     StagedBefore(DateTime<Utc>),
 }
@@ -179,6 +185,36 @@ pub async fn select(db: &PgPool, selection: &Selection) -> Result<Vec<ImageRow>,
             ))
             .bind(owner.as_str())
             .bind(*id)
+            .fetch_all(db)
+            .await
+        }
+        Selection::Owners(owner, ids) => sqlx::query_as(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM media.images WHERE owner_type = $1 AND owner_id = ANY($2)"
+        ))
+        .bind(owner.as_str())
+        .bind(ids)
+        .fetch_all(db)
+        .await,
+        Selection::OwnedIds(owner, owner_id, ids) => {
+            sqlx::query_as(&format!(
+                "SELECT {IMAGE_COLUMNS} FROM media.images
+                  WHERE owner_type = $1 AND owner_id = $2 AND id = ANY($3)"
+            ))
+            .bind(owner.as_str())
+            .bind(*owner_id)
+            .bind(ids)
+            .fetch_all(db)
+            .await
+        }
+        Selection::StagedOrOwnedIds(owner, owner_id, ids) => {
+            sqlx::query_as(&format!(
+                "SELECT {IMAGE_COLUMNS} FROM media.images
+                  WHERE id = ANY($3)
+                    AND (owner_id IS NULL OR (owner_type = $1 AND owner_id = $2))"
+            ))
+            .bind(owner.as_str())
+            .bind(*owner_id)
+            .bind(ids)
             .fetch_all(db)
             .await
         }
@@ -210,4 +246,20 @@ pub async fn delete_rows(db: &PgPool, ids: &[Uuid]) -> Result<u64, sqlx::Error> 
         .execute(db)
         .await?;
     Ok(result.rows_affected())
+}
+
+/// Images of many owners at once, in upload order (a page of posts costs one statement).
+pub async fn images_of_owners(
+    db: &PgPool,
+    owner: OwnerType,
+    owner_ids: &[i64],
+) -> Result<Vec<ImageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {IMAGE_COLUMNS} FROM media.images
+          WHERE owner_type = $1 AND owner_id = ANY($2) ORDER BY created_at, id"
+    ))
+    .bind(owner.as_str())
+    .bind(owner_ids)
+    .fetch_all(db)
+    .await
 }

@@ -25,6 +25,9 @@ pub fn test_config() -> Config {
         media_dir: std::env::temp_dir().join(format!("fishapp-test-media-{id}")),
         jwt_private_key_pem: Some(test_signing_key().to_owned()),
         readiness_timeout_ms: 1_000,
+        // A saga answers as soon as it finishes; the budget only matters on a loaded machine
+        // running every test at once.
+        board_saga_wait_ms: 30_000,
         shutdown_grace_secs: 5,
         log_filter: "warn".to_owned(),
         ..base
@@ -127,6 +130,44 @@ impl TestApp {
             task: Some(api.task),
             _database: database,
         }
+    }
+
+    /// The app and, in the same process, a Temporal worker serving its task queues (the sagas
+    /// need one). The worker stops with the app.
+    pub async fn spawn_with_worker(adjust: impl FnOnce(&mut Config)) -> Self {
+        let app = Self::spawn_with(adjust).await;
+        app.start_worker(app.shutdown.child_token(), &fishapp::worker::Queue::ALL);
+        app
+    }
+
+    /// Starts a worker on some of the app's task queues, on a thread and runtime of its own (the SDK's
+    /// worker future is not `Send`); cancelling `stop` stops it gracefully.
+    pub fn start_worker(
+        &self,
+        stop: CancellationToken,
+        queues: &[fishapp::worker::Queue],
+    ) -> std::thread::JoinHandle<anyhow::Result<()>> {
+        let config = self.config.clone();
+        let queues = queues.to_vec();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let temporal = fishapp_workflows::Temporal::connect_in_background(
+                    fishapp::app::temporal_settings(&config),
+                    stop.clone(),
+                );
+                let db = fishapp_store::Database::connect_lazy(&config.database_url, 3)?;
+                fishapp::worker::run(&config, &temporal, db, &queues, stop).await
+            })
+        })
+    }
+
+    /// A pool on the app's own database, for checking what it wrote.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        self._database.pool().await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -301,4 +342,32 @@ pub fn with_port(url: &str, port: u16) -> String {
     let mut url = url::Url::parse(url).expect("URL");
     url.set_port(Some(port)).expect("URL takes a port");
     url.to_string()
+}
+
+/// Signs a new user up; their ID token and id.
+pub async fn sign_up(app: &TestApp) -> (String, String) {
+    let body = app
+        .graphql_as(
+            None,
+            "mutation($input: CreateUserInput!) {
+               createUser(input: $input) { user { id } tokenPair { idToken } }
+             }",
+            serde_json::json!({ "input": {
+                "email": format!("angler-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "password": "a-long-enough-secret", "name": "angler", "sex": "MALE",
+                "introduction": "I fish", "image": null } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let payload = &body["data"]["createUser"];
+    (
+        payload["tokenPair"]["idToken"]
+            .as_str()
+            .expect("an ID token")
+            .to_owned(),
+        payload["user"]["id"]
+            .as_str()
+            .expect("a user id")
+            .to_owned(),
+    )
 }

@@ -3,8 +3,10 @@
 //! here too as their issues land; their code stays deterministic (no I/O, clocks, randomness or
 //! tokio primitives — only the SDK's own).
 
+pub mod board;
 pub mod media_cleanup;
 pub mod replay;
+pub mod saga;
 pub mod search_attributes;
 pub mod task_queues;
 pub mod temporal;

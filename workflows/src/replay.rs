@@ -2,6 +2,7 @@
 //! workflow failed, and to prove that a code change is still deterministic for histories already
 //! in flight (docs/operations.md).
 
+use crate::board::{CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow};
 use crate::media_cleanup::CleanupStagedImagesWorkflow;
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{
@@ -13,6 +14,9 @@ use temporalio_sdk::workflow_replayer::{
 pub fn replayer() -> Result<WorkflowReplayer, WorkflowReplayError> {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<CleanupStagedImagesWorkflow>()
+        .and_then(|o| o.register_workflow::<CreatePostWorkflow>())
+        .and_then(|o| o.register_workflow::<UpdatePostWorkflow>())
+        .and_then(|o| o.register_workflow::<DeletePostWorkflow>())
         .map_err(
             |e| temporalio_sdk::workflow_replayer::WorkflowReplayWorkerError::Internal {
                 message: e.to_string(),

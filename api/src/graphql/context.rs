@@ -36,10 +36,6 @@ pub(crate) trait Guards {
     /// public fields whose visibility depends on who asks).
     async fn viewer_if_any(&self) -> Option<Viewer>;
     /// The caller, who must be `owner_id`: FORBIDDEN otherwise.
-    #[expect(
-        dead_code,
-        reason = "the board's owner-only mutations (updatePost, deletePost) use it"
-    )]
     async fn owner(&self, owner_id: i64) -> Result<Viewer, ApiError>;
 }
 

@@ -2,32 +2,45 @@
 //! working (see docs/architecture.md); one module per context, merged here.
 
 mod account;
+mod board;
 pub(crate) mod context;
 mod health;
+pub(crate) mod loaders;
 mod media;
 mod scalars;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
 
 #[derive(MergedObject, Default)]
-pub struct Query(health::HealthQuery, account::AccountQuery);
+pub struct Query(
+    health::HealthQuery,
+    account::AccountQuery,
+    board::BoardQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(account::AccountMutation);
+pub struct Mutation(account::AccountMutation, board::BoardMutation);
 
-pub type FishappSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(board::BoardSubscription);
+
+pub type FishappSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits that keep one request from costing the server more than any honest front end needs.
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 1_000;
 
 /// The schema, without any request-time data attached yet.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema in SDL, as `fishapp schema` prints it.

@@ -144,8 +144,7 @@ impl Gcs {
             .map_err(|e| config("HTTP client", &e))?;
         let prefix = settings.prefix.trim_matches('/');
         Ok(Self {
-            objects: objects
-                .build()
+            objects: Box::pin(objects.build())
                 .await
                 .map_err(|e| config("storage client", &e))?,
             http,
@@ -213,12 +212,15 @@ impl Gcs {
 impl ObjectStore for Gcs {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
         let object = self.object(key)?;
-        self.objects
+        let upload = self
+            .objects
             .write_object(&self.bucket_path, object, bytes::Bytes::from(bytes))
             .set_content_type(content_type)
             .set_cache_control(CACHE_CONTROL)
-            .send_buffered()
-            .await?;
+            .send_buffered();
+        // The client's futures are large (tens of KiB in debug builds): on the heap, not on the
+        // stack of whichever task awaits them.
+        Box::pin(upload).await?;
         Ok(())
     }
 
@@ -230,13 +232,12 @@ impl ObjectStore for Gcs {
     async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         let object = self.object(key)?;
         // The first bytes are enough to know; the rest of the download is dropped.
-        match self
+        let read = self
             .objects
             .read_object(&self.bucket_path, object)
             .set_read_range(ReadRange::head(1))
-            .send()
-            .await
-        {
+            .send();
+        match Box::pin(read).await {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(e.into()),
@@ -257,7 +258,7 @@ impl ObjectStore for Gcs {
                 if let Some(endpoint) = endpoint {
                     builder = builder.with_endpoint(endpoint);
                 }
-                Ok(builder.sign_with(signer).await?)
+                Ok(Box::pin(builder.sign_with(signer)).await?)
             }
         }
     }

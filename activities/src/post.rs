@@ -1,0 +1,143 @@
+//! Post activities (the board context), on the post task queue. Idempotent by post id.
+
+use crate::faults::{FaultPlan, rule_violation};
+use fishapp_store::Database;
+use fishapp_store::board::{self as store, PostFields, PostRow, Snapshot, WritePostError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatePending {
+    pub post_id: i64,
+    pub user_id: i64,
+    pub fields: PostFields,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateFields {
+    pub post_id: i64,
+    pub owner_id: i64,
+    pub fields: PostFields,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreFields {
+    pub post_id: i64,
+    pub snapshot: Snapshot,
+}
+
+pub struct PostActivities {
+    db: Database,
+    faults: FaultPlan,
+}
+
+impl PostActivities {
+    pub fn new(db: Database, faults: FaultPlan) -> Self {
+        Self { db, faults }
+    }
+}
+
+fn write_error(e: WritePostError) -> ActivityError {
+    match e {
+        WritePostError::Rule(rule) => rule_violation(rule),
+        WritePostError::Sql(e) => e.into(),
+    }
+}
+
+#[activities]
+impl PostActivities {
+    /// The create saga's first step: the post, PENDING (never listed).
+    #[activity]
+    pub async fn create_pending(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CreatePending,
+    ) -> Result<bool, ActivityError> {
+        self.faults.check(&ctx, "post.create_pending")?;
+        Ok(
+            store::insert_pending(self.db.pool(), input.post_id, input.user_id, &input.fields)
+                .await?,
+        )
+    }
+
+    /// Compensation of `create_pending`: the post goes, without an event (nobody saw it).
+    #[activity]
+    pub async fn discard_pending(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<(), ActivityError> {
+        store::delete_post(self.db.pool(), post_id, false).await?;
+        Ok(())
+    }
+
+    /// The create saga's last step: PENDING → OPEN, with the `post.published` event.
+    #[activity]
+    pub async fn publish(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<PostRow, ActivityError> {
+        self.faults.check(&ctx, "post.publish")?;
+        store::publish(self.db.pool(), post_id)
+            .await
+            .map_err(write_error)
+    }
+
+    /// Replaces the fields; returns what they were, for the compensation.
+    #[activity]
+    pub async fn update_fields(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: UpdateFields,
+    ) -> Result<Snapshot, ActivityError> {
+        self.faults.check(&ctx, "post.update_fields")?;
+        store::update_fields(self.db.pool(), input.post_id, input.owner_id, &input.fields)
+            .await
+            .map_err(write_error)
+    }
+
+    /// Compensation of `update_fields`.
+    #[activity]
+    pub async fn restore_fields(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RestoreFields,
+    ) -> Result<(), ActivityError> {
+        Ok(store::restore_fields(self.db.pool(), input.post_id, &input.snapshot).await?)
+    }
+
+    /// Teardown, first step: the post disappears from every listing.
+    #[activity]
+    pub async fn hide(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<(), ActivityError> {
+        self.faults.check(&ctx, "post.hide")?;
+        Ok(store::hide(self.db.pool(), post_id).await?)
+    }
+
+    #[activity]
+    pub async fn delete_applications(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<u64, ActivityError> {
+        self.faults.check(&ctx, "post.delete_applications")?;
+        Ok(store::delete_applications(self.db.pool(), post_id).await?)
+    }
+
+    /// Teardown, last step: the row, with the `post.deleted` event.
+    #[activity]
+    pub async fn delete_post(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<bool, ActivityError> {
+        self.faults.check(&ctx, "post.delete_post")?;
+        Ok(store::delete_post(self.db.pool(), post_id, true).await?)
+    }
+}

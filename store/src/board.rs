@@ -1,0 +1,436 @@
+//! The board context's tables: posts, their fish types, applications. Every write the sagas make
+//! is idempotent (Temporal may run an activity twice) and writes its outbox event in the same
+//! transaction.
+
+use crate::outbox::{self, Event};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PostStatus {
+    Pending,
+    Open,
+    Closed,
+    Deleting,
+}
+
+impl PostStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::Pending => "PENDING",
+            PostStatus::Open => "OPEN",
+            PostStatus::Closed => "CLOSED",
+            PostStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// What an owner writes about a trip: the fields createPost and updatePost carry, already
+/// validated by the API's domain types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostFields {
+    pub title: String,
+    pub content: String,
+    pub fishing_spot_type_id: i16,
+    pub prefecture_id: i16,
+    pub meeting_place_id: String,
+    pub meeting_at: DateTime<Utc>,
+    pub max_apply: i32,
+    /// Unique, sorted.
+    pub fish_type_ids: Vec<i16>,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, Deserialize)]
+pub struct PostRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub title: String,
+    pub content: String,
+    pub fishing_spot_type_id: i16,
+    pub prefecture_id: i16,
+    pub meeting_place_id: String,
+    pub meeting_at: DateTime<Utc>,
+    pub max_apply: i32,
+    pub apply_count: i32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const POST_COLUMNS: &str = "p.id, p.user_id, p.title, p.content, p.fishing_spot_type_id, \
+     p.prefecture_id, p.meeting_place_id, p.meeting_at, p.max_apply, p.apply_count, p.status, \
+     p.created_at, p.updated_at";
+
+/// A business rule the database refused; retrying cannot help.
+#[derive(Debug, thiserror::Error)]
+pub enum PostRuleError {
+    #[error("maxApply cannot be below the {0} people who already applied")]
+    MaxApplyBelowApplicants(i32),
+    #[error("post {0} does not exist or is not yours")]
+    NotFound(i64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WritePostError {
+    #[error(transparent)]
+    Rule(#[from] PostRuleError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Reserves an id for a post that a saga is about to create (no row is written).
+pub async fn reserve_post_id(db: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT nextval('board.post_ids')")
+        .fetch_one(db)
+        .await
+}
+
+/// Writes the post, PENDING (hidden), with its fish types. Idempotent by id: a second run finds
+/// the row and changes nothing. Returns whether this call wrote it.
+pub async fn insert_pending(
+    db: &PgPool,
+    id: i64,
+    user_id: i64,
+    fields: &PostFields,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO board.posts (id, user_id, title, content, fishing_spot_type_id,
+             prefecture_id, meeting_place_id, meeting_at, max_apply)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(&fields.title)
+    .bind(&fields.content)
+    .bind(fields.fishing_spot_type_id)
+    .bind(fields.prefecture_id)
+    .bind(&fields.meeting_place_id)
+    .bind(fields.meeting_at)
+    .bind(fields.max_apply)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        replace_fish_types(&mut tx, id, &fields.fish_type_ids).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+async fn replace_fish_types(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    post_id: i64,
+    fish_type_ids: &[i16],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM board.post_fish_types WHERE post_id = $1")
+        .bind(post_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO board.post_fish_types (post_id, fish_type_id)
+         SELECT $1, unnest($2::smallint[])",
+    )
+    .bind(post_id)
+    .bind(fish_type_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// PENDING → OPEN, with the `post.published` event. Publishing an OPEN post again is a no-op
+/// (no second event). Returns the post as published.
+pub async fn publish(db: &PgPool, id: i64) -> Result<PostRow, WritePostError> {
+    let mut tx = db.begin().await?;
+    let published: Option<PostRow> = sqlx::query_as(&format!(
+        "UPDATE board.posts p SET status = 'OPEN', updated_at = now()
+         WHERE id = $1 AND status = 'PENDING'
+         RETURNING {POST_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let post = match published {
+        Some(post) => {
+            outbox::append(&mut tx, &Event::post("published", &post)).await?;
+            post
+        }
+        None => post_by_id(&mut *tx, id)
+            .await?
+            .ok_or(PostRuleError::NotFound(id))?,
+    };
+    tx.commit().await?;
+    Ok(post)
+}
+
+/// Deletes the post row (fish types and applications go with it). Deleting what is gone is
+/// success. `event` says whether the world is told (a teardown) or not (a compensation of a
+/// post nobody ever saw).
+pub async fn delete_post(db: &PgPool, id: i64, event: bool) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let deleted: Option<PostRow> = sqlx::query_as(&format!(
+        "DELETE FROM board.posts p WHERE id = $1 RETURNING {POST_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let (Some(post), true) = (&deleted, event) {
+        outbox::append(&mut tx, &Event::post("deleted", post)).await?;
+    }
+    tx.commit().await?;
+    Ok(deleted.is_some())
+}
+
+/// Hides a post for its teardown (any status → DELETING). Idempotent.
+pub async fn hide(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE board.posts SET status = 'DELETING', updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes every application to a post (the teardown's step before the post itself).
+pub async fn delete_applications(db: &PgPool, post_id: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query("DELETE FROM board.applications WHERE post_id = $1")
+        .bind(post_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE board.posts SET apply_count = 0 WHERE id = $1")
+        .bind(post_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// A post's fields as they were before an update, to restore them if the update saga fails.
+pub type Snapshot = PostFields;
+
+/// Replaces an owner's post's fields and fish types; returns what they were. The CHECK on
+/// apply_count ≤ max_apply turns "maxApply below the applicants" into a rule error, atomically.
+pub async fn update_fields(
+    db: &PgPool,
+    id: i64,
+    owner_id: i64,
+    fields: &PostFields,
+) -> Result<Snapshot, WritePostError> {
+    let mut tx = db.begin().await?;
+    let before: Option<PostRow> = sqlx::query_as(&format!(
+        "SELECT {POST_COLUMNS} FROM board.posts p
+         WHERE id = $1 AND user_id = $2 AND status IN ('OPEN', 'PENDING') FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let before = before.ok_or(PostRuleError::NotFound(id))?;
+    let snapshot = PostFields {
+        title: before.title.clone(),
+        content: before.content.clone(),
+        fishing_spot_type_id: before.fishing_spot_type_id,
+        prefecture_id: before.prefecture_id,
+        meeting_place_id: before.meeting_place_id.clone(),
+        meeting_at: before.meeting_at,
+        max_apply: before.max_apply,
+        fish_type_ids: fish_types_of(&mut *tx, &[id])
+            .await?
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect(),
+    };
+    if fields.max_apply < before.apply_count {
+        return Err(PostRuleError::MaxApplyBelowApplicants(before.apply_count).into());
+    }
+    write_fields(&mut tx, id, fields, "$8")
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("posts_capacity") => {
+                WritePostError::Rule(PostRuleError::MaxApplyBelowApplicants(before.apply_count))
+            }
+            _ => e.into(),
+        })?;
+    tx.commit().await?;
+    Ok(snapshot)
+}
+
+/// Writes a post's fields and fish types, and `post.updated` when the post is public.
+/// `max_apply` is the SQL for the new maxApply (`$8` is the given value).
+async fn write_fields(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    id: i64,
+    fields: &PostFields,
+    max_apply: &str,
+) -> Result<Option<PostRow>, sqlx::Error> {
+    let written: Option<PostRow> = sqlx::query_as(&format!(
+        "UPDATE board.posts p SET title = $2, content = $3, fishing_spot_type_id = $4,
+             prefecture_id = $5, meeting_place_id = $6, meeting_at = $7, max_apply = {max_apply},
+             updated_at = now()
+         WHERE id = $1
+         RETURNING {POST_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&fields.title)
+    .bind(&fields.content)
+    .bind(fields.fishing_spot_type_id)
+    .bind(fields.prefecture_id)
+    .bind(&fields.meeting_place_id)
+    .bind(fields.meeting_at)
+    .bind(fields.max_apply)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(post) = &written {
+        replace_fish_types(tx, id, &fields.fish_type_ids).await?;
+        if post.status == "OPEN" {
+            outbox::append(tx, &Event::post("updated", post)).await?;
+        }
+    }
+    Ok(written)
+}
+
+/// Puts a snapshot back (the update saga's compensation). maxApply is restored only as far as
+/// the applicants allow: someone may have applied in between.
+pub async fn restore_fields(db: &PgPool, id: i64, snapshot: &Snapshot) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    write_fields(&mut tx, id, snapshot, "GREATEST($8, apply_count)").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn post_by_id(
+    db: impl sqlx::PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<PostRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {POST_COLUMNS} FROM board.posts p WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// (post id, fish type id) pairs of these posts, ordered; one statement for a whole page.
+pub async fn fish_types_of(
+    db: impl sqlx::PgExecutor<'_>,
+    post_ids: &[i64],
+) -> Result<Vec<(i64, i16)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT post_id, fish_type_id FROM board.post_fish_types
+         WHERE post_id = ANY($1) ORDER BY post_id, fish_type_id",
+    )
+    .bind(post_ids)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortBy {
+    CreatedAt,
+    MeetingAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Every filter of `posts`, combinable; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct PostFilter {
+    pub prefecture_id: Option<i16>,
+    pub fishing_spot_type_id: Option<i16>,
+    pub user_id: Option<i64>,
+    pub meeting_at_from: Option<DateTime<Utc>>,
+    pub meeting_at_to: Option<DateTime<Utc>>,
+    /// The post has all of these.
+    pub fish_type_ids: Vec<i16>,
+    /// Some(true): applicants < maxApply; Some(false): full.
+    pub can_apply: Option<bool>,
+    /// List this user's own posts whatever their status (but DELETING); everyone else sees OPEN.
+    pub include_unpublished_of: Option<i64>,
+}
+
+/// Where a page starts: after the post with this sort value and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keyset {
+    pub at: DateTime<Utc>,
+    pub id: i64,
+}
+
+/// One page in keyset order (never OFFSET): the sort column, then the id, both in `order`.
+pub async fn list_posts(
+    db: &PgPool,
+    filter: &PostFilter,
+    sort: SortBy,
+    order: Order,
+    after: Option<Keyset>,
+    limit: i64,
+) -> Result<Vec<PostRow>, sqlx::Error> {
+    let column = match sort {
+        SortBy::CreatedAt => "p.created_at",
+        SortBy::MeetingAt => "p.meeting_at",
+    };
+    let (cmp, dir) = match order {
+        Order::Asc => (">", "ASC"),
+        Order::Desc => ("<", "DESC"),
+    };
+    let mut q =
+        QueryBuilder::<Postgres>::new(format!("SELECT {POST_COLUMNS} FROM board.posts p WHERE "));
+    match (filter.include_unpublished_of, filter.user_id) {
+        (Some(me), Some(user)) if me == user => {
+            q.push("p.status <> 'DELETING'");
+        }
+        _ => {
+            q.push("p.status = 'OPEN'");
+        }
+    }
+    if let Some(v) = filter.prefecture_id {
+        q.push(" AND p.prefecture_id = ").push_bind(v);
+    }
+    if let Some(v) = filter.fishing_spot_type_id {
+        q.push(" AND p.fishing_spot_type_id = ").push_bind(v);
+    }
+    if let Some(v) = filter.user_id {
+        q.push(" AND p.user_id = ").push_bind(v);
+    }
+    if let Some(v) = filter.meeting_at_from {
+        q.push(" AND p.meeting_at >= ").push_bind(v);
+    }
+    if let Some(v) = filter.meeting_at_to {
+        q.push(" AND p.meeting_at <= ").push_bind(v);
+    }
+    if !filter.fish_type_ids.is_empty() {
+        q.push(
+            " AND (SELECT count(*) FROM board.post_fish_types f
+                   WHERE f.post_id = p.id AND f.fish_type_id = ANY(",
+        )
+        .push_bind(filter.fish_type_ids.clone())
+        .push(")) = ")
+        .push_bind(i64::try_from(filter.fish_type_ids.len()).unwrap_or(i64::MAX));
+    }
+    match filter.can_apply {
+        Some(true) => {
+            q.push(" AND p.apply_count < p.max_apply");
+        }
+        Some(false) => {
+            q.push(" AND p.apply_count >= p.max_apply");
+        }
+        None => {}
+    }
+    if let Some(after) = after {
+        q.push(format!(" AND ({column}, p.id) {cmp} ("))
+            .push_bind(after.at)
+            .push(", ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    q.push(format!(" ORDER BY {column} {dir}, p.id {dir} LIMIT "))
+        .push_bind(limit);
+    q.build_query_as().fetch_all(db).await
+}

@@ -1,0 +1,593 @@
+//! The board end to end: GraphQL over HTTP, the sagas on the real Temporal dev server with a
+//! real worker, Postgres and the local object store. Each test has its own database, task
+//! queues and media directory.
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+mod common;
+
+use common::{TestApp, error_code, free_port, sign_up};
+use image::{DynamicImage, ImageFormat, RgbImage};
+use serde_json::{Value, json};
+use std::io::Cursor;
+
+const CREATE: &str = "mutation($input: CreatePostInput!) {
+  createPost(input: $input) {
+    sagaId
+    post { id title status fishTypeIds maxApply user { id name } images { id ownerType ownerId url } }
+  }
+}";
+
+const UPDATE: &str = "mutation($input: UpdatePostInput!) {
+  updatePost(input: $input) { post { id title maxApply fishTypeIds images { id } } }
+}";
+
+fn photo(seed: u8) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    DynamicImage::ImageRgb8(RgbImage::from_pixel(320, 240, image::Rgb([seed, 90, 160])))
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
+        .unwrap();
+    bytes
+}
+
+fn post_input(title: &str) -> Value {
+    json!({
+        "title": title,
+        "content": "Sea bass at dawn; bring waders.",
+        "fishingSpotTypeId": 1,
+        "fishTypeIds": [12, 3],
+        "prefectureId": 13,
+        "meetingPlaceId": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+        "meetingAt": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+        "maxApply": 3,
+        "images": null,
+        "clientMutationId": null,
+    })
+}
+
+async fn create_post(app: &TestApp, token: &str, input: Value, images: Vec<Vec<u8>>) -> Value {
+    let files: Vec<(String, String, Vec<u8>)> = images
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            (
+                format!("variables.input.images.{i}"),
+                format!("p{i}.jpg"),
+                bytes,
+            )
+        })
+        .collect();
+    let mut input = input;
+    if !files.is_empty() {
+        input["images"] = json!(vec![Value::Null; files.len()]);
+    }
+    let files = files
+        .iter()
+        .map(|(path, name, bytes)| (path.as_str(), name.as_str(), bytes.clone()))
+        .collect();
+    app.graphql_multipart(Some(token), CREATE, json!({ "input": input }), files)
+        .await
+}
+
+/// Rows of the board, chat, media and outbox tables: what "as before" means.
+async fn footprint(app: &TestApp) -> [i64; 6] {
+    let pool = app.pool().await;
+    let mut counts = [0; 6];
+    for (i, table) in [
+        "board.posts",
+        "board.post_fish_types",
+        "chat.rooms",
+        "chat.members",
+        "media.images",
+        "outbox.events",
+    ]
+    .iter()
+    .enumerate()
+    {
+        counts[i] = sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    }
+    counts
+}
+
+async fn subjects(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT subject FROM outbox.events ORDER BY id")
+        .fetch_all(&app.pool().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_post_runs_the_saga_and_publishes_the_post() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, user_id) = sign_up(&app).await;
+    let body = create_post(
+        &app,
+        &token,
+        post_input("Dawn bass"),
+        vec![photo(1), photo(2)],
+    )
+    .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let payload = &body["data"]["createPost"];
+    let post = &payload["post"];
+    assert_eq!(post["status"], "OPEN", "{body}");
+    assert_eq!(post["fishTypeIds"], json!([3, 12]));
+    assert_eq!(post["user"]["id"], user_id.as_str());
+    let images = post["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert!(
+        images
+            .iter()
+            .all(|i| i["ownerType"] == "POST" && i["ownerId"] == post["id"])
+    );
+    let saga_id = payload["sagaId"].as_str().unwrap();
+    let prefix = &app.config.temporal_task_queue_prefix;
+    assert!(
+        saga_id.starts_with(&format!("{prefix}/post-create/{user_id}/")),
+        "{saga_id}"
+    );
+
+    // The room exists with the owner in it; the events were written with the changes.
+    let pool = app.pool().await;
+    let post_id: i64 = post["id"].as_str().unwrap().parse().unwrap();
+    let members: Vec<i64> = sqlx::query_scalar(
+        "SELECT m.user_id FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id WHERE r.post_id = $1",
+    )
+    .bind(post_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(members, vec![user_id.parse::<i64>().unwrap()]);
+    assert_eq!(
+        subjects(&app).await,
+        ["fishapp.chat.room.created", "fishapp.board.post.published"]
+    );
+
+    // Its owner sees the saga; nobody else does.
+    let saga = app
+        .graphql_as(
+            Some(&token),
+            "query($id: String!) { saga(id: $id) { id type status postId } }",
+            json!({ "id": saga_id }),
+        )
+        .await;
+    assert_eq!(
+        saga["data"]["saga"],
+        json!({ "id": saga_id, "type": "CreatePostWorkflow", "status": "COMPLETED", "postId": post["id"] })
+    );
+    let (stranger, _) = sign_up(&app).await;
+    let theirs = app
+        .graphql_as(
+            Some(&stranger),
+            "query($id: String!) { saga(id: $id) { id } }",
+            json!({ "id": saga_id }),
+        )
+        .await;
+    assert_eq!(error_code(&theirs), "NOT_FOUND");
+
+    // Anyone reads it.
+    let read = app
+        .graphql(&format!(
+            "{{ post(id: \"{post_id}\") {{ title images {{ url }} }} }}"
+        ))
+        .await;
+    assert_eq!(read["data"]["post"]["title"], "Dawn bass", "{read}");
+}
+
+/// A failure injected at `step` leaves every table and the object store as they were.
+async fn create_fails_cleanly_at(step: &str) {
+    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;
+    let (token, _) = sign_up(&app).await;
+    let before = footprint(&app).await;
+    let files_before = app.media_files().len();
+    let body = create_post(&app, &token, post_input("Doomed"), vec![photo(3)]).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{step}: {body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("injected fault"), "{step}: {message}");
+    assert_eq!(footprint(&app).await, before, "{step}: rows left behind");
+    assert_eq!(
+        app.media_files().len(),
+        files_before,
+        "{step}: objects left behind"
+    );
+}
+
+#[tokio::test]
+async fn create_post_failing_at_create_pending_leaves_nothing() {
+    create_fails_cleanly_at("post.create_pending").await;
+}
+
+#[tokio::test]
+async fn create_post_failing_at_create_room_leaves_nothing() {
+    create_fails_cleanly_at("chat.create_room").await;
+}
+
+#[tokio::test]
+async fn create_post_failing_at_attach_images_leaves_nothing() {
+    create_fails_cleanly_at("media.attach_images").await;
+}
+
+#[tokio::test]
+async fn create_post_failing_at_publish_leaves_nothing() {
+    create_fails_cleanly_at("post.publish").await;
+}
+
+#[tokio::test]
+async fn a_retried_create_post_returns_the_same_post() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, _) = sign_up(&app).await;
+    let mut input = post_input("Once only");
+    input["clientMutationId"] = json!("retry-me-1");
+    let first = create_post(&app, &token, input.clone(), vec![photo(4)]).await;
+    let second = create_post(&app, &token, input, vec![photo(4)]).await;
+    assert!(first["errors"].is_null(), "{first}");
+    assert!(second["errors"].is_null(), "{second}");
+    assert_eq!(
+        first["data"]["createPost"]["post"]["id"],
+        second["data"]["createPost"]["post"]["id"]
+    );
+    assert_eq!(
+        first["data"]["createPost"]["sagaId"],
+        second["data"]["createPost"]["sagaId"]
+    );
+    let [posts, _, rooms, _, images, _] = footprint(&app).await;
+    assert_eq!(
+        (posts, rooms, images),
+        (1, 1, 1),
+        "one saga ran; the retry's upload was discarded"
+    );
+    assert_eq!(app.media_files().len(), 2, "one image's two renditions");
+}
+
+#[tokio::test]
+async fn without_temporal_create_post_is_unavailable_and_writes_nothing() {
+    let dead = free_port().await;
+    let app = TestApp::spawn_with(|c| {
+        c.temporal_address = url::Url::parse(&format!("http://127.0.0.1:{dead}")).unwrap();
+    })
+    .await;
+    let (token, _) = sign_up(&app).await;
+    let before = footprint(&app).await;
+    let body = create_post(&app, &token, post_input("Nowhere"), vec![photo(5)]).await;
+    assert_eq!(error_code(&body), "UNAVAILABLE", "{body}");
+    assert_eq!(footprint(&app).await, before);
+    assert!(app.media_files().is_empty());
+}
+
+#[tokio::test]
+async fn bad_post_input_names_the_field() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, _) = sign_up(&app).await;
+    let cases = [
+        ("title", json!(""), "input.title"),
+        ("prefectureId", json!(48), "input.prefectureId"),
+        ("fishingSpotTypeId", json!(0), "input.fishingSpotTypeId"),
+        ("fishTypeIds", json!([3, 96]), "input.fishTypeIds.1"),
+        ("fishTypeIds", json!([]), "input.fishTypeIds"),
+        ("maxApply", json!(0), "input.maxApply"),
+        (
+            "meetingAt",
+            json!("2020-01-01T00:00:00Z"),
+            "input.meetingAt",
+        ),
+        ("meetingPlaceId", json!("short"), "input.meetingPlaceId"),
+        (
+            "clientMutationId",
+            json!("no spaces please"),
+            "input.clientMutationId",
+        ),
+    ];
+    for (key, value, field) in cases {
+        let mut input = post_input("Bad");
+        input[key] = value;
+        let body = create_post(&app, &token, input, vec![]).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{key}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{key}: {body}"
+        );
+    }
+    let too_many = create_post(
+        &app,
+        &token,
+        post_input("Many"),
+        (0..6).map(photo).collect(),
+    )
+    .await;
+    assert_eq!(error_code(&too_many), "BAD_USER_INPUT", "{too_many}");
+    assert_eq!(too_many["errors"][0]["extensions"]["field"], "input.images");
+    assert_eq!(footprint(&app).await[0], 0);
+    assert!(app.media_files().is_empty(), "nothing kept");
+    let anonymous = app
+        .graphql_as(None, CREATE, json!({ "input": post_input("Anon") }))
+        .await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+async fn open_post(app: &TestApp, token: &str, title: &str, images: Vec<Vec<u8>>) -> Value {
+    let body = create_post(app, token, post_input(title), images).await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["createPost"]["post"].clone()
+}
+
+fn update_input(post: &Value, title: &str) -> Value {
+    let mut input = post_input(title);
+    input["id"] = post["id"].clone();
+    input["fishTypeIds"] = json!([40]);
+    input["maxApply"] = json!(5);
+    input["imageIdsToDelete"] = json!([post["images"][0]["id"]]);
+    input
+}
+
+async fn update_post(app: &TestApp, token: &str, input: Value, images: Vec<Vec<u8>>) -> Value {
+    let mut input = input;
+    let files: Vec<(String, Vec<u8>)> = images
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| (format!("variables.input.images.{i}"), b))
+        .collect();
+    input["images"] = json!(vec![Value::Null; files.len()]);
+    let files = files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), "new.jpg", bytes.clone()))
+        .collect();
+    app.graphql_multipart(Some(token), UPDATE, json!({ "input": input }), files)
+        .await
+}
+
+#[tokio::test]
+async fn update_post_changes_fields_and_images() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, _) = sign_up(&app).await;
+    let post = open_post(&app, &token, "Before", vec![photo(6), photo(7)]).await;
+    let kept = post["images"][1]["id"].clone();
+    let body = update_post(&app, &token, update_input(&post, "After"), vec![photo(8)]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let updated = &body["data"]["updatePost"]["post"];
+    assert_eq!(updated["title"], "After");
+    assert_eq!(updated["maxApply"], 5);
+    assert_eq!(updated["fishTypeIds"], json!([40]));
+    let ids: Vec<&Value> = updated["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
+    assert_eq!(ids.len(), 2, "{body}");
+    assert!(ids.contains(&&kept));
+    assert!(!ids.contains(&&post["images"][0]["id"]));
+    assert_eq!(
+        app.media_files().len(),
+        4,
+        "two images, two renditions each"
+    );
+
+    // Only the owner may.
+    let (stranger, _) = sign_up(&app).await;
+    let theirs = update_post(&app, &stranger, update_input(&post, "Mine now"), vec![]).await;
+    assert_eq!(error_code(&theirs), "FORBIDDEN", "{theirs}");
+}
+
+/// A failure injected at `step` of the update restores the post as it was.
+async fn update_fails_cleanly_at(step: &str) {
+    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;
+    let (token, _) = sign_up(&app).await;
+    let post = open_post(&app, &token, "Stable", vec![photo(9)]).await;
+    let query = format!(
+        "{{ post(id: {}) {{ title maxApply fishTypeIds content meetingAt images {{ id }} }} }}",
+        post["id"]
+    );
+    let before = app.graphql(&query).await;
+    let footprint_before = footprint(&app).await;
+    let files_before = app.media_files().len();
+    let body = update_post(
+        &app,
+        &token,
+        update_input(&post, "Changed"),
+        vec![photo(10)],
+    )
+    .await;
+    assert_eq!(error_code(&body), "CONFLICT", "{step}: {body}");
+    assert_eq!(
+        app.graphql(&query).await,
+        before,
+        "{step}: the post changed"
+    );
+    let mut after = footprint(&app).await;
+    // An update of an OPEN post writes `post.updated`, and its compensation writes another.
+    after[5] = footprint_before[5];
+    assert_eq!(after, footprint_before, "{step}: rows changed");
+    assert_eq!(
+        app.media_files().len(),
+        files_before,
+        "{step}: objects changed"
+    );
+}
+
+#[tokio::test]
+async fn update_post_failing_at_update_fields_changes_nothing() {
+    update_fails_cleanly_at("UpdatePostWorkflow/post.update_fields").await;
+}
+
+#[tokio::test]
+async fn update_post_failing_at_attach_images_changes_nothing() {
+    update_fails_cleanly_at("UpdatePostWorkflow/media.attach_images").await;
+}
+
+#[tokio::test]
+async fn update_post_failing_at_delete_images_changes_nothing() {
+    update_fails_cleanly_at("UpdatePostWorkflow/media.delete_images").await;
+}
+
+#[tokio::test]
+async fn delete_post_tears_everything_down() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, _) = sign_up(&app).await;
+    let post = open_post(&app, &token, "Short-lived", vec![photo(11)]).await;
+    let (stranger, _) = sign_up(&app).await;
+    let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
+    let input = json!({ "input": { "id": post["id"] } });
+    let theirs = app.graphql_as(Some(&stranger), delete, input.clone()).await;
+    assert_eq!(error_code(&theirs), "FORBIDDEN");
+
+    let body = app.graphql_as(Some(&token), delete, input).await;
+    assert_eq!(body["data"]["deletePost"]["success"], true, "{body}");
+    let [posts, fish, rooms, members, images, _] = footprint(&app).await;
+    assert_eq!((posts, fish, rooms, members, images), (0, 0, 0, 0, 0));
+    assert!(app.media_files().is_empty());
+    let events = subjects(&app).await;
+    assert_eq!(
+        &events[events.len() - 2..],
+        ["fishapp.chat.room.deleted", "fishapp.board.post.deleted"]
+    );
+    let gone = app
+        .graphql(&format!("{{ post(id: {}) {{ id }} }}", post["id"]))
+        .await;
+    assert_eq!(error_code(&gone), "NOT_FOUND");
+}
+
+/// A graphql-transport-ws session: connection_init with the token, one subscription; every
+/// message until the server completes it.
+async fn subscribe(app: &TestApp, token: &str, query: &str, variables: Value) -> Vec<Value> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })))
+        .await
+        .unwrap();
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let kind = value["type"].as_str().unwrap_or_default().to_owned();
+        if kind != "connection_ack" {
+            messages.push(value);
+        }
+        if kind == "complete" || kind == "error" {
+            break;
+        }
+    }
+    messages
+}
+
+#[tokio::test]
+async fn past_the_wait_create_post_answers_pending_and_the_subscription_delivers_the_result() {
+    // A wait so short that createPost answers before its saga is done.
+    let app = TestApp::spawn_with_worker(|c| c.board_saga_wait_ms = 1).await;
+    let (token, _) = sign_up(&app).await;
+    let body = create_post(&app, &token, post_input("Later"), vec![photo(12)]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let payload = &body["data"]["createPost"];
+    assert_eq!(payload["post"]["status"], "PENDING", "{body}");
+    let saga_id = payload["sagaId"].as_str().unwrap();
+
+    let query = "subscription($input: CreatePostResultInput!) {
+        createPostResult(input: $input) { post { id status } error } }";
+    let input = json!({ "input": { "sagaId": saga_id } });
+    let messages = subscribe(&app, &token, query, input.clone()).await;
+    assert_eq!(messages.len(), 2, "one result, then complete: {messages:?}");
+    assert_eq!(messages[0]["type"], "next");
+    let result = &messages[0]["payload"]["data"]["createPostResult"];
+    assert_eq!(result["post"]["id"], payload["post"]["id"], "{messages:?}");
+    assert_eq!(result["post"]["status"], "OPEN");
+    assert!(result["error"].is_null());
+    assert_eq!(messages[1]["type"], "complete");
+
+    // Someone else's saga is not theirs to follow.
+    let (stranger, _) = sign_up(&app).await;
+    let theirs = subscribe(&app, &stranger, query, input).await;
+    let errors = theirs
+        .iter()
+        .find_map(|m| {
+            let errors = if m["type"] == "error" {
+                &m["payload"]
+            } else {
+                &m["payload"]["errors"]
+            };
+            errors.as_array().cloned()
+        })
+        .unwrap_or_else(|| panic!("an error: {theirs:?}"));
+    assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{theirs:?}");
+}
+
+#[tokio::test]
+async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
+    use fishapp::worker::Queue;
+    let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 1).await;
+    let (token, _) = sign_up(&app).await;
+    // The first worker serves no chat queue: the saga stops at its second step.
+    let first = tokio_util::sync::CancellationToken::new();
+    let first_worker = app.start_worker(
+        first.clone(),
+        &[Queue::Workflows, Queue::Post, Queue::Media],
+    );
+    let body = create_post(&app, &token, post_input("Interrupted"), vec![photo(13)]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let post_id: i64 = body["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pool = app.pool().await;
+    let status = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, String>("SELECT status FROM board.posts WHERE id = $1")
+            .bind(post_id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while status(pool.clone()).await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first step never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(pool.clone()).await.as_deref(), Some("PENDING"));
+    first.cancel();
+    tokio::task::spawn_blocking(move || first_worker.join())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // A new worker on every queue picks the saga up where it stopped.
+    let second = tokio_util::sync::CancellationToken::new();
+    let _second_worker = app.start_worker(second.clone(), &Queue::ALL);
+    while status(pool.clone()).await.as_deref() != Some("OPEN") {
+        assert!(
+            tokio::time::Instant::now() < deadline + std::time::Duration::from_secs(30),
+            "never published"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    second.cancel();
+    let [posts, _, rooms, members, images, _] = footprint(&app).await;
+    assert_eq!(
+        (posts, rooms, members, images),
+        (1, 1, 1, 1),
+        "every step ran once"
+    );
+    assert_eq!(
+        subjects(&app).await,
+        ["fishapp.chat.room.created", "fishapp.board.post.published"],
+        "one event per step"
+    );
+}

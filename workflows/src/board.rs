@@ -1,0 +1,348 @@
+//! The board's sagas: create, update and delete (teardown) a post. Each step is an activity on
+//! its context's task queue; ids are business keys (see `fishapp_api`'s board service), so a
+//! retried mutation finds the saga it already started.
+
+use crate::saga::{
+    Compensations, ContextQueues, DB_STEP, MEDIA_STEP, business_failure, forward, until_done,
+};
+use fishapp_activities::chat::{CreateRoom, DeleteRoom};
+use fishapp_activities::media::{AttachImages, DeleteImages, Owner};
+use fishapp_activities::post::{CreatePending, RestoreFields, UpdateFields};
+use fishapp_activities::{ChatActivities, MediaActivities, PostActivities};
+use fishapp_store::board::PostFields;
+use serde::{Deserialize, Serialize};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatePostInput {
+    pub queues: ContextQueues,
+    pub post_id: i64,
+    pub user_id: i64,
+    pub fields: PostFields,
+    /// Staged uploads to attach (ids only: workflows never carry bytes).
+    pub image_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreatePostOutput {
+    pub post_id: i64,
+    pub room_id: i64,
+}
+
+/// A step that failed for good: what it was doing, and why.
+type StepError = (&'static str, ActivityExecutionError);
+
+fn step(what: &'static str) -> impl FnOnce(ActivityExecutionError) -> StepError {
+    move |e| (what, e)
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct CreatePostWorkflow;
+
+#[workflow_methods]
+impl CreatePostWorkflow {
+    /// PENDING post → room with the owner → images attached → OPEN. On a failure that retries
+    /// cannot fix, the compensations run in reverse and the saga fails with the reason.
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: CreatePostInput,
+    ) -> WorkflowResult<CreatePostOutput> {
+        let mut undo = Compensations::default();
+        match Self::steps(ctx, &input, &mut undo).await {
+            Ok(output) => Ok(output),
+            Err((what, error)) => {
+                undo.run().await;
+                Err(business_failure(what, &error).into())
+            }
+        }
+    }
+}
+
+impl CreatePostWorkflow {
+    async fn steps(
+        ctx: &WorkflowContext<Self>,
+        input: &CreatePostInput,
+        undo: &mut Compensations,
+    ) -> Result<CreatePostOutput, StepError> {
+        let q = &input.queues;
+        let post_id = input.post_id;
+        // The staged uploads belong to the saga from its start: whatever fails, they go.
+        if !input.image_ids.is_empty() {
+            undo.push(delete_images_later(
+                ctx,
+                &q.media,
+                DeleteImages::StagedOrOwnedBy {
+                    owner: Owner::Post(post_id),
+                    ids: input.image_ids.clone(),
+                },
+            ));
+        }
+        // Each compensation is recorded before its step: a step whose reply was lost may have
+        // done its work, and every compensation is harmless when there is nothing to undo.
+        undo.push(Box::pin({
+            let ctx = ctx.clone();
+            let options = until_done(&q.post, DB_STEP);
+            async move {
+                let _ = ctx
+                    .execute_activity(PostActivities::discard_pending, post_id, options)
+                    .await;
+            }
+        }));
+        ctx.execute_activity(
+            PostActivities::create_pending,
+            CreatePending {
+                post_id,
+                user_id: input.user_id,
+                fields: input.fields.clone(),
+            },
+            forward(&q.post, DB_STEP),
+        )
+        .await
+        .map_err(step("create the post"))?;
+
+        undo.push(Box::pin({
+            let ctx = ctx.clone();
+            let options = until_done(&q.chat, DB_STEP);
+            async move {
+                let input = DeleteRoom {
+                    post_id,
+                    announce: false,
+                };
+                let _ = ctx
+                    .execute_activity(ChatActivities::delete_room, input, options)
+                    .await;
+            }
+        }));
+        let room_id = ctx
+            .execute_activity(
+                ChatActivities::create_room,
+                CreateRoom {
+                    post_id,
+                    owner_id: input.user_id,
+                },
+                forward(&q.chat, DB_STEP),
+            )
+            .await
+            .map_err(step("create the chat room"))?;
+
+        if !input.image_ids.is_empty() {
+            ctx.execute_activity(
+                MediaActivities::attach_images,
+                AttachImages {
+                    owner: Owner::Post(post_id),
+                    image_ids: input.image_ids.clone(),
+                },
+                forward(&q.media, MEDIA_STEP),
+            )
+            .await
+            .map_err(step("attach the images"))?;
+        }
+
+        ctx.execute_activity(PostActivities::publish, post_id, forward(&q.post, DB_STEP))
+            .await
+            .map_err(step("publish the post"))?;
+        Ok(CreatePostOutput { post_id, room_id })
+    }
+}
+
+/// A compensation that deletes images (objects, then rows), retried until done.
+fn delete_images_later<W>(
+    ctx: &WorkflowContext<W>,
+    media_queue: &str,
+    which: DeleteImages,
+) -> futures::future::LocalBoxFuture<'static, ()>
+where
+    W: 'static,
+{
+    let ctx = ctx.clone();
+    let options = until_done(media_queue, MEDIA_STEP);
+    Box::pin(async move {
+        let _ = ctx
+            .execute_activity(MediaActivities::delete_images, which, options)
+            .await;
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdatePostInput {
+    pub queues: ContextQueues,
+    pub post_id: i64,
+    pub owner_id: i64,
+    pub fields: PostFields,
+    /// New staged uploads to attach.
+    pub new_image_ids: Vec<Uuid>,
+    /// This post's images to delete (ids of other owners' images select nothing).
+    pub image_ids_to_delete: Vec<Uuid>,
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct UpdatePostWorkflow;
+
+#[workflow_methods]
+impl UpdatePostWorkflow {
+    /// Fields and fish types → new images attached → removed images deleted. Deleting cannot
+    /// be undone, so it comes last, after every step that can; a failure before it restores
+    /// the fields and deletes the new images.
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: UpdatePostInput,
+    ) -> WorkflowResult<i64> {
+        let mut undo = Compensations::default();
+        match Self::steps(ctx, &input, &mut undo).await {
+            Ok(()) => Ok(input.post_id),
+            Err((what, error)) => {
+                undo.run().await;
+                Err(business_failure(what, &error).into())
+            }
+        }
+    }
+}
+
+impl UpdatePostWorkflow {
+    async fn steps(
+        ctx: &WorkflowContext<Self>,
+        input: &UpdatePostInput,
+        undo: &mut Compensations,
+    ) -> Result<(), StepError> {
+        let q = &input.queues;
+        let post_id = input.post_id;
+        // The new staged uploads belong to the saga from its start: on failure, they go.
+        if !input.new_image_ids.is_empty() {
+            undo.push(delete_images_later(
+                ctx,
+                &q.media,
+                DeleteImages::StagedOrOwnedBy {
+                    owner: Owner::Post(post_id),
+                    ids: input.new_image_ids.clone(),
+                },
+            ));
+        }
+        // The snapshot comes back from the step itself: if the step fails, it changed nothing
+        // (one transaction), so there is nothing to restore.
+        let snapshot = ctx
+            .execute_activity(
+                PostActivities::update_fields,
+                UpdateFields {
+                    post_id,
+                    owner_id: input.owner_id,
+                    fields: input.fields.clone(),
+                },
+                forward(&q.post, DB_STEP),
+            )
+            .await
+            .map_err(step("update the post"))?;
+        undo.push(Box::pin({
+            let ctx = ctx.clone();
+            let options = until_done(&q.post, DB_STEP);
+            async move {
+                let input = RestoreFields { post_id, snapshot };
+                let _ = ctx
+                    .execute_activity(PostActivities::restore_fields, input, options)
+                    .await;
+            }
+        }));
+
+        if !input.new_image_ids.is_empty() {
+            ctx.execute_activity(
+                MediaActivities::attach_images,
+                AttachImages {
+                    owner: Owner::Post(post_id),
+                    image_ids: input.new_image_ids.clone(),
+                },
+                forward(&q.media, MEDIA_STEP),
+            )
+            .await
+            .map_err(step("attach the new images"))?;
+        }
+
+        if !input.image_ids_to_delete.is_empty() {
+            ctx.execute_activity(
+                MediaActivities::delete_images,
+                DeleteImages::OwnedBy {
+                    owner: Owner::Post(post_id),
+                    ids: input.image_ids_to_delete.clone(),
+                },
+                forward(&q.media, MEDIA_STEP),
+            )
+            .await
+            .map_err(step("delete the removed images"))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeletePostInput {
+    pub queues: ContextQueues,
+    pub post_id: i64,
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct DeletePostWorkflow;
+
+#[workflow_methods]
+impl DeletePostWorkflow {
+    /// Teardown, forward only: hide → the room's message images → the room (members,
+    /// messages) → the post's images → applications → the post. Every step is idempotent and
+    /// retried until it is done, so the saga always finishes.
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: DeletePostInput,
+    ) -> WorkflowResult<i64> {
+        let q = &input.queues;
+        let post_id = input.post_id;
+        ctx.execute_activity(PostActivities::hide, post_id, until_done(&q.post, DB_STEP))
+            .await?;
+        let messages = ctx
+            .execute_activity(
+                ChatActivities::message_ids,
+                post_id,
+                until_done(&q.chat, DB_STEP),
+            )
+            .await?;
+        if !messages.is_empty() {
+            ctx.execute_activity(
+                MediaActivities::delete_images,
+                DeleteImages::OfMessages(messages),
+                until_done(&q.media, MEDIA_STEP),
+            )
+            .await?;
+        }
+        ctx.execute_activity(
+            ChatActivities::delete_room,
+            DeleteRoom {
+                post_id,
+                announce: true,
+            },
+            until_done(&q.chat, DB_STEP),
+        )
+        .await?;
+        ctx.execute_activity(
+            MediaActivities::delete_images,
+            DeleteImages::OfOwner(Owner::Post(post_id)),
+            until_done(&q.media, MEDIA_STEP),
+        )
+        .await?;
+        ctx.execute_activity(
+            PostActivities::delete_applications,
+            post_id,
+            until_done(&q.post, DB_STEP),
+        )
+        .await?;
+        ctx.execute_activity(
+            PostActivities::delete_post,
+            post_id,
+            until_done(&q.post, DB_STEP),
+        )
+        .await?;
+        Ok(post_id)
+    }
+}

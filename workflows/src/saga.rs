@@ -1,0 +1,108 @@
+//! The saga pattern for Fishapp's workflows: each forward step that changed something records
+//! its compensation; when a later step fails for good, the compensations run in reverse and the
+//! workflow fails with the business reason. Plus the activity options every board saga uses.
+
+use futures::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use temporalio_common::RetryPolicy;
+use temporalio_common::protos::temporal::api::failure::v1::Failure;
+use temporalio_sdk::{ActivityExecutionError, ActivityOptions, ApplicationFailure};
+
+/// The activity task queues of each context, as workflow input: queue names are configuration,
+/// not workflow code, so that deployments with other prefixes replay the same code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContextQueues {
+    pub post: String,
+    pub chat: String,
+    pub media: String,
+}
+
+impl From<&crate::TaskQueues> for ContextQueues {
+    fn from(q: &crate::TaskQueues) -> Self {
+        Self {
+            post: q.post.clone(),
+            chat: q.chat.clone(),
+            media: q.media.clone(),
+        }
+    }
+}
+
+/// Forward steps of create and update: a few quick retries (about 15 s in all), then the saga
+/// gives up and compensates, so that a user waiting on createPost hears back.
+pub fn forward(task_queue: &str, start_to_close: Duration) -> ActivityOptions {
+    options(task_queue, start_to_close, Duration::from_secs(8), 5)
+}
+
+/// Compensations and teardown steps: they must happen, so they retry until they do (capped
+/// back-off); each is idempotent, so a retry after a lost reply is harmless.
+pub fn until_done(task_queue: &str, start_to_close: Duration) -> ActivityOptions {
+    options(task_queue, start_to_close, Duration::from_secs(60), 0)
+}
+
+/// Retries from 1 s, doubling up to `max_interval`; `max_attempts` 0 is unlimited.
+fn options(
+    task_queue: &str,
+    start_to_close: Duration,
+    max_interval: Duration,
+    max_attempts: u32,
+) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(start_to_close)
+        .task_queue(task_queue.to_owned())
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(max_interval)
+                .maximum_attempts(max_attempts)
+                .build(),
+        )
+        .build()
+}
+
+/// Database steps are quick; image steps touch object storage.
+pub const DB_STEP: Duration = Duration::from_secs(15);
+pub const MEDIA_STEP: Duration = Duration::from_secs(60);
+
+/// Compensations recorded so far, run in reverse by [`Compensations::run`].
+#[derive(Default)]
+pub struct Compensations(Vec<LocalBoxFuture<'static, ()>>);
+
+impl Compensations {
+    pub fn push(&mut self, compensation: LocalBoxFuture<'static, ()>) {
+        self.0.push(compensation);
+    }
+
+    pub async fn run(self) {
+        for compensation in self.0.into_iter().rev() {
+            compensation.await;
+        }
+    }
+}
+
+/// The innermost failure message of an activity error: the business reason ("maxApply cannot
+/// be below…"), not the wrapper's "activity task failed".
+pub fn reason(error: &ActivityExecutionError) -> String {
+    fn innermost(failure: &Failure) -> &Failure {
+        match failure.cause.as_deref() {
+            Some(cause) => innermost(cause),
+            None => failure,
+        }
+    }
+    match error.failure() {
+        Some(failure) => innermost(failure).message.clone(),
+        None => error.to_string(),
+    }
+}
+
+/// The failure a saga ends with once its compensations ran: non-retryable, typed so that the
+/// API can tell it from an infrastructure failure.
+pub fn business_failure(step: &str, error: &ActivityExecutionError) -> ApplicationFailure {
+    ApplicationFailure::builder(format!("{step}: {}", reason(error)))
+        .type_name(SAGA_FAILED.to_owned())
+        .non_retryable(true)
+        .build()
+}
+
+/// `ApplicationFailure` type of a saga that failed for a business reason and compensated.
+pub const SAGA_FAILED: &str = "SagaFailed";
