@@ -9,24 +9,18 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use common::TestApp;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use support::{ms, percentile};
 
 const LOGINS: usize = 200;
 const CHEAP_QUERIES: usize = 2_000;
 const FLOOD: usize = 50;
 const PASSWORD: &str = "benchmark-password-42";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
 
 async fn timed<F: std::future::Future<Output = serde_json::Value>>(f: F) -> Duration {
     let started = Instant::now();
