@@ -130,6 +130,8 @@ pub struct Config {
     pub board_saga_wait_ms: u64,
     /// Most images one post may have.
     pub board_max_images_per_post: usize,
+    /// How often the lifecycle schedule closes trips whose meeting time has passed.
+    pub board_close_interval_secs: u64,
 
     /// Saga steps that fail for good when reached (`post.publish`, `chat.create_room`, …): for
     /// tests of the compensations only; never set it in production.
@@ -190,6 +192,7 @@ impl Default for Config {
             media_gcs_public_base_url: None,
             board_saga_wait_ms: 10_000,
             board_max_images_per_post: 5,
+            board_close_interval_secs: 300,
             fault_injection: Vec::new(),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),

@@ -8,9 +8,13 @@ use anyhow::Context;
 use fishapp_activities::{ChatActivities, FaultPlan, MediaActivities, PostActivities};
 use fishapp_store::Database;
 use fishapp_workflows::Temporal;
-use fishapp_workflows::board::{CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow};
+use fishapp_workflows::board::{
+    ClosePastPostsWorkflow, CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow,
+};
 use fishapp_workflows::media_cleanup::{self, CleanupInput, CleanupStagedImagesWorkflow};
+use fishapp_workflows::schedules::ensure_schedule;
 use std::time::Duration;
+use temporalio_client::schedules::ScheduleAction;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
@@ -51,18 +55,32 @@ pub async fn run(
     }
 
     if queues.contains(&Queue::Workflows) {
-        let schedule_id = format!("{}.media-cleanup", config.temporal_task_queue_prefix);
+        let prefix = &config.temporal_task_queue_prefix;
+        let cleanup_id = format!("{prefix}.media-cleanup");
         let cleanup = CleanupInput {
             media_task_queue: names.media.clone(),
             older_than_secs: config.media_staged_max_age_secs,
         };
-        let every = Duration::from_secs(config.media_cleanup_interval_secs);
-        if let Err(e) =
-            media_cleanup::ensure_schedule(&client, &schedule_id, &names.workflows, cleanup, every)
-                .await
-        {
-            // Not fatal: the worker still serves; the next start tries again.
-            tracing::error!(error = %e, schedule_id, "could not create the staged-image cleanup schedule");
+        let close_id = format!("{prefix}.close-posts");
+        let close = ScheduleAction::start_workflow(
+            ClosePastPostsWorkflow::run,
+            names.post.clone(),
+            &names.workflows,
+            format!("{close_id}/run"),
+        );
+        for (schedule_id, action, every) in [
+            (
+                &cleanup_id,
+                media_cleanup::schedule_action(&cleanup_id, &names.workflows, cleanup),
+                config.media_cleanup_interval_secs,
+            ),
+            (&close_id, close, config.board_close_interval_secs),
+        ] {
+            let every = Duration::from_secs(every);
+            if let Err(e) = ensure_schedule(&client, schedule_id, action, every).await {
+                // Not fatal: the worker still serves; the next start tries again.
+                tracing::error!(error = %e, schedule_id, "could not create a schedule");
+            }
         }
     }
 
@@ -77,6 +95,7 @@ pub async fn run(
                 .register_workflow::<CreatePostWorkflow>()?
                 .register_workflow::<UpdatePostWorkflow>()?
                 .register_workflow::<DeletePostWorkflow>()?
+                .register_workflow::<ClosePastPostsWorkflow>()?
                 .build(),
             Queue::Post => WorkerOptions::new(&names.post)
                 .register_activities(PostActivities::new(db.clone(), faults.clone()))

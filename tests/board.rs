@@ -591,3 +591,59 @@ async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
         "one event per step"
     );
 }
+
+#[tokio::test]
+async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() {
+    use fishapp_workflows::board::ClosePastPostsWorkflow;
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, _) = sign_up(&app).await;
+    let past = open_post(&app, &token, "Yesterday", vec![]).await;
+    let future = open_post(&app, &token, "Tomorrow", vec![]).await;
+    let pool = app.pool().await;
+    sqlx::query("UPDATE board.posts SET meeting_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(past["id"].as_str().unwrap().parse::<i64>().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let temporal = fishapp_workflows::Temporal::connect_in_background(
+        fishapp::app::temporal_settings(&app.config),
+        stop.clone(),
+    );
+    let client = temporal.connected(&stop).await.unwrap();
+    let queues = temporal.settings().task_queues.clone();
+    let options = WorkflowStartOptions::new(
+        queues.workflows.clone(),
+        format!("{}/close-test", app.config.temporal_task_queue_prefix),
+    )
+    .build();
+    let handle = client
+        .start_workflow(ClosePastPostsWorkflow::run, queues.post.clone(), options)
+        .await
+        .unwrap();
+    let closed = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap();
+    stop.cancel();
+    assert_eq!(closed, 1);
+
+    let listed = app
+        .graphql("{ posts(input: {}) { nodes { id status } } }")
+        .await;
+    assert_eq!(
+        listed["data"]["posts"]["nodes"],
+        json!([{ "id": future["id"], "status": "OPEN" }]),
+        "a closed trip is no longer listed"
+    );
+    let read = app
+        .graphql(&format!("{{ post(id: {}) {{ status }} }}", past["id"]))
+        .await;
+    assert_eq!(read["data"]["post"]["status"], "CLOSED", "{read}");
+    assert_eq!(
+        subjects(&app).await.last().map(String::as_str),
+        Some("fishapp.board.post.closed")
+    );
+}

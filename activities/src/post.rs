@@ -109,6 +109,20 @@ impl PostActivities {
         Ok(store::restore_fields(self.db.pool(), input.post_id, &input.snapshot).await?)
     }
 
+    /// Trips whose meeting time has passed: OPEN → CLOSED (the lifecycle schedule's step).
+    #[activity]
+    pub async fn close_past_posts(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        _input: (),
+    ) -> Result<u64, ActivityError> {
+        let closed = store::close_past(self.db.pool()).await?;
+        if closed > 0 {
+            tracing::info!(closed, "closed past trips");
+        }
+        Ok(closed)
+    }
+
     /// Teardown, first step: the post disappears from every listing.
     #[activity]
     pub async fn hide(

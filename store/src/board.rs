@@ -193,6 +193,26 @@ pub async fn hide(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// OPEN posts whose meeting time has passed become CLOSED, each with `post.closed`. Returns how
+/// many; bounded per call (the next run takes the rest).
+pub async fn close_past(db: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let closed: Vec<PostRow> = sqlx::query_as(&format!(
+        "UPDATE board.posts p SET status = 'CLOSED', updated_at = now()
+          WHERE id IN (SELECT id FROM board.posts
+                        WHERE status = 'OPEN' AND meeting_at <= now()
+                        ORDER BY meeting_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+          RETURNING {POST_COLUMNS}"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    for post in &closed {
+        outbox::append(&mut tx, &Event::post("closed", post)).await?;
+    }
+    tx.commit().await?;
+    Ok(closed.len() as u64)
+}
+
 /// Deletes every application to a post (the teardown's step before the post itself).
 pub async fn delete_applications(db: &PgPool, post_id: i64) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin().await?;

@@ -346,3 +346,26 @@ impl DeletePostWorkflow {
         Ok(post_id)
     }
 }
+
+#[workflow]
+#[derive(Default)]
+pub struct ClosePastPostsWorkflow;
+
+#[workflow_methods]
+impl ClosePastPostsWorkflow {
+    /// OPEN posts whose meeting time has passed become CLOSED (run by the `<prefix>.close-posts`
+    /// schedule). Returns how many were closed.
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        post_task_queue: String,
+    ) -> WorkflowResult<u64> {
+        Ok(ctx
+            .execute_activity(
+                PostActivities::close_past_posts,
+                (),
+                until_done(&post_task_queue, DB_STEP),
+            )
+            .await?)
+    }
+}

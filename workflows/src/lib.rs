@@ -7,6 +7,7 @@ pub mod board;
 pub mod media_cleanup;
 pub mod replay;
 pub mod saga;
+pub mod schedules;
 pub mod search_attributes;
 pub mod task_queues;
 pub mod temporal;

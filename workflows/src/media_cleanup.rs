@@ -4,11 +4,7 @@
 use fishapp_activities::media::{DeleteImages, MediaActivities};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use temporalio_client::Client;
-use temporalio_client::schedules::{
-    CreateScheduleOptions, ScheduleAction, ScheduleError, ScheduleSpec,
-};
-use temporalio_client::tonic::Code;
+use temporalio_client::schedules::ScheduleAction;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 
@@ -47,34 +43,16 @@ impl CleanupStagedImagesWorkflow {
     }
 }
 
-/// Creates the hourly cleanup schedule unless it exists. Its id is `<prefix>.media-cleanup`.
-pub async fn ensure_schedule(
-    client: &Client,
+/// The schedule's action: a run of the cleanup on the workflow queue, with this input.
+pub fn schedule_action(
     schedule_id: &str,
     workflows_task_queue: &str,
     input: CleanupInput,
-    every: Duration,
-) -> Result<(), ScheduleError> {
-    let action = ScheduleAction::start_workflow(
+) -> ScheduleAction {
+    ScheduleAction::start_workflow(
         CleanupStagedImagesWorkflow::run,
         input,
         workflows_task_queue,
         format!("{schedule_id}/run"),
-    );
-    let options = CreateScheduleOptions::builder()
-        .action(action)
-        .spec(ScheduleSpec::from_interval(every))
-        .build();
-    match client.create_schedule(schedule_id, options).await {
-        Ok(_) => {
-            tracing::info!(
-                schedule_id,
-                ?every,
-                "created the staged-image cleanup schedule"
-            );
-            Ok(())
-        }
-        Err(ScheduleError::Rpc(status)) if status.code() == Code::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+    )
 }

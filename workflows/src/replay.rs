@@ -2,7 +2,9 @@
 //! workflow failed, and to prove that a code change is still deterministic for histories already
 //! in flight (docs/operations.md).
 
-use crate::board::{CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow};
+use crate::board::{
+    ClosePastPostsWorkflow, CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow,
+};
 use crate::media_cleanup::CleanupStagedImagesWorkflow;
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{
@@ -17,6 +19,7 @@ pub fn replayer() -> Result<WorkflowReplayer, WorkflowReplayError> {
         .and_then(|o| o.register_workflow::<CreatePostWorkflow>())
         .and_then(|o| o.register_workflow::<UpdatePostWorkflow>())
         .and_then(|o| o.register_workflow::<DeletePostWorkflow>())
+        .and_then(|o| o.register_workflow::<ClosePastPostsWorkflow>())
         .map_err(
             |e| temporalio_sdk::workflow_replayer::WorkflowReplayWorkerError::Internal {
                 message: e.to_string(),
