@@ -523,6 +523,21 @@ impl BoardQuery {
     }
 }
 
+/// The post `id` names, and its owner, who must be the caller (FORBIDDEN otherwise).
+async fn owned_post(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<(PostRow, crate::account::Viewer), ApiError> {
+    let post_id = parse_id("input.id", id)?;
+    let post = ctx
+        .data_unchecked::<Board>()
+        .post(post_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no post {post_id}")))?;
+    let viewer = ctx.owner(post.user_id).await?;
+    Ok((post, viewer))
+}
+
 #[derive(Default)]
 pub(crate) struct BoardMutation;
 
@@ -613,15 +628,11 @@ impl BoardMutation {
     ) -> ApiResult<UpdatePostPayload> {
         let board = ctx.data_unchecked::<Board>();
         let media = ctx.data_unchecked::<Media>();
-        let post_id = parse_id("input.id", &input.id).gql()?;
-        let current = board
-            .post(post_id)
-            .await
-            .gql()?
-            .filter(|p| p.status != "DELETING")
-            .ok_or_else(|| ApiError::NotFound(format!("no post {post_id}")))
-            .gql()?;
-        let viewer = ctx.owner(current.user_id).await.gql()?;
+        let (current, viewer) = owned_post(ctx, &input.id).await.gql()?;
+        if current.status == "DELETING" {
+            return Err(ApiError::NotFound(format!("no post {}", current.id))).gql();
+        }
+        let post_id = current.id;
         let fields = input.fields.parse().gql()?;
         if fields.max_apply < current.apply_count {
             return Err(ApiError::bad_input(
@@ -708,14 +719,8 @@ impl BoardMutation {
         input: DeletePostInput,
     ) -> ApiResult<DeletePostPayload> {
         let board = ctx.data_unchecked::<Board>();
-        let post_id = parse_id("input.id", &input.id).gql()?;
-        let post = board
-            .post(post_id)
-            .await
-            .gql()?
-            .ok_or_else(|| ApiError::NotFound(format!("no post {post_id}")))
-            .gql()?;
-        let viewer = ctx.owner(post.user_id).await.gql()?;
+        let (post, viewer) = owned_post(ctx, &input.id).await.gql()?;
+        let post_id = post.id;
         let client = board.client().gql()?;
         board.delete(&client, post_id, viewer.user_id).await.gql()?;
         Ok(DeletePostPayload { success: true })
