@@ -647,3 +647,26 @@ async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() 
         Some("fishapp.board.post.closed")
     );
 }
+
+#[tokio::test]
+async fn max_apply_never_drops_below_the_applicants() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, _) = sign_up(&app).await;
+    let post = open_post(&app, &token, "Popular", vec![]).await;
+    // Two people applied (applying arrives with its own issue; the counter is what matters here).
+    sqlx::query("UPDATE board.posts SET apply_count = 2 WHERE id = $1")
+        .bind(post["id"].as_str().unwrap().parse::<i64>().unwrap())
+        .execute(&app.pool().await)
+        .await
+        .unwrap();
+    let mut input = update_input(&post, "Smaller");
+    input["imageIdsToDelete"] = json!([]);
+    input["maxApply"] = json!(1);
+    let body = update_post(&app, &token, input.clone(), vec![]).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.maxApply");
+    input["maxApply"] = json!(2);
+    let body = update_post(&app, &token, input, vec![]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["updatePost"]["post"]["maxApply"], 2);
+}
