@@ -121,16 +121,21 @@ fn settings(bucket: &Bucket, credentials: GcsCredentials, urls: GcsUrls) -> GcsS
     }
 }
 
-#[tokio::test]
-async fn objects_are_put_read_and_deleted_idempotently() {
-    let bucket = Bucket::create().await;
-    let store = Gcs::connect(settings(
-        &bucket,
+/// The store as the emulator is used: no credentials, public URLs.
+async fn anonymous_public(bucket: &Bucket) -> Gcs {
+    Gcs::connect(settings(
+        bucket,
         GcsCredentials::Anonymous,
         GcsUrls::Public { base_url: None },
     ))
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn objects_are_put_read_and_deleted_idempotently() {
+    let bucket = Bucket::create().await;
+    let store = anonymous_public(&bucket).await;
     let key = "images/0190a1b2/display.jpg";
 
     assert!(!store.exists(key).await.unwrap());
@@ -174,13 +179,7 @@ async fn objects_are_put_read_and_deleted_idempotently() {
 #[tokio::test]
 async fn a_bad_key_is_refused_before_any_request() {
     let bucket = Bucket::create().await;
-    let store = Gcs::connect(settings(
-        &bucket,
-        GcsCredentials::Anonymous,
-        GcsUrls::Public { base_url: None },
-    ))
-    .await
-    .unwrap();
+    let store = anonymous_public(&bucket).await;
     for bad in ["../escape.jpg", "a//b", "UPPER.jpg"] {
         assert!(matches!(
             store.put(bad, b"x".to_vec(), "image/jpeg").await,
@@ -227,13 +226,7 @@ async fn a_private_bucket_gets_signed_urls_that_expire() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = service_account_key_file(dir.path());
     // Objects go in anonymously (the emulator checks no tokens); URLs are signed with the key.
-    let writer = Gcs::connect(settings(
-        &bucket,
-        GcsCredentials::Anonymous,
-        GcsUrls::Public { base_url: None },
-    ))
-    .await
-    .unwrap();
+    let writer = anonymous_public(&bucket).await;
     let signer = Gcs::connect(settings(
         &bucket,
         GcsCredentials::ServiceAccountKeyFile(key_file),

@@ -134,12 +134,14 @@ impl Board {
     }
 
     /// Starts (or finds) the create saga for `key`. The post id is reserved here (no row is
-    /// written: the saga writes it) and travels as the PostId search attribute.
+    /// written: the saga writes it) and travels as the PostId search attribute. `client_key`:
+    /// the key came from the caller, so an earlier request may own the saga under it.
     pub async fn start_create(
         &self,
         client: &Client,
         user_id: i64,
         key: &str,
+        client_key: bool,
         fields: PostFields,
         image_ids: Vec<uuid::Uuid>,
     ) -> Result<CreateStarted, ApiError> {
@@ -156,19 +158,21 @@ impl Board {
             image_ids,
         };
         let options = self.start_options(&saga_id, reserved, user_id);
-        match client
-            .start_workflow(CreatePostWorkflow::run, input, options)
-            .await
-        {
-            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
-            Err(e) => return Err(unavailable(e)),
-        }
-        // The saga under this id may be an earlier request's: its post id is the one to answer.
-        let post_id = self
-            .describe(client, &saga_id)
-            .await?
-            .post_id
-            .unwrap_or(reserved);
+        joined(
+            client
+                .start_workflow(CreatePostWorkflow::run, input, options)
+                .await,
+        )?;
+        // Under a caller's key the saga may be an earlier request's: its post id is the one to
+        // answer. A fresh key cannot have been used, so that lookup is skipped.
+        let post_id = if client_key {
+            self.describe(client, &saga_id)
+                .await?
+                .post_id
+                .unwrap_or(reserved)
+        } else {
+            reserved
+        };
         Ok(CreateStarted {
             started_here: post_id == reserved,
             saga_id,
@@ -210,13 +214,12 @@ impl Board {
             new_image_ids: request.new_image_ids,
             image_ids_to_delete: request.image_ids_to_delete,
         };
-        match client
-            .start_workflow(UpdatePostWorkflow::run, input, options)
-            .await
-        {
-            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(saga_id),
-            Err(e) => Err(unavailable(e)),
-        }
+        joined(
+            client
+                .start_workflow(UpdatePostWorkflow::run, input, options)
+                .await,
+        )?;
+        Ok(saga_id)
     }
 
     pub async fn wait_update(
@@ -247,13 +250,11 @@ impl Board {
             queues: self.queues(),
             post_id,
         };
-        match client
-            .start_workflow(DeletePostWorkflow::run, input, options)
-            .await
-        {
-            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
-            Err(e) => return Err(unavailable(e)),
-        }
+        joined(
+            client
+                .start_workflow(DeletePostWorkflow::run, input, options)
+                .await,
+        )?;
         let handle = client.get_workflow_handle::<DeletePostWorkflow>(saga_id);
         wait(
             handle.get_result(WorkflowGetResultOptions::default()),
@@ -298,6 +299,15 @@ impl Board {
 
     pub async fn post(&self, id: i64) -> Result<Option<PostRow>, ApiError> {
         Ok(store::post_by_id(self.db.pool(), id).await?)
+    }
+}
+
+/// A start that created the saga, or found it under its id (UseExisting joins a running one,
+/// RejectDuplicate refuses a finished one — whose result is then awaited): both are success.
+fn joined<T>(started: Result<T, WorkflowStartError>) -> Result<(), ApiError> {
+    match started {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(unavailable(e)),
     }
 }
 

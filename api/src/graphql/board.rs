@@ -570,6 +570,7 @@ impl BoardMutation {
                 &client,
                 viewer.user_id,
                 &key,
+                input.client_mutation_id.is_some(),
                 fields.clone(),
                 image_ids.clone(),
             )
