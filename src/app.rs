@@ -5,6 +5,8 @@ use crate::config::{Config, MediaBackend};
 use anyhow::Context;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
+use fishapp_api::graphql::QueryLimits;
+use fishapp_api::metrics::{new_registry, probe_router};
 use fishapp_api::{
     Accounts, AuthSettings, Board, BoardSettings, Dependencies, HttpSettings, Media, MediaSettings,
     Redis,
@@ -12,6 +14,7 @@ use fishapp_api::{
 use fishapp_media::{
     DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
 };
+use fishapp_relaylog::{RelayMetrics, RelaySettings, StreamSettings};
 use fishapp_store::{Database, MigrationReport};
 use fishapp_workflows::{TaskQueues, Temporal, TemporalSettings};
 use std::net::SocketAddr;
@@ -39,6 +42,7 @@ pub async fn connect_dependencies(
         nats,
         temporal,
         readiness_timeout: config.readiness_timeout(),
+        relay_stall_threshold: Duration::from_secs(config.relay_stall_threshold_secs),
     })
 }
 
@@ -208,12 +212,21 @@ pub async fn start_api(
     config: &Config,
     deps: Dependencies,
     keys: TokenKeys,
+    metrics: prometheus::Registry,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningApi> {
     let settings = HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         body_limit_bytes: config.http_body_limit_bytes,
         media_dir: (config.media_storage == MediaBackend::Local).then(|| config.media_dir.clone()),
+        query_limits: QueryLimits {
+            max_bytes: config.graphql_max_query_bytes,
+            max_tokens: config.graphql_max_tokens,
+            max_nesting: config.graphql_max_nesting,
+            max_selections: config.graphql_max_selections,
+            timeout: Duration::from_millis(config.graphql_timeout_ms),
+        },
+        metrics,
     };
     let accounts = Accounts::new(
         deps.db.clone(),
@@ -275,9 +288,65 @@ pub async fn start_api(
 pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let keys = token_keys(config, MissingKey::Refuse)?;
     let deps = connect_dependencies(config, &shutdown).await?;
-    let api = start_api(config, deps, keys, shutdown).await?;
+    let api = start_api(config, deps, keys, new_registry(), shutdown).await?;
     tracing::info!(addr = %api.addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
     api.task.await?
+}
+
+/// The relay's settings from configuration.
+pub fn relay_settings(config: &Config) -> RelaySettings {
+    RelaySettings {
+        database_url: config.database_url.clone(),
+        stream: StreamSettings {
+            name: config.relay_stream.clone(),
+            subject_prefix: config.relay_subject_prefix.clone(),
+            duplicate_window: Duration::from_secs(config.relay_duplicate_window_secs),
+            max_age: Duration::from_secs(config.relay_stream_max_age_secs),
+            max_bytes: config.relay_stream_max_bytes,
+            max_message_bytes: config.relay_stream_max_message_bytes,
+            replicas: config.relay_stream_replicas,
+        },
+        batch_size: config.relay_batch_size,
+        poll_interval: Duration::from_millis(config.relay_poll_interval_ms),
+        standby_retry: Duration::from_millis(config.relay_standby_retry_ms),
+        max_backoff: Duration::from_millis(config.relay_max_backoff_ms),
+        retention: Duration::from_secs(config.relay_retention_secs),
+        prune_interval: Duration::from_secs(config.relay_prune_interval_secs),
+    }
+}
+
+/// The outbox relay until `shutdown` (a standby while another process leads), its metrics
+/// registered in `registry`.
+pub async fn run_relay(
+    config: &Config,
+    nats: async_nats::Client,
+    registry: &prometheus::Registry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = RelayMetrics::new(registry).context("relay metrics")?;
+    fishapp_relaylog::run(relay_settings(config), nats, metrics, shutdown).await;
+    Ok(())
+}
+
+/// `fishapp relay`: the outbox relay until SIGTERM/SIGINT, with `/healthz` and `/metrics` on
+/// `relay_http_addr`.
+pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let nats = fishapp_relaylog::nats::connect(&config.nats_url)
+        .await
+        .context("nats_url")?;
+    let registry = new_registry();
+    let listener = TcpListener::bind(config.relay_http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.relay_http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "relay probes: /healthz, /metrics");
+    let probes = axum::serve(listener, probe_router(registry.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let (served, relayed) = tokio::join!(
+        probes.into_future(),
+        run_relay(config, nats, &registry, shutdown.clone())
+    );
+    served.context("relay probes failed")?;
+    relayed
 }
 
 /// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT.
@@ -301,13 +370,15 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     // One Temporal connection for the API and the worker.
     let temporal = deps.temporal.clone();
     let db = deps.db.clone();
-    let api = start_api(config, deps, keys, shutdown.clone()).await?;
+    let nats = deps.nats.clone();
+    let registry = new_registry();
+    let api = start_api(config, deps, keys, registry.clone(), shutdown.clone()).await?;
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
         temporal_ui = %config.temporal_ui_url,
         "Fishapp is running (API, Temporal worker and outbox relay)"
     );
-    let (api, worker, ()) = tokio::join!(
+    let (api, worker, relay) = tokio::join!(
         api.task,
         crate::worker::run(
             config,
@@ -316,9 +387,10 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
             &crate::worker::Queue::ALL,
             shutdown.clone()
         ),
-        fishapp_relaylog::run(shutdown.clone()),
+        run_relay(config, nats, &registry, shutdown.clone()),
     );
     api??;
+    relay?;
     worker
 }
 

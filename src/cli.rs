@@ -130,10 +130,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Serve => app::serve(&config, shutdown).await,
         Command::Worker { queues } => app::worker(&config, &queues, shutdown).await,
-        Command::Relay => {
-            fishapp_relaylog::run(shutdown).await;
-            Ok(())
-        }
+        Command::Relay => app::relay(&config, shutdown).await,
         Command::Dev => app::dev(&config, shutdown).await,
         Command::Replay { file, workflow_id } => {
             app::replay(&config, file.as_deref(), workflow_id.as_deref(), shutdown).await

@@ -45,6 +45,16 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// Largest request body accepted, in bytes (uploads included).
     pub http_body_limit_bytes: usize,
+    /// Largest GraphQL document (the query text, not the variables), in bytes.
+    pub graphql_max_query_bytes: usize,
+    /// Most lexical tokens in a GraphQL document.
+    pub graphql_max_tokens: usize,
+    /// Deepest bracket nesting in a GraphQL document.
+    pub graphql_max_nesting: usize,
+    /// Most selections in an operation once every fragment spread is expanded.
+    pub graphql_max_selections: usize,
+    /// Time budget for executing one GraphQL query or mutation over HTTP.
+    pub graphql_timeout_ms: u64,
     /// Origins a browser may call the API from; `*` allows any. In the environment: a
     /// comma-separated list.
     #[serde(deserialize_with = "list_or_comma_separated")]
@@ -125,6 +135,37 @@ pub struct Config {
     /// What public image URLs start with (a CDN); the bucket's own address by default.
     pub media_gcs_public_base_url: Option<String>,
 
+    /// The JetStream stream every event goes to.
+    pub relay_stream: String,
+    /// Subjects are `<prefix>.<event type>` (`fishapp.board.post.published`).
+    pub relay_subject_prefix: String,
+    /// Republishes of one event id within this window are dropped by JetStream.
+    pub relay_duplicate_window_secs: u64,
+    /// Events are kept in the stream this long.
+    pub relay_stream_max_age_secs: u64,
+    /// The stream's total size; past it the oldest events are discarded.
+    pub relay_stream_max_bytes: i64,
+    /// Largest event the stream accepts; a larger one is a failed outbox row.
+    pub relay_stream_max_message_bytes: i32,
+    /// Copies of the stream in a NATS cluster.
+    pub relay_stream_replicas: usize,
+    /// Outbox rows read and published per batch.
+    pub relay_batch_size: i64,
+    /// Safety-net poll of the outbox (new events normally wake the relay at once).
+    pub relay_poll_interval_ms: u64,
+    /// How often a standby relay tries to become the leader.
+    pub relay_standby_retry_ms: u64,
+    /// Longest pause between retries of a failed publish.
+    pub relay_max_backoff_ms: u64,
+    /// Published outbox rows are deleted once this old.
+    pub relay_retention_secs: u64,
+    /// How often the leader prunes published rows.
+    pub relay_prune_interval_secs: u64,
+    /// `/readyz` reports the relay stalled when an event has waited this long.
+    pub relay_stall_threshold_secs: u64,
+    /// Where `fishapp relay` serves `/healthz` and `/metrics`.
+    pub relay_http_addr: SocketAddr,
+
     /// How long createPost, updatePost and deletePost wait for their saga before answering
     /// with what is known (createPost: the PENDING post and its sagaId).
     pub board_saga_wait_ms: u64,
@@ -148,6 +189,11 @@ impl Default for Config {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             http_body_limit_bytes: 64 * 1024 * 1024,
+            graphql_max_query_bytes: 32 * 1024,
+            graphql_max_tokens: 10_000,
+            graphql_max_nesting: 64,
+            graphql_max_selections: 2_000,
+            graphql_timeout_ms: 60_000,
             cors_allowed_origins: vec![
                 "http://localhost:3000".to_owned(),
                 "http://127.0.0.1:3000".to_owned(),
@@ -190,6 +236,21 @@ impl Default for Config {
             media_gcs_signed_urls: false,
             media_gcs_signed_url_ttl_secs: 3_600,
             media_gcs_public_base_url: None,
+            relay_stream: "FISHAPP".to_owned(),
+            relay_subject_prefix: "fishapp".to_owned(),
+            relay_duplicate_window_secs: 120,
+            relay_stream_max_age_secs: 7 * 24 * 3_600,
+            relay_stream_max_bytes: 1024 * 1024 * 1024,
+            relay_stream_max_message_bytes: 1024 * 1024,
+            relay_stream_replicas: 1,
+            relay_batch_size: 500,
+            relay_poll_interval_ms: 5_000,
+            relay_standby_retry_ms: 1_000,
+            relay_max_backoff_ms: 30_000,
+            relay_retention_secs: 7 * 24 * 3_600,
+            relay_prune_interval_secs: 300,
+            relay_stall_threshold_secs: 60,
+            relay_http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             board_saga_wait_ms: 10_000,
             board_max_images_per_post: 5,
             board_close_interval_secs: 300,
@@ -278,6 +339,14 @@ impl Config {
             check_origin(origin).map_err(|m| ("cors_allowed_origins", m))?;
         }
         for (key, value) in [
+            (
+                "graphql_max_query_bytes",
+                self.graphql_max_query_bytes as u64,
+            ),
+            ("graphql_max_tokens", self.graphql_max_tokens as u64),
+            ("graphql_max_nesting", self.graphql_max_nesting as u64),
+            ("graphql_max_selections", self.graphql_max_selections as u64),
+            ("graphql_timeout_ms", self.graphql_timeout_ms),
             ("id_token_ttl_secs", self.id_token_ttl_secs),
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
             ("login_failure_window_secs", self.login_failure_window_secs),
@@ -322,8 +391,76 @@ impl Config {
                 "anonymous credentials cannot sign URLs".to_owned(),
             ));
         }
+        self.validate_relay()?;
         tracing_subscriber::EnvFilter::try_new(&self.log_filter)
             .map_err(|e| ("log_filter", e.to_string()))?;
+        Ok(())
+    }
+
+    fn validate_relay(&self) -> Result<(), (&'static str, String)> {
+        let name = &self.relay_stream;
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || ".*>/\\".contains(c))
+        {
+            return Err((
+                "relay_stream",
+                "must be non-empty, without spaces, '.', '*', '>', '/' or '\\'".to_owned(),
+            ));
+        }
+        let prefix = &self.relay_subject_prefix;
+        if prefix.split('.').any(|token| {
+            token.is_empty()
+                || token
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '*' || c == '>')
+        }) {
+            return Err((
+                "relay_subject_prefix",
+                "must be dot-separated non-empty tokens without spaces or wildcards".to_owned(),
+            ));
+        }
+        // The JetStream client allows this many acknowledgements in flight; a batch's first
+        // wave may be all of it.
+        if !(1..=5_000).contains(&self.relay_batch_size) {
+            return Err(("relay_batch_size", "must be between 1 and 5000".to_owned()));
+        }
+        for (key, value) in [
+            (
+                "relay_duplicate_window_secs",
+                self.relay_duplicate_window_secs,
+            ),
+            ("relay_stream_max_age_secs", self.relay_stream_max_age_secs),
+            ("relay_poll_interval_ms", self.relay_poll_interval_ms),
+            ("relay_standby_retry_ms", self.relay_standby_retry_ms),
+            ("relay_max_backoff_ms", self.relay_max_backoff_ms),
+            ("relay_prune_interval_secs", self.relay_prune_interval_secs),
+            (
+                "relay_stall_threshold_secs",
+                self.relay_stall_threshold_secs,
+            ),
+            ("relay_stream_replicas", self.relay_stream_replicas as u64),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".to_owned()));
+            }
+        }
+        if self.relay_stream_max_bytes < 1 || self.relay_stream_max_message_bytes < 1 {
+            return Err((
+                "relay_stream_max_bytes",
+                "the stream's limits must be positive".to_owned(),
+            ));
+        }
+        // A compensation decides from the outbox whether its event was already published.
+        if self.relay_retention_secs < 24 * 3_600
+            || self.relay_retention_secs < self.relay_duplicate_window_secs
+        {
+            return Err((
+                "relay_retention_secs",
+                "must be at least a day and at least the duplicate window".to_owned(),
+            ));
+        }
         Ok(())
     }
 

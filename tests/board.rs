@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, error_code, free_port, sign_up};
+use common::{TestApp, error_code, free_port, sign_up, subscribe};
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{Value, json};
 use std::io::Cursor;
@@ -91,8 +91,8 @@ async fn footprint(app: &TestApp) -> [i64; 6] {
     counts
 }
 
-async fn subjects(app: &TestApp) -> Vec<String> {
-    sqlx::query_scalar("SELECT subject FROM outbox.events ORDER BY id")
+async fn event_types(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT event_type FROM outbox.events ORDER BY id")
         .fetch_all(&app.pool().await)
         .await
         .unwrap()
@@ -141,8 +141,8 @@ async fn create_post_runs_the_saga_and_publishes_the_post() {
     .unwrap();
     assert_eq!(members, vec![user_id.parse::<i64>().unwrap()]);
     assert_eq!(
-        subjects(&app).await,
-        ["fishapp.chat.room.created", "fishapp.board.post.published"]
+        event_types(&app).await,
+        ["chat.room.created", "board.post.published"]
     );
 
     // Its owner sees the saga; nobody else does.
@@ -437,53 +437,15 @@ async fn delete_post_tears_everything_down() {
     let [posts, fish, rooms, members, images, _] = footprint(&app).await;
     assert_eq!((posts, fish, rooms, members, images), (0, 0, 0, 0, 0));
     assert!(app.media_files().is_empty());
-    let events = subjects(&app).await;
+    let events = event_types(&app).await;
     assert_eq!(
         &events[events.len() - 2..],
-        ["fishapp.chat.room.deleted", "fishapp.board.post.deleted"]
+        ["chat.room.deleted", "board.post.deleted"]
     );
     let gone = app
         .graphql(&format!("{{ post(id: {}) {{ id }} }}", post["id"]))
         .await;
     assert_eq!(error_code(&gone), "NOT_FOUND");
-}
-
-/// A graphql-transport-ws session: connection_init with the token, one subscription; every
-/// message until the server completes it.
-async fn subscribe(app: &TestApp, token: &str, query: &str, variables: Value) -> Vec<Value> {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let send = |v: Value| Message::Text(v.to_string().into());
-    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })))
-        .await
-        .unwrap();
-    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
-        .await
-        .unwrap();
-    let mut messages = Vec::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let value: Value = serde_json::from_str(&text).unwrap();
-        let kind = value["type"].as_str().unwrap_or_default().to_owned();
-        if kind != "connection_ack" {
-            messages.push(value);
-        }
-        if kind == "complete" || kind == "error" {
-            break;
-        }
-    }
-    messages
 }
 
 #[tokio::test]
@@ -500,7 +462,7 @@ async fn past_the_wait_create_post_answers_pending_and_the_subscription_delivers
     let query = "subscription($input: CreatePostResultInput!) {
         createPostResult(input: $input) { post { id status } error } }";
     let input = json!({ "input": { "sagaId": saga_id } });
-    let messages = subscribe(&app, &token, query, input.clone()).await;
+    let messages = subscribe(&app, Some(&token), query, input.clone()).await;
     assert_eq!(messages.len(), 2, "one result, then complete: {messages:?}");
     assert_eq!(messages[0]["type"], "next");
     let result = &messages[0]["payload"]["data"]["createPostResult"];
@@ -511,7 +473,7 @@ async fn past_the_wait_create_post_answers_pending_and_the_subscription_delivers
 
     // Someone else's saga is not theirs to follow.
     let (stranger, _) = sign_up(&app).await;
-    let theirs = subscribe(&app, &stranger, query, input).await;
+    let theirs = subscribe(&app, Some(&stranger), query, input).await;
     let errors = theirs
         .iter()
         .find_map(|m| {
@@ -586,8 +548,8 @@ async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
         "every step ran once"
     );
     assert_eq!(
-        subjects(&app).await,
-        ["fishapp.chat.room.created", "fishapp.board.post.published"],
+        event_types(&app).await,
+        ["chat.room.created", "board.post.published"],
         "one event per step"
     );
 }
@@ -643,8 +605,8 @@ async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() 
         .await;
     assert_eq!(read["data"]["post"]["status"], "CLOSED", "{read}");
     assert_eq!(
-        subjects(&app).await.last().map(String::as_str),
-        Some("fishapp.board.post.closed")
+        event_types(&app).await.last().map(String::as_str),
+        Some("board.post.closed")
     );
 }
 
@@ -669,4 +631,73 @@ async fn max_apply_never_drops_below_the_applicants() {
     let body = update_post(&app, &token, input, vec![]).await;
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(body["data"]["updatePost"]["post"]["maxApply"], 2);
+}
+
+/// Every flow's events, through the real relay into JetStream: each outbox row exactly once, with
+/// its envelope, in order per aggregate; every event type is covered and its `data` has the
+/// fields docs/events.md lists.
+#[tokio::test]
+async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
+    use fishapp_domain::events::EventType;
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let _relay = app.start_relay().await;
+    let (token, _) = sign_up(&app).await;
+    // create (room created, post published) → update → close
+    let kept = open_post(&app, &token, "Kept", vec![photo(21)]).await;
+    let body = update_post(&app, &token, update_input(&kept, "Renamed"), vec![]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let pool = app.pool().await;
+    sqlx::query("UPDATE board.posts SET meeting_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(kept["id"].as_str().unwrap().parse::<i64>().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(fishapp_store::board::close_past(&pool).await.unwrap(), 1);
+    // create → delete (room deleted, post deleted)
+    let gone = open_post(&app, &token, "Gone", vec![]).await;
+    let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
+    let body = app
+        .graphql_as(
+            Some(&token),
+            delete,
+            json!({ "input": { "id": gone["id"] } }),
+        )
+        .await;
+    assert_eq!(body["data"]["deletePost"]["success"], true, "{body}");
+
+    common::wait_until_drained(&app, std::time::Duration::from_secs(30)).await;
+    let rows: Vec<(i64, String, String, String, Value)> = sqlx::query_as(
+        "SELECT id, event_type, aggregate_type, aggregate_id, payload FROM outbox.events ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let published = common::published(&app).await;
+    assert_eq!(
+        published.iter().map(|p| p.envelope.id).collect::<Vec<_>>(),
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "each row once, in id order (one relay, one aggregate at a time here)"
+    );
+    let types: std::collections::HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(
+        types,
+        EventType::ALL.iter().map(|t| t.name()).collect(),
+        "every event type is covered"
+    );
+    for (message, (id, event_type, aggregate_type, aggregate_id, payload)) in
+        published.iter().zip(&rows)
+    {
+        let envelope = &message.envelope;
+        assert_eq!(message.message_id, id.to_string());
+        assert_eq!(&envelope.event_type, event_type);
+        let subject = format!("{}.{event_type}", app.config.relay_subject_prefix);
+        assert_eq!((&message.subject, &envelope.subject), (&subject, &subject));
+        assert_eq!(&envelope.aggregate.kind, aggregate_type);
+        assert_eq!(&envelope.aggregate.id, aggregate_id);
+        assert_eq!(envelope.version, 1);
+        assert_eq!(&envelope.data, payload);
+        let documented = EventType::from_name(event_type).unwrap().example_data();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&envelope.data), keys(&documented), "{event_type}");
+    }
 }

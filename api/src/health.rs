@@ -31,15 +31,21 @@ pub(crate) struct Check {
 /// 200 when Postgres, Redis, NATS (JetStream) and Temporal all answer, else 503. Every check runs
 /// at the same time and is bounded by the configured timeout, so a hung dependency cannot hang
 /// the probe; nothing is cached, so the status recovers on the first probe after the dependency.
+///
+/// The `outbox` check reports the relay (wherever it runs) from the outbox itself: `stalled` when
+/// an event has waited longer than the threshold, `failed` when JetStream refused an event for
+/// good. It makes the body's status `degraded` but not the HTTP status: the API still serves
+/// every request, and taking it out of rotation would not publish a single event.
 pub(crate) async fn readyz(State(deps): State<Dependencies>) -> (StatusCode, Json<Readiness>) {
     let timeout = deps.readiness_timeout;
-    let (postgres, redis, nats, temporal) = tokio::join!(
+    let (postgres, redis, nats, temporal, outbox) = tokio::join!(
         check(async { deps.db.ping(timeout).await.map_err(|e| e.to_string()) }),
         check(deps.redis.ping(timeout)),
         check(nats_jetstream(&deps.nats, timeout)),
         check(async { deps.temporal.check(timeout).await.map_err(|e| e.reason) }),
+        outbox_check(&deps, timeout),
     );
-    let checks = BTreeMap::from([
+    let mut checks = BTreeMap::from([
         ("postgres", postgres),
         ("redis", redis),
         ("nats", nats),
@@ -49,16 +55,58 @@ pub(crate) async fn readyz(State(deps): State<Dependencies>) -> (StatusCode, Jso
     for (name, check) in checks.iter().filter(|(_, c)| c.error.is_some()) {
         tracing::warn!(dependency = name, error = ?check.error, "readiness check failed");
     }
+    let relay_healthy = outbox.error.is_none();
+    checks.insert("outbox", outbox);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let readiness = Readiness {
-        status: if ready { "ready" } else { "degraded" },
+        status: if ready && relay_healthy {
+            "ready"
+        } else {
+            "degraded"
+        },
         checks,
     };
     (status, Json(readiness))
+}
+
+/// The relay's health as the outbox shows it.
+async fn outbox_check(deps: &Dependencies, timeout: Duration) -> Check {
+    let started = Instant::now();
+    let backlog =
+        tokio::time::timeout(timeout, fishapp_store::outbox::backlog(deps.db.pool())).await;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (status, error) = match backlog {
+        Err(_) => ("down", Some(format!("no answer within {timeout:?}"))),
+        Ok(Err(e)) => ("down", Some(e.to_string())),
+        Ok(Ok(b)) if b.failed > 0 => (
+            "failed",
+            Some(format!(
+                "{} event(s) refused by JetStream for good; see the relay runbook",
+                b.failed
+            )),
+        ),
+        Ok(Ok(b)) if b.waiting > 0 && b.oldest > deps.relay_stall_threshold => (
+            "stalled",
+            Some(format!(
+                "{} event(s) waiting, the oldest for {} s",
+                b.waiting,
+                b.oldest.as_secs()
+            )),
+        ),
+        Ok(Ok(_)) => ("up", None),
+    };
+    if let Some(error) = &error {
+        tracing::warn!(check = "outbox", status, %error, "outbox relay unhealthy");
+    }
+    Check {
+        status,
+        latency_ms,
+        error,
+    }
 }
 
 async fn check(probe: impl Future<Output = Result<(), String>>) -> Check {

@@ -10,7 +10,7 @@ pub mod error;
 pub mod graphql;
 mod health;
 pub mod media;
-mod metrics;
+pub mod metrics;
 mod router;
 
 pub use account::{Accounts, AuthSettings};

@@ -1,5 +1,6 @@
-//! Prometheus metrics: per-route request counts and latency histograms, served at `/metrics`.
-//! Each router owns its registry (no process-global state), so several apps in one test process
+//! Prometheus metrics: per-route request counts and latency histograms, served at `/metrics`
+//! together with whatever else the process registered (the relay's, in `fishapp dev`). The
+//! registry is the process's, handed in (no global state), so several apps in one test process
 //! count separately.
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,8 +20,8 @@ pub(crate) struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    pub(crate) fn new() -> Result<Arc<Self>, prometheus::Error> {
-        let registry = Registry::new_custom(Some("fishapp".to_owned()), None)?;
+    pub(crate) fn new(registry: &Registry) -> Result<Arc<Self>, prometheus::Error> {
+        let registry = registry.clone();
         let requests = IntCounterVec::new(
             Opts::new("http_requests_total", "HTTP requests answered"),
             &["method", "route", "status"],
@@ -72,9 +73,31 @@ pub(crate) async fn track(
 }
 
 pub(crate) async fn render(State(metrics): State<Arc<HttpMetrics>>) -> Response {
+    render_registry(&metrics.registry)
+}
+
+/// A registry for one process: every metric name starts with `fishapp_`.
+pub fn new_registry() -> Registry {
+    Registry::new_custom(Some("fishapp".to_owned()), None).unwrap_or_else(|_| Registry::new())
+}
+
+/// What a process without the API serves (`fishapp relay`): `/healthz` and `/metrics`.
+pub fn probe_router(registry: Registry) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let registry = registry.clone();
+                async move { render_registry(&registry) }
+            }),
+        )
+}
+
+fn render_registry(registry: &Registry) -> Response {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
-    match encoder.encode(&metrics.registry.gather(), &mut body) {
+    match encoder.encode(&registry.gather(), &mut body) {
         Ok(()) => ([(CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "could not encode metrics");

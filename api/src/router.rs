@@ -5,7 +5,7 @@ use crate::board::Board;
 use crate::cache::Redis;
 use crate::error::finalize_response;
 use crate::graphql::loaders::Loaders;
-use crate::graphql::{self, FishappSchema, RequestContext};
+use crate::graphql::{self, FishappSchema, QueryCostGuard, QueryLimits, RequestContext};
 use crate::health;
 use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
@@ -45,6 +45,8 @@ pub struct Dependencies {
     pub temporal: Temporal,
     /// Bound on each readiness check.
     pub readiness_timeout: Duration,
+    /// `/readyz` reports the outbox relay stalled when an event has waited longer.
+    pub relay_stall_threshold: Duration,
 }
 
 /// HTTP knobs from configuration.
@@ -57,6 +59,10 @@ pub struct HttpSettings {
     /// Where the local object store keeps its files, served under `/media` (None: another
     /// backend serves them).
     pub media_dir: Option<std::path::PathBuf>,
+    /// What one GraphQL document may cost (checked before validation, on every transport).
+    pub query_limits: QueryLimits,
+    /// The process's metrics registry, served at `/metrics`.
+    pub metrics: prometheus::Registry,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +79,7 @@ struct AppState {
     accounts: Accounts,
     schema: FishappSchema,
     metrics: Arc<HttpMetrics>,
+    body_limit_bytes: usize,
 }
 
 impl FromRef<AppState> for Dependencies {
@@ -101,14 +108,16 @@ pub fn router(
         .data(accounts.clone())
         .data(media)
         .data(board)
+        .extension(QueryCostGuard::new(settings.query_limits))
         .finish();
-    let metrics = HttpMetrics::new()?;
+    let metrics = HttpMetrics::new(&settings.metrics)?;
     let cors = cors_layer(&settings.cors_allowed_origins)?;
     let state = AppState {
         deps,
         accounts,
         schema,
         metrics: metrics.clone(),
+        body_limit_bytes: settings.body_limit_bytes,
     };
 
     let trace = TraceLayer::new_for_http()
@@ -240,6 +249,8 @@ async fn websocket(state: AppState, peer: SocketAddr, request: Request) -> Respo
     let schema = state.schema.clone();
     let db = state.deps.db.clone();
     upgrade
+        // A message is a request: the same cap as an HTTP body.
+        .max_message_size(state.body_limit_bytes)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {
             GraphQLWebSocket::new(stream, schema, protocol)

@@ -21,13 +21,15 @@ pub enum ErrorCode {
     RateLimited,
     /// A dependency the request needs is down; retrying later may succeed.
     Unavailable,
+    /// The request ran past its time budget and was stopped.
+    Timeout,
     /// A bug or an unexpected failure; details are logged, never returned.
     InternalServerError,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order (documentation and tests iterate over it).
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::BadUserInput,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
@@ -35,6 +37,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
+        ErrorCode::Timeout,
         ErrorCode::InternalServerError,
     ];
 
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

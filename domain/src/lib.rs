@@ -5,6 +5,7 @@
 pub mod account;
 pub mod board;
 pub mod error;
+pub mod events;
 pub mod validation;
 
 pub use error::ErrorCode;

@@ -4,6 +4,7 @@
 
 use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
+use fishapp_domain::events::EventType;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 
@@ -155,7 +156,7 @@ pub async fn publish(db: &PgPool, id: i64) -> Result<PostRow, WritePostError> {
     .await?;
     let post = match published {
         Some(post) => {
-            outbox::append(&mut tx, &Event::post("published", &post)).await?;
+            outbox::append(&mut tx, &Event::post(EventType::PostPublished, &post)).await?;
             post
         }
         None => post_by_id(&mut *tx, id)
@@ -178,7 +179,7 @@ pub async fn delete_post(db: &PgPool, id: i64, event: bool) -> Result<bool, sqlx
     .fetch_optional(&mut *tx)
     .await?;
     if let (Some(post), true) = (&deleted, event) {
-        outbox::append(&mut tx, &Event::post("deleted", post)).await?;
+        outbox::append(&mut tx, &Event::post(EventType::PostDeleted, post)).await?;
     }
     tx.commit().await?;
     Ok(deleted.is_some())
@@ -207,7 +208,7 @@ pub async fn close_past(db: &PgPool) -> Result<u64, sqlx::Error> {
     .fetch_all(&mut *tx)
     .await?;
     for post in &closed {
-        outbox::append(&mut tx, &Event::post("closed", post)).await?;
+        outbox::append(&mut tx, &Event::post(EventType::PostClosed, post)).await?;
     }
     tx.commit().await?;
     Ok(closed.len() as u64)
@@ -307,7 +308,7 @@ async fn write_fields(
     if let Some(post) = &written {
         replace_fish_types(tx, id, &fields.fish_type_ids).await?;
         if post.status == "OPEN" {
-            outbox::append(tx, &Event::post("updated", post)).await?;
+            outbox::append(tx, &Event::post(EventType::PostUpdated, post)).await?;
         }
     }
     Ok(written)

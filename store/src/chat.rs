@@ -3,6 +3,7 @@
 
 use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
+use fishapp_domain::events::EventType;
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
@@ -32,7 +33,7 @@ pub async fn create_room(db: &PgPool, post_id: i64, owner_id: i64) -> Result<Roo
                 .bind(owner_id)
                 .execute(&mut *tx)
                 .await?;
-            outbox::append(&mut tx, &Event::room("created", &room)).await?;
+            outbox::append(&mut tx, &Event::room(EventType::RoomCreated, &room)).await?;
             room
         }
         None => {
@@ -77,7 +78,7 @@ pub async fn delete_room(db: &PgPool, post_id: i64, event: bool) -> Result<bool,
     if let Some(room) = &deleted {
         let announce = event || outbox::withdraw_unpublished(&mut tx, "room", room.id).await?;
         if announce {
-            outbox::append(&mut tx, &Event::room("deleted", room)).await?;
+            outbox::append(&mut tx, &Event::room(EventType::RoomDeleted, room)).await?;
         }
     }
     tx.commit().await?;

@@ -1,85 +1,248 @@
 //! The transactional outbox: events are rows written in the transaction of the change that
 //! caused them, so that a change is never published without having happened, nor happens
-//! without being published. The relay (relaylog) publishes them in id order.
+//! without being published. The relay (relaylog) publishes them; this module holds every
+//! statement either side runs.
+//!
+//! Ordering. Row ids come from an identity sequence, taken at insert, not at commit, so a
+//! transaction can commit a lower id after a higher one was already published. Two rules make
+//! that harmless:
+//! - [`append`] first takes a transaction-scoped advisory lock on the event's aggregate, so two
+//!   transactions that write events of the same aggregate run one after the other: within an
+//!   aggregate, ids grow in commit order, and the visible events of an aggregate are always a
+//!   prefix of its events.
+//! - The relay keeps no high-water mark: each batch reads *every* unpublished row, lowest id
+//!   first, so a late-committed lower id of another aggregate is simply picked up next time.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use fishapp_domain::events::{EventType, PostData, RoomData};
 use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::time::Duration;
 
-/// One event. Subjects are `fishapp.<context>.<aggregate>.<event>`.
+/// One event to append: its type, which aggregate, and its payload (`data` of the envelope).
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub subject: String,
-    pub aggregate_type: &'static str,
+    pub event_type: EventType,
     pub aggregate_id: String,
     pub payload: Value,
 }
 
 impl Event {
-    /// `fishapp.board.post.<what>`, with the post as it is after the change.
-    pub fn post(what: &str, post: &crate::board::PostRow) -> Self {
-        Self::new("board", "post", post.id, what, post)
+    /// A `board.post.*` event with the post as it is after the change.
+    pub fn post(event_type: EventType, post: &crate::board::PostRow) -> Self {
+        let data = PostData {
+            id: post.id,
+            user_id: post.user_id,
+            title: post.title.clone(),
+            content: post.content.clone(),
+            fishing_spot_type_id: post.fishing_spot_type_id,
+            prefecture_id: post.prefecture_id,
+            meeting_place_id: post.meeting_place_id.clone(),
+            meeting_at: post.meeting_at,
+            max_apply: post.max_apply,
+            apply_count: post.apply_count,
+            status: post.status.clone(),
+            created_at: post.created_at,
+            updated_at: post.updated_at,
+        };
+        Self::new(event_type, post.id, &data)
     }
 
-    /// `fishapp.chat.room.<what>`.
-    pub fn room(what: &str, room: &crate::chat::RoomRow) -> Self {
-        Self::new("chat", "room", room.id, what, room)
+    /// A `chat.room.*` event.
+    pub fn room(event_type: EventType, room: &crate::chat::RoomRow) -> Self {
+        let data = RoomData {
+            id: room.id,
+            post_id: room.post_id,
+            created_at: room.created_at,
+            updated_at: room.updated_at,
+        };
+        Self::new(event_type, room.id, &data)
     }
 
-    fn new(
-        context: &str,
-        aggregate: &'static str,
-        id: i64,
-        what: &str,
-        body: &impl Serialize,
-    ) -> Self {
+    fn new(event_type: EventType, id: i64, data: &impl serde::Serialize) -> Self {
         Self {
-            subject: format!("fishapp.{context}.{aggregate}.{what}"),
-            aggregate_type: aggregate,
+            event_type,
             aggregate_id: id.to_string(),
-            // Our own row types always serialize; Null would only hide a bug, never lose data.
-            payload: serde_json::to_value(body).unwrap_or(Value::Null),
+            // Our own plain data types always serialize; Null would only hide a bug.
+            payload: serde_json::to_value(data).unwrap_or(Value::Null),
         }
     }
+}
+
+/// The advisory-lock class of outbox aggregates (the two-key form: its key space never overlaps
+/// the single-key locks of the migrations and of the relay's leadership).
+const AGGREGATE_LOCK_CLASS: i32 = 0x0075_7462; // "utb"
+
+/// Appends an event inside the caller's transaction, after taking the aggregate's lock (see the
+/// module's note on ordering; the lock is held until the transaction ends).
+pub async fn append(tx: &mut Transaction<'_, Postgres>, event: &Event) -> Result<i64, sqlx::Error> {
+    let aggregate = event.event_type.aggregate().as_str();
+    sqlx::query_scalar(
+        "WITH serialized AS (SELECT pg_advisory_xact_lock($1, hashtext($3 || '/' || $4)))
+         INSERT INTO outbox.events (event_type, aggregate_type, aggregate_id, version, payload)
+         SELECT $2, $3, $4, $5, $6 FROM serialized
+         RETURNING id",
+    )
+    .bind(AGGREGATE_LOCK_CLASS)
+    .bind(event.event_type.name())
+    .bind(aggregate)
+    .bind(&event.aggregate_id)
+    .bind(i16::try_from(event.event_type.version()).unwrap_or(i16::MAX))
+    .bind(&event.payload)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Takes back an aggregate's events that the relay has not published yet (a compensation of
 /// something nobody saw). Returns whether some were already published: then the world must be
 /// told about the undo with an event of its own.
+///
+/// Never races the relay: the relay holds its batch's rows locked (`FOR UPDATE`) from reading
+/// them until it has marked what JetStream acknowledged, and this locks the same rows (lowest id
+/// first, as the relay does, so the two cannot deadlock) before deciding. So each event is
+/// either withdrawn before the relay sees it, or published and then reported here as published.
 pub async fn withdraw_unpublished(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tx: &mut Transaction<'_, Postgres>,
     aggregate_type: &str,
     aggregate_id: i64,
 ) -> Result<bool, sqlx::Error> {
+    let aggregate_id = aggregate_id.to_string();
+    let published: Vec<bool> = sqlx::query_scalar(
+        "SELECT published_at IS NOT NULL FROM outbox.events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY id FOR UPDATE",
+    )
+    .bind(aggregate_type)
+    .bind(&aggregate_id)
+    .fetch_all(&mut **tx)
+    .await?;
     sqlx::query(
         "DELETE FROM outbox.events
           WHERE aggregate_type = $1 AND aggregate_id = $2 AND published_at IS NULL",
     )
     .bind(aggregate_type)
-    .bind(aggregate_id.to_string())
+    .bind(&aggregate_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM outbox.events WHERE aggregate_type = $1 AND aggregate_id = $2)",
+    Ok(published.contains(&true))
+}
+
+/// An unpublished row, as the relay reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pending {
+    pub id: i64,
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub version: i16,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The next batch to publish, locked until the caller's transaction ends: unpublished rows,
+/// lowest id first, leaving out every aggregate that has a failed row (its later events wait
+/// behind it, so the aggregate's order holds while other aggregates go on).
+pub async fn lock_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<Pending>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.id, e.event_type, e.aggregate_type, e.aggregate_id, e.version, e.payload, e.created_at
+           FROM outbox.events e
+          WHERE e.published_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM outbox.events f
+                             WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
+                               AND f.aggregate_type = e.aggregate_type
+                               AND f.aggregate_id = e.aggregate_id)
+          ORDER BY e.id
+          LIMIT $1
+          FOR UPDATE OF e",
     )
-    .bind(aggregate_type)
-    .bind(aggregate_id.to_string())
-    .fetch_one(&mut **tx)
+    .bind(limit)
+    .fetch_all(&mut **tx)
     .await
 }
 
-/// Appends an event inside the caller's transaction.
-pub async fn append(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    event: &Event,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO outbox.events (subject, aggregate_type, aggregate_id, payload)
-         VALUES ($1, $2, $3, $4) RETURNING id",
+/// Marks rows JetStream acknowledged.
+pub async fn mark_published(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE outbox.events SET published_at = now() WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks a row JetStream refused for good; its aggregate waits until an operator clears
+/// `failed_at` (to retry) or deletes the row.
+pub async fn mark_failed(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox.events SET failed_at = now(), last_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Deletes published rows older than `retention`, `batch` rows per statement (short
+/// transactions, no long locks), until none is left. Returns how many.
+pub async fn prune_published(
+    conn: &mut PgConnection,
+    retention: Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM outbox.events WHERE id IN (
+                SELECT id FROM outbox.events
+                 WHERE published_at < now() - make_interval(secs => $1)
+                 ORDER BY published_at LIMIT $2)",
+        )
+        .bind(retention.as_secs_f64())
+        .bind(batch)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        total += deleted;
+        if deleted < u64::try_from(batch).unwrap_or(u64::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// What is waiting in the outbox: for readiness and metrics, from any process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// Unpublished rows that are not failed.
+    pub waiting: i64,
+    /// Age of the oldest of them (zero when none waits).
+    pub oldest: Duration,
+    /// Rows JetStream refused for good.
+    pub failed: i64,
+}
+
+pub async fn backlog(db: &PgPool) -> Result<Backlog, sqlx::Error> {
+    let (waiting, oldest_secs, failed): (i64, Option<f64>, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE failed_at IS NULL),
+                extract(epoch FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL))::float8,
+                count(*) FILTER (WHERE failed_at IS NOT NULL)
+           FROM outbox.events WHERE published_at IS NULL",
     )
-    .bind(&event.subject)
-    .bind(event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .bind(&event.payload)
-    .fetch_one(&mut **tx)
-    .await
+    .fetch_one(db)
+    .await?;
+    Ok(Backlog {
+        waiting,
+        oldest: Duration::from_secs_f64(oldest_secs.unwrap_or(0.0).max(0.0)),
+        failed,
+    })
 }

@@ -21,6 +21,9 @@ pub fn test_config() -> Config {
         database_url: database_url.to_string(),
         database_max_connections: 5,
         temporal_task_queue_prefix: format!("test-{id}"),
+        // The relay's own stream and subjects: tests that publish run side by side.
+        relay_stream: format!("T_{id}"),
+        relay_subject_prefix: format!("test-{id}"),
         redis_key_prefix: format!("test-{id}"),
         media_dir: std::env::temp_dir().join(format!("fishapp-test-media-{id}")),
         jwt_private_key_pem: Some(test_signing_key().to_owned()),
@@ -96,6 +99,8 @@ pub struct TestApp {
     pub config: Config,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Whether a relay ran (its stream is deleted with the app).
+    relay_started: std::sync::atomic::AtomicBool,
     // Last, so the app's connections close before the database is dropped.
     _database: TestDatabase,
 }
@@ -119,7 +124,8 @@ impl TestApp {
             .expect("dependency handles build");
         let keys =
             fishapp::app::token_keys(&config, fishapp::app::MissingKey::Refuse).expect("test key");
-        let api = fishapp::app::start_api(&config, deps, keys, shutdown.clone())
+        let registry = fishapp_api::metrics::new_registry();
+        let api = fishapp::app::start_api(&config, deps, keys, registry, shutdown.clone())
             .await
             .expect("API starts");
         Self {
@@ -128,6 +134,7 @@ impl TestApp {
             config,
             shutdown,
             task: Some(api.task),
+            relay_started: std::sync::atomic::AtomicBool::new(false),
             _database: database,
         }
     }
@@ -165,6 +172,39 @@ impl TestApp {
         })
     }
 
+    /// Starts an outbox relay for the app's database and stream (in this process and runtime);
+    /// several may run at once, as several processes would.
+    pub async fn start_relay(&self) -> RunningRelay {
+        self.relay_started
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let stop = self.shutdown.child_token();
+        let registry = fishapp_api::metrics::new_registry();
+        let nats = fishapp_relaylog::nats::connect(&self.config.nats_url)
+            .await
+            .expect("NATS address");
+        let task = {
+            let (config, registry, stop) = (self.config.clone(), registry.clone(), stop.clone());
+            tokio::spawn(async move {
+                fishapp::app::run_relay(&config, nats, &registry, stop)
+                    .await
+                    .expect("relay runs");
+            })
+        };
+        RunningRelay {
+            stop,
+            task,
+            registry,
+        }
+    }
+
+    /// A JetStream context on the test's NATS.
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let client = async_nats::connect(&self.config.nats_url)
+            .await
+            .expect("NATS is up (run scripts/stack up)");
+        async_nats::jetstream::new(client)
+    }
+
     /// A pool on the app's own database, for checking what it wrote.
     pub async fn pool(&self) -> sqlx::PgPool {
         self._database.pool().await
@@ -191,6 +231,15 @@ impl TestApp {
             .post(self.url("/graphql"))
             .json(&serde_json::json!({ "query": query, "variables": variables }));
         send(request, bearer).await
+    }
+
+    /// GETs a GraphQL query (`/graphql?query=…`) and returns the JSON response.
+    pub async fn graphql_get(&self, query: &str) -> serde_json::Value {
+        let request = self
+            .http
+            .get(self.url("/graphql"))
+            .query(&[("query", query)]);
+        send(request, None).await
     }
 
     /// POSTs a GraphQL multipart request (the GraphQL multipart request spec): `files` are
@@ -279,6 +328,57 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.config.media_dir);
+        if self
+            .relay_started
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let (url, stream) = (
+                self.config.nats_url.clone(),
+                self.config.relay_stream.clone(),
+            );
+            // Drop runs inside the test's runtime: a thread of our own for the async delete.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    if let Ok(client) = async_nats::connect(&url).await {
+                        let _ = async_nats::jetstream::new(client)
+                            .delete_stream(&stream)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// An outbox relay started by [`TestApp::start_relay`].
+pub struct RunningRelay {
+    pub stop: CancellationToken,
+    pub task: JoinHandle<()>,
+    pub registry: prometheus::Registry,
+}
+
+impl RunningRelay {
+    /// A metric's value (first sample), e.g. `fishapp_relay_leader`.
+    pub fn metric(&self, name: &str) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .find(|family| family.name() == name)
+            .and_then(|family| family.get_metric().first().cloned())
+            // A sample is a gauge or a counter; the other reads 0.
+            .map_or(0.0, |m| {
+                m.get_gauge().get_value() + m.get_counter().get_value()
+            })
+    }
+
+    /// Kills the relay's task mid-whatever (its connections drop with it).
+    pub fn abort(&self) {
+        self.task.abort();
     }
 }
 
@@ -310,18 +410,22 @@ pub async fn free_port() -> u16 {
 }
 
 /// Forwards every connection on `port` to `target`, until the handle is aborted: brings a
-/// "dead" address to life in the middle of a test.
+/// "dead" address to life in the middle of a test. Aborting the handle also cuts every
+/// connection it forwards (they live in the task's `JoinSet`), as a crashed server would.
 pub async fn start_proxy(port: u16, target: SocketAddr) -> JoinHandle<()> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("proxy binds");
     tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
         while let Ok((mut inbound, _)) = listener.accept().await {
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 if let Ok(mut outbound) = TcpStream::connect(target).await {
                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                 }
             });
+            // Reap finished connections as we go.
+            while connections.try_join_next().is_some() {}
         }
     })
 }
@@ -370,4 +474,116 @@ pub async fn sign_up(app: &TestApp) -> (String, String) {
             .expect("a user id")
             .to_owned(),
     )
+}
+
+/// A graphql-transport-ws session: connection_init (with the token, when given), one
+/// subscription; every message until the server completes it or answers with an error.
+pub async fn subscribe(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+) -> Vec<serde_json::Value> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .expect("a WebSocket request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("a header value"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the WebSocket connects");
+    let send = |v: serde_json::Value| Message::Text(v.to_string().into());
+    let payload = match token {
+        Some(token) => serde_json::json!({ "Authorization": format!("Bearer {token}") }),
+        None => serde_json::json!({}),
+    };
+    ws.send(send(
+        serde_json::json!({ "type": "connection_init", "payload": payload }),
+    ))
+    .await
+    .expect("connection_init sent");
+    ws.send(send(serde_json::json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
+        .await
+        .expect("subscribe sent");
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON messages");
+        let kind = value["type"].as_str().unwrap_or_default().to_owned();
+        if kind != "connection_ack" {
+            messages.push(value);
+        }
+        if kind == "complete" || kind == "error" {
+            break;
+        }
+    }
+    messages
+}
+
+/// One message of the app's event stream: its subject, `Nats-Msg-Id` and envelope.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub subject: String,
+    pub message_id: String,
+    pub envelope: fishapp_domain::events::Envelope,
+}
+
+/// Every message in the app's event stream, in stream order (empty when there is no stream).
+pub async fn published(app: &TestApp) -> Vec<Published> {
+    let jetstream = app.jetstream().await;
+    let Ok(mut stream) = jetstream.get_stream(&app.config.relay_stream).await else {
+        return Vec::new();
+    };
+    let state = stream.info().await.expect("stream info").state.clone();
+    let mut messages = Vec::new();
+    if state.messages == 0 {
+        return messages;
+    }
+    for sequence in state.first_sequence..=state.last_sequence {
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .expect("message by sequence");
+        let message_id = message
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        messages.push(Published {
+            subject: message.subject.to_string(),
+            message_id,
+            envelope: serde_json::from_slice(&message.payload).expect("an envelope"),
+        });
+    }
+    messages
+}
+
+/// Waits until the relay has published every outbox row that can be published (none waiting
+/// but failed ones); panics after `within`.
+pub async fn wait_until_drained(app: &TestApp, within: Duration) {
+    let pool = app.pool().await;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox.events WHERE published_at IS NULL AND failed_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("outbox count");
+        if waiting == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{waiting} outbox events still unpublished after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

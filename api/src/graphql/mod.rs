@@ -4,6 +4,7 @@
 mod account;
 mod board;
 pub(crate) mod context;
+mod cost;
 mod health;
 pub(crate) mod loaders;
 mod media;
@@ -12,6 +13,7 @@ mod scalars;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
+pub use cost::{QueryCostGuard, QueryLimits};
 
 #[derive(MergedObject, Default)]
 pub struct Query(

@@ -1,0 +1,519 @@
+//! The query-cost guard: bounds what one GraphQL document may cost *before* async-graphql
+//! validates it.
+//!
+//! Why: async-graphql's own checks (the recursion-depth check, the depth and complexity
+//! visitors) follow every fragment spread, so a 1 KB document whose fragments each spread the
+//! next one twice costs 2^levels steps — an anonymous request that occupied a runtime worker for
+//! good. The guard admits a document in four linear steps, cheapest first, each with a limit of
+//! its own:
+//!
+//! 1. its size in bytes;
+//! 2. a lexical scan: the number of tokens and how deeply brackets nest (the parser recurses);
+//! 3. parsing (the parsed document is kept in the request, so async-graphql does not parse again);
+//! 4. the size of every operation with each fragment spread expanded, counted once per fragment
+//!    (memoized over the fragment graph, so linear in the document) — this also bounds the work
+//!    of every later check and of validation.
+//!
+//! What an admitted request can still cost is bounded by those limits; the parts of it that are
+//! CPU-bound and may take a while (parsing a large document, validating a large expansion) run
+//! through [`offload`], so they never starve the async workers that serve `/healthz` and the
+//! other requests. Execution — resolvers, I/O — gets a time budget.
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextValidation,
+};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Selection, SelectionSet,
+};
+use async_graphql::{
+    ErrorExtensionValues, Name, Positioned, Request, Response, ServerError, ServerResult,
+    ValidationResult, Value, Variables,
+};
+use fishapp_domain::ErrorCode;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// What one document may cost. The defaults admit every query an honest front end sends (the
+/// original app's largest is a few hundred bytes and a few dozen selections) with a wide margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Largest document, in bytes (variables are not counted: they are data, not work).
+    pub max_bytes: usize,
+    /// Most lexical tokens (names, punctuators, values) in a document.
+    pub max_tokens: usize,
+    /// Deepest nesting of `{`, `(` and `[`.
+    pub max_nesting: usize,
+    /// Most selections (fields, fragment spreads, inline fragments) in the operation with every
+    /// fragment spread expanded.
+    pub max_selections: usize,
+    /// Time budget for executing one query or mutation over HTTP.
+    pub timeout: Duration,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 32 * 1024,
+            max_tokens: 10_000,
+            max_nesting: 64,
+            max_selections: 2_000,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Work above these sizes leaves the async worker (see [`offload`]); below, handing it to
+/// another thread would cost more than doing it (parsing 4 KiB or validating a few hundred
+/// selections takes well under a millisecond).
+const OFFLOAD_PARSE_ABOVE_BYTES: usize = 4 * 1024;
+const OFFLOAD_VALIDATION_ABOVE_SELECTIONS: usize = 256;
+
+/// The async-graphql extension that applies [`QueryLimits`] to every request the schema runs:
+/// POST, GET, multipart and WebSocket subscriptions all pass through `prepare_request`.
+#[derive(Debug, Clone)]
+pub struct QueryCostGuard {
+    limits: QueryLimits,
+}
+
+impl QueryCostGuard {
+    pub fn new(limits: QueryLimits) -> Self {
+        Self { limits }
+    }
+}
+
+impl ExtensionFactory for QueryCostGuard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(GuardedRequest {
+            limits: self.limits,
+            selections: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// One request's guard (async-graphql creates an extension instance per request).
+struct GuardedRequest {
+    limits: QueryLimits,
+    /// The admitted document's expanded size, which decides where validation runs.
+    selections: AtomicUsize,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for GuardedRequest {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        match tokio::time::timeout(self.limits.timeout, next.run(ctx)).await {
+            Ok(response) => response,
+            Err(_) => Response::from_errors(vec![error(
+                ErrorCode::Timeout,
+                format!(
+                    "the request took longer than its budget of {} ms and was stopped",
+                    self.limits.timeout.as_millis()
+                ),
+                None,
+            )]),
+        }
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let limits = self.limits;
+        let selections = offload(request.query.len() > OFFLOAD_PARSE_ABOVE_BYTES, || {
+            admit(&limits, &mut request)
+        })?;
+        self.selections.store(selections, Ordering::Relaxed);
+        next.run(ctx, request).await
+    }
+
+    /// The document is parsed already; what async-graphql does here is its recursion-depth
+    /// check, which walks every spread like validation does.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        offload(self.large(), || {
+            futures::executor::block_on(next.run(ctx, query, variables))
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        offload(self.large(), || futures::executor::block_on(next.run(ctx)))
+    }
+}
+
+impl GuardedRequest {
+    /// Whether the admitted document is large enough for its checks to leave the async worker.
+    /// (async-graphql's parse and validation futures do all their work on the first poll, so
+    /// blocking on them is blocking on CPU work, never on I/O.)
+    fn large(&self) -> bool {
+        self.selections.load(Ordering::Relaxed) > OFFLOAD_VALIDATION_ABOVE_SELECTIONS
+    }
+}
+
+/// Checks `request` against `limits` and parses it (keeping the parsed document in the request).
+/// Returns the expanded size of its largest operation.
+fn admit(limits: &QueryLimits, request: &mut Request) -> ServerResult<usize> {
+    let bytes = request.query.len();
+    if bytes > limits.max_bytes {
+        let max = limits.max_bytes;
+        let message = format!("the query is {bytes} bytes; at most {max} are accepted");
+        return Err(too_costly("maxBytes", message));
+    }
+    let shape = scan(&request.query, limits);
+    if shape.tokens > limits.max_tokens {
+        let message = format!("the query has more than {} tokens", limits.max_tokens);
+        return Err(too_costly("maxTokens", message));
+    }
+    if shape.nesting > limits.max_nesting {
+        let max = limits.max_nesting;
+        let message = format!("the query nests brackets more than {max} deep");
+        return Err(too_costly("maxNesting", message));
+    }
+    let document = request.parsed_query()?;
+    expanded_size(document, limits.max_selections)
+}
+
+/// Runs CPU-bound `work` without starving the async runtime: when `heavy` and on a
+/// multi-threaded runtime, the worker thread hands its other tasks to a fresh thread for the
+/// duration ([`tokio::task::block_in_place`]). A current-thread runtime (tests, tools) cannot
+/// hand off, so the work runs in place there.
+fn offload<T>(heavy: bool, work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if heavy && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
+/// What a lexical scan sees of a document.
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    tokens: usize,
+    nesting: usize,
+}
+
+/// Counts the tokens of a GraphQL document (the spec's lexical grammar: punctuators, names,
+/// numbers, strings and block strings; whitespace, commas and comments are ignored) and the
+/// deepest bracket nesting. Linear; stops counting once past the limits, so a document far
+/// over them costs no more than one at them. Characters outside the grammar count as one token
+/// each (the parser rejects them).
+fn scan(query: &str, limits: &QueryLimits) -> Shape {
+    let bytes = query.as_bytes();
+    let (mut i, mut tokens, mut depth, mut nesting) = (0, 0, 0usize, 0);
+    while i < bytes.len() && tokens <= limits.max_tokens && nesting <= limits.max_nesting {
+        let b = bytes[i];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                nesting = nesting.max(depth);
+                i += 1;
+            }
+            b'}' | b')' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    // An escaped triple quote does not end the block string.
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 3;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'.' if bytes[i..].starts_with(b"...") => i += 3,
+            b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+                while i < bytes.len() && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric()) {
+                    i += 1;
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                i += 1;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+            }
+            // Punctuators (! $ & : = @ |) and anything else: one token each. A multi-byte UTF-8
+            // character outside a string is not GraphQL; counting its bytes is still linear.
+            _ => i += 1,
+        }
+        tokens += 1;
+    }
+    Shape { tokens, nesting }
+}
+
+/// The number of selections in the document's largest operation with every fragment spread
+/// expanded, or an error once it passes `max`. Each fragment's size is computed once (memoized),
+/// so the count is linear in the document however often fragments spread each other; a cycle
+/// of spreads is refused here (validation would refuse it too, but only after walking it).
+fn expanded_size(document: &ExecutableDocument, max: usize) -> ServerResult<usize> {
+    let mut counter = Expansion {
+        document,
+        memo: HashMap::new(),
+    };
+    let operations: Vec<&SelectionSet> = match &document.operations {
+        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
+        DocumentOperations::Multiple(ops) => {
+            ops.values().map(|op| &op.node.selection_set.node).collect()
+        }
+    };
+    let mut largest = 0;
+    for selection_set in operations {
+        let size = counter.selection_set(selection_set)?;
+        if size > max {
+            let message = format!(
+                "the query expands to {size} selections once its fragments are spread; at most {max} are accepted"
+            );
+            return Err(too_costly("maxSelections", message));
+        }
+        largest = largest.max(size);
+    }
+    Ok(largest)
+}
+
+enum Visit {
+    InProgress,
+    Done(usize),
+}
+
+struct Expansion<'d> {
+    document: &'d ExecutableDocument,
+    memo: HashMap<&'d Name, Visit>,
+}
+
+impl<'d> Expansion<'d> {
+    /// Saturating: the sizes of a hostile document overflow any integer; they only need to
+    /// compare as "more than the limit".
+    fn selection_set(&mut self, set: &'d SelectionSet) -> ServerResult<usize> {
+        let mut size = 0usize;
+        for selection in &set.items {
+            let inner = match &selection.node {
+                Selection::Field(field) => self.selection_set(&field.node.selection_set.node)?,
+                Selection::InlineFragment(inline) => {
+                    self.selection_set(&inline.node.selection_set.node)?
+                }
+                Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name)?,
+            };
+            size = size.saturating_add(1).saturating_add(inner);
+        }
+        Ok(size)
+    }
+
+    fn fragment(&mut self, name: &'d Positioned<Name>) -> ServerResult<usize> {
+        match self.memo.get(&name.node) {
+            Some(Visit::Done(size)) => return Ok(*size),
+            Some(Visit::InProgress) => {
+                return Err(error(
+                    ErrorCode::BadUserInput,
+                    format!("fragment {} spreads itself", name.node),
+                    Some(name.pos),
+                ));
+            }
+            None => {}
+        }
+        // An unknown fragment costs nothing here; validation reports it.
+        let Some(fragment) = self.document.fragments.get(&name.node) else {
+            return Ok(0);
+        };
+        self.memo.insert(&name.node, Visit::InProgress);
+        let size = self.selection_set(&fragment.node.selection_set.node)?;
+        self.memo.insert(&name.node, Visit::Done(size));
+        Ok(size)
+    }
+}
+
+/// A document refused for its cost: `BAD_USER_INPUT`, with `extensions.limit` naming which.
+fn too_costly(limit: &str, message: String) -> ServerError {
+    let mut error = error(ErrorCode::BadUserInput, message, None);
+    if let Some(extensions) = error.extensions.as_mut() {
+        extensions.set("limit", Value::from(limit));
+    }
+    error
+}
+
+fn error(code: ErrorCode, message: String, at: Option<async_graphql::Pos>) -> ServerError {
+    let mut error = ServerError::new(message, at);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", Value::from(code.as_str()));
+    error.extensions = Some(extensions);
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> QueryLimits {
+        QueryLimits::default()
+    }
+
+    /// The attack from the issue: each fragment spreads the next one twice.
+    fn doubling(levels: usize) -> String {
+        let mut q = String::from("query { ...F0 }\n");
+        for i in 0..levels {
+            q.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{n} ...F{n} }}\n",
+                n = i + 1
+            ));
+        }
+        q.push_str(&format!("fragment F{levels} on Query {{ healthCheck }}\n"));
+        q
+    }
+
+    fn size_of(query: &str, max: usize) -> ServerResult<usize> {
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        expanded_size(&document, max)
+    }
+
+    #[test]
+    fn expansion_is_counted_without_walking_it() {
+        // 2^(l+1) - 1 spreads plus 2^l leaves: 3·2^l - 1.
+        assert_eq!(size_of(&doubling(3), usize::MAX).unwrap(), 3 * 8 - 1);
+        // 2^64 overflows any count: it saturates, and is refused at once.
+        let err = size_of(&doubling(64), 2_000).unwrap_err();
+        assert!(err.message.contains("expands to"), "{}", err.message);
+    }
+
+    #[test]
+    fn spreads_in_fields_inline_fragments_and_aliases_count() {
+        let q = "query { a: healthCheck ...F ... on Query { ...F } user(id: 1) { ...U ...U } }
+                 fragment F on Query { healthCheck b: healthCheck }
+                 fragment U on User { id name }";
+        // a(1) + ...F(1+2) + inline(1 + ...F(1+2)) + user(1 + 2·(1+2))
+        assert_eq!(size_of(q, usize::MAX).unwrap(), 1 + 3 + 4 + 7);
+    }
+
+    #[test]
+    fn the_largest_operation_decides() {
+        let q = "query A { healthCheck } query B { ...F ...F } fragment F on Query { healthCheck }";
+        assert_eq!(size_of(q, usize::MAX).unwrap(), 4);
+    }
+
+    #[test]
+    fn fragment_cycles_are_refused_not_followed() {
+        let err = size_of(
+            "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            usize::MAX,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("spreads itself"), "{}", err.message);
+    }
+
+    #[test]
+    fn tokens_follow_the_lexical_grammar() {
+        let shape = scan(
+            r#"query Q($a: [Int!]) { f(s: "a \" b", b: """x "" y""", n: -1.5e3) # comment { { {
+               ...on Q { g } }"#,
+            &limits(),
+        );
+        // query Q ( $ a : [ Int ! ] ) { f ( s : "…" b : """…""" n : -1.5e3 ) ... on Q { g } }
+        // (commas and the comment are not tokens)
+        assert_eq!(shape.tokens, 31);
+        assert_eq!(shape.nesting, 2);
+    }
+
+    #[test]
+    fn scanning_stops_past_the_limits() {
+        let limits = QueryLimits {
+            max_tokens: 10,
+            max_nesting: 5,
+            ..limits()
+        };
+        assert_eq!(scan(&"a ".repeat(1_000), &limits).tokens, 11);
+        assert_eq!(scan(&"{".repeat(1_000), &limits).nesting, 6);
+    }
+
+    #[test]
+    fn admitted_documents_are_parsed_once() {
+        let mut request = Request::new("{ healthCheck }");
+        assert_eq!(admit(&limits(), &mut request).unwrap(), 1);
+        // The parsed document stays in the request: async-graphql does not parse it again.
+        assert!(request.parsed_query().is_ok());
+    }
+
+    #[test]
+    fn each_limit_says_which_it_is() {
+        let cases = [
+            ("{ healthCheck }".repeat(3_000), "bytes"),
+            (
+                "{ healthCheck }".to_owned() + &" a".repeat(10_000),
+                "tokens",
+            ),
+            ("{".repeat(100), "nests"),
+            (doubling(30), "expands to"),
+        ];
+        for (query, says) in cases {
+            let err = admit(&limits(), &mut Request::new(query)).unwrap_err();
+            assert!(err.message.contains(says), "{says}: {}", err.message);
+            let code = err.extensions.as_ref().and_then(|e| e.get("code"));
+            assert_eq!(code, Some(&Value::from("BAD_USER_INPUT")));
+            let limit = err.extensions.as_ref().and_then(|e| e.get("limit"));
+            assert!(limit.is_some(), "{says}: no extensions.limit");
+        }
+    }
+
+    #[tokio::test]
+    async fn execution_past_the_budget_is_stopped() {
+        struct Slow;
+        #[async_graphql::Object]
+        impl Slow {
+            async fn slow(&self) -> bool {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                true
+            }
+        }
+        let budget = QueryLimits {
+            timeout: Duration::from_millis(50),
+            ..limits()
+        };
+        let schema = async_graphql::Schema::build(
+            Slow,
+            async_graphql::EmptyMutation,
+            async_graphql::EmptySubscription,
+        )
+        .extension(QueryCostGuard::new(budget))
+        .finish();
+        let response = schema.execute("{ slow }").await;
+        let code = response.errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"));
+        assert_eq!(code, Some(&Value::from("TIMEOUT")), "{:?}", response.errors);
+    }
+}

@@ -1,0 +1,309 @@
+//! Every domain event Fishapp publishes, in one place: its name, the aggregate it belongs to,
+//! when it is emitted, its payload and that payload's schema version — and the one envelope every
+//! event travels in on NATS JetStream. `docs/events.md` is generated from this module (a test
+//! fails when the file and the code disagree).
+//!
+//! Subjects are `<prefix>.<name>` with the deployment's subject prefix (`fishapp` by default),
+//! e.g. `fishapp.board.post.published`. The envelope's `id` is the outbox row id, also sent as the
+//! JetStream `Nats-Msg-Id`: a consumer that remembers the ids it has handled never handles an
+//! event twice, and ids only grow within one aggregate, in the order its changes committed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The aggregates events are about; the envelope's `aggregate.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    Post,
+    Room,
+}
+
+impl Aggregate {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::Post => "post",
+            Aggregate::Room => "room",
+        }
+    }
+}
+
+/// Every kind of event. Adding one: a variant here, its row in each `match`, then regenerate
+/// docs/events.md (see [`markdown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    PostPublished,
+    PostUpdated,
+    PostClosed,
+    PostDeleted,
+    RoomCreated,
+    RoomDeleted,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::PostPublished,
+        EventType::PostUpdated,
+        EventType::PostClosed,
+        EventType::PostDeleted,
+        EventType::RoomCreated,
+        EventType::RoomDeleted,
+    ];
+
+    /// `<context>.<aggregate>.<event>`: the envelope's `type` and the subject after the prefix.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventType::PostPublished => "board.post.published",
+            EventType::PostUpdated => "board.post.updated",
+            EventType::PostClosed => "board.post.closed",
+            EventType::PostDeleted => "board.post.deleted",
+            EventType::RoomCreated => "chat.room.created",
+            EventType::RoomDeleted => "chat.room.deleted",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub const fn aggregate(self) -> Aggregate {
+        match self {
+            EventType::PostPublished
+            | EventType::PostUpdated
+            | EventType::PostClosed
+            | EventType::PostDeleted => Aggregate::Post,
+            EventType::RoomCreated | EventType::RoomDeleted => Aggregate::Room,
+        }
+    }
+
+    /// The schema version of this event's `data`. Raise it when a field changes meaning or
+    /// goes away (adding a field is compatible and keeps the version).
+    pub const fn version(self) -> u16 {
+        1
+    }
+
+    /// When the event is emitted (for docs/events.md).
+    pub const fn emitted_when(self) -> &'static str {
+        match self {
+            EventType::PostPublished => {
+                "CreatePost saga, last step: the post became visible (PENDING → OPEN)"
+            }
+            EventType::PostUpdated => {
+                "UpdatePost saga: an OPEN post's fields changed (also when a failed update is undone after its first change was announced)"
+            }
+            EventType::PostClosed => {
+                "the close-posts schedule: an OPEN post's meeting time passed (OPEN → CLOSED)"
+            }
+            EventType::PostDeleted => "DeletePost saga (teardown), last step: the post is gone",
+            EventType::RoomCreated => {
+                "CreatePost saga: the post's chat room was created with the owner as first member"
+            }
+            EventType::RoomDeleted => {
+                "DeletePost saga: the room, its members and messages are gone; also when a failed CreatePost removes a room whose `chat.room.created` was already published"
+            }
+        }
+    }
+
+    /// The shape of `data`, by example (docs/events.md lists its fields from this).
+    pub fn example_data(self) -> serde_json::Value {
+        let value = match self.aggregate() {
+            Aggregate::Post => serde_json::to_value(PostData::example()),
+            Aggregate::Room => serde_json::to_value(RoomData::example()),
+        };
+        value.unwrap_or_default()
+    }
+}
+
+/// A post as it is after the change (`data` of every `board.post.*` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostData {
+    pub id: i64,
+    pub user_id: i64,
+    pub title: String,
+    pub content: String,
+    pub fishing_spot_type_id: i16,
+    pub prefecture_id: i16,
+    pub meeting_place_id: String,
+    pub meeting_at: DateTime<Utc>,
+    pub max_apply: i32,
+    pub apply_count: i32,
+    /// PENDING, OPEN, CLOSED or DELETING.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A chat room (`data` of every `chat.room.*` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomData {
+    pub id: i64,
+    pub post_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PostData {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Self {
+            id: 1,
+            user_id: 1,
+            title: "Sea bass at dawn".to_owned(),
+            content: "Meet at the pier.".to_owned(),
+            fishing_spot_type_id: 1,
+            prefecture_id: 13,
+            meeting_place_id: "ChIJ51cu8IcbXWARiRtXIothAS4".to_owned(),
+            meeting_at: at,
+            max_apply: 3,
+            apply_count: 0,
+            status: "OPEN".to_owned(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl RoomData {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Self {
+            id: 1,
+            post_id: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+/// The envelope every event is published in (the JetStream message body, JSON). Types are
+/// strings, so a consumer built before a new event type still reads the envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// The outbox row id; also the `Nats-Msg-Id` header.
+    pub id: i64,
+    /// The event's name, e.g. `board.post.published`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The subject it was published on.
+    pub subject: String,
+    pub aggregate: AggregateRef,
+    /// When the change committed's transaction wrote the event.
+    pub occurred_at: DateTime<Utc>,
+    /// The schema version of `data`.
+    pub version: u16,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// The subject an event is published on, under the deployment's prefix.
+pub fn subject(prefix: &str, event_type: &str) -> String {
+    format!("{prefix}.{event_type}")
+}
+
+/// docs/events.md, generated from [`EventType::ALL`].
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Events\n\n\
+         <!-- Generated from domain/src/events.rs; do not edit by hand. After changing an event, run\n\
+         \x20    FISHAPP_WRITE_DOCS=1 cargo test -p fishapp-domain events_doc\n\
+         \x20    to rewrite this file. -->\n\n\
+         Every change that other parts of the system (or other systems) may react to is written as an\n\
+         event in the transaction of the change (the outbox, `outbox.events`), and the outbox relay\n\
+         publishes it to NATS JetStream on `<prefix>.<type>` (prefix `fishapp` unless\n\
+         `FISHAPP_RELAY_SUBJECT_PREFIX` says otherwise), in one stream (`FISHAPP_RELAY_STREAM`).\n\n\
+         ## The envelope\n\n\
+         Each message body is one JSON object:\n\n\
+         | field | meaning |\n|---|---|\n\
+         | `id` | the outbox row id, also the `Nats-Msg-Id` header: JetStream drops a republish within its duplicate window, and a consumer that remembers ids never handles an event twice |\n\
+         | `type` | the event type below, e.g. `board.post.published` |\n\
+         | `subject` | the subject it was published on |\n\
+         | `aggregate` | `{ \"type\": \"post\" \\| \"room\", \"id\": \"<id>\" }` |\n\
+         | `occurredAt` | when the change's transaction wrote the event (RFC 3339) |\n\
+         | `version` | the schema version of `data` for this type |\n\
+         | `data` | the aggregate as it is after the change (fields below) |\n\n\
+         Order: within one aggregate, events are published in the order their transactions committed\n\
+         (ids grow in that order too); across aggregates there is no order.\n\n\
+         ## Event types\n\n\
+         | type | aggregate | version | emitted when | `data` fields |\n|---|---|---|---|---|\n",
+    );
+    for event in EventType::ALL {
+        let fields = match event.example_data() {
+            serde_json::Value::Object(map) => map
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            event.name(),
+            event.aggregate().as_str(),
+            event.version(),
+            event.emitted_when(),
+            fields
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        for event in EventType::ALL {
+            assert_eq!(EventType::from_name(event.name()), Some(event));
+            let context_and_aggregate: Vec<&str> = event.name().split('.').collect();
+            assert_eq!(context_and_aggregate.len(), 3, "{}", event.name());
+            assert_eq!(context_and_aggregate[1], event.aggregate().as_str());
+        }
+    }
+
+    #[test]
+    fn the_envelope_reads_back() {
+        let envelope = Envelope {
+            id: 7,
+            event_type: EventType::RoomCreated.name().to_owned(),
+            subject: subject("fishapp", EventType::RoomCreated.name()),
+            aggregate: AggregateRef {
+                kind: "room".to_owned(),
+                id: "1".to_owned(),
+            },
+            occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+            version: 1,
+            data: EventType::RoomCreated.example_data(),
+        };
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["type"], "chat.room.created");
+        assert_eq!(json["aggregate"]["type"], "room");
+        assert_eq!(json["subject"], "fishapp.chat.room.created");
+        assert_eq!(json["data"]["postId"], 1);
+        let back: Envelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, envelope);
+    }
+
+    /// docs/events.md is what the code says. `FISHAPP_WRITE_DOCS=1` rewrites it.
+    #[test]
+    fn events_doc_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events.md");
+        let generated = markdown();
+        if std::env::var_os("FISHAPP_WRITE_DOCS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "docs/events.md is out of date: run FISHAPP_WRITE_DOCS=1 cargo test -p fishapp-domain events_doc"
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! One batch: read the unpublished rows (locked), publish them to JetStream, mark what was
+//! acknowledged — all in one transaction on the leader's connection.
+//!
+//! Order within an aggregate survives failures because a batch is published in *waves*: wave k
+//! holds the k-th row of every aggregate in the batch. A wave's messages are all sent before any
+//! acknowledgement is awaited (async publishing: one round trip per wave, not per message), and
+//! the next wave starts only after every acknowledgement of this one came back. So a row is never
+//! sent while an earlier row of its aggregate might still be lost: when one fails, its
+//! aggregate's later rows are held back, and the batch stops at the end of the wave.
+
+use crate::metrics::RelayMetrics;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use fishapp_domain::events::{AggregateRef, Envelope, subject};
+use fishapp_store::outbox::{self, Pending};
+use sqlx::{Connection, PgConnection};
+use std::collections::{HashMap, HashSet};
+
+/// How a batch ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Batch {
+    /// Fewer rows than a full batch were waiting: the outbox is drained for now.
+    Drained,
+    /// A full batch went out; more may be waiting.
+    Full,
+    /// JetStream did not acknowledge some rows (NATS down, a timeout): retry after a back-off.
+    /// What was acknowledged is marked.
+    Retry(String),
+}
+
+pub(crate) struct Publisher {
+    pub(crate) jetstream: async_nats::jetstream::Context,
+    pub(crate) subject_prefix: String,
+    pub(crate) batch_size: i64,
+    pub(crate) metrics: RelayMetrics,
+}
+
+impl Publisher {
+    pub(crate) async fn publish_batch(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Batch, sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        let rows = outbox::lock_batch(&mut tx, self.batch_size).await?;
+        let Some(oldest) = rows.first() else {
+            tx.commit().await?;
+            self.metrics.lag_ms.set(0);
+            return Ok(Batch::Drained);
+        };
+        self.metrics.lag_ms.set(
+            (chrono::Utc::now() - oldest.created_at)
+                .num_milliseconds()
+                .max(0),
+        );
+        self.metrics.batch_size.observe(rows.len() as f64);
+
+        let mut acknowledged = Vec::with_capacity(rows.len());
+        let mut held_back: HashSet<(&str, &str)> = HashSet::new();
+        let mut retry = None;
+        for wave in waves(&rows) {
+            let mut failures = Vec::new();
+            let mut in_flight = Vec::with_capacity(wave.len());
+            for row in wave {
+                if held_back.contains(&aggregate_of(row)) {
+                    continue;
+                }
+                match self.send(row).await {
+                    Ok(ack) => in_flight.push((row, ack)),
+                    Err(e) => failures.push((row, e)),
+                }
+            }
+            for (row, ack) in in_flight {
+                match ack.await {
+                    Ok(_) => {
+                        acknowledged.push(row.id);
+                        let delay = chrono::Utc::now() - row.created_at;
+                        self.metrics
+                            .delay
+                            .observe(delay.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+                    }
+                    Err(e) => failures.push((row, e)),
+                }
+            }
+            for (row, error) in failures {
+                held_back.insert(aggregate_of(row));
+                if refused_for_good(&error) {
+                    self.metrics.errors.with_label_values(&["refused"]).inc();
+                    tracing::error!(
+                        event_id = row.id,
+                        event_type = %row.event_type,
+                        aggregate = %format_args!("{}/{}", row.aggregate_type, row.aggregate_id),
+                        error = %error,
+                        "JetStream refused an outbox event for good; its aggregate's later events \
+                         wait until an operator deals with it (docs/operations.md, relay runbook)"
+                    );
+                    outbox::mark_failed(&mut tx, row.id, &error.to_string()).await?;
+                } else {
+                    self.metrics.errors.with_label_values(&["transient"]).inc();
+                    retry.get_or_insert_with(|| format!("event {}: {error}", row.id));
+                }
+            }
+            if retry.is_some() {
+                break;
+            }
+        }
+        outbox::mark_published(&mut tx, &acknowledged).await?;
+        tx.commit().await?;
+        self.metrics.published.inc_by(acknowledged.len() as u64);
+        Ok(match retry {
+            Some(error) => Batch::Retry(error),
+            None if rows.len() as i64 >= self.batch_size => Batch::Full,
+            None => Batch::Drained,
+        })
+    }
+
+    /// Sends one row (its envelope, with the row id as `Nats-Msg-Id`); the acknowledgement is
+    /// awaited later.
+    async fn send(
+        &self,
+        row: &Pending,
+    ) -> Result<async_nats::jetstream::context::PublishAckFuture, PublishError> {
+        let subject = subject(&self.subject_prefix, &row.event_type);
+        let envelope = Envelope {
+            id: row.id,
+            event_type: row.event_type.clone(),
+            subject: subject.clone(),
+            aggregate: AggregateRef {
+                kind: row.aggregate_type.clone(),
+                id: row.aggregate_id.clone(),
+            },
+            occurred_at: row.created_at,
+            version: u16::try_from(row.version).unwrap_or_default(),
+            data: row.payload.clone(),
+        };
+        let body = serde_json::to_vec(&envelope)
+            .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
+        let message = PublishMessage::build()
+            .payload(body.into())
+            .message_id(row.id.to_string());
+        self.jetstream.send_publish(subject, message).await
+    }
+}
+
+fn aggregate_of(row: &Pending) -> (&str, &str) {
+    (&row.aggregate_type, &row.aggregate_id)
+}
+
+/// The batch's rows in waves: wave k holds the k-th row of each aggregate, in id order.
+fn waves(rows: &[Pending]) -> Vec<Vec<&Pending>> {
+    let mut depth: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut waves: Vec<Vec<&Pending>> = Vec::new();
+    for row in rows {
+        let k = depth.entry(aggregate_of(row)).or_default();
+        if waves.len() == *k {
+            waves.push(Vec::new());
+        }
+        waves[*k].push(row);
+        *k += 1;
+    }
+    waves
+}
+
+/// Whether JetStream will never take this message, however often it is sent: it is larger than
+/// the server or the stream allows. Everything else (timeouts, no connection, no stream yet) may
+/// pass on a later try.
+fn refused_for_good(error: &PublishError) -> bool {
+    use async_nats::jetstream::ErrorCode;
+    match error.kind() {
+        PublishErrorKind::MaxPayloadExceeded => true,
+        PublishErrorKind::Other => std::error::Error::source(error)
+            .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+            .is_some_and(|e| {
+                e.error_code() == ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM
+                    || e.error_code() == ErrorCode(10097) // header exceeds maximum
+            }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, aggregate: &str) -> Pending {
+        Pending {
+            id,
+            event_type: "board.post.updated".to_owned(),
+            aggregate_type: "post".to_owned(),
+            aggregate_id: aggregate.to_owned(),
+            version: 1,
+            payload: serde_json::Value::Null,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn waves_take_one_row_per_aggregate_in_id_order() {
+        let rows = [
+            row(1, "a"),
+            row(2, "b"),
+            row(3, "a"),
+            row(4, "c"),
+            row(5, "a"),
+            row(6, "b"),
+        ];
+        let ids: Vec<Vec<i64>> = waves(&rows)
+            .iter()
+            .map(|w| w.iter().map(|r| r.id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1, 2, 4], vec![3, 6], vec![5]]);
+    }
+
+    #[test]
+    fn only_size_refusals_are_for_good() {
+        assert!(refused_for_good(&PublishError::new(
+            PublishErrorKind::MaxPayloadExceeded
+        )));
+        for transient in [
+            PublishErrorKind::TimedOut,
+            PublishErrorKind::BrokenPipe,
+            PublishErrorKind::StreamNotFound,
+            PublishErrorKind::Other,
+        ] {
+            assert!(!refused_for_good(&PublishError::new(transient)));
+        }
+    }
+}
