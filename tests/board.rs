@@ -701,3 +701,62 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         assert_eq!(keys(&envelope.data), keys(&documented), "{event_type}");
     }
 }
+
+/// Records the board sagas' histories from the real worker into `tests/histories/` (the replay
+/// test in tests/histories.rs runs them against every build). Run by `scripts/record-histories`.
+#[tokio::test]
+#[ignore = "records histories; run by scripts/record-histories"]
+async fn record_board_saga_histories() {
+    async fn save(app: &TestApp, workflow_id: &str, name: &str) {
+        use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions};
+        let stop = tokio_util::sync::CancellationToken::new();
+        let temporal = fishapp_workflows::Temporal::connect_in_background(
+            fishapp::app::temporal_settings(&app.config),
+            stop.clone(),
+        );
+        let client = temporal.connected(&stop).await.unwrap();
+        let history = client
+            .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_owned())
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .unwrap();
+        stop.cancel();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
+        std::fs::write(dir.join(format!("{name}.json")), history).unwrap();
+    }
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let prefix = app.config.temporal_task_queue_prefix.clone();
+    let (token, _) = sign_up(&app).await;
+    let body = create_post(&app, &token, post_input("Recorded"), vec![photo(31)]).await;
+    let saga_id = body["data"]["createPost"]["sagaId"].as_str().unwrap();
+    save(&app, saga_id, "create_post").await;
+    let post = body["data"]["createPost"]["post"].clone();
+    let mut input = update_input(&post, "Recorded again");
+    input["clientMutationId"] = json!("record");
+    let body = update_post(&app, &token, input, vec![photo(32)]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let post_id = post["id"].as_str().unwrap();
+    save(&app, &format!("{prefix}/post-update/{post_id}/record"), "update_post").await;
+    let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
+    app.graphql_as(Some(&token), delete, json!({ "input": { "id": post["id"] } }))
+        .await;
+    save(&app, &format!("{prefix}/post-delete/{post_id}"), "delete_post").await;
+
+    let failing =
+        TestApp::spawn_with_worker(|c| c.fault_injection = vec!["post.publish".to_owned()]).await;
+    let (token, user_id) = sign_up(&failing).await;
+    let mut input = post_input("Undone");
+    input["clientMutationId"] = json!("record");
+    let body = create_post(&failing, &token, input, vec![photo(33)]).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{body}");
+    save(
+        &failing,
+        &format!(
+            "{}/post-create/{user_id}/record",
+            failing.config.temporal_task_queue_prefix
+        ),
+        "create_post_compensated",
+    )
+    .await;
+}

@@ -1,0 +1,35 @@
+//! Recorded saga histories (`tests/histories/*.json`, written by `scripts/record-histories` from
+//! the real worker) replayed against this build: a change that makes a workflow decide
+//! differently for a history already in flight — a nondeterminism — fails here, before it
+//! reaches a deployment.
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+use temporalio_client::WorkflowHistory;
+
+#[tokio::test]
+async fn every_recorded_history_replays_against_this_build() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
+    let mut replayed = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let history = WorkflowHistory::from_json(&std::fs::read(&path).unwrap()).unwrap();
+        if let Err(e) = fishapp_workflows::replay::replay(history).await {
+            panic!("{} does not replay: {e}", path.display());
+        }
+        replayed.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    replayed.sort();
+    assert_eq!(
+        replayed,
+        [
+            "create_post.json",
+            "create_post_compensated.json",
+            "delete_post.json",
+            "update_post.json"
+        ],
+        "every recorded history was replayed"
+    );
+}
