@@ -19,7 +19,8 @@ mod support;
 use axum::Json;
 use axum::extract::State;
 use common::{TestApp, sign_up};
-use fishapp_store::board::{self, Order, PostFields, PostFilter, SortBy};
+use fishapp_domain::board::PostDraft;
+use fishapp_store::board::{self, Order, PostFilter, SortBy};
 use fishapp_store::media::{self, NewImage, OwnerType};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -83,7 +84,7 @@ fn start_floor_worker(config: &fishapp::config::Config, queue: String) {
         runtime.block_on(async move {
             let stop = tokio_util::sync::CancellationToken::new();
             let temporal =
-                fishapp_workflows::Temporal::connect_in_background(settings, stop.clone());
+                fishapp_temporal::Temporal::connect_in_background(settings, stop.clone());
             let client = temporal.connected(&stop).await.unwrap();
             let sdk = temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
             let options = temporalio_sdk::WorkerOptions::new(&queue)
@@ -151,7 +152,7 @@ async fn create_posts(app: &Arc<TestApp>, token: &Arc<str>) {
     let floor_queue = format!("{prefix}.floor");
     start_floor_worker(&app.config, floor_queue.clone());
     let stop = tokio_util::sync::CancellationToken::new();
-    let temporal = fishapp_workflows::Temporal::connect_in_background(
+    let temporal = fishapp_temporal::Temporal::connect_in_background(
         fishapp::app::temporal_settings(&app.config),
         stop.clone(),
     );
@@ -213,16 +214,17 @@ async fn create_posts(app: &Arc<TestApp>, token: &Arc<str>) {
 async fn seed(pool: &sqlx::PgPool, authors: &[i64]) {
     for i in 0..300usize {
         let id = board::reserve_post_id(pool).await.unwrap();
-        let fields = PostFields {
-            title: format!("Seeded {i}"),
-            content: "Seeded for the benchmark.".to_owned(),
-            fishing_spot_type_id: 1 + (i % 4) as i16,
-            prefecture_id: 1 + (i % 47) as i16,
-            meeting_place_id: "ChIJN1t_tDeuEmsRUsoyG83frY4".to_owned(),
-            meeting_at: chrono::Utc::now() + chrono::Duration::days(1 + (i % 30) as i64),
-            max_apply: 4,
-            fish_type_ids: vec![1 + (i % 40) as i16, 50 + (i % 40) as i16],
-        };
+        let fields: PostDraft = serde_json::from_value(json!({
+            "title": format!("Seeded {i}"),
+            "content": "Seeded for the benchmark.",
+            "fishing_spot_type_id": 1 + (i % 4) as i16,
+            "prefecture_id": 1 + (i % 47) as i16,
+            "meeting_place_id": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+            "meeting_at": chrono::Utc::now() + chrono::Duration::days(1 + (i % 30) as i64),
+            "max_apply": 4,
+            "fish_type_ids": [1 + (i % 40) as i16, 50 + (i % 40) as i16],
+        }))
+        .unwrap();
         board::insert_pending(pool, id, authors[i % authors.len()], &fields)
             .await
             .unwrap();

@@ -16,7 +16,8 @@ use fishapp_media::{
 };
 use fishapp_relaylog::{RelayMetrics, RelaySettings, StreamSettings};
 use fishapp_store::{Database, MigrationReport};
-use fishapp_workflows::{TaskQueues, Temporal, TemporalSettings};
+use fishapp_temporal::{Temporal, TemporalSettings};
+use fishapp_workflows::TaskQueues;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -247,6 +248,7 @@ pub async fn start_api(
     let board = Board::new(
         deps.db.clone(),
         deps.temporal.clone(),
+        media.clone(),
         BoardSettings {
             saga_wait: Duration::from_millis(config.board_saga_wait_ms),
             max_images_per_post: config.board_max_images_per_post,
@@ -426,7 +428,7 @@ pub async fn replay(
         }
         (None, None) => anyhow::bail!("give --file or --workflow-id"),
     };
-    fishapp_workflows::replay::replay(history)
+    fishapp_temporal::replay::replay(history)
         .await
         .context("replay failed")?;
     println!("replay ok: this build makes the same decisions the history recorded");

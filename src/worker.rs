@@ -7,14 +7,9 @@ use crate::config::Config;
 use anyhow::Context;
 use fishapp_activities::{ChatActivities, FaultPlan, MediaActivities, PostActivities};
 use fishapp_store::Database;
-use fishapp_workflows::Temporal;
-use fishapp_workflows::board::{
-    ClosePastPostsWorkflow, CreatePostWorkflow, DeletePostWorkflow, UpdatePostWorkflow,
-};
-use fishapp_workflows::media_cleanup::{self, CleanupInput, CleanupStagedImagesWorkflow};
-use fishapp_workflows::schedules::ensure_schedule;
+use fishapp_temporal::Temporal;
+use fishapp_temporal::schedules::{WorkerSchedules, ensure_worker_schedules};
 use std::time::Duration;
-use temporalio_client::schedules::ScheduleAction;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
@@ -55,48 +50,24 @@ pub async fn run(
     }
 
     if queues.contains(&Queue::Workflows) {
-        let prefix = &config.temporal_task_queue_prefix;
-        let cleanup_id = format!("{prefix}.media-cleanup");
-        let cleanup = CleanupInput {
-            media_task_queue: names.media.clone(),
-            older_than_secs: config.media_staged_max_age_secs,
+        let schedules = WorkerSchedules {
+            prefix: config.temporal_task_queue_prefix.clone(),
+            staged_max_age: Duration::from_secs(config.media_staged_max_age_secs),
+            cleanup_every: Duration::from_secs(config.media_cleanup_interval_secs),
+            close_posts_every: Duration::from_secs(config.board_close_interval_secs),
         };
-        let close_id = format!("{prefix}.close-posts");
-        let close = ScheduleAction::start_workflow(
-            ClosePastPostsWorkflow::run,
-            names.post.clone(),
-            &names.workflows,
-            format!("{close_id}/run"),
-        );
-        for (schedule_id, action, every) in [
-            (
-                &cleanup_id,
-                media_cleanup::schedule_action(&cleanup_id, &names.workflows, cleanup),
-                config.media_cleanup_interval_secs,
-            ),
-            (&close_id, close, config.board_close_interval_secs),
-        ] {
-            let every = Duration::from_secs(every);
-            if let Err(e) = ensure_schedule(&client, schedule_id, action, every).await {
-                // Not fatal: the worker still serves; the next start tries again.
-                tracing::error!(error = %e, schedule_id, "could not create a schedule");
-            }
-        }
+        ensure_worker_schedules(&client, &names, &schedules).await;
     }
 
     let runtime =
         Runtime::from_current_tokio(RuntimeOptions::default()).context("Temporal SDK runtime")?;
     let mut workers = Vec::new();
     for queue in queues {
-        // Keep the workflow list equal to the replayer's (fishapp_workflows::replay).
         let options = match queue {
-            Queue::Workflows => WorkerOptions::new(&names.workflows)
-                .register_workflow::<CleanupStagedImagesWorkflow>()?
-                .register_workflow::<CreatePostWorkflow>()?
-                .register_workflow::<UpdatePostWorkflow>()?
-                .register_workflow::<DeletePostWorkflow>()?
-                .register_workflow::<ClosePastPostsWorkflow>()?
-                .build(),
+            // The same list the replayer knows.
+            Queue::Workflows => {
+                fishapp_workflows::register_all!(WorkerOptions::new(&names.workflows))?.build()
+            }
             Queue::Post => WorkerOptions::new(&names.post)
                 .register_activities(PostActivities::new(db.clone(), faults.clone()))
                 .build(),

@@ -570,7 +570,7 @@ async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() 
         .unwrap();
 
     let stop = tokio_util::sync::CancellationToken::new();
-    let temporal = fishapp_workflows::Temporal::connect_in_background(
+    let temporal = fishapp_temporal::Temporal::connect_in_background(
         fishapp::app::temporal_settings(&app.config),
         stop.clone(),
     );
@@ -710,7 +710,7 @@ async fn record_board_saga_histories() {
     async fn save(app: &TestApp, workflow_id: &str, name: &str) {
         use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions};
         let stop = tokio_util::sync::CancellationToken::new();
-        let temporal = fishapp_workflows::Temporal::connect_in_background(
+        let temporal = fishapp_temporal::Temporal::connect_in_background(
             fishapp::app::temporal_settings(&app.config),
             stop.clone(),
         );
@@ -737,11 +737,25 @@ async fn record_board_saga_histories() {
     let body = update_post(&app, &token, input, vec![photo(32)]).await;
     assert!(body["errors"].is_null(), "{body}");
     let post_id = post["id"].as_str().unwrap();
-    save(&app, &format!("{prefix}/post-update/{post_id}/record"), "update_post").await;
+    save(
+        &app,
+        &format!("{prefix}/post-update/{post_id}/record"),
+        "update_post",
+    )
+    .await;
     let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
-    app.graphql_as(Some(&token), delete, json!({ "input": { "id": post["id"] } }))
-        .await;
-    save(&app, &format!("{prefix}/post-delete/{post_id}"), "delete_post").await;
+    app.graphql_as(
+        Some(&token),
+        delete,
+        json!({ "input": { "id": post["id"] } }),
+    )
+    .await;
+    save(
+        &app,
+        &format!("{prefix}/post-delete/{post_id}"),
+        "delete_post",
+    )
+    .await;
 
     let failing =
         TestApp::spawn_with_worker(|c| c.fault_injection = vec!["post.publish".to_owned()]).await;

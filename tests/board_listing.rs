@@ -6,8 +6,9 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{TestApp, error_code, sign_up};
+use fishapp_domain::board::PostDraft;
 use fishapp_store::account::{NewUser, insert_user};
-use fishapp_store::board::{self, PostFields};
+use fishapp_store::board;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,16 +85,18 @@ async fn generate(pool: &sqlx::PgPool, users: &[i64], count: usize) -> Vec<Gener
             apply_count: rng.next(max_apply as u64 + 1) as i32,
             status,
         };
-        let fields = PostFields {
-            title: format!("Trip {}", g.id),
-            content: "generated".to_owned(),
-            fishing_spot_type_id: g.spot,
-            prefecture_id: g.prefecture_id,
-            meeting_place_id: "ChIJN1t_tDeuEmsRUsoyG83frY4".to_owned(),
-            meeting_at: g.meeting_at,
-            max_apply: g.max_apply,
-            fish_type_ids: g.fish.clone(),
-        };
+        // Generated rows, some in the past: recorded as they are, unchecked.
+        let fields: PostDraft = serde_json::from_value(json!({
+            "title": format!("Trip {}", g.id),
+            "content": "generated",
+            "fishing_spot_type_id": g.spot,
+            "prefecture_id": g.prefecture_id,
+            "meeting_place_id": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+            "meeting_at": g.meeting_at,
+            "max_apply": g.max_apply,
+            "fish_type_ids": g.fish,
+        }))
+        .unwrap();
         board::insert_pending(pool, g.id, g.user_id, &fields)
             .await
             .unwrap();

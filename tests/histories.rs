@@ -16,7 +16,7 @@ async fn every_recorded_history_replays_against_this_build() {
             continue;
         }
         let history = WorkflowHistory::from_json(&std::fs::read(&path).unwrap()).unwrap();
-        if let Err(e) = fishapp_workflows::replay::replay(history).await {
+        if let Err(e) = fishapp_temporal::replay::replay(history).await {
             panic!("{} does not replay: {e}", path.display());
         }
         replayed.push(path.file_name().unwrap().to_string_lossy().into_owned());

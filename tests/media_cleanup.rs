@@ -8,7 +8,7 @@ use common::{TestDatabase, test_config};
 use fishapp_media::{LocalDisk, ObjectStore};
 use fishapp_store::Database;
 use fishapp_store::media::{self as store, NewImage, OwnerType};
-use fishapp_workflows::Temporal;
+use fishapp_temporal::Temporal;
 use fishapp_workflows::media_cleanup::{CleanupInput, CleanupStagedImagesWorkflow};
 use temporalio_client::{
     UntypedWorkflow, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,

@@ -1,8 +1,9 @@
 //! Post activities (the board context), on the post task queue. Idempotent by post id.
 
 use crate::faults::{FaultPlan, rule_violation};
+use fishapp_domain::board::PostDraft;
 use fishapp_store::Database;
-use fishapp_store::board::{self as store, PostFields, PostRow, Snapshot, WritePostError};
+use fishapp_store::board::{self as store, PostRow, Snapshot, WritePostError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -12,14 +13,14 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 pub struct CreatePending {
     pub post_id: i64,
     pub user_id: i64,
-    pub fields: PostFields,
+    pub fields: PostDraft,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdateFields {
     pub post_id: i64,
     pub owner_id: i64,
-    pub fields: PostFields,
+    pub fields: PostDraft,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,36 +1,39 @@
-//! The board's service: starts the post sagas (Temporal workflows) and reads posts from
-//! Postgres. Workflow ids are business keys, so a retried mutation finds the saga it already
-//! started instead of running a second one:
+//! The board's use cases: creating, changing and tearing down a post, reading one, and
+//! following a saga. Each takes domain values (the resolver parsed them) and owns the whole
+//! story of its request: the checks that need the database, staging uploads, starting or
+//! joining the saga under its business key, waiting for it, and undoing the request's own work
+//! (staged uploads) when the saga cannot start or was already started by an earlier request.
 //!
-//! Every id starts with the deployment's prefix (`temporal_task_queue_prefix`), because post and
-//! user ids are only unique within one database and a namespace may serve several deployments
-//! (the tests run dozens side by side):
+//! Workflow ids are business keys, so a retried mutation finds the saga it already started
+//! instead of running a second one. Every id starts with the deployment's prefix
+//! (`temporal_task_queue_prefix`), because post and user ids are only unique within one
+//! database and a namespace may serve several deployments (the tests run dozens side by side):
 //!
-//! - `<prefix>/post-create/<user id>/<key>`, where the key is the mutation's `clientMutationId` (or a
-//!   fresh one). Conflict policy UseExisting (a running saga is joined), reuse policy
-//!   RejectDuplicate (a finished one is never run again: its result is returned).
-//! - `<prefix>/post-update/<post id>/<key>`, the same way.
+//! - `<prefix>/post-create/<user id>/<key>`, where the key is the mutation's `clientMutationId`
+//!   (or a fresh one);
+//! - `<prefix>/post-update/<post id>/<key>`, the same way;
 //! - `<prefix>/post-delete/<post id>`: one teardown per post, ever.
 
+use crate::account::Viewer;
 use crate::error::ApiError;
+use crate::media::Media;
+use async_graphql::UploadValue;
+use chrono::Utc;
+use fishapp_domain::board::{PostDraft, PostStatus};
 use fishapp_store::Database;
-use fishapp_store::board::{self as store, PostFields, PostRow};
-use fishapp_workflows::Temporal;
+use fishapp_store::board::{self as store, PostRow};
+use fishapp_store::media::{self as media_store, OwnerType};
+use fishapp_temporal::Temporal;
+use fishapp_temporal::sagas::{self, SagaInfo, SagaOutcome};
 use fishapp_workflows::board::{
     CreatePostInput, CreatePostOutput, CreatePostWorkflow, DeletePostInput, DeletePostWorkflow,
-    UpdatePostInput, UpdatePostWorkflow,
+    INPUT_VERSION, UpdatePostInput, UpdatePostWorkflow,
 };
 use fishapp_workflows::saga::ContextQueues;
-use fishapp_workflows::search_attributes::{POST_ID_KEY, USER_ID_KEY};
 use std::sync::Arc;
 use std::time::Duration;
-use temporalio_client::errors::{WorkflowGetResultError, WorkflowStartError};
-use temporalio_client::{
-    Client, UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus,
-    WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
-    WorkflowStartOptions,
-};
-use temporalio_common::search_attributes::SearchAttributes;
+use temporalio_client::{Client, WorkflowGetResultOptions};
+use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct BoardSettings {
@@ -47,71 +50,382 @@ pub struct BoardSettings {
 pub struct Board {
     db: Database,
     temporal: Temporal,
+    media: Media,
     settings: Arc<BoardSettings>,
 }
 
-/// How a saga stands after the wait.
-#[derive(Debug)]
-pub enum SagaWait<T> {
-    Done(T),
-    /// Failed for a business reason, compensated: nothing of it remains.
-    Failed(String),
-    /// Still running when the wait ended.
-    Running,
+/// A mutation's idempotency key: the caller's `clientMutationId`, or a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutationKey {
+    /// From the caller: an earlier request may have started the saga under it.
+    Client(String),
+    /// Made for this request: no saga can have it yet.
+    Fresh(String),
 }
 
-/// A saga as its owner may see it (`saga(id)`).
-#[derive(Debug, Clone)]
-pub struct SagaInfo {
-    pub id: String,
-    pub workflow_type: String,
-    pub status: WorkflowExecutionStatus,
-    pub post_id: Option<i64>,
-}
-
-/// What updatePost asks the saga to do (checked by the resolver: owner, fields, image ids).
-#[derive(Debug)]
-pub struct UpdateRequest {
-    pub post_id: i64,
-    pub owner_id: i64,
-    pub fields: PostFields,
-    pub new_image_ids: Vec<uuid::Uuid>,
-    pub image_ids_to_delete: Vec<uuid::Uuid>,
-}
-
-/// createPost's answer.
-#[derive(Debug)]
-pub struct CreateStarted {
-    pub saga_id: String,
-    pub post_id: i64,
-    /// False when the key named a saga that an earlier request started.
-    pub started_here: bool,
-}
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::unavailable("the workflow service", e)
-}
-
-impl Board {
-    pub fn new(db: Database, temporal: Temporal, settings: BoardSettings) -> Self {
-        Self {
-            db,
-            temporal,
-            settings: Arc::new(settings),
+impl MutationKey {
+    /// `clientMutationId`: 1–64 of `A-Z a-z 0-9 - _ .`; none makes a fresh key.
+    pub fn parse(field: &str, raw: Option<&str>) -> Result<Self, ApiError> {
+        match raw {
+            None => Ok(MutationKey::Fresh(Uuid::new_v4().simple().to_string())),
+            Some(key)
+                if (1..=64).contains(&key.len())
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+            {
+                Ok(MutationKey::Client(key.to_owned()))
+            }
+            Some(_) => Err(ApiError::bad_input(
+                field,
+                "must be 1 to 64 of A-Z, a-z, 0-9, '-', '_' and '.'",
+            )),
         }
     }
 
-    pub fn settings(&self) -> &BoardSettings {
-        &self.settings
+    fn as_str(&self) -> &str {
+        match self {
+            MutationKey::Client(key) | MutationKey::Fresh(key) => key,
+        }
+    }
+}
+
+/// createPost's request.
+pub struct NewPost {
+    pub draft: PostDraft,
+    pub images: Vec<UploadValue>,
+    pub key: MutationKey,
+}
+
+/// createPost's answer: the post (OPEN when its saga finished within the wait, PENDING
+/// otherwise) and the saga to follow.
+pub struct CreatedPost {
+    pub post: PostRow,
+    pub saga_id: String,
+}
+
+/// updatePost's request.
+pub struct PostChange {
+    pub post_id: i64,
+    pub draft: PostDraft,
+    /// Image ids as the client sent them (`imageIdsToDelete`): each must be this post's.
+    pub image_ids_to_delete: Vec<String>,
+    pub images: Vec<UploadValue>,
+    pub key: MutationKey,
+}
+
+impl Board {
+    pub fn new(db: Database, temporal: Temporal, media: Media, settings: BoardSettings) -> Self {
+        Self {
+            db,
+            temporal,
+            media,
+            settings: Arc::new(settings),
+        }
     }
 
     pub fn db(&self) -> &Database {
         &self.db
     }
 
+    /// Posts a trip: stage the uploads, start (or join) the CreatePost saga, wait for it up to
+    /// the budget.
+    pub async fn create_post(
+        &self,
+        viewer: &Viewer,
+        mut request: NewPost,
+    ) -> Result<CreatedPost, ApiError> {
+        let max_images = self
+            .settings
+            .max_images_per_post
+            .min(self.media.settings().max_files_per_request);
+        check_image_count(request.images.len(), max_images)?;
+        // Temporal first: when it is unreachable, nothing is uploaded or written.
+        let client = self.client()?;
+        let image_ids = self
+            .media
+            .stage_all(
+                "input.images",
+                std::mem::take(&mut request.images),
+                viewer.user_id,
+            )
+            .await?;
+        let saga_id = self.saga_id(&format!(
+            "post-create/{}/{}",
+            viewer.user_id,
+            request.key.as_str()
+        ));
+        let started = self
+            .start_create(
+                &client,
+                &saga_id,
+                viewer.user_id,
+                &request,
+                image_ids.clone(),
+            )
+            .await;
+        let post_id = match started {
+            Ok(post_id) if post_id.started_here => post_id.id,
+            Ok(earlier) => {
+                // A retry: the earlier request's saga owns the post; these uploads are not needed.
+                self.media.discard_staged(&image_ids).await;
+                earlier.id
+            }
+            Err(e) => {
+                self.media.discard_staged(&image_ids).await;
+                return Err(e);
+            }
+        };
+        let handle = client.get_workflow_handle::<CreatePostWorkflow>(saga_id.clone());
+        let outcome = sagas::wait(
+            handle.get_result(WorkflowGetResultOptions::default()),
+            self.settings.saga_wait,
+        )
+        .await?;
+        if let SagaOutcome::Failed(reason) = outcome {
+            return Err(ApiError::Conflict(format!(
+                "the post could not be created ({reason}); nothing was kept"
+            )));
+        }
+        let post = match store::post_by_id(self.db.pool(), post_id).await? {
+            Some(row) => row,
+            // The saga has not written the row yet: answer with what it will write.
+            None => pending_post(post_id, viewer.user_id, &request.draft),
+        };
+        Ok(CreatedPost { post, saga_id })
+    }
+
+    /// The create saga under `saga_id`, started here or by an earlier request with the same
+    /// key. The post id is reserved here (no row: the saga writes it) and travels as the
+    /// PostId search attribute.
+    async fn start_create(
+        &self,
+        client: &Client,
+        saga_id: &str,
+        user_id: i64,
+        request: &NewPost,
+        image_ids: Vec<Uuid>,
+    ) -> Result<StartedPost, ApiError> {
+        let reserved = store::reserve_post_id(self.db.pool()).await?;
+        let input = CreatePostInput {
+            version: INPUT_VERSION,
+            queues: self.queues(),
+            post_id: reserved,
+            user_id,
+            fields: request.draft.clone(),
+            image_ids,
+        };
+        let options = self.start_options(saga_id, reserved, user_id);
+        sagas::started(
+            client
+                .start_workflow(CreatePostWorkflow::run, input, options)
+                .await,
+        )?;
+        // Under a caller's key the saga may be an earlier request's: its post id is the one to
+        // answer. A fresh key cannot have been used, so that lookup is skipped.
+        let id = match request.key {
+            MutationKey::Client(_) => sagas::describe(client, saga_id)
+                .await?
+                .post_id
+                .unwrap_or(reserved),
+            MutationKey::Fresh(_) => reserved,
+        };
+        Ok(StartedPost {
+            id,
+            started_here: id == reserved,
+        })
+    }
+
+    /// Changes the owner's post through the UpdatePost saga; waits for it up to the budget.
+    pub async fn update_post(
+        &self,
+        viewer: &Viewer,
+        change: PostChange,
+    ) -> Result<PostRow, ApiError> {
+        let current = self.owned_post(viewer, change.post_id).await?;
+        if current.status == PostStatus::Deleting {
+            return Err(not_found(current.id));
+        }
+        if change.draft.max_apply.get() < current.apply_count {
+            return Err(ApiError::bad_input(
+                "input.maxApply",
+                format!(
+                    "cannot be below the {} people who already applied",
+                    current.apply_count
+                ),
+            ));
+        }
+        let existing = media_store::images_of(self.db.pool(), OwnerType::Post, current.id).await?;
+        let mut to_delete = Vec::new();
+        for (i, raw) in change.image_ids_to_delete.iter().enumerate() {
+            let id = Uuid::parse_str(raw)
+                .ok()
+                .filter(|id| existing.iter().any(|image| image.id == *id))
+                .ok_or_else(|| {
+                    ApiError::bad_input(
+                        format!("input.imageIdsToDelete.{i}"),
+                        "is not an image of this post",
+                    )
+                })?;
+            if !to_delete.contains(&id) {
+                to_delete.push(id);
+            }
+        }
+        let room = self
+            .settings
+            .max_images_per_post
+            .saturating_sub(existing.len() - to_delete.len());
+        check_image_count(
+            change.images.len(),
+            room.min(self.media.settings().max_files_per_request),
+        )?;
+        let client = self.client()?;
+        let new_images = self
+            .media
+            .stage_all("input.images", change.images, viewer.user_id)
+            .await?;
+        let saga_id = self.saga_id(&format!(
+            "post-update/{}/{}",
+            current.id,
+            change.key.as_str()
+        ));
+        let input = UpdatePostInput {
+            version: INPUT_VERSION,
+            queues: self.queues(),
+            post_id: current.id,
+            owner_id: viewer.user_id,
+            fields: change.draft,
+            new_image_ids: new_images.clone(),
+            image_ids_to_delete: to_delete,
+        };
+        let options = self.start_options(&saga_id, current.id, viewer.user_id);
+        let started = sagas::started(
+            client
+                .start_workflow(UpdatePostWorkflow::run, input, options)
+                .await,
+        );
+        if let Err(e) = started {
+            self.media.discard_staged(&new_images).await;
+            return Err(e.into());
+        }
+        let handle = client.get_workflow_handle::<UpdatePostWorkflow>(saga_id);
+        let outcome = sagas::wait(
+            handle.get_result(WorkflowGetResultOptions::default()),
+            self.settings.saga_wait,
+        )
+        .await?;
+        if let SagaOutcome::Failed(reason) = outcome {
+            return Err(ApiError::Conflict(format!(
+                "the post was not changed ({reason})"
+            )));
+        }
+        store::post_by_id(self.db.pool(), current.id)
+            .await?
+            .ok_or_else(|| not_found(current.id))
+    }
+
+    /// Tears the owner's post down through the DeletePost saga (once per post, ever) and waits
+    /// for it up to the budget; the teardown finishes whatever happens to this request.
+    pub async fn delete_post(&self, viewer: &Viewer, post_id: i64) -> Result<(), ApiError> {
+        let post = self.owned_post(viewer, post_id).await?;
+        let client = self.client()?;
+        let saga_id = self.saga_id(&format!("post-delete/{}", post.id));
+        let input = DeletePostInput {
+            version: INPUT_VERSION,
+            queues: self.queues(),
+            post_id: post.id,
+        };
+        let options = self.start_options(&saga_id, post.id, viewer.user_id);
+        sagas::started(
+            client
+                .start_workflow(DeletePostWorkflow::run, input, options)
+                .await,
+        )?;
+        let handle = client.get_workflow_handle::<DeletePostWorkflow>(saga_id);
+        sagas::wait(
+            handle.get_result(WorkflowGetResultOptions::default()),
+            self.settings.saga_wait,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One post as `viewer` may see it: PENDING and DELETING posts are their owner's alone
+    /// (NOT_FOUND for everyone else, as for a post that does not exist).
+    pub async fn post(&self, viewer: Option<&Viewer>, id: i64) -> Result<PostRow, ApiError> {
+        match store::post_by_id(self.db.pool(), id).await? {
+            Some(post)
+                if post.status.is_public() || viewer.is_some_and(|v| v.user_id == post.user_id) =>
+            {
+                Ok(post)
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// One of `viewer`'s sagas: someone else's is indistinguishable from none.
+    pub async fn saga(&self, viewer: &Viewer, saga_id: &str) -> Result<SagaInfo, ApiError> {
+        let client = self.client()?;
+        let info = sagas::describe(&client, saga_id).await?;
+        if info.user_id != Some(viewer.user_id) {
+            return Err(ApiError::NotFound(format!("no saga {saga_id:?}")));
+        }
+        Ok(info)
+    }
+
+    /// The outcome of one of `viewer`'s create sagas, waiting up to `budget`: the post, or why
+    /// it failed (and was undone). Checked before waiting starts; the wait is the returned
+    /// future.
+    pub async fn create_result(
+        &self,
+        viewer: &Viewer,
+        saga_id: &str,
+        budget: Duration,
+    ) -> Result<
+        impl Future<Output = Result<Result<Option<PostRow>, String>, ApiError>> + use<>,
+        ApiError,
+    > {
+        let info = self.saga(viewer, saga_id).await?;
+        if info.workflow_type != CREATE_POST_WORKFLOW {
+            return Err(ApiError::NotFound(format!("no saga {saga_id:?}")));
+        }
+        let client = self.client()?;
+        let db = self.db.clone();
+        let handle = client.get_workflow_handle::<CreatePostWorkflow>(saga_id.to_owned());
+        Ok(async move {
+            let outcome: SagaOutcome<CreatePostOutput> = sagas::wait(
+                handle.get_result(WorkflowGetResultOptions::default()),
+                budget,
+            )
+            .await?;
+            match outcome {
+                SagaOutcome::Done(output) => {
+                    Ok(Ok(store::post_by_id(db.pool(), output.post_id).await?))
+                }
+                SagaOutcome::Failed(reason) => Ok(Err(format!(
+                    "the post could not be created ({reason}); nothing was kept"
+                ))),
+                SagaOutcome::Running => Err(ApiError::Unavailable(
+                    "the saga is still running; ask saga(id) later".to_owned(),
+                )),
+            }
+        })
+    }
+
+    /// The post `post_id` names, which must be `viewer`'s (FORBIDDEN otherwise).
+    async fn owned_post(&self, viewer: &Viewer, post_id: i64) -> Result<PostRow, ApiError> {
+        let post = store::post_by_id(self.db.pool(), post_id)
+            .await?
+            .ok_or_else(|| not_found(post_id))?;
+        if post.user_id != viewer.user_id {
+            return Err(ApiError::Forbidden("only the owner may do this".to_owned()));
+        }
+        Ok(post)
+    }
+
     /// The Temporal client, or UNAVAILABLE: asked before anything is written, so that an
     /// unreachable workflow engine leaves no row behind.
-    pub fn client(&self) -> Result<Client, ApiError> {
+    fn client(&self) -> Result<Client, ApiError> {
         Ok(self.temporal.client()?)
     }
 
@@ -119,218 +433,84 @@ impl Board {
         ContextQueues::from(&self.temporal.settings().task_queues)
     }
 
-    fn start_options(&self, workflow_id: &str, post_id: i64, user_id: i64) -> WorkflowStartOptions {
-        WorkflowStartOptions::new(
-            self.temporal.settings().task_queues.workflows.clone(),
-            workflow_id.to_owned(),
-        )
-        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-        .search_attributes(SearchAttributes::new([
-            POST_ID_KEY.value_set(post_id.to_string()),
-            USER_ID_KEY.value_set(user_id.to_string()),
-        ]))
-        .build()
+    fn saga_id(&self, key: &str) -> String {
+        format!("{}/{key}", self.settings.workflow_id_prefix)
     }
 
-    /// Starts (or finds) the create saga for `key`. The post id is reserved here (no row is
-    /// written: the saga writes it) and travels as the PostId search attribute. `client_key`:
-    /// the key came from the caller, so an earlier request may own the saga under it.
-    pub async fn start_create(
+    fn start_options(
         &self,
-        client: &Client,
+        saga_id: &str,
+        post_id: i64,
         user_id: i64,
-        key: &str,
-        client_key: bool,
-        fields: PostFields,
-        image_ids: Vec<uuid::Uuid>,
-    ) -> Result<CreateStarted, ApiError> {
-        let saga_id = format!(
-            "{}/post-create/{user_id}/{key}",
-            self.settings.workflow_id_prefix
-        );
-        let reserved = store::reserve_post_id(self.db.pool()).await?;
-        let input = CreatePostInput {
-            queues: self.queues(),
-            post_id: reserved,
-            user_id,
-            fields,
-            image_ids,
-        };
-        let options = self.start_options(&saga_id, reserved, user_id);
-        joined(
-            client
-                .start_workflow(CreatePostWorkflow::run, input, options)
-                .await,
-        )?;
-        // Under a caller's key the saga may be an earlier request's: its post id is the one to
-        // answer. A fresh key cannot have been used, so that lookup is skipped.
-        let post_id = if client_key {
-            self.describe(client, &saga_id)
-                .await?
-                .post_id
-                .unwrap_or(reserved)
-        } else {
-            reserved
-        };
-        Ok(CreateStarted {
-            started_here: post_id == reserved,
+    ) -> temporalio_client::WorkflowStartOptions {
+        sagas::start_options(
+            &self.temporal.settings().task_queues.workflows,
             saga_id,
             post_id,
-        })
-    }
-
-    /// Waits up to the configured budget for a create saga's result.
-    pub async fn wait_create(
-        &self,
-        client: &Client,
-        saga_id: &str,
-        budget: Duration,
-    ) -> Result<SagaWait<CreatePostOutput>, ApiError> {
-        let handle = client.get_workflow_handle::<CreatePostWorkflow>(saga_id.to_owned());
-        wait(
-            handle.get_result(WorkflowGetResultOptions::default()),
-            budget,
+            user_id,
         )
-        .await
     }
+}
 
-    pub async fn start_update(
-        &self,
-        client: &Client,
-        key: &str,
-        request: UpdateRequest,
-    ) -> Result<String, ApiError> {
-        let saga_id = format!(
-            "{}/post-update/{}/{key}",
-            self.settings.workflow_id_prefix, request.post_id
+/// The workflow type createPostResult follows.
+const CREATE_POST_WORKFLOW: &str = "CreatePostWorkflow";
+
+struct StartedPost {
+    id: i64,
+    /// False when the key named a saga an earlier request started.
+    started_here: bool,
+}
+
+fn not_found(post_id: i64) -> ApiError {
+    ApiError::NotFound(format!("no post {post_id}"))
+}
+
+fn check_image_count(sent: usize, max: usize) -> Result<(), ApiError> {
+    if sent > max {
+        return Err(ApiError::bad_input(
+            "input.images",
+            format!("at most {max} images per request; {sent} were sent"),
+        ));
+    }
+    Ok(())
+}
+
+/// The post a create saga is about to write, for an answer that cannot wait for it.
+fn pending_post(id: i64, user_id: i64, draft: &PostDraft) -> PostRow {
+    let now = Utc::now();
+    PostRow {
+        id,
+        user_id,
+        title: draft.title.as_str().to_owned(),
+        content: draft.content.as_str().to_owned(),
+        fishing_spot_type_id: draft.fishing_spot_type_id.get(),
+        prefecture_id: draft.prefecture_id.get(),
+        meeting_place_id: draft.meeting_place_id.as_str().to_owned(),
+        meeting_at: draft.meeting_at.get(),
+        max_apply: draft.max_apply.get(),
+        apply_count: 0,
+        status: PostStatus::Pending,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutation_keys_are_checked_or_made() {
+        assert!(matches!(
+            MutationKey::parse("k", None),
+            Ok(MutationKey::Fresh(_))
+        ));
+        assert_eq!(
+            MutationKey::parse("k", Some("retry-me.1_A")).ok(),
+            Some(MutationKey::Client("retry-me.1_A".to_owned()))
         );
-        let options = self.start_options(&saga_id, request.post_id, request.owner_id);
-        let input = UpdatePostInput {
-            queues: self.queues(),
-            post_id: request.post_id,
-            owner_id: request.owner_id,
-            fields: request.fields,
-            new_image_ids: request.new_image_ids,
-            image_ids_to_delete: request.image_ids_to_delete,
-        };
-        joined(
-            client
-                .start_workflow(UpdatePostWorkflow::run, input, options)
-                .await,
-        )?;
-        Ok(saga_id)
-    }
-
-    pub async fn wait_update(
-        &self,
-        client: &Client,
-        saga_id: &str,
-        budget: Duration,
-    ) -> Result<SagaWait<i64>, ApiError> {
-        let handle = client.get_workflow_handle::<UpdatePostWorkflow>(saga_id.to_owned());
-        wait(
-            handle.get_result(WorkflowGetResultOptions::default()),
-            budget,
-        )
-        .await
-    }
-
-    /// Starts the teardown (once per post) and waits for it up to the budget; the teardown
-    /// finishes whatever happens to this request.
-    pub async fn delete(
-        &self,
-        client: &Client,
-        post_id: i64,
-        owner_id: i64,
-    ) -> Result<SagaWait<i64>, ApiError> {
-        let saga_id = format!("{}/post-delete/{post_id}", self.settings.workflow_id_prefix);
-        let options = self.start_options(&saga_id, post_id, owner_id);
-        let input = DeletePostInput {
-            queues: self.queues(),
-            post_id,
-        };
-        joined(
-            client
-                .start_workflow(DeletePostWorkflow::run, input, options)
-                .await,
-        )?;
-        let handle = client.get_workflow_handle::<DeletePostWorkflow>(saga_id);
-        wait(
-            handle.get_result(WorkflowGetResultOptions::default()),
-            self.settings.saga_wait,
-        )
-        .await
-    }
-
-    /// A saga's type, status and post, with the user who started it (for the owner check).
-    pub async fn saga(
-        &self,
-        client: &Client,
-        saga_id: &str,
-    ) -> Result<(SagaInfo, Option<i64>), ApiError> {
-        let handle = client.get_workflow_handle::<UntypedWorkflow>(saga_id.to_owned());
-        let description = handle
-            .describe(WorkflowDescribeOptions::default())
-            .await
-            .map_err(|e| {
-                if e.to_string().to_lowercase().contains("not found") {
-                    ApiError::NotFound(format!("no saga {saga_id:?}"))
-                } else {
-                    unavailable(e)
-                }
-            })?;
-        let attributes = description.search_attributes();
-        let parse = |v: Option<String>| v.and_then(|s| s.parse::<i64>().ok());
-        Ok((
-            SagaInfo {
-                id: saga_id.to_owned(),
-                workflow_type: description.workflow_type().to_owned(),
-                status: description.status(),
-                post_id: parse(attributes.get(&POST_ID_KEY)),
-            },
-            parse(attributes.get(&USER_ID_KEY)),
-        ))
-    }
-
-    async fn describe(&self, client: &Client, saga_id: &str) -> Result<SagaInfo, ApiError> {
-        Ok(self.saga(client, saga_id).await?.0)
-    }
-
-    pub async fn post(&self, id: i64) -> Result<Option<PostRow>, ApiError> {
-        Ok(store::post_by_id(self.db.pool(), id).await?)
-    }
-}
-
-/// A start that created the saga, or found it under its id (UseExisting joins a running one,
-/// RejectDuplicate refuses a finished one — whose result is then awaited): both are success.
-fn joined<T>(started: Result<T, WorkflowStartError>) -> Result<(), ApiError> {
-    match started {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(unavailable(e)),
-    }
-}
-
-/// Waits for a workflow result up to `budget`. A failed saga is a business failure (it
-/// compensated); anything else that ends a saga abnormally is an internal error.
-async fn wait<T>(
-    result: impl std::future::Future<Output = Result<T, WorkflowGetResultError>>,
-    budget: Duration,
-) -> Result<SagaWait<T>, ApiError> {
-    match tokio::time::timeout(budget, result).await {
-        Err(_) => Ok(SagaWait::Running),
-        Ok(Ok(output)) => Ok(SagaWait::Done(output)),
-        Ok(Err(WorkflowGetResultError::Failed(failure))) => {
-            Ok(SagaWait::Failed(failure_message(&failure.to_string())))
+        for bad in ["", "has space", &"x".repeat(65)] {
+            assert!(MutationKey::parse("k", Some(bad)).is_err(), "{bad:?}");
         }
-        Ok(Err(e)) => Err(ApiError::internal(e)),
     }
-}
-
-/// The saga's own message, without the SDK's wrapping.
-fn failure_message(display: &str) -> String {
-    display
-        .trim_start_matches("Workflow failed: ")
-        .trim()
-        .to_owned()
 }

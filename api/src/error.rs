@@ -5,7 +5,7 @@
 
 use async_graphql::ErrorExtensions;
 use fishapp_domain::{ErrorCode, Invalid};
-use fishapp_workflows::TemporalUnavailable;
+use fishapp_temporal::{SagaError, TemporalUnavailable};
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
@@ -25,6 +25,8 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error")]
     Internal(#[source] Source),
 }
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Timeout(_) => ErrorCode::Timeout,
             ApiError::Internal(_) => ErrorCode::InternalServerError,
         }
     }
@@ -90,6 +93,22 @@ impl From<redis::RedisError> for ApiError {
 impl From<TemporalUnavailable> for ApiError {
     fn from(e: TemporalUnavailable) -> Self {
         ApiError::unavailable("the workflow service", e)
+    }
+}
+
+/// Temporal's side of a saga: never the caller's fault, and never a business failure (a saga
+/// that failed for a business reason is an outcome, not an error: see `SagaOutcome::Failed`).
+impl From<SagaError> for ApiError {
+    fn from(e: SagaError) -> Self {
+        match e {
+            SagaError::Unavailable(reason) => ApiError::unavailable("the workflow service", reason),
+            SagaError::NotFound(id) => ApiError::NotFound(format!("no saga {id:?}")),
+            SagaError::TimedOut => {
+                tracing::error!("a saga timed out");
+                ApiError::Timeout("the saga ran out of time; nothing more will happen".to_owned())
+            }
+            SagaError::Aborted(reason) => ApiError::internal(format!("saga aborted: {reason}")),
+        }
     }
 }
 
@@ -177,6 +196,22 @@ mod tests {
     fn internal_details_stay_out_of_the_message() {
         let gql = ApiError::internal("password=hunter2").extend();
         assert_eq!(gql.message, "internal error");
+    }
+
+    #[test]
+    fn saga_failures_on_temporal_side_have_codes_of_their_own() {
+        let cases = [
+            (SagaError::Unavailable("refused".into()), "UNAVAILABLE"),
+            (SagaError::NotFound("x".into()), "NOT_FOUND"),
+            (SagaError::TimedOut, "TIMEOUT"),
+            (
+                SagaError::Aborted("terminated".into()),
+                "INTERNAL_SERVER_ERROR",
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(extensions(error.into())["code"], code);
+        }
     }
 
     #[test]

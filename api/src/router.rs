@@ -20,7 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 use fishapp_store::Database;
-use fishapp_workflows::Temporal;
+use fishapp_temporal::Temporal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,16 @@
-//! The board's value types: what a post is made of, each parsed and checked once at the edge.
-//! Code lists are the original front end's (docs/architecture.md): JIS prefecture codes 1–47,
-//! fishing spot types 1–4, fish types 1–95.
+//! The board's value types: what a post is made of, each parsed and checked once at the edge,
+//! and the [`PostDraft`] they make up, which travels as it is from the API through the saga's
+//! input and its activities to the store. Code lists are the original front end's
+//! (docs/architecture.md): JIS prefecture codes 1–47, fishing spot types 1–4, fish types 1–95.
+//!
+//! Every type serializes as its plain value (the draft as the JSON object workflow histories
+//! already hold), and deserializes without checks: what is deserialized is Fishapp's own record
+//! (a workflow history being replayed, a saga's snapshot), whose rules were checked when it was
+//! made — re-checking "meeting time in the future" on a replay would fail a history that was valid.
 
 use crate::validation::Invalid;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 crate::trimmed_text! {
     /// A post's title: 1–20 characters after trimming.
@@ -27,7 +34,8 @@ fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Invalid> 
 }
 
 /// 1 shore/bank, 2 mountain stream, 3 boat, 4 fishing pond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct FishingSpotTypeId(i16);
 
 impl FishingSpotTypeId {
@@ -35,13 +43,18 @@ impl FishingSpotTypeId {
         in_range(field, raw, 1, 4)?;
         Ok(Self(raw as i16))
     }
+    /// See [`Title::from_record`].
+    pub fn from_record(recorded: i16) -> Self {
+        Self(recorded)
+    }
     pub fn get(self) -> i16 {
         self.0
     }
 }
 
 /// A JIS prefecture code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct PrefectureId(i16);
 
 impl PrefectureId {
@@ -49,24 +62,32 @@ impl PrefectureId {
         in_range(field, raw, 1, 47)?;
         Ok(Self(raw as i16))
     }
+    /// See [`Title::from_record`].
+    pub fn from_record(recorded: i16) -> Self {
+        Self(recorded)
+    }
     pub fn get(self) -> i16 {
         self.0
     }
 }
 
 /// At least one fish type, each 1–95, no repeats; kept sorted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct FishTypeIds(Vec<i16>);
 
 impl FishTypeIds {
+    /// A post's fish types: at least one.
     pub fn parse(field: &str, raw: &[i64]) -> Result<Self, Invalid> {
-        Self::parse_any(field, raw)?
-            .filter(|ids| !ids.0.is_empty())
-            .ok_or_else(|| Invalid::new(field, "must name at least one fish type"))
+        let ids = Self::parse_filter(field, raw)?;
+        if ids.0.is_empty() {
+            return Err(Invalid::new(field, "must name at least one fish type"));
+        }
+        Ok(ids)
     }
 
-    /// For filters: empty is allowed (no filter).
-    pub fn parse_any(field: &str, raw: &[i64]) -> Result<Option<Self>, Invalid> {
+    /// A listing filter's fish types: none is allowed (no filter).
+    pub fn parse_filter(field: &str, raw: &[i64]) -> Result<Self, Invalid> {
         let mut ids = Vec::with_capacity(raw.len());
         for (i, id) in raw.iter().enumerate() {
             in_range(&format!("{field}.{i}"), *id, 1, 95)?;
@@ -78,7 +99,17 @@ impl FishTypeIds {
         if ids.len() != before {
             return Err(Invalid::new(field, "must not repeat a fish type"));
         }
-        Ok(Some(Self(ids)))
+        Ok(Self(ids))
+    }
+
+    /// Recorded fish types (see [`Title::from_record`]); sorted here as `parse` would.
+    pub fn from_record(mut recorded: Vec<i16>) -> Self {
+        recorded.sort_unstable();
+        Self(recorded)
+    }
+
+    pub fn as_slice(&self) -> &[i16] {
+        &self.0
     }
 
     pub fn into_inner(self) -> Vec<i16> {
@@ -87,7 +118,8 @@ impl FishTypeIds {
 }
 
 /// A Google Place ID, stored as given (27–255 characters).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct MeetingPlaceId(String);
 
 impl MeetingPlaceId {
@@ -98,13 +130,18 @@ impl MeetingPlaceId {
         }
         Ok(Self(raw.to_owned()))
     }
+    /// See [`Title::from_record`].
+    pub fn from_record(recorded: String) -> Self {
+        Self(recorded)
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// When the anglers meet: in the future when a post is created or updated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct MeetingAt(DateTime<Utc>);
 
 impl MeetingAt {
@@ -114,13 +151,18 @@ impl MeetingAt {
         }
         Ok(Self(raw))
     }
+    /// See [`Title::from_record`] (a recorded meeting time may be past by now).
+    pub fn from_record(recorded: DateTime<Utc>) -> Self {
+        Self(recorded)
+    }
     pub fn get(self) -> DateTime<Utc> {
         self.0
     }
 }
 
 /// How many may join: at least 1 (and never below the current applicants: the store's rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct MaxApply(i32);
 
 impl MaxApply {
@@ -130,8 +172,75 @@ impl MaxApply {
         in_range(field, raw, 1, Self::MAX)?;
         Ok(Self(raw as i32))
     }
+    /// See [`Title::from_record`].
+    pub fn from_record(recorded: i32) -> Self {
+        Self(recorded)
+    }
     pub fn get(self) -> i32 {
         self.0
+    }
+}
+
+/// What an owner writes about a trip: the fields createPost and updatePost carry, each already
+/// parsed. The saga's input, its activities' input and the store's argument; also the snapshot
+/// an update saga restores when it fails.
+///
+/// Its serialized form is part of every CreatePost and UpdatePost history: field names never
+/// change, and a field added later must have a serde default so that recorded histories still
+/// replay (tests/histories.rs replays histories recorded before each change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostDraft {
+    pub title: Title,
+    pub content: Content,
+    pub fishing_spot_type_id: FishingSpotTypeId,
+    pub prefecture_id: PrefectureId,
+    pub meeting_place_id: MeetingPlaceId,
+    pub meeting_at: MeetingAt,
+    pub max_apply: MaxApply,
+    pub fish_type_ids: FishTypeIds,
+}
+
+/// Where a post is in its life. Stored as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PostStatus {
+    /// Its create saga is running: its owner's alone.
+    Pending,
+    /// Listed; people may apply while there is room and the meeting time is ahead.
+    Open,
+    /// The meeting time has passed.
+    Closed,
+    /// Being torn down: its owner's alone, until it is gone.
+    Deleting,
+}
+
+impl PostStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::Pending => "PENDING",
+            PostStatus::Open => "OPEN",
+            PostStatus::Closed => "CLOSED",
+            PostStatus::Deleting => "DELETING",
+        }
+    }
+
+    /// Whether everyone may see a post in this status (its owner always may).
+    pub const fn is_public(self) -> bool {
+        matches!(self, PostStatus::Open | PostStatus::Closed)
+    }
+}
+
+impl TryFrom<String> for PostStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        match stored.as_str() {
+            "PENDING" => Ok(PostStatus::Pending),
+            "OPEN" => Ok(PostStatus::Open),
+            "CLOSED" => Ok(PostStatus::Closed),
+            "DELETING" => Ok(PostStatus::Deleting),
+            other => Err(format!("unknown post status {other:?}")),
+        }
     }
 }
 
@@ -168,6 +277,36 @@ mod tests {
         let now = Utc::now();
         assert!(MeetingAt::parse("meetingAt", now - Duration::minutes(1), now).is_err());
         assert!(MeetingAt::parse("meetingAt", now + Duration::hours(1), now).is_ok());
+    }
+
+    #[test]
+    fn statuses_read_back_and_only_open_and_closed_are_public() {
+        for status in [
+            PostStatus::Pending,
+            PostStatus::Open,
+            PostStatus::Closed,
+            PostStatus::Deleting,
+        ] {
+            assert_eq!(PostStatus::try_from(status.as_str().to_owned()), Ok(status));
+        }
+        assert!(PostStatus::try_from("open".to_owned()).is_err());
+        assert!(PostStatus::Open.is_public() && PostStatus::Closed.is_public());
+        assert!(!PostStatus::Pending.is_public() && !PostStatus::Deleting.is_public());
+    }
+
+    /// The draft reads the field names CreatePost and UpdatePost histories hold, including a
+    /// meeting time that has passed since.
+    #[test]
+    fn a_recorded_draft_reads_back_unchecked() {
+        let recorded = serde_json::json!({
+            "title": "Recorded", "content": "Sea bass", "fishing_spot_type_id": 1,
+            "prefecture_id": 13, "meeting_place_id": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+            "meeting_at": "2020-01-01T05:00:00Z", "max_apply": 3, "fish_type_ids": [3, 12]
+        });
+        let draft: PostDraft = serde_json::from_value(recorded.clone()).unwrap();
+        assert_eq!(draft.title.as_str(), "Recorded");
+        assert_eq!(draft.fish_type_ids.as_slice(), [3, 12]);
+        assert_eq!(serde_json::to_value(&draft).unwrap(), recorded);
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub struct PostData {
     pub max_apply: i32,
     pub apply_count: i32,
     /// PENDING, OPEN, CLOSED or DELETING.
-    pub status: String,
+    pub status: crate::board::PostStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -157,7 +157,7 @@ impl PostData {
             meeting_at: at,
             max_apply: 3,
             apply_count: 0,
-            status: "OPEN".to_owned(),
+            status: crate::board::PostStatus::Open,
             created_at: at,
             updated_at: at,
         }

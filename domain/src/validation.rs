@@ -44,12 +44,19 @@ pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<
 macro_rules! trimmed_text {
     ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
             pub const MIN_CHARS: usize = $min;
             pub const MAX_CHARS: usize = $max;
+
+            /// A value Fishapp recorded itself (a row, a workflow history), taken as it was:
+            /// rules are checked where values enter, and may have tightened since.
+            pub fn from_record(recorded: String) -> Self {
+                Self(recorded)
+            }
 
             pub fn parse(field: &str, raw: &str) -> Result<Self, $crate::validation::Invalid> {
                 let text = raw.trim();

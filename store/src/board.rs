@@ -4,43 +4,13 @@
 
 use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
+use fishapp_domain::board::{
+    Content, FishTypeIds, FishingSpotTypeId, MaxApply, MeetingAt, MeetingPlaceId, PostDraft,
+    PostStatus, PrefectureId, Title,
+};
 use fishapp_domain::events::EventType;
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PostStatus {
-    Pending,
-    Open,
-    Closed,
-    Deleting,
-}
-
-impl PostStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PostStatus::Pending => "PENDING",
-            PostStatus::Open => "OPEN",
-            PostStatus::Closed => "CLOSED",
-            PostStatus::Deleting => "DELETING",
-        }
-    }
-}
-
-/// What an owner writes about a trip: the fields createPost and updatePost carry, already
-/// validated by the API's domain types.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PostFields {
-    pub title: String,
-    pub content: String,
-    pub fishing_spot_type_id: i16,
-    pub prefecture_id: i16,
-    pub meeting_place_id: String,
-    pub meeting_at: DateTime<Utc>,
-    pub max_apply: i32,
-    /// Unique, sorted.
-    pub fish_type_ids: Vec<i16>,
-}
 
 #[derive(Debug, Clone, FromRow, Serialize, Deserialize)]
 pub struct PostRow {
@@ -54,9 +24,26 @@ pub struct PostRow {
     pub meeting_at: DateTime<Utc>,
     pub max_apply: i32,
     pub apply_count: i32,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PostStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl PostRow {
+    /// The post's fields as a draft (with its fish types, which live in their own table).
+    pub fn draft(&self, fish_type_ids: Vec<i16>) -> PostDraft {
+        PostDraft {
+            title: Title::from_record(self.title.clone()),
+            content: Content::from_record(self.content.clone()),
+            fishing_spot_type_id: FishingSpotTypeId::from_record(self.fishing_spot_type_id),
+            prefecture_id: PrefectureId::from_record(self.prefecture_id),
+            meeting_place_id: MeetingPlaceId::from_record(self.meeting_place_id.clone()),
+            meeting_at: MeetingAt::from_record(self.meeting_at),
+            max_apply: MaxApply::from_record(self.max_apply),
+            fish_type_ids: FishTypeIds::from_record(fish_type_ids),
+        }
+    }
 }
 
 const POST_COLUMNS: &str = "p.id, p.user_id, p.title, p.content, p.fishing_spot_type_id, \
@@ -93,7 +80,7 @@ pub async fn insert_pending(
     db: &PgPool,
     id: i64,
     user_id: i64,
-    fields: &PostFields,
+    draft: &PostDraft,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
@@ -104,19 +91,19 @@ pub async fn insert_pending(
     )
     .bind(id)
     .bind(user_id)
-    .bind(&fields.title)
-    .bind(&fields.content)
-    .bind(fields.fishing_spot_type_id)
-    .bind(fields.prefecture_id)
-    .bind(&fields.meeting_place_id)
-    .bind(fields.meeting_at)
-    .bind(fields.max_apply)
+    .bind(draft.title.as_str())
+    .bind(draft.content.as_str())
+    .bind(draft.fishing_spot_type_id.get())
+    .bind(draft.prefecture_id.get())
+    .bind(draft.meeting_place_id.as_str())
+    .bind(draft.meeting_at.get())
+    .bind(draft.max_apply.get())
     .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
     if inserted {
-        replace_fish_types(&mut tx, id, &fields.fish_type_ids).await?;
+        replace_fish_types(&mut tx, id, draft.fish_type_ids.as_slice()).await?;
     }
     tx.commit().await?;
     Ok(inserted)
@@ -231,7 +218,7 @@ pub async fn delete_applications(db: &PgPool, post_id: i64) -> Result<u64, sqlx:
 }
 
 /// A post's fields as they were before an update, to restore them if the update saga fails.
-pub type Snapshot = PostFields;
+pub type Snapshot = PostDraft;
 
 /// Replaces an owner's post's fields and fish types; returns what they were. The CHECK on
 /// apply_count ≤ max_apply turns "maxApply below the applicants" into a rule error, atomically.
@@ -239,7 +226,7 @@ pub async fn update_fields(
     db: &PgPool,
     id: i64,
     owner_id: i64,
-    fields: &PostFields,
+    draft: &PostDraft,
 ) -> Result<Snapshot, WritePostError> {
     let mut tx = db.begin().await?;
     let before: Option<PostRow> = sqlx::query_as(&format!(
@@ -251,24 +238,12 @@ pub async fn update_fields(
     .fetch_optional(&mut *tx)
     .await?;
     let before = before.ok_or(PostRuleError::NotFound(id))?;
-    let snapshot = PostFields {
-        title: before.title.clone(),
-        content: before.content.clone(),
-        fishing_spot_type_id: before.fishing_spot_type_id,
-        prefecture_id: before.prefecture_id,
-        meeting_place_id: before.meeting_place_id.clone(),
-        meeting_at: before.meeting_at,
-        max_apply: before.max_apply,
-        fish_type_ids: fish_types_of(&mut *tx, &[id])
-            .await?
-            .into_iter()
-            .map(|(_, f)| f)
-            .collect(),
-    };
-    if fields.max_apply < before.apply_count {
+    let fish_types = fish_types_of(&mut *tx, &[id]).await?;
+    let snapshot = before.draft(fish_types.into_iter().map(|(_, f)| f).collect());
+    if draft.max_apply.get() < before.apply_count {
         return Err(PostRuleError::MaxApplyBelowApplicants(before.apply_count).into());
     }
-    write_fields(&mut tx, id, fields, "$8")
+    write_fields(&mut tx, id, draft, "$8")
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.constraint() == Some("posts_capacity") => {
@@ -285,7 +260,7 @@ pub async fn update_fields(
 async fn write_fields(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     id: i64,
-    fields: &PostFields,
+    draft: &PostDraft,
     max_apply: &str,
 ) -> Result<Option<PostRow>, sqlx::Error> {
     let written: Option<PostRow> = sqlx::query_as(&format!(
@@ -296,18 +271,18 @@ async fn write_fields(
          RETURNING {POST_COLUMNS}"
     ))
     .bind(id)
-    .bind(&fields.title)
-    .bind(&fields.content)
-    .bind(fields.fishing_spot_type_id)
-    .bind(fields.prefecture_id)
-    .bind(&fields.meeting_place_id)
-    .bind(fields.meeting_at)
-    .bind(fields.max_apply)
+    .bind(draft.title.as_str())
+    .bind(draft.content.as_str())
+    .bind(draft.fishing_spot_type_id.get())
+    .bind(draft.prefecture_id.get())
+    .bind(draft.meeting_place_id.as_str())
+    .bind(draft.meeting_at.get())
+    .bind(draft.max_apply.get())
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(post) = &written {
-        replace_fish_types(tx, id, &fields.fish_type_ids).await?;
-        if post.status == "OPEN" {
+        replace_fish_types(tx, id, draft.fish_type_ids.as_slice()).await?;
+        if post.status == PostStatus::Open {
             outbox::append(tx, &Event::post(EventType::PostUpdated, post)).await?;
         }
     }

@@ -41,7 +41,7 @@ impl Event {
             meeting_at: post.meeting_at,
             max_apply: post.max_apply,
             apply_count: post.apply_count,
-            status: post.status.clone(),
+            status: post.status,
             created_at: post.created_at,
             updated_at: post.updated_at,
         };

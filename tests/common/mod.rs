@@ -162,7 +162,7 @@ impl TestApp {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
-                let temporal = fishapp_workflows::Temporal::connect_in_background(
+                let temporal = fishapp_temporal::Temporal::connect_in_background(
                     fishapp::app::temporal_settings(&config),
                     stop.clone(),
                 );

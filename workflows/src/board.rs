@@ -9,18 +9,31 @@ use fishapp_activities::chat::{CreateRoom, DeleteRoom};
 use fishapp_activities::media::{AttachImages, DeleteImages, Owner};
 use fishapp_activities::post::{CreatePending, RestoreFields, UpdateFields};
 use fishapp_activities::{ChatActivities, MediaActivities, PostActivities};
-use fishapp_store::board::PostFields;
+use fishapp_domain::board::PostDraft;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
 use uuid::Uuid;
 
+/// The version every saga input written by this build carries. Inputs live in histories and are
+/// read again by later builds (replays, workers picking up a saga in flight): a field is only ever
+/// added, with a serde default, so that older inputs still read — the `version` field itself was
+/// added that way (histories recorded before it replay in tests/histories.rs). A change in
+/// meaning raises the version, and the workflow branches on it.
+pub const INPUT_VERSION: u16 = 1;
+
+fn first_version() -> u16 {
+    1
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatePostInput {
+    #[serde(default = "first_version")]
+    pub version: u16,
     pub queues: ContextQueues,
     pub post_id: i64,
     pub user_id: i64,
-    pub fields: PostFields,
+    pub fields: PostDraft,
     /// Staged uploads to attach (ids only: workflows never carry bytes).
     pub image_ids: Vec<Uuid>,
 }
@@ -72,26 +85,22 @@ impl CreatePostWorkflow {
         let post_id = input.post_id;
         // The staged uploads belong to the saga from its start: whatever fails, they go.
         if !input.image_ids.is_empty() {
-            undo.push(delete_images_later(
+            undo.push_activity(
                 ctx,
-                &q.media,
+                MediaActivities::delete_images,
                 DeleteImages::StagedOrOwnedBy {
                     owner: Owner::Post(post_id),
                     ids: input.image_ids.clone(),
                 },
-            ));
+                until_done(&q.media, MEDIA_STEP),
+            );
         }
-        // Each compensation is recorded before its step: a step whose reply was lost may have
-        // done its work, and every compensation is harmless when there is nothing to undo.
-        undo.push(Box::pin({
-            let ctx = ctx.clone();
-            let options = until_done(&q.post, DB_STEP);
-            async move {
-                let _ = ctx
-                    .execute_activity(PostActivities::discard_pending, post_id, options)
-                    .await;
-            }
-        }));
+        undo.push_activity(
+            ctx,
+            PostActivities::discard_pending,
+            post_id,
+            until_done(&q.post, DB_STEP),
+        );
         ctx.execute_activity(
             PostActivities::create_pending,
             CreatePending {
@@ -104,19 +113,15 @@ impl CreatePostWorkflow {
         .await
         .map_err(step("create the post"))?;
 
-        undo.push(Box::pin({
-            let ctx = ctx.clone();
-            let options = until_done(&q.chat, DB_STEP);
-            async move {
-                let input = DeleteRoom {
-                    post_id,
-                    announce: false,
-                };
-                let _ = ctx
-                    .execute_activity(ChatActivities::delete_room, input, options)
-                    .await;
-            }
-        }));
+        undo.push_activity(
+            ctx,
+            ChatActivities::delete_room,
+            DeleteRoom {
+                post_id,
+                announce: false,
+            },
+            until_done(&q.chat, DB_STEP),
+        );
         let room_id = ctx
             .execute_activity(
                 ChatActivities::create_room,
@@ -149,30 +154,14 @@ impl CreatePostWorkflow {
     }
 }
 
-/// A compensation that deletes images (objects, then rows), retried until done.
-fn delete_images_later<W>(
-    ctx: &WorkflowContext<W>,
-    media_queue: &str,
-    which: DeleteImages,
-) -> futures::future::LocalBoxFuture<'static, ()>
-where
-    W: 'static,
-{
-    let ctx = ctx.clone();
-    let options = until_done(media_queue, MEDIA_STEP);
-    Box::pin(async move {
-        let _ = ctx
-            .execute_activity(MediaActivities::delete_images, which, options)
-            .await;
-    })
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdatePostInput {
+    #[serde(default = "first_version")]
+    pub version: u16,
     pub queues: ContextQueues,
     pub post_id: i64,
     pub owner_id: i64,
-    pub fields: PostFields,
+    pub fields: PostDraft,
     /// New staged uploads to attach.
     pub new_image_ids: Vec<Uuid>,
     /// This post's images to delete (ids of other owners' images select nothing).
@@ -214,14 +203,15 @@ impl UpdatePostWorkflow {
         let post_id = input.post_id;
         // The new staged uploads belong to the saga from its start: on failure, they go.
         if !input.new_image_ids.is_empty() {
-            undo.push(delete_images_later(
+            undo.push_activity(
                 ctx,
-                &q.media,
+                MediaActivities::delete_images,
                 DeleteImages::StagedOrOwnedBy {
                     owner: Owner::Post(post_id),
                     ids: input.new_image_ids.clone(),
                 },
-            ));
+                until_done(&q.media, MEDIA_STEP),
+            );
         }
         // The snapshot comes back from the step itself: if the step fails, it changed nothing
         // (one transaction), so there is nothing to restore.
@@ -237,16 +227,12 @@ impl UpdatePostWorkflow {
             )
             .await
             .map_err(step("update the post"))?;
-        undo.push(Box::pin({
-            let ctx = ctx.clone();
-            let options = until_done(&q.post, DB_STEP);
-            async move {
-                let input = RestoreFields { post_id, snapshot };
-                let _ = ctx
-                    .execute_activity(PostActivities::restore_fields, input, options)
-                    .await;
-            }
-        }));
+        undo.push_activity(
+            ctx,
+            PostActivities::restore_fields,
+            RestoreFields { post_id, snapshot },
+            until_done(&q.post, DB_STEP),
+        );
 
         if !input.new_image_ids.is_empty() {
             ctx.execute_activity(
@@ -279,6 +265,8 @@ impl UpdatePostWorkflow {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeletePostInput {
+    #[serde(default = "first_version")]
+    pub version: u16,
     pub queues: ContextQueues,
     pub post_id: i64,
 }

@@ -4,7 +4,6 @@
 use fishapp_activities::media::{DeleteImages, MediaActivities};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use temporalio_client::schedules::ScheduleAction;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 
@@ -41,18 +40,4 @@ impl CleanupStagedImagesWorkflow {
             .await?;
         Ok(deleted)
     }
-}
-
-/// The schedule's action: a run of the cleanup on the workflow queue, with this input.
-pub fn schedule_action(
-    schedule_id: &str,
-    workflows_task_queue: &str,
-    input: CleanupInput,
-) -> ScheduleAction {
-    ScheduleAction::start_workflow(
-        CleanupStagedImagesWorkflow::run,
-        input,
-        workflows_task_queue,
-        format!("{schedule_id}/run"),
-    )
 }

@@ -5,9 +5,11 @@
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use temporalio_common::RetryPolicy;
 use temporalio_common::protos::temporal::api::failure::v1::Failure;
-use temporalio_sdk::{ActivityExecutionError, ActivityOptions, ApplicationFailure};
+use temporalio_common::{ActivityDefinition, RetryPolicy};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, WorkflowContext,
+};
 
 /// The activity task queues of each context, as workflow input: queue names are configuration,
 /// not workflow code, so that deployments with other prefixes replay the same code.
@@ -69,8 +71,25 @@ pub const MEDIA_STEP: Duration = Duration::from_secs(60);
 pub struct Compensations(Vec<LocalBoxFuture<'static, ()>>);
 
 impl Compensations {
-    pub fn push(&mut self, compensation: LocalBoxFuture<'static, ()>) {
-        self.0.push(compensation);
+    /// Records a compensation: `activity` with `input`, run (with `options`, normally
+    /// [`until_done`]) if a later step fails. Record it *before* the step it undoes: a step whose
+    /// reply was lost may have done its work, and every compensation is harmless when there is
+    /// nothing to undo.
+    pub fn push_activity<W: 'static, AD>(
+        &mut self,
+        ctx: &WorkflowContext<W>,
+        activity: AD,
+        input: AD::Input,
+        options: ActivityOptions,
+    ) where
+        AD: ActivityDefinition + 'static,
+    {
+        let ctx = ctx.clone();
+        self.0.push(Box::pin(async move {
+            // A compensation retried until done only returns once it succeeded; one with
+            // limited attempts that still fails leaves its trace in the history.
+            let _ = ctx.execute_activity(activity, input, options).await;
+        }));
     }
 
     pub async fn run(self) {

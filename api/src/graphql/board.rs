@@ -4,33 +4,32 @@
 
 use super::account::{User, parse_id};
 use super::context::Guards;
+use super::cursor::Cursor;
 use super::loaders::Loaders;
 use super::media::Image;
 use super::scalars::Time;
-use crate::board::{Board, SagaWait, UpdateRequest};
+use crate::board::{Board, MutationKey, NewPost, PostChange};
 use crate::error::{ApiError, ApiResult, IntoGql};
-use crate::media::Media;
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Upload};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use fishapp_domain::board::{
-    Content, FishTypeIds, FishingSpotTypeId, MaxApply, MeetingAt, MeetingPlaceId, PrefectureId,
-    Title,
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Upload, UploadValue,
 };
-use fishapp_store::board::{self as store, Keyset, Order, PostFields, PostFilter, PostRow, SortBy};
-use fishapp_store::media::{self as media_store, OwnerType as StoreOwner};
+use chrono::Utc;
+use fishapp_domain::board::{
+    Content, FishTypeIds, FishingSpotTypeId, MaxApply, MeetingAt, MeetingPlaceId, PostDraft,
+    PrefectureId, Title,
+};
+use fishapp_store::board::{self as store, Order, PostFilter, PostRow, SortBy};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use temporalio_client::WorkflowExecutionStatus;
-use uuid::Uuid;
 
 /// Page size of `posts`: 10 unless asked, at most 30.
 const DEFAULT_PAGE: i64 = 10;
 const MAX_PAGE: i64 = 30;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "fishapp_domain::board::PostStatus")]
 pub(crate) enum PostStatus {
     /// Its create saga is running: visible to its owner only.
     Pending,
@@ -42,13 +41,6 @@ pub(crate) enum PostStatus {
 }
 
 pub(crate) struct Post(pub(crate) PostRow);
-
-impl Post {
-    /// Whether `viewer` may see this post: everyone sees OPEN and CLOSED posts, the owner all.
-    fn visible_to(&self, viewer: Option<i64>) -> bool {
-        matches!(self.0.status.as_str(), "OPEN" | "CLOSED") || viewer == Some(self.0.user_id)
-    }
-}
 
 #[Object]
 impl Post {
@@ -95,12 +87,7 @@ impl Post {
         self.0.apply_count
     }
     async fn status(&self) -> PostStatus {
-        match self.0.status.as_str() {
-            "PENDING" => PostStatus::Pending,
-            "CLOSED" => PostStatus::Closed,
-            "DELETING" => PostStatus::Deleting,
-            _ => PostStatus::Open,
-        }
+        self.0.status.into()
     }
     async fn images(&self, ctx: &Context<'_>) -> ApiResult<Vec<Image>> {
         let loaded = ctx
@@ -186,35 +173,6 @@ pub(crate) struct PostsInput {
     order_by: OrderBy,
 }
 
-/// What an opaque `after` cursor holds: the sort it belongs to and the last post's position.
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    s: PostSortBy,
-    o: OrderBy,
-    /// The sort column's value, in microseconds since the epoch.
-    t: i64,
-    i: i64,
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    fn decode(raw: &str, sort: PostSortBy, order: OrderBy) -> Result<Keyset, ApiError> {
-        let bad = || ApiError::bad_input("after", "is not a cursor of this listing");
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        if cursor.s != sort || cursor.o != order {
-            return Err(bad());
-        }
-        Ok(Keyset {
-            at: DateTime::<Utc>::from_timestamp_micros(cursor.t).ok_or_else(bad)?,
-            id: cursor.i,
-        })
-    }
-}
-
 fn small(
     field: &str,
     value: Option<i32>,
@@ -246,9 +204,7 @@ impl PostsInput {
                 .transpose()?,
             meeting_at_from: self.meeting_at_from.map(|t| t.0),
             meeting_at_to: self.meeting_at_to.map(|t| t.0),
-            fish_type_ids: FishTypeIds::parse_any("input.fishTypeIds", &fish)?
-                .map(FishTypeIds::into_inner)
-                .unwrap_or_default(),
+            fish_type_ids: FishTypeIds::parse_filter("input.fishTypeIds", &fish)?.into_inner(),
             can_apply: self.can_apply,
             include_unpublished_of: viewer,
         })
@@ -271,31 +227,23 @@ pub(crate) struct PostFieldsInput {
 
 impl PostFieldsInput {
     /// Parsed and checked; the first invalid field is reported by name.
-    fn parse(&self) -> Result<PostFields, ApiError> {
+    fn parse(&self) -> Result<PostDraft, ApiError> {
         let fish: Vec<i64> = self.fish_type_ids.iter().map(|&f| f.into()).collect();
-        Ok(PostFields {
-            title: Title::parse("input.title", &self.title)?
-                .as_str()
-                .to_owned(),
-            content: Content::parse("input.content", &self.content)?
-                .as_str()
-                .to_owned(),
+        Ok(PostDraft {
+            title: Title::parse("input.title", &self.title)?,
+            content: Content::parse("input.content", &self.content)?,
             fishing_spot_type_id: FishingSpotTypeId::parse(
                 "input.fishingSpotTypeId",
                 self.fishing_spot_type_id.into(),
-            )?
-            .get(),
-            prefecture_id: PrefectureId::parse("input.prefectureId", self.prefecture_id.into())?
-                .get(),
+            )?,
+            prefecture_id: PrefectureId::parse("input.prefectureId", self.prefecture_id.into())?,
             meeting_place_id: MeetingPlaceId::parse(
                 "input.meetingPlaceId",
                 &self.meeting_place_id,
-            )?
-            .as_str()
-            .to_owned(),
-            meeting_at: MeetingAt::parse("input.meetingAt", self.meeting_at.0, Utc::now())?.get(),
-            max_apply: MaxApply::parse("input.maxApply", self.max_apply.into())?.get(),
-            fish_type_ids: FishTypeIds::parse("input.fishTypeIds", &fish)?.into_inner(),
+            )?,
+            meeting_at: MeetingAt::parse("input.meetingAt", self.meeting_at.0, Utc::now())?,
+            max_apply: MaxApply::parse("input.maxApply", self.max_apply.into())?,
+            fish_type_ids: FishTypeIds::parse("input.fishTypeIds", &fish)?,
         })
     }
 }
@@ -363,40 +311,14 @@ pub(crate) struct Saga {
     post_id: Option<ID>,
 }
 
-fn mutation_key(raw: Option<&str>) -> Result<String, ApiError> {
-    match raw {
-        None => Ok(Uuid::new_v4().simple().to_string()),
-        Some(key)
-            if (1..=64).contains(&key.len())
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
-        {
-            Ok(key.to_owned())
-        }
-        Some(_) => Err(ApiError::bad_input(
-            "input.clientMutationId",
-            "must be 1 to 64 of A-Z, a-z, 0-9, '-', '_' and '.'",
-        )),
-    }
-}
-
-fn uploads(
+/// The files of an `images` argument, as the use cases take them.
+fn upload_values(
     ctx: &Context<'_>,
     images: Option<&Vec<Upload>>,
-    max: usize,
-) -> Result<Vec<async_graphql::UploadValue>, ApiError> {
-    let images = images.map(Vec::as_slice).unwrap_or_default();
-    if images.len() > max {
-        return Err(ApiError::bad_input(
-            "input.images",
-            format!(
-                "at most {max} images per request; {} were sent",
-                images.len()
-            ),
-        ));
-    }
+) -> Result<Vec<UploadValue>, ApiError> {
     images
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
         .map(|u| u.value(ctx).map_err(ApiError::internal))
         .collect()
@@ -410,17 +332,9 @@ impl BoardQuery {
     /// One post. PENDING and DELETING posts are their owner's alone: NOT_FOUND for others.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Post> {
         let id = parse_id("id", &id).gql()?;
-        let viewer = ctx.viewer_if_any().await.map(|v| v.user_id);
-        let post = ctx
-            .data_unchecked::<Board>()
-            .post(id)
-            .await
-            .gql()?
-            .map(Post);
-        match post {
-            Some(post) if post.visible_to(viewer) => Ok(post),
-            _ => Err(ApiError::NotFound(format!("no post {id}"))).gql(),
-        }
+        let viewer = ctx.viewer_if_any().await;
+        let board = ctx.data_unchecked::<Board>();
+        Ok(Post(board.post(viewer.as_ref(), id).await.gql()?))
     }
 
     /// OPEN posts, newest first unless asked otherwise, filtered; keyset-paginated (`first`
@@ -499,13 +413,11 @@ impl BoardQuery {
     /// A saga the caller started: its type, status and post.
     async fn saga(&self, ctx: &Context<'_>, id: String) -> ApiResult<Saga> {
         let viewer = ctx.viewer().await.gql()?;
-        let board = ctx.data_unchecked::<Board>();
-        let client = board.client().gql()?;
-        let (info, owner) = board.saga(&client, &id).await.gql()?;
-        if owner != Some(viewer.user_id) {
-            // Someone else's saga is indistinguishable from none.
-            return Err(ApiError::NotFound(format!("no saga {id:?}"))).gql();
-        }
+        let info = ctx
+            .data_unchecked::<Board>()
+            .saga(&viewer, &id)
+            .await
+            .gql()?;
         let status = match info.status {
             WorkflowExecutionStatus::Completed => SagaStatus::Completed,
             WorkflowExecutionStatus::Failed => SagaStatus::Failed,
@@ -523,21 +435,6 @@ impl BoardQuery {
     }
 }
 
-/// The post `id` names, and its owner, who must be the caller (FORBIDDEN otherwise).
-async fn owned_post(
-    ctx: &Context<'_>,
-    id: &ID,
-) -> Result<(PostRow, crate::account::Viewer), ApiError> {
-    let post_id = parse_id("input.id", id)?;
-    let post = ctx
-        .data_unchecked::<Board>()
-        .post(post_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no post {post_id}")))?;
-    let viewer = ctx.owner(post.user_id).await?;
-    Ok((post, viewer))
-}
-
 #[derive(Default)]
 pub(crate) struct BoardMutation;
 
@@ -550,74 +447,23 @@ impl BoardMutation {
         input: CreatePostInput,
     ) -> ApiResult<CreatePostPayload> {
         let viewer = ctx.viewer().await.gql()?;
-        let board = ctx.data_unchecked::<Board>();
-        let media = ctx.data_unchecked::<Media>();
-        let fields = input.fields.parse().gql()?;
-        let key = mutation_key(input.client_mutation_id.as_deref()).gql()?;
-        let max_images = board
-            .settings()
-            .max_images_per_post
-            .min(media.settings().max_files_per_request);
-        let uploads = uploads(ctx, input.images.as_ref(), max_images).gql()?;
-        // Temporal first: when it is unreachable, nothing is uploaded or written.
-        let client = board.client().gql()?;
-        let image_ids = media
-            .stage_all("input.images", uploads, viewer.user_id)
-            .await
-            .gql()?;
-        let started = match board
-            .start_create(
-                &client,
-                viewer.user_id,
-                &key,
-                input.client_mutation_id.is_some(),
-                fields.clone(),
-                image_ids.clone(),
+        let request = NewPost {
+            draft: input.fields.parse().gql()?,
+            key: MutationKey::parse(
+                "input.clientMutationId",
+                input.client_mutation_id.as_deref(),
             )
-            .await
-        {
-            Ok(started) => started,
-            Err(e) => {
-                media.discard_staged(&image_ids).await;
-                return Err(e).gql();
-            }
+            .gql()?,
+            images: upload_values(ctx, input.images.as_ref()).gql()?,
         };
-        if !started.started_here {
-            // A retry: the earlier request's saga owns the post; these uploads are not needed.
-            media.discard_staged(&image_ids).await;
-        }
-        let wait = board
-            .wait_create(&client, &started.saga_id, board.settings().saga_wait)
+        let created = ctx
+            .data_unchecked::<Board>()
+            .create_post(&viewer, request)
             .await
             .gql()?;
-        if let SagaWait::Failed(reason) = wait {
-            return Err(ApiError::Conflict(format!(
-                "the post could not be created ({reason}); nothing was kept"
-            )))
-            .gql();
-        }
-        let post = match board.post(started.post_id).await.gql()? {
-            Some(row) => row,
-            // The saga has not written the row yet: answer with what it will write.
-            None => PostRow {
-                id: started.post_id,
-                user_id: viewer.user_id,
-                title: fields.title,
-                content: fields.content,
-                fishing_spot_type_id: fields.fishing_spot_type_id,
-                prefecture_id: fields.prefecture_id,
-                meeting_place_id: fields.meeting_place_id,
-                meeting_at: fields.meeting_at,
-                max_apply: fields.max_apply,
-                apply_count: 0,
-                status: "PENDING".to_owned(),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            },
-        };
         Ok(CreatePostPayload {
-            post: Post(post),
-            saga_id: started.saga_id,
+            post: Post(created.post),
+            saga_id: created.saga_id,
         })
     }
 
@@ -627,89 +473,29 @@ impl BoardMutation {
         ctx: &Context<'_>,
         input: UpdatePostInput,
     ) -> ApiResult<UpdatePostPayload> {
-        let board = ctx.data_unchecked::<Board>();
-        let media = ctx.data_unchecked::<Media>();
-        let (current, viewer) = owned_post(ctx, &input.id).await.gql()?;
-        if current.status == "DELETING" {
-            return Err(ApiError::NotFound(format!("no post {}", current.id))).gql();
-        }
-        let post_id = current.id;
-        let fields = input.fields.parse().gql()?;
-        if fields.max_apply < current.apply_count {
-            return Err(ApiError::bad_input(
-                "input.maxApply",
-                format!(
-                    "cannot be below the {} people who already applied",
-                    current.apply_count
-                ),
-            ))
-            .gql();
-        }
-        let existing = media_store::images_of(board.db().pool(), StoreOwner::Post, post_id)
-            .await
-            .map_err(ApiError::from)
-            .gql()?;
-        let mut to_delete = Vec::new();
-        for (i, id) in input.image_ids_to_delete.iter().flatten().enumerate() {
-            let field = format!("input.imageIdsToDelete.{i}");
-            let id = Uuid::parse_str(id.as_str())
-                .ok()
-                .filter(|id| existing.iter().any(|img| img.id == *id))
-                .ok_or_else(|| ApiError::bad_input(&field, "is not an image of this post"))
-                .gql()?;
-            if !to_delete.contains(&id) {
-                to_delete.push(id);
-            }
-        }
-        let room = board
-            .settings()
-            .max_images_per_post
-            .saturating_sub(existing.len() - to_delete.len());
-        let uploads = uploads(
-            ctx,
-            input.images.as_ref(),
-            room.min(media.settings().max_files_per_request),
-        )
-        .gql()?;
-        let key = mutation_key(input.client_mutation_id.as_deref()).gql()?;
-        let client = board.client().gql()?;
-        let new_images = media
-            .stage_all("input.images", uploads, viewer.user_id)
+        let viewer = ctx.viewer().await.gql()?;
+        let change = PostChange {
+            post_id: parse_id("input.id", &input.id).gql()?,
+            draft: input.fields.parse().gql()?,
+            image_ids_to_delete: input
+                .image_ids_to_delete
+                .unwrap_or_default()
+                .into_iter()
+                .map(|id| id.0)
+                .collect(),
+            key: MutationKey::parse(
+                "input.clientMutationId",
+                input.client_mutation_id.as_deref(),
+            )
+            .gql()?,
+            images: upload_values(ctx, input.images.as_ref()).gql()?,
+        };
+        let post = ctx
+            .data_unchecked::<Board>()
+            .update_post(&viewer, change)
             .await
             .gql()?;
-        let saga = UpdateRequest {
-            post_id,
-            owner_id: viewer.user_id,
-            fields,
-            new_image_ids: new_images.clone(),
-            image_ids_to_delete: to_delete,
-        };
-        let saga_id = match board.start_update(&client, &key, saga).await {
-            Ok(id) => id,
-            Err(e) => {
-                media.discard_staged(&new_images).await;
-                return Err(e).gql();
-            }
-        };
-        match board
-            .wait_update(&client, &saga_id, board.settings().saga_wait)
-            .await
-            .gql()?
-        {
-            SagaWait::Failed(reason) => Err(ApiError::Conflict(format!(
-                "the post was not changed ({reason})"
-            )))
-            .gql(),
-            SagaWait::Done(_) | SagaWait::Running => {
-                let post = board
-                    .post(post_id)
-                    .await
-                    .gql()?
-                    .ok_or_else(|| ApiError::NotFound(format!("no post {post_id}")))
-                    .gql()?;
-                Ok(UpdatePostPayload { post: Post(post) })
-            }
-        }
+        Ok(UpdatePostPayload { post: Post(post) })
     }
 
     /// Tears a post down through the DeletePost saga (owner only). The teardown always
@@ -719,11 +505,12 @@ impl BoardMutation {
         ctx: &Context<'_>,
         input: DeletePostInput,
     ) -> ApiResult<DeletePostPayload> {
-        let board = ctx.data_unchecked::<Board>();
-        let (post, viewer) = owned_post(ctx, &input.id).await.gql()?;
-        let post_id = post.id;
-        let client = board.client().gql()?;
-        board.delete(&client, post_id, viewer.user_id).await.gql()?;
+        let viewer = ctx.viewer().await.gql()?;
+        let post_id = parse_id("input.id", &input.id).gql()?;
+        ctx.data_unchecked::<Board>()
+            .delete_post(&viewer, post_id)
+            .await
+            .gql()?;
         Ok(DeletePostPayload { success: true })
     }
 }
@@ -758,37 +545,22 @@ impl BoardSubscription {
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<CreatePostResultPayload>>>
     {
         let viewer = ctx.viewer().await.gql()?;
-        let board = ctx.data_unchecked::<Board>().clone();
-        let client = board.client().gql()?;
-        let (info, owner) = board.saga(&client, &input.saga_id).await.gql()?;
-        if owner != Some(viewer.user_id) || info.workflow_type != "CreatePostWorkflow" {
-            return Err(ApiError::NotFound(format!("no saga {:?}", input.saga_id))).gql();
-        }
-        let saga_id = input.saga_id;
+        let result = ctx
+            .data_unchecked::<Board>()
+            .create_result(&viewer, &input.saga_id, RESULT_WAIT)
+            .await
+            .gql()?;
         Ok(futures::stream::once(async move {
-            let outcome = match board
-                .wait_create(&client, &saga_id, RESULT_WAIT)
-                .await
-                .gql()?
-            {
-                SagaWait::Done(output) => CreatePostResultPayload {
-                    post: board.post(output.post_id).await.gql()?.map(Post),
+            Ok(match result.await.gql()? {
+                Ok(post) => CreatePostResultPayload {
+                    post: post.map(Post),
                     error: None,
                 },
-                SagaWait::Failed(reason) => CreatePostResultPayload {
+                Err(reason) => CreatePostResultPayload {
                     post: None,
-                    error: Some(format!(
-                        "the post could not be created ({reason}); nothing was kept"
-                    )),
+                    error: Some(reason),
                 },
-                SagaWait::Running => {
-                    return Err(ApiError::Unavailable(
-                        "the saga is still running; ask saga(id) later".to_owned(),
-                    ))
-                    .gql();
-                }
-            };
-            Ok(outcome)
+            })
         })
         .boxed())
     }

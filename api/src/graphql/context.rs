@@ -35,8 +35,6 @@ pub(crate) trait Guards {
     /// The signed-in caller if the request carries a valid ID token; anonymous otherwise (for
     /// public fields whose visibility depends on who asks).
     async fn viewer_if_any(&self) -> Option<Viewer>;
-    /// The caller, who must be `owner_id`: FORBIDDEN otherwise.
-    async fn owner(&self, owner_id: i64) -> Result<Viewer, ApiError>;
 }
 
 impl Guards for Context<'_> {
@@ -73,14 +71,5 @@ impl Guards for Context<'_> {
     async fn viewer_if_any(&self) -> Option<Viewer> {
         self.request().bearer.as_ref()?;
         self.viewer().await.ok()
-    }
-
-    async fn owner(&self, owner_id: i64) -> Result<Viewer, ApiError> {
-        let viewer = self.viewer().await?;
-        if viewer.user_id == owner_id {
-            Ok(viewer)
-        } else {
-            Err(ApiError::Forbidden("only the owner may do this".to_owned()))
-        }
     }
 }

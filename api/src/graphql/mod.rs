@@ -5,6 +5,7 @@ mod account;
 mod board;
 pub(crate) mod context;
 mod cost;
+mod cursor;
 mod health;
 pub(crate) mod loaders;
 mod media;

@@ -5,7 +5,7 @@
 //! [`TemporalUnavailable`] (the API's `UNAVAILABLE`) and readiness reports Temporal as down.
 
 use crate::search_attributes;
-use crate::task_queues::TaskQueues;
+use fishapp_workflows::TaskQueues;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,141 @@
+//! Starting a saga under its business key, waiting for its outcome, and describing it — with
+//! outcomes told apart by type, never by the text of an error:
+//!
+//! - a saga that failed for a business reason ended with an `ApplicationFailure` of type
+//!   [`SAGA_FAILED`](fishapp_workflows::saga::SAGA_FAILED) after its compensations ran:
+//!   [`SagaOutcome::Failed`] with the step's reason;
+//! - Temporal unreachable, a workflow that timed out, was terminated or cancelled, or any other
+//!   failure: [`SagaError`], which the API maps to codes of their own.
+
+use crate::search_attributes::{POST_ID_KEY, USER_ID_KEY};
+use fishapp_workflows::saga::SAGA_FAILED;
+use std::future::Future;
+use std::time::Duration;
+use temporalio_client::errors::{
+    WorkflowGetResultError, WorkflowInteractionError, WorkflowStartError,
+};
+use temporalio_client::{
+    Client, UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
+};
+use temporalio_common::error::IncomingError;
+use temporalio_common::search_attributes::SearchAttributes;
+
+/// How a saga stands after waiting for it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SagaOutcome<T> {
+    Done(T),
+    /// Failed for a business reason and compensated: nothing of it remains.
+    Failed(String),
+    /// Still running when the wait ended.
+    Running,
+}
+
+/// What went wrong on Temporal's side: nothing the caller did.
+#[derive(Debug, thiserror::Error)]
+pub enum SagaError {
+    /// Temporal could not be reached, or refused the call.
+    #[error("the workflow service is unavailable: {0}")]
+    Unavailable(String),
+    /// No saga has this id (in this namespace).
+    #[error("no saga {0:?}")]
+    NotFound(String),
+    /// The saga ran past its workflow timeout.
+    #[error("the saga timed out")]
+    TimedOut,
+    /// The saga ended without finishing its work or compensating: terminated or cancelled by an
+    /// operator, or failed outside the saga pattern.
+    #[error("the saga ended abnormally: {0}")]
+    Aborted(String),
+}
+
+/// A saga as its starter may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaInfo {
+    pub id: String,
+    /// The workflow type, e.g. `CreatePostWorkflow`.
+    pub workflow_type: String,
+    pub status: WorkflowExecutionStatus,
+    /// The `PostId` search attribute.
+    pub post_id: Option<i64>,
+    /// The `UserId` search attribute: who started it.
+    pub user_id: Option<i64>,
+}
+
+/// Start options of every saga: the id is a business key (conflict policy UseExisting joins a
+/// running saga, reuse policy RejectDuplicate never runs a finished one again), and the
+/// `PostId`/`UserId` search attributes let operators find it.
+pub fn start_options(
+    task_queue: &str,
+    workflow_id: &str,
+    post_id: i64,
+    user_id: i64,
+) -> WorkflowStartOptions {
+    WorkflowStartOptions::new(task_queue.to_owned(), workflow_id.to_owned())
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .search_attributes(SearchAttributes::new([
+            POST_ID_KEY.value_set(post_id.to_string()),
+            USER_ID_KEY.value_set(user_id.to_string()),
+        ]))
+        .build()
+}
+
+/// A start that created the saga, or found it under its id (a running one joined, a finished
+/// one — whose result is then awaited): both are success.
+pub fn started<T>(start: Result<T, WorkflowStartError>) -> Result<(), SagaError> {
+    match start {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(SagaError::Unavailable(e.to_string())),
+    }
+}
+
+/// Waits for a saga's result up to `budget`.
+pub async fn wait<T>(
+    result: impl Future<Output = Result<T, WorkflowGetResultError>>,
+    budget: Duration,
+) -> Result<SagaOutcome<T>, SagaError> {
+    match tokio::time::timeout(budget, result).await {
+        Err(_) => Ok(SagaOutcome::Running),
+        Ok(Ok(output)) => Ok(SagaOutcome::Done(output)),
+        Ok(Err(e)) => classify(e),
+    }
+}
+
+fn classify<T>(error: WorkflowGetResultError) -> Result<SagaOutcome<T>, SagaError> {
+    match error {
+        WorkflowGetResultError::Failed(failure) => match *failure {
+            IncomingError::Application(app) if app.type_name() == Some(SAGA_FAILED) => {
+                Ok(SagaOutcome::Failed(app.source_error().to_string()))
+            }
+            other => Err(SagaError::Aborted(other.to_string())),
+        },
+        WorkflowGetResultError::NotFound(status) => {
+            Err(SagaError::NotFound(status.message().to_owned()))
+        }
+        WorkflowGetResultError::TimedOut => Err(SagaError::TimedOut),
+        WorkflowGetResultError::Rpc(status) => Err(SagaError::Unavailable(status.to_string())),
+        other => Err(SagaError::Aborted(other.to_string())),
+    }
+}
+
+/// A saga's type, status, post and starter.
+pub async fn describe(client: &Client, saga_id: &str) -> Result<SagaInfo, SagaError> {
+    let description = client
+        .get_workflow_handle::<UntypedWorkflow>(saga_id.to_owned())
+        .describe(WorkflowDescribeOptions::default())
+        .await
+        .map_err(|e| match e {
+            WorkflowInteractionError::NotFound(_) => SagaError::NotFound(saga_id.to_owned()),
+            other => SagaError::Unavailable(other.to_string()),
+        })?;
+    let attributes = description.search_attributes();
+    let id_of = |v: Option<String>| v.and_then(|s| s.parse::<i64>().ok());
+    Ok(SagaInfo {
+        id: saga_id.to_owned(),
+        workflow_type: description.workflow_type().to_owned(),
+        status: description.status(),
+        post_id: id_of(attributes.get(&POST_ID_KEY)),
+        user_id: id_of(attributes.get(&USER_ID_KEY)),
+    })
+}
