@@ -20,8 +20,9 @@ use axum::Json;
 use axum::extract::State;
 use common::{TestApp, sign_up};
 use fishapp_domain::board::PostDraft;
+use fishapp_domain::media::{ImageOwner, OwnerType};
 use fishapp_store::board::{self, Order, PostFilter, SortBy};
-use fishapp_store::media::{self, NewImage, OwnerType};
+use fishapp_store::media::{self, NewImage};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -236,7 +237,7 @@ async fn seed(pool: &sqlx::PgPool, authors: &[i64]) {
                 pool,
                 &NewImage {
                     id: image,
-                    owner: Some((OwnerType::Post, id)),
+                    owner: Some(ImageOwner::Post(id)),
                     display_key: &key,
                     thumbnail_key: &key,
                     content_type: "image/jpeg",

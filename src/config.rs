@@ -492,9 +492,6 @@ impl Config {
     }
 }
 
-/// Path of the configuration file from `--config` or `FISHAPP_CONFIG` (clap reads both).
-pub type ConfigFile = Option<PathBuf>;
-
 fn from_figment(error: &figment::Error) -> ConfigError {
     // figment collects every error; the first one is the one to fix first.
     let error = error

@@ -412,7 +412,7 @@ async fn a_page_of_posts_with_authors_images_and_fish_costs_a_constant_number_of
                 &pool,
                 &fishapp_store::media::NewImage {
                     id,
-                    owner: Some((fishapp_store::media::OwnerType::Post, post.id)),
+                    owner: Some(fishapp_domain::media::ImageOwner::Post(post.id)),
                     display_key: &key,
                     thumbnail_key: &key,
                     content_type: "image/jpeg",

@@ -5,9 +5,10 @@
 mod common;
 
 use common::{TestDatabase, test_config};
+use fishapp_domain::media::ImageOwner;
 use fishapp_media::{LocalDisk, ObjectStore};
 use fishapp_store::Database;
-use fishapp_store::media::{self as store, NewImage, OwnerType};
+use fishapp_store::media::{self as store, NewImage};
 use fishapp_temporal::Temporal;
 use fishapp_workflows::media_cleanup::{CleanupInput, CleanupStagedImagesWorkflow};
 use temporalio_client::{
@@ -19,7 +20,7 @@ use uuid::Uuid;
 async fn stored_image(
     pool: &sqlx::PgPool,
     objects: &LocalDisk,
-    owner: Option<(OwnerType, i64)>,
+    owner: Option<ImageOwner>,
     hours_old: i32,
 ) -> Uuid {
     let id = Uuid::new_v4();
@@ -79,7 +80,7 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
 
     let old_staged = stored_image(&pool, &objects, None, 25).await;
     let young_staged = stored_image(&pool, &objects, None, 1).await;
-    let old_attached = stored_image(&pool, &objects, Some((OwnerType::User, 7)), 48).await;
+    let old_attached = stored_image(&pool, &objects, Some(ImageOwner::User(7)), 48).await;
 
     let shutdown = CancellationToken::new();
     let temporal =
@@ -197,36 +198,36 @@ async fn attaching_is_all_or_none_and_idempotent() {
     let (config, _db, pool, objects) = setup().await;
     let a = stored_image(&pool, &objects, None, 0).await;
     let b = stored_image(&pool, &objects, None, 0).await;
-    let elsewhere = stored_image(&pool, &objects, Some((OwnerType::Post, 99)), 0).await;
+    let elsewhere = stored_image(&pool, &objects, Some(ImageOwner::Post(99)), 0).await;
 
     // One of them belongs to another post: nothing is attached.
-    let refused = store::attach(&pool, OwnerType::Post, 1, &[a, elsewhere]).await;
+    let refused = store::attach(&pool, ImageOwner::Post(1), &[a, elsewhere]).await;
     assert!(
         matches!(refused, Err(store::AttachError::NotAttachable(ref e)) if e.0 == vec![elsewhere]),
         "{refused:?}"
     );
     assert!(
-        store::images_of(&pool, OwnerType::Post, 1)
+        store::images_of(&pool, ImageOwner::Post(1))
             .await
             .unwrap()
             .is_empty()
     );
 
     assert_eq!(
-        store::attach(&pool, OwnerType::Post, 1, &[a, b])
+        store::attach(&pool, ImageOwner::Post(1), &[a, b])
             .await
             .unwrap(),
         2
     );
     // A retried activity attaches the same images again: fine.
     assert_eq!(
-        store::attach(&pool, OwnerType::Post, 1, &[a, b])
+        store::attach(&pool, ImageOwner::Post(1), &[a, b])
             .await
             .unwrap(),
         2
     );
     assert_eq!(
-        store::images_of(&pool, OwnerType::Post, 1)
+        store::images_of(&pool, ImageOwner::Post(1))
             .await
             .unwrap()
             .len(),
@@ -234,7 +235,7 @@ async fn attaching_is_all_or_none_and_idempotent() {
     );
     // An unknown id is refused.
     assert!(
-        store::attach(&pool, OwnerType::Post, 1, &[Uuid::new_v4()])
+        store::attach(&pool, ImageOwner::Post(1), &[Uuid::new_v4()])
             .await
             .is_err()
     );

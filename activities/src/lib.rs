@@ -2,6 +2,9 @@
 //! its context's task queue (see `fishapp_workflows::TaskQueues`). Activities are the only place
 //! where a saga touches the world, so each one is idempotent by the saga's business key: Temporal
 //! may run an activity more than once.
+//!
+//! Depends on `fishapp-store`, `fishapp-media` and `fishapp-domain`; never on the API. Used by the
+//! workflows (the typed activity definitions they call) and the worker (which registers them).
 
 pub mod chat;
 pub mod faults;

@@ -3,33 +3,17 @@
 
 use crate::faults::FaultPlan;
 use chrono::Utc;
-use fishapp_media::{MediaStore, ObjectStore};
+pub use fishapp_domain::media::ImageOwner as Owner;
+use fishapp_domain::media::OwnerType;
+use fishapp_media::MediaStore;
 use fishapp_store::Database;
-use fishapp_store::media::{self as store, AttachError, OwnerType, Selection};
+use fishapp_store::media::{self as store, AttachError, Selection};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use uuid::Uuid;
-
-/// Who owns images, as workflows pass it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Owner {
-    Post(i64),
-    User(i64),
-    Message(i64),
-}
-
-impl Owner {
-    fn split(self) -> (OwnerType, i64) {
-        match self {
-            Owner::Post(id) => (OwnerType::Post, id),
-            Owner::User(id) => (OwnerType::User, id),
-            Owner::Message(id) => (OwnerType::Message, id),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttachImages {
@@ -48,8 +32,6 @@ pub enum DeleteImages {
     /// These images if still staged or the owner's (a failed saga's compensation: never
     /// someone else's image, whatever ids it was given).
     StagedOrOwnedBy { owner: Owner, ids: Vec<Uuid> },
-    /// These images (an update's removals, a failed saga's compensation).
-    Ids(Vec<Uuid>),
     /// Staged uploads older than this many seconds that nothing attached.
     StagedOlderThan { seconds: u64 },
 }
@@ -77,8 +59,7 @@ impl MediaActivities {
         input: AttachImages,
     ) -> Result<u64, ActivityError> {
         self.faults.check(&ctx, "media.attach_images")?;
-        let (owner_type, owner_id) = input.owner.split();
-        match store::attach(self.db.pool(), owner_type, owner_id, &input.image_ids).await {
+        match store::attach(self.db.pool(), input.owner, &input.image_ids).await {
             Ok(attached) => Ok(attached),
             Err(AttachError::NotAttachable(e)) => Err(ActivityError::application(
                 ApplicationFailure::non_retryable(e.to_string()),
@@ -103,20 +84,10 @@ impl MediaActivities {
             self.faults.check(&ctx, "media.delete_images")?;
         }
         let selection = match input {
-            DeleteImages::OfOwner(owner) => {
-                let (owner_type, id) = owner.split();
-                Selection::Owner(owner_type, id)
-            }
+            DeleteImages::OfOwner(owner) => Selection::Owner(owner),
             DeleteImages::OfMessages(ids) => Selection::Owners(OwnerType::Message, ids),
-            DeleteImages::OwnedBy { owner, ids } => {
-                let (owner_type, id) = owner.split();
-                Selection::OwnedIds(owner_type, id, ids)
-            }
-            DeleteImages::StagedOrOwnedBy { owner, ids } => {
-                let (owner_type, id) = owner.split();
-                Selection::StagedOrOwnedIds(owner_type, id, ids)
-            }
-            DeleteImages::Ids(ids) => Selection::Ids(ids),
+            DeleteImages::OwnedBy { owner, ids } => Selection::OwnedIds(owner, ids),
+            DeleteImages::StagedOrOwnedBy { owner, ids } => Selection::StagedOrOwnedIds(owner, ids),
             DeleteImages::StagedOlderThan { seconds } => {
                 let age = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
                 Selection::StagedBefore(Utc::now() - age)
@@ -124,8 +95,9 @@ impl MediaActivities {
         };
         let rows = store::select(self.db.pool(), &selection).await?;
         for row in &rows {
-            self.store.delete(&row.display_key).await?;
-            self.store.delete(&row.thumbnail_key).await?;
+            self.store
+                .delete_renditions(&row.display_key, &row.thumbnail_key)
+                .await?;
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let deleted = store::delete_rows(self.db.pool(), &ids).await?;

@@ -20,9 +20,10 @@ use crate::media::Media;
 use async_graphql::UploadValue;
 use chrono::Utc;
 use fishapp_domain::board::{PostDraft, PostStatus};
+use fishapp_domain::media::ImageOwner;
 use fishapp_store::Database;
 use fishapp_store::board::{self as store, PostRow};
-use fishapp_store::media::{self as media_store, OwnerType};
+use fishapp_store::media as media_store;
 use fishapp_temporal::Temporal;
 use fishapp_temporal::sagas::{self, SagaInfo, SagaOutcome};
 use fishapp_workflows::board::{
@@ -32,7 +33,7 @@ use fishapp_workflows::board::{
 use fishapp_workflows::saga::ContextQueues;
 use std::sync::Arc;
 use std::time::Duration;
-use temporalio_client::{Client, WorkflowGetResultOptions};
+use temporalio_client::Client;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -176,12 +177,9 @@ impl Board {
                 return Err(e);
             }
         };
-        let handle = client.get_workflow_handle::<CreatePostWorkflow>(saga_id.clone());
-        let outcome = sagas::wait(
-            handle.get_result(WorkflowGetResultOptions::default()),
-            self.settings.saga_wait,
-        )
-        .await?;
+        let outcome =
+            sagas::wait_for::<CreatePostWorkflow>(&client, &saga_id, self.settings.saga_wait)
+                .await?;
         if let SagaOutcome::Failed(reason) = outcome {
             return Err(ApiError::Conflict(format!(
                 "the post could not be created ({reason}); nothing was kept"
@@ -255,7 +253,7 @@ impl Board {
                 ),
             ));
         }
-        let existing = media_store::images_of(self.db.pool(), OwnerType::Post, current.id).await?;
+        let existing = media_store::images_of(self.db.pool(), ImageOwner::Post(current.id)).await?;
         let mut to_delete = Vec::new();
         for (i, raw) in change.image_ids_to_delete.iter().enumerate() {
             let id = Uuid::parse_str(raw)
@@ -308,12 +306,9 @@ impl Board {
             self.media.discard_staged(&new_images).await;
             return Err(e.into());
         }
-        let handle = client.get_workflow_handle::<UpdatePostWorkflow>(saga_id);
-        let outcome = sagas::wait(
-            handle.get_result(WorkflowGetResultOptions::default()),
-            self.settings.saga_wait,
-        )
-        .await?;
+        let outcome =
+            sagas::wait_for::<UpdatePostWorkflow>(&client, &saga_id, self.settings.saga_wait)
+                .await?;
         if let SagaOutcome::Failed(reason) = outcome {
             return Err(ApiError::Conflict(format!(
                 "the post was not changed ({reason})"
@@ -341,12 +336,7 @@ impl Board {
                 .start_workflow(DeletePostWorkflow::run, input, options)
                 .await,
         )?;
-        let handle = client.get_workflow_handle::<DeletePostWorkflow>(saga_id);
-        sagas::wait(
-            handle.get_result(WorkflowGetResultOptions::default()),
-            self.settings.saga_wait,
-        )
-        .await?;
+        sagas::wait_for::<DeletePostWorkflow>(&client, &saga_id, self.settings.saga_wait).await?;
         Ok(())
     }
 
@@ -391,13 +381,10 @@ impl Board {
         }
         let client = self.client()?;
         let db = self.db.clone();
-        let handle = client.get_workflow_handle::<CreatePostWorkflow>(saga_id.to_owned());
+        let saga_id = saga_id.to_owned();
         Ok(async move {
-            let outcome: SagaOutcome<CreatePostOutput> = sagas::wait(
-                handle.get_result(WorkflowGetResultOptions::default()),
-                budget,
-            )
-            .await?;
+            let outcome: SagaOutcome<CreatePostOutput> =
+                sagas::wait_for::<CreatePostWorkflow>(&client, &saga_id, budget).await?;
             match outcome {
                 SagaOutcome::Done(output) => {
                     Ok(Ok(store::post_by_id(db.pool(), output.post_id).await?))

@@ -1,6 +1,10 @@
 //! Fishapp's HTTP API: one GraphQL endpoint (async-graphql on axum), health and readiness probes,
-//! Prometheus metrics. Reads go to the Postgres read models through `fishapp-store`; changes that
-//! span contexts start Temporal workflows through `fishapp-workflows`.
+//! Prometheus metrics. Two layers: `graphql` (types, input parsing into domain values, one use
+//! case per resolver, mapping of results) and the use cases per context (`account`, `board`,
+//! `media`), which own a request's whole story — reads from `fishapp-store`, and for changes that
+//! span contexts, starting and awaiting sagas through `fishapp-temporal`.
+//!
+//! Depends on every library crate but the relay; nothing depends on it but the binary.
 
 pub mod account;
 pub mod board;

@@ -5,9 +5,10 @@
 
 use crate::error::ApiError;
 use async_graphql::UploadValue;
+use fishapp_domain::media::ImageOwner;
 use fishapp_media::{DecodeLimits, MediaStore, ObjectStore, ProcessError, Processed, process};
 use fishapp_store::Database;
-use fishapp_store::media::{self as store, ImageRow, NewImage, OwnerType, Selection};
+use fishapp_store::media::{self as store, ImageRow, NewImage, Selection};
 use std::io::Read;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -38,11 +39,7 @@ pub struct StoredImage {
 }
 
 impl StoredImage {
-    pub fn as_new(
-        &self,
-        owner: Option<(OwnerType, i64)>,
-        uploader_id: Option<i64>,
-    ) -> NewImage<'_> {
+    pub fn as_new(&self, owner: Option<ImageOwner>, uploader_id: Option<i64>) -> NewImage<'_> {
         NewImage {
             id: self.id,
             owner,
@@ -180,10 +177,12 @@ impl Media {
     }
 
     async fn delete_objects(&self, display_key: &str, thumbnail_key: &str) {
-        for key in [display_key, thumbnail_key] {
-            if let Err(e) = self.store.delete(key).await {
-                tracing::warn!(key, error = %e, "could not delete an image object");
-            }
+        let deleted = self
+            .store
+            .delete_renditions(display_key, thumbnail_key)
+            .await;
+        if let Err(e) = deleted {
+            tracing::warn!(display_key, error = %e, "could not delete an image's objects");
         }
     }
 
@@ -194,10 +193,10 @@ impl Media {
             let mut tx = self.db.pool().begin().await?;
             store::insert_image(
                 &mut *tx,
-                &image.as_new(Some((OwnerType::User, user_id)), Some(user_id)),
+                &image.as_new(Some(ImageOwner::User(user_id)), Some(user_id)),
             )
             .await?;
-            let old = store::detach_all_but(&mut *tx, OwnerType::User, user_id, image.id).await?;
+            let old = store::detach_all_but(&mut *tx, ImageOwner::User(user_id), image.id).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(old)
         };
@@ -274,7 +273,7 @@ impl Media {
     }
 
     pub async fn avatar_of(&self, user_id: i64) -> Result<Option<ImageRow>, ApiError> {
-        Ok(store::images_of(self.db.pool(), OwnerType::User, user_id)
+        Ok(store::images_of(self.db.pool(), ImageOwner::User(user_id))
             .await?
             .pop())
     }

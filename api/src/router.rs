@@ -258,16 +258,7 @@ async fn websocket(state: AppState, peer: SocketAddr, request: Request) -> Respo
                     let token = ["Authorization", "authorization"]
                         .iter()
                         .find_map(|k| payload.get(k).and_then(|v| v.as_str()))
-                        .map(|v| {
-                            let v = v.trim();
-                            match v.split_once(' ') {
-                                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                                    token.trim().to_owned()
-                                }
-                                _ => v.to_owned(),
-                            }
-                        })
-                        .filter(|t| !t.is_empty());
+                        .and_then(|v| credential(v, BareToken::Accepted));
                     let mut data = async_graphql::Data::default();
                     data.insert(RequestContext::new(token, peer.ip()));
                     data.insert(Loaders::new(&db));
@@ -277,12 +268,32 @@ async fn websocket(state: AppState, peer: SocketAddr, request: Request) -> Respo
         })
 }
 
-/// The credential in `Authorization: Bearer <token>` (the scheme is case-insensitive).
+/// The credential in `Authorization: Bearer <token>`.
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    credential(value, BareToken::Refused)
+}
+
+/// Whether an `Authorization` value may be the token alone, without `Bearer ` (the original
+/// API's WebSocket clients send it so; HTTP clients never did).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BareToken {
+    Accepted,
+    Refused,
+}
+
+/// The token of an `Authorization` value: `Bearer <token>` (the scheme is case-insensitive), or
+/// the bare token where accepted. Empty is none.
+fn credential(value: &str, bare: BareToken) -> Option<String> {
+    let value = value.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        // The scheme alone is no token.
+        None if value.eq_ignore_ascii_case("bearer") => return None,
+        _ if bare == BareToken::Accepted => value,
+        _ => return None,
+    };
+    (!token.is_empty()).then(|| token.to_owned())
 }
 
 /// The public keys ID tokens are verified with, for other services that check them.
@@ -323,4 +334,24 @@ fn cors_layer(origins: &[String]) -> Result<CorsLayer, RouterError> {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
         .expose_headers([REQUEST_ID])
         .max_age(Duration::from_secs(600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_as_bearer_or_bare_where_accepted() {
+        for bare in [BareToken::Accepted, BareToken::Refused] {
+            assert_eq!(credential("Bearer abc", bare).as_deref(), Some("abc"));
+            assert_eq!(credential(" bearer  abc ", bare).as_deref(), Some("abc"));
+            assert_eq!(credential("Bearer ", bare), None);
+        }
+        assert_eq!(
+            credential("abc", BareToken::Accepted).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(credential("abc", BareToken::Refused), None);
+        assert_eq!(credential("Basic abc", BareToken::Refused), None);
+    }
 }

@@ -84,15 +84,3 @@ pub async fn delete_room(db: &PgPool, post_id: i64, event: bool) -> Result<bool,
     tx.commit().await?;
     Ok(deleted.is_some())
 }
-
-/// Whether the user is a member of the post's room (the chat's access rule).
-pub async fn is_member(db: &PgPool, post_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
-                        WHERE r.post_id = $1 AND m.user_id = $2)",
-    )
-    .bind(post_id)
-    .bind(user_id)
-    .fetch_one(db)
-    .await
-}

@@ -1,6 +1,10 @@
-//! Fishapp's Postgres access. One module per context (account, board, chat, media, outbox) as the
-//! contexts land; SQL stays in plain sight in those modules. This crate also owns the schema
-//! migrations, which are embedded in the binary.
+//! Fishapp's Postgres access. One module per context (account, board, chat, media, outbox); SQL
+//! stays in plain sight in those modules, and every write that others must hear about appends its
+//! event to the outbox in the same transaction. This crate also owns the schema migrations, which
+//! are embedded in the binary.
+//!
+//! Depends on `fishapp-domain` only. Used by the activities (writes of the sagas), the API (reads,
+//! and single-context writes such as sign-up) and the relay (the outbox).
 
 pub mod account;
 pub mod board;

@@ -4,23 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
-/// Who an image belongs to; the wire and stored form is the original API's `OwnerType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnerType {
-    Post,
-    User,
-    Message,
-}
-
-impl OwnerType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OwnerType::Post => "POST",
-            OwnerType::User => "USER",
-            OwnerType::Message => "MESSAGE",
-        }
-    }
-}
+use fishapp_domain::media::{ImageOwner, OwnerType};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {
@@ -42,7 +26,7 @@ pub struct ImageRow {
 /// A processed image whose renditions are already in object storage.
 pub struct NewImage<'a> {
     pub id: Uuid,
-    pub owner: Option<(OwnerType, i64)>,
+    pub owner: Option<ImageOwner>,
     pub display_key: &'a str,
     pub thumbnail_key: &'a str,
     pub content_type: &'a str,
@@ -51,6 +35,14 @@ pub struct NewImage<'a> {
     pub bytes: i64,
     pub original_name: &'a str,
     pub uploader_id: Option<i64>,
+}
+
+impl ImageRow {
+    /// Who the image belongs to; `None` while it is staged (no owner yet).
+    pub fn owner(&self) -> Option<ImageOwner> {
+        let kind = OwnerType::from_stored(self.owner_type.as_deref()?)?;
+        Some(ImageOwner::new(kind, self.owner_id?))
+    }
 }
 
 const IMAGE_COLUMNS: &str = "id, owner_type, owner_id, display_key, thumbnail_key, content_type, \
@@ -68,8 +60,8 @@ pub async fn insert_image(
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(image.id)
-    .bind(image.owner.map(|(t, _)| t.as_str()))
-    .bind(image.owner.map(|(_, id)| id))
+    .bind(image.owner.map(|o| o.kind().as_str()))
+    .bind(image.owner.map(ImageOwner::id))
     .bind(image.display_key)
     .bind(image.thumbnail_key)
     .bind(image.content_type)
@@ -83,17 +75,13 @@ pub async fn insert_image(
     Ok(())
 }
 
-pub async fn images_of(
-    db: &PgPool,
-    owner: OwnerType,
-    owner_id: i64,
-) -> Result<Vec<ImageRow>, sqlx::Error> {
+pub async fn images_of(db: &PgPool, owner: ImageOwner) -> Result<Vec<ImageRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {IMAGE_COLUMNS} FROM media.images
           WHERE owner_type = $1 AND owner_id = $2 ORDER BY created_at, id"
     ))
-    .bind(owner.as_str())
-    .bind(owner_id)
+    .bind(owner.kind().as_str())
+    .bind(owner.id())
     .fetch_all(db)
     .await
 }
@@ -102,16 +90,15 @@ pub async fn images_of(
 /// caller's to delete, after the transaction commits).
 pub async fn detach_all_but(
     db: impl PgExecutor<'_>,
-    owner: OwnerType,
-    owner_id: i64,
+    owner: ImageOwner,
     keep: Uuid,
 ) -> Result<Vec<ImageRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "DELETE FROM media.images WHERE owner_type = $1 AND owner_id = $2 AND id <> $3
          RETURNING {IMAGE_COLUMNS}"
     ))
-    .bind(owner.as_str())
-    .bind(owner_id)
+    .bind(owner.kind().as_str())
+    .bind(owner.id())
     .bind(keep)
     .fetch_all(db)
     .await
@@ -132,12 +119,7 @@ pub enum AttachError {
 
 /// Attaches staged images to an owner, all or none. Attaching images already attached to the
 /// same owner succeeds (a retried activity lands here).
-pub async fn attach(
-    db: &PgPool,
-    owner: OwnerType,
-    owner_id: i64,
-    ids: &[Uuid],
-) -> Result<u64, AttachError> {
+pub async fn attach(db: &PgPool, owner: ImageOwner, ids: &[Uuid]) -> Result<u64, AttachError> {
     let mut tx = db.begin().await?;
     let attached: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE media.images SET owner_type = $1, owner_id = $2, updated_at = now()
@@ -145,8 +127,8 @@ pub async fn attach(
             AND (owner_id IS NULL OR (owner_type = $1 AND owner_id = $2))
           RETURNING id",
     )
-    .bind(owner.as_str())
-    .bind(owner_id)
+    .bind(owner.kind().as_str())
+    .bind(owner.id())
     .bind(ids)
     .fetch_all(&mut *tx)
     .await?;
@@ -165,26 +147,26 @@ pub async fn attach(
 /// Which images to delete.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    Owner(OwnerType, i64),
+    Owner(ImageOwner),
     /// Every image of any of these owners (a room's messages, say).
     Owners(OwnerType, Vec<i64>),
     Ids(Vec<Uuid>),
     /// These images, but only those the owner has: an id of someone else's image selects nothing.
-    OwnedIds(OwnerType, i64, Vec<Uuid>),
+    OwnedIds(ImageOwner, Vec<Uuid>),
     /// These images, if still staged or the owner's.
-    StagedOrOwnedIds(OwnerType, i64, Vec<Uuid>),
+    StagedOrOwnedIds(ImageOwner, Vec<Uuid>),
     /// Staged (never attached) and created before the instant.
     StagedBefore(DateTime<Utc>),
 }
 
 pub async fn select(db: &PgPool, selection: &Selection) -> Result<Vec<ImageRow>, sqlx::Error> {
     match selection {
-        Selection::Owner(owner, id) => {
+        Selection::Owner(owner) => {
             sqlx::query_as(&format!(
                 "SELECT {IMAGE_COLUMNS} FROM media.images WHERE owner_type = $1 AND owner_id = $2"
             ))
-            .bind(owner.as_str())
-            .bind(*id)
+            .bind(owner.kind().as_str())
+            .bind(owner.id())
             .fetch_all(db)
             .await
         }
@@ -195,25 +177,25 @@ pub async fn select(db: &PgPool, selection: &Selection) -> Result<Vec<ImageRow>,
         .bind(ids)
         .fetch_all(db)
         .await,
-        Selection::OwnedIds(owner, owner_id, ids) => {
+        Selection::OwnedIds(owner, ids) => {
             sqlx::query_as(&format!(
                 "SELECT {IMAGE_COLUMNS} FROM media.images
                   WHERE owner_type = $1 AND owner_id = $2 AND id = ANY($3)"
             ))
-            .bind(owner.as_str())
-            .bind(*owner_id)
+            .bind(owner.kind().as_str())
+            .bind(owner.id())
             .bind(ids)
             .fetch_all(db)
             .await
         }
-        Selection::StagedOrOwnedIds(owner, owner_id, ids) => {
+        Selection::StagedOrOwnedIds(owner, ids) => {
             sqlx::query_as(&format!(
                 "SELECT {IMAGE_COLUMNS} FROM media.images
                   WHERE id = ANY($3)
                     AND (owner_id IS NULL OR (owner_type = $1 AND owner_id = $2))"
             ))
-            .bind(owner.as_str())
-            .bind(*owner_id)
+            .bind(owner.kind().as_str())
+            .bind(owner.id())
             .bind(ids)
             .fetch_all(db)
             .await

@@ -16,8 +16,10 @@ use temporalio_client::errors::{
 };
 use temporalio_client::{
     Client, UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus,
-    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
+    WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowStartOptions,
 };
+use temporalio_common::HasWorkflowDefinition;
 use temporalio_common::error::IncomingError;
 use temporalio_common::search_attributes::SearchAttributes;
 
@@ -88,6 +90,20 @@ pub fn started<T>(start: Result<T, WorkflowStartError>) -> Result<(), SagaError>
         Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
         Err(e) => Err(SagaError::Unavailable(e.to_string())),
     }
+}
+
+/// Waits up to `budget` for the outcome of the saga of workflow type `W` under `saga_id`.
+pub async fn wait_for<W: HasWorkflowDefinition>(
+    client: &Client,
+    saga_id: &str,
+    budget: Duration,
+) -> Result<SagaOutcome<W::Output>, SagaError> {
+    let handle = client.get_workflow_handle::<W>(saga_id.to_owned());
+    wait(
+        handle.get_result(WorkflowGetResultOptions::default()),
+        budget,
+    )
+    .await
 }
 
 /// Waits for a saga's result up to `budget`.

@@ -10,9 +10,10 @@ use crate::error::ApiError;
 use crate::media::StoredImage;
 use chrono::{Duration, Utc};
 use fishapp_domain::account::{Email, Introduction, NewPassword, Sex, UserName};
+use fishapp_domain::media::ImageOwner;
 use fishapp_store::Database;
 use fishapp_store::account::{self as store, NewUser, Rotation, UserRow, WriteUserError};
-use fishapp_store::media::{self as media_store, OwnerType};
+use fishapp_store::media as media_store;
 use limits::{Denylist, LoginLimiter, LoginLimits};
 use passwords::{Passwords, Verdict};
 use std::net::IpAddr;
@@ -123,7 +124,7 @@ impl Accounts {
         if let Some(avatar) = avatar {
             media_store::insert_image(
                 &mut *tx,
-                &avatar.as_new(Some((OwnerType::User, user.id)), Some(user.id)),
+                &avatar.as_new(Some(ImageOwner::User(user.id)), Some(user.id)),
             )
             .await?;
         }

@@ -2,10 +2,11 @@
 //! the whole page in one statement. Made per request, so nothing is cached across requests.
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
 use fishapp_store::account::{self, UserRow};
 use fishapp_store::board;
-use fishapp_store::media::{self, ImageRow, OwnerType};
+use fishapp_store::media::{self, ImageRow};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -7,6 +7,7 @@ use async_graphql::{Context, Enum, ID, Object};
 use fishapp_store::media::ImageRow;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "fishapp_domain::media::OwnerType")]
 pub(crate) enum OwnerType {
     Post,
     User,
@@ -32,16 +33,11 @@ impl Image {
     }
 
     async fn owner_id(&self) -> Option<ID> {
-        self.0.owner_id.map(|id| ID(id.to_string()))
+        self.0.owner().map(|owner| ID(owner.id().to_string()))
     }
 
     async fn owner_type(&self) -> Option<OwnerType> {
-        match self.0.owner_type.as_deref() {
-            Some("POST") => Some(OwnerType::Post),
-            Some("USER") => Some(OwnerType::User),
-            Some("MESSAGE") => Some(OwnerType::Message),
-            _ => None,
-        }
+        self.0.owner().map(|owner| owner.kind().into())
     }
 
     /// The image, fitted inside 600×800, metadata stripped.

@@ -51,6 +51,20 @@ pub enum MediaStore {
     Gcs(Box<Gcs>),
 }
 
+impl MediaStore {
+    /// Deletes both renditions of an image (the fitted display image and the thumbnail). Gone
+    /// already is success. Rows go after their objects — whoever deletes an image does it in
+    /// that order, so a crash in between leaves a row to retry, never an unreachable object.
+    pub async fn delete_renditions(
+        &self,
+        display_key: &str,
+        thumbnail_key: &str,
+    ) -> Result<(), StorageError> {
+        self.delete(display_key).await?;
+        self.delete(thumbnail_key).await
+    }
+}
+
 impl ObjectStore for MediaStore {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
         match self {
