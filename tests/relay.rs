@@ -464,3 +464,33 @@ async fn withdrawing_never_races_publishing() {
         outcomes.len() - published_first
     );
 }
+
+#[tokio::test]
+async fn published_events_past_their_retention_are_pruned() {
+    let app = TestApp::spawn_with(|c| {
+        c.relay_prune_interval_secs = 1;
+        c.relay_poll_interval_ms = 200;
+    })
+    .await;
+    let pool = app.pool().await;
+    let _relay = app.start_relay().await;
+    let mut ids = Vec::new();
+    for seq in 0..5 {
+        ids.push(append(&pool, &event(1, seq)).await);
+    }
+    wait_until_drained(&app, DRAIN).await;
+    // Three of them were published longer ago than the retention (7 days by default).
+    sqlx::query(
+        "UPDATE outbox.events SET published_at = now() - interval '8 days' WHERE id = ANY($1)",
+    )
+    .bind(&ids[..3])
+    .execute(&pool)
+    .await
+    .unwrap();
+    wait_for("old published events are pruned", DRAIN, async || {
+        outbox_rows(&pool).await.len() == 2
+    })
+    .await;
+    let left: Vec<i64> = outbox_rows(&pool).await.iter().map(|r| r.0).collect();
+    assert_eq!(left, ids[3..]);
+}

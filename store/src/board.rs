@@ -83,25 +83,19 @@ pub async fn insert_pending(
     draft: &PostDraft,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let inserted = sqlx::query(
+    let insert = sqlx::query_as::<_, (i64,)>(
         "INSERT INTO board.posts (id, user_id, title, content, fishing_spot_type_id,
              prefecture_id, meeting_place_id, meeting_at, max_apply)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (id) DO NOTHING",
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
     )
     .bind(id)
-    .bind(user_id)
-    .bind(draft.title.as_str())
-    .bind(draft.content.as_str())
-    .bind(draft.fishing_spot_type_id.get())
-    .bind(draft.prefecture_id.get())
-    .bind(draft.meeting_place_id.as_str())
-    .bind(draft.meeting_at.get())
-    .bind(draft.max_apply.get())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    .bind(user_id);
+    let inserted = bind_draft(insert, draft)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
     if inserted {
         replace_fish_types(&mut tx, id, draft.fish_type_ids.as_slice()).await?;
     }
@@ -217,6 +211,22 @@ pub async fn delete_applications(db: &PgPool, post_id: i64) -> Result<u64, sqlx:
     Ok(deleted)
 }
 
+/// Binds a draft's fields, in their column order (title, content, fishing spot, prefecture,
+/// meeting place, meeting time, maxApply), after the arguments already bound.
+fn bind_draft<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    draft: &'q PostDraft,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(draft.title.as_str())
+        .bind(draft.content.as_str())
+        .bind(draft.fishing_spot_type_id.get())
+        .bind(draft.prefecture_id.get())
+        .bind(draft.meeting_place_id.as_str())
+        .bind(draft.meeting_at.get())
+        .bind(draft.max_apply.get())
+}
+
 /// A post's fields as they were before an update, to restore them if the update saga fails.
 pub type Snapshot = PostDraft;
 
@@ -263,23 +273,15 @@ async fn write_fields(
     draft: &PostDraft,
     max_apply: &str,
 ) -> Result<Option<PostRow>, sqlx::Error> {
-    let written: Option<PostRow> = sqlx::query_as(&format!(
+    let sql = format!(
         "UPDATE board.posts p SET title = $2, content = $3, fishing_spot_type_id = $4,
              prefecture_id = $5, meeting_place_id = $6, meeting_at = $7, max_apply = {max_apply},
              updated_at = now()
          WHERE id = $1
          RETURNING {POST_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(draft.title.as_str())
-    .bind(draft.content.as_str())
-    .bind(draft.fishing_spot_type_id.get())
-    .bind(draft.prefecture_id.get())
-    .bind(draft.meeting_place_id.as_str())
-    .bind(draft.meeting_at.get())
-    .bind(draft.max_apply.get())
-    .fetch_optional(&mut **tx)
-    .await?;
+    );
+    let update = sqlx::query_as::<_, PostRow>(&sql).bind(id);
+    let written = bind_draft(update, draft).fetch_optional(&mut **tx).await?;
     if let Some(post) = &written {
         replace_fish_types(tx, id, draft.fish_type_ids.as_slice()).await?;
         if post.status == PostStatus::Open {
