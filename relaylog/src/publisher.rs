@@ -40,8 +40,10 @@ impl Publisher {
         &self,
         conn: &mut PgConnection,
     ) -> Result<Batch, sqlx::Error> {
+        let started = std::time::Instant::now();
         let mut tx = conn.begin().await?;
         let rows = outbox::lock_batch(&mut tx, self.batch_size).await?;
+        let read = started.elapsed();
         let Some(oldest) = rows.first() else {
             tx.commit().await?;
             self.metrics.lag_ms.set(0);
@@ -103,8 +105,17 @@ impl Publisher {
                 break;
             }
         }
+        let published = started.elapsed();
         outbox::mark_published(&mut tx, &acknowledged).await?;
         tx.commit().await?;
+        tracing::debug!(
+            rows = rows.len(),
+            acknowledged = acknowledged.len(),
+            read_ms = read.as_secs_f64() * 1e3,
+            publish_ms = (published - read).as_secs_f64() * 1e3,
+            mark_ms = (started.elapsed() - published).as_secs_f64() * 1e3,
+            "outbox batch"
+        );
         self.metrics.published.inc_by(acknowledged.len() as u64);
         Ok(match retry {
             Some(error) => Batch::Retry(error),
