@@ -113,15 +113,13 @@ async fn create_post_runs_the_saga_and_publishes_the_post() {
     let payload = &body["data"]["createPost"];
     let post = &payload["post"];
     assert_eq!(post["status"], "OPEN", "{body}");
-    assert_eq!(post["fishTypeIds"], json!([3, 12]));
+    // Codes are the original's `ID`s: strings on the way out.
+    assert_eq!(post["fishTypeIds"], json!(["3", "12"]));
     assert_eq!(post["user"]["id"], user_id.as_str());
     let images = post["images"].as_array().unwrap();
     assert_eq!(images.len(), 2);
-    assert!(
-        images
-            .iter()
-            .all(|i| i["ownerType"] == "POST" && i["ownerId"] == post["id"])
-    );
+    assert!(images.iter().all(|i| i["ownerType"] == "POST"
+        && i["ownerId"].as_i64().map(|n| n.to_string()).as_deref() == post["id"].as_str()));
     let saga_id = payload["sagaId"].as_str().unwrap();
     let prefix = &app.config.temporal_task_queue_prefix;
     assert!(
@@ -263,8 +261,11 @@ async fn bad_post_input_names_the_field() {
     let cases = [
         ("title", json!(""), "input.title"),
         ("prefectureId", json!(48), "input.prefectureId"),
+        ("prefectureId", json!("tokyo"), "input.prefectureId"),
         ("fishingSpotTypeId", json!(0), "input.fishingSpotTypeId"),
+        ("fishingSpotTypeId", json!("4x"), "input.fishingSpotTypeId"),
         ("fishTypeIds", json!([3, 96]), "input.fishTypeIds.1"),
+        ("fishTypeIds", json!(["3", "salmon"]), "input.fishTypeIds.1"),
         ("fishTypeIds", json!([]), "input.fishTypeIds"),
         ("maxApply", json!(0), "input.maxApply"),
         (
@@ -317,7 +318,10 @@ fn update_input(post: &Value, title: &str) -> Value {
     input["id"] = post["id"].clone();
     input["fishTypeIds"] = json!([40]);
     input["maxApply"] = json!(5);
-    input["imageIdsToDelete"] = json!([post["images"][0]["id"]]);
+    // Image ids are integers on the way in (`[Int!]`), as the original's.
+    if let Some(image_id) = post["images"][0]["id"].as_str() {
+        input["imageIdsToDelete"] = json!([image_id.parse::<i64>().unwrap()]);
+    }
     input
 }
 
@@ -348,7 +352,7 @@ async fn update_post_changes_fields_and_images() {
     let updated = &body["data"]["updatePost"]["post"];
     assert_eq!(updated["title"], "After");
     assert_eq!(updated["maxApply"], 5);
-    assert_eq!(updated["fishTypeIds"], json!([40]));
+    assert_eq!(updated["fishTypeIds"], json!(["40"]));
     let ids: Vec<&Value> = updated["images"]
         .as_array()
         .unwrap()
@@ -368,6 +372,20 @@ async fn update_post_changes_fields_and_images() {
     let (stranger, _) = sign_up(&app).await;
     let theirs = update_post(&app, &stranger, update_input(&post, "Mine now"), vec![]).await;
     assert_eq!(error_code(&theirs), "FORBIDDEN", "{theirs}");
+
+    // Another post's image, or no image at all, is not this post's to delete.
+    let other = open_post(&app, &token, "Other", vec![photo(9)]).await;
+    let others_image: i64 = other["images"][0]["id"].as_str().unwrap().parse().unwrap();
+    for wrong in [others_image, 999_999] {
+        let mut input = update_input(updated, "Again");
+        input["imageIdsToDelete"] = json!([wrong]);
+        let body = update_post(&app, &token, input, vec![]).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"],
+            "input.imageIdsToDelete.0"
+        );
+    }
 }
 
 /// A failure injected at `step` of the update restores the post as it was.

@@ -82,7 +82,11 @@ async fn an_avatar_is_processed_stored_and_served() {
     );
     assert_eq!(image["contentType"], "image/jpeg");
     assert_eq!(image["ownerType"], "USER");
-    assert_eq!(image["ownerId"], user["id"]);
+    // `ownerId: Int!` as the original's; the user's id is an `ID` (a string).
+    assert_eq!(
+        image["ownerId"].as_i64().map(|n| n.to_string()).as_deref(),
+        user["id"].as_str()
+    );
     assert!(
         !image["name"].as_str().unwrap().contains("holiday"),
         "the uploader's file name is not published"

@@ -109,8 +109,8 @@ pub struct CreatedPost {
 pub struct PostChange {
     pub post_id: i64,
     pub draft: PostDraft,
-    /// Image ids as the client sent them (`imageIdsToDelete`): each must be this post's.
-    pub image_ids_to_delete: Vec<String>,
+    /// `Image.id`s as the client sent them (`imageIdsToDelete`): each must be this post's.
+    pub image_ids_to_delete: Vec<i64>,
     pub images: Vec<UploadValue>,
     pub key: MutationKey,
 }
@@ -255,10 +255,11 @@ impl Board {
         }
         let existing = media_store::images_of(self.db.pool(), ImageOwner::Post(current.id)).await?;
         let mut to_delete = Vec::new();
-        for (i, raw) in change.image_ids_to_delete.iter().enumerate() {
-            let id = Uuid::parse_str(raw)
-                .ok()
-                .filter(|id| existing.iter().any(|image| image.id == *id))
+        for (i, number) in change.image_ids_to_delete.iter().enumerate() {
+            let id = existing
+                .iter()
+                .find(|image| image.number == *number)
+                .map(|image| image.id)
                 .ok_or_else(|| {
                     ApiError::bad_input(
                         format!("input.imageIdsToDelete.{i}"),

@@ -9,6 +9,8 @@ use fishapp_domain::media::{ImageOwner, OwnerType};
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {
     pub id: Uuid,
+    /// The id the API shows and takes back (the original API's integer image ids).
+    pub number: i64,
     pub owner_type: Option<String>,
     pub owner_id: Option<i64>,
     pub display_key: String,
@@ -45,7 +47,7 @@ impl ImageRow {
     }
 }
 
-const IMAGE_COLUMNS: &str = "id, owner_type, owner_id, display_key, thumbnail_key, content_type, \
+const IMAGE_COLUMNS: &str = "id, number, owner_type, owner_id, display_key, thumbnail_key, content_type, \
      width, height, bytes, original_name, uploader_id, created_at, updated_at";
 
 /// Records an image; recording the same id again changes nothing (idempotent by image id).

@@ -144,6 +144,9 @@ impl TestApp {
     pub async fn spawn_with_worker(adjust: impl FnOnce(&mut Config)) -> Self {
         let app = Self::spawn_with(adjust).await;
         app.start_worker(app.shutdown.child_token(), &fishapp::worker::Queue::ALL);
+        // The app's Temporal client connects in the background; a saga started before it has
+        // is UNAVAILABLE (as it should be), which is not what these tests are about.
+        app.wait_for_readiness(200, Duration::from_secs(30)).await;
         app
     }
 

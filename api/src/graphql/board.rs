@@ -53,10 +53,12 @@ impl Post {
     async fn content(&self) -> &str {
         &self.0.content
     }
-    async fn fishing_spot_type_id(&self) -> i32 {
-        self.0.fishing_spot_type_id.into()
+    /// A code (1–4), as the original's `ID`.
+    async fn fishing_spot_type_id(&self) -> ID {
+        ID(self.0.fishing_spot_type_id.to_string())
     }
-    async fn fish_type_ids(&self, ctx: &Context<'_>) -> ApiResult<Vec<i32>> {
+    /// Codes (1–95), as the original's `ID`s.
+    async fn fish_type_ids(&self, ctx: &Context<'_>) -> ApiResult<Vec<ID>> {
         let loaded = ctx
             .data_unchecked::<Loaders>()
             .fish_types
@@ -67,11 +69,12 @@ impl Post {
         Ok(loaded
             .unwrap_or_default()
             .into_iter()
-            .map(i32::from)
+            .map(|code| ID(code.to_string()))
             .collect())
     }
-    async fn prefecture_id(&self) -> i32 {
-        self.0.prefecture_id.into()
+    /// A JIS prefecture code (1–47), as the original's `ID`.
+    async fn prefecture_id(&self) -> ID {
+        ID(self.0.prefecture_id.to_string())
     }
     async fn meeting_place_id(&self) -> &str {
         &self.0.meeting_place_id
@@ -150,7 +153,7 @@ pub(crate) enum PostSortBy {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub(crate) enum OrderBy {
+pub(crate) enum PostOrderBy {
     #[default]
     Desc,
     Asc,
@@ -158,45 +161,58 @@ pub(crate) enum OrderBy {
 
 #[derive(InputObject, Default)]
 pub(crate) struct PostsInput {
-    prefecture_id: Option<i32>,
-    fishing_spot_type_id: Option<i32>,
+    prefecture_id: Option<ID>,
+    fishing_spot_type_id: Option<ID>,
     user_id: Option<ID>,
     meeting_at_from: Option<Time>,
     meeting_at_to: Option<Time>,
     /// Posts that have all of these fish types.
-    fish_type_ids: Option<Vec<i32>>,
+    fish_type_ids: Option<Vec<ID>>,
     /// true: posts with room left; false: full ones.
     can_apply: Option<bool>,
-    #[graphql(default)]
-    sort_by: PostSortBy,
-    #[graphql(default)]
-    order_by: OrderBy,
+    /// CREATED_AT unless given.
+    sort_by: Option<PostSortBy>,
+    /// DESC unless given.
+    order_by: Option<PostOrderBy>,
 }
 
-fn small(
-    field: &str,
-    value: Option<i32>,
-    parse: fn(&str, i64) -> Result<i16, fishapp_domain::Invalid>,
-) -> Result<Option<i16>, ApiError> {
-    value
-        .map(|v| parse(field, v.into()))
-        .transpose()
-        .map_err(ApiError::from)
+/// A code the original API sends as an `ID` (a number in a string, or a number).
+fn code(field: &str, id: &ID) -> Result<i64, ApiError> {
+    id.parse::<i64>()
+        .map_err(|_| ApiError::bad_input(field, format!("{field} must be a number")))
+}
+
+fn codes(field: &str, ids: &[ID]) -> Result<Vec<i64>, ApiError> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| code(&format!("{field}.{i}"), id))
+        .collect()
 }
 
 impl PostsInput {
+    fn sort(&self) -> (PostSortBy, PostOrderBy) {
+        (
+            self.sort_by.unwrap_or_default(),
+            self.order_by.unwrap_or_default(),
+        )
+    }
+
     fn filter(&self, viewer: Option<i64>) -> Result<PostFilter, ApiError> {
-        let fish = self.fish_type_ids.as_deref().unwrap_or_default();
-        let fish: Vec<i64> = fish.iter().map(|&f| f.into()).collect();
+        let fish = codes(
+            "input.fishTypeIds",
+            self.fish_type_ids.as_deref().unwrap_or_default(),
+        )?;
+        let prefecture = |id: &ID| {
+            let field = "input.prefectureId";
+            Ok::<_, ApiError>(PrefectureId::parse(field, code(field, id)?)?.get())
+        };
+        let spot = |id: &ID| {
+            let field = "input.fishingSpotTypeId";
+            Ok::<_, ApiError>(FishingSpotTypeId::parse(field, code(field, id)?)?.get())
+        };
         Ok(PostFilter {
-            prefecture_id: small("input.prefectureId", self.prefecture_id, |f, v| {
-                PrefectureId::parse(f, v).map(PrefectureId::get)
-            })?,
-            fishing_spot_type_id: small(
-                "input.fishingSpotTypeId",
-                self.fishing_spot_type_id,
-                |f, v| FishingSpotTypeId::parse(f, v).map(FishingSpotTypeId::get),
-            )?,
+            prefecture_id: self.prefecture_id.as_ref().map(prefecture).transpose()?,
+            fishing_spot_type_id: self.fishing_spot_type_id.as_ref().map(spot).transpose()?,
             user_id: self
                 .user_id
                 .as_ref()
@@ -217,9 +233,9 @@ impl PostsInput {
 pub(crate) struct PostFieldsInput {
     title: String,
     content: String,
-    fishing_spot_type_id: i32,
-    fish_type_ids: Vec<i32>,
-    prefecture_id: i32,
+    fishing_spot_type_id: ID,
+    fish_type_ids: Vec<ID>,
+    prefecture_id: ID,
     meeting_place_id: String,
     meeting_at: Time,
     max_apply: i32,
@@ -228,15 +244,17 @@ pub(crate) struct PostFieldsInput {
 impl PostFieldsInput {
     /// Parsed and checked; the first invalid field is reported by name.
     fn parse(&self) -> Result<PostDraft, ApiError> {
-        let fish: Vec<i64> = self.fish_type_ids.iter().map(|&f| f.into()).collect();
+        let fish = codes("input.fishTypeIds", &self.fish_type_ids)?;
+        let spot = "input.fishingSpotTypeId";
+        let prefecture = "input.prefectureId";
         Ok(PostDraft {
             title: Title::parse("input.title", &self.title)?,
             content: Content::parse("input.content", &self.content)?,
             fishing_spot_type_id: FishingSpotTypeId::parse(
-                "input.fishingSpotTypeId",
-                self.fishing_spot_type_id.into(),
+                spot,
+                code(spot, &self.fishing_spot_type_id)?,
             )?,
-            prefecture_id: PrefectureId::parse("input.prefectureId", self.prefecture_id.into())?,
+            prefecture_id: PrefectureId::parse(prefecture, code(prefecture, &self.prefecture_id)?)?,
             meeting_place_id: MeetingPlaceId::parse(
                 "input.meetingPlaceId",
                 &self.meeting_place_id,
@@ -271,8 +289,8 @@ pub(crate) struct UpdatePostInput {
     id: ID,
     #[graphql(flatten)]
     fields: PostFieldsInput,
-    /// Images of this post to delete.
-    image_ids_to_delete: Option<Vec<ID>>,
+    /// Images of this post to delete (their `Image.id`s).
+    image_ids_to_delete: Option<Vec<i64>>,
     images: Option<Vec<Upload>>,
     client_mutation_id: Option<String>,
 }
@@ -361,17 +379,18 @@ impl BoardQuery {
             None
         };
         let filter = input.filter(viewer).gql()?;
-        let (sort, order) = match (input.sort_by, input.order_by) {
-            (PostSortBy::CreatedAt, o) => (SortBy::CreatedAt, o),
-            (PostSortBy::MeetingAt, o) => (SortBy::MeetingAt, o),
+        let (sort_by, order_by) = input.sort();
+        let sort = match sort_by {
+            PostSortBy::CreatedAt => SortBy::CreatedAt,
+            PostSortBy::MeetingAt => SortBy::MeetingAt,
         };
-        let store_order = match order {
-            OrderBy::Asc => Order::Asc,
-            OrderBy::Desc => Order::Desc,
+        let store_order = match order_by {
+            PostOrderBy::Asc => Order::Asc,
+            PostOrderBy::Desc => Order::Desc,
         };
         let after = after
             .as_deref()
-            .map(|c| Cursor::decode(c, input.sort_by, input.order_by))
+            .map(|c| Cursor::decode(c, sort_by, order_by))
             .transpose()
             .gql()?;
         let board = ctx.data_unchecked::<Board>();
@@ -390,8 +409,8 @@ impl BoardQuery {
         rows.truncate(first as usize);
         let end_cursor = rows.last().map(|last| {
             Cursor {
-                s: input.sort_by,
-                o: input.order_by,
+                s: sort_by,
+                o: order_by,
                 t: match sort {
                     SortBy::CreatedAt => last.created_at,
                     SortBy::MeetingAt => last.meeting_at,
@@ -477,12 +496,7 @@ impl BoardMutation {
         let change = PostChange {
             post_id: parse_id("input.id", &input.id).gql()?,
             draft: input.fields.parse().gql()?,
-            image_ids_to_delete: input
-                .image_ids_to_delete
-                .unwrap_or_default()
-                .into_iter()
-                .map(|id| id.0)
-                .collect(),
+            image_ids_to_delete: input.image_ids_to_delete.unwrap_or_default(),
             key: MutationKey::parse(
                 "input.clientMutationId",
                 input.client_mutation_id.as_deref(),

@@ -1,7 +1,7 @@
 //! The `posts` listing's opaque `after` cursor: the sort it belongs to and the last post's
 //! position, as base64 JSON. A cursor is refused under another sort or order.
 
-use super::board::{OrderBy, PostSortBy};
+use super::board::{PostOrderBy, PostSortBy};
 use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Cursor {
     pub(crate) s: PostSortBy,
-    pub(crate) o: OrderBy,
+    pub(crate) o: PostOrderBy,
     /// The sort column's value, in microseconds since the epoch.
     pub(crate) t: i64,
     pub(crate) i: i64,
@@ -24,7 +24,11 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
-    pub(crate) fn decode(raw: &str, sort: PostSortBy, order: OrderBy) -> Result<Keyset, ApiError> {
+    pub(crate) fn decode(
+        raw: &str,
+        sort: PostSortBy,
+        order: PostOrderBy,
+    ) -> Result<Keyset, ApiError> {
         let bad = || ApiError::bad_input("after", "is not a cursor of this listing");
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;

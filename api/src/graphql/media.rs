@@ -1,9 +1,10 @@
 //! Images over GraphQL: the original's `Image` plus what a client needs to show one.
 
 use super::scalars::Time;
-use crate::error::IntoGql;
+use crate::error::{ApiError, IntoGql};
 use crate::media::Media;
 use async_graphql::{Context, Enum, ID, Object};
+use fishapp_domain::media::ImageOwner;
 use fishapp_store::media::ImageRow;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -16,10 +17,21 @@ pub(crate) enum OwnerType {
 
 pub(crate) struct Image(pub(crate) ImageRow);
 
+impl Image {
+    /// Every image the API shows has an owner (staged uploads are never shown).
+    fn owner(&self) -> async_graphql::Result<ImageOwner> {
+        self.0
+            .owner()
+            .ok_or_else(|| ApiError::internal("an image without an owner was shown"))
+            .gql()
+    }
+}
+
 #[Object]
 impl Image {
+    /// The image's number (the original API's integer id; `imageIdsToDelete` takes it back).
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.0.number.to_string())
     }
 
     /// A generated file name (the uploader's own file name is not published).
@@ -32,12 +44,12 @@ impl Image {
         format!("{}.{ext}", self.0.id)
     }
 
-    async fn owner_id(&self) -> Option<ID> {
-        self.0.owner().map(|owner| ID(owner.id().to_string()))
+    async fn owner_id(&self) -> async_graphql::Result<i64> {
+        Ok(self.owner()?.id())
     }
 
-    async fn owner_type(&self) -> Option<OwnerType> {
-        self.0.owner().map(|owner| owner.kind().into())
+    async fn owner_type(&self) -> async_graphql::Result<OwnerType> {
+        Ok(self.owner()?.kind().into())
     }
 
     /// The image, fitted inside 600×800, metadata stripped.

@@ -9,6 +9,8 @@ mod cursor;
 mod health;
 pub(crate) mod loaders;
 mod media;
+#[cfg(test)]
+mod original_operations;
 mod scalars;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
