@@ -271,10 +271,4 @@ impl Media {
             tracing::warn!(error = %e, "could not delete staged image rows");
         }
     }
-
-    pub async fn avatar_of(&self, user_id: i64) -> Result<Option<ImageRow>, ApiError> {
-        Ok(store::images_of(self.db.pool(), ImageOwner::User(user_id))
-            .await?
-            .pop())
-    }
 }

@@ -2,6 +2,7 @@
 //! updateUser, updatePassword.
 
 use super::context::Guards;
+use super::loaders::{Loaders, load_error};
 use super::media::Image;
 use super::scalars::Time;
 use crate::account::{SignUp, TokenPair as Pair};
@@ -56,14 +57,16 @@ impl User {
         }
     }
 
-    /// The avatar, if any.
+    /// The avatar, if any (loaded for every user of a page at once).
     async fn image(&self, ctx: &Context<'_>) -> ApiResult<Option<Image>> {
-        Ok(ctx
-            .data_unchecked::<Media>()
-            .avatar_of(self.0.id)
+        let images = ctx
+            .data_unchecked::<Loaders>()
+            .user_images
+            .load_one(self.0.id)
             .await
-            .gql()?
-            .map(Image))
+            .map_err(|e| load_error(&e))
+            .gql()?;
+        Ok(images.and_then(|mut images| images.pop()).map(Image))
     }
 
     async fn created_at(&self) -> Time {

@@ -5,7 +5,7 @@
 use super::account::{User, parse_id};
 use super::context::Guards;
 use super::cursor::Cursor;
-use super::loaders::Loaders;
+use super::loaders::{Loaders, load_error};
 use super::media::Image;
 use super::scalars::Time;
 use crate::board::{Board, MutationKey, NewPost, PostChange};
@@ -64,7 +64,7 @@ impl Post {
             .fish_types
             .load_one(self.0.id)
             .await
-            .map_err(|e| ApiError::from(clone_sqlx(&e)))
+            .map_err(|e| load_error(&e))
             .gql()?;
         Ok(loaded
             .unwrap_or_default()
@@ -98,7 +98,7 @@ impl Post {
             .post_images
             .load_one(self.0.id)
             .await
-            .map_err(|e| ApiError::from(clone_sqlx(&e)))
+            .map_err(|e| load_error(&e))
             .gql()?;
         Ok(loaded.unwrap_or_default().into_iter().map(Image).collect())
     }
@@ -108,7 +108,7 @@ impl Post {
             .users
             .load_one(self.0.user_id)
             .await
-            .map_err(|e| ApiError::from(clone_sqlx(&e)))
+            .map_err(|e| load_error(&e))
             .gql()?;
         loaded
             .map(User)
@@ -120,16 +120,6 @@ impl Post {
     }
     async fn updated_at(&self) -> Time {
         Time(self.0.updated_at)
-    }
-}
-
-/// Loader errors are shared by every key of a batch; they are reported as the database error
-/// they were.
-fn clone_sqlx(e: &std::sync::Arc<sqlx::Error>) -> sqlx::Error {
-    match e.as_ref() {
-        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-        other => sqlx::Error::Protocol(other.to_string()),
     }
 }
 

@@ -1,6 +1,8 @@
-//! Dataloaders: every nested field of a list (a post's author, images, fish types) is loaded for
-//! the whole page in one statement. Made per request, so nothing is cached across requests.
+//! Dataloaders: every nested field of a list (a post's author, images, fish types, an author's
+//! avatar) is loaded for the whole page in one statement. Made per request, so nothing is cached
+//! across requests.
 
+use crate::error::ApiError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
@@ -12,15 +14,20 @@ use std::sync::Arc;
 
 pub(crate) struct Loaders {
     pub users: DataLoader<UserLoader>,
-    pub post_images: DataLoader<PostImagesLoader>,
+    /// A post's images, in upload order.
+    pub post_images: DataLoader<ImagesLoader>,
+    /// A user's images: the avatar is the last.
+    pub user_images: DataLoader<ImagesLoader>,
     pub fish_types: DataLoader<FishTypesLoader>,
 }
 
 impl Loaders {
     pub(crate) fn new(db: &Database) -> Self {
+        let images_of = |kind| DataLoader::new(ImagesLoader(db.clone(), kind), tokio::spawn);
         Self {
             users: DataLoader::new(UserLoader(db.clone()), tokio::spawn),
-            post_images: DataLoader::new(PostImagesLoader(db.clone()), tokio::spawn),
+            post_images: images_of(OwnerType::Post),
+            user_images: images_of(OwnerType::User),
             fish_types: DataLoader::new(FishTypesLoader(db.clone()), tokio::spawn),
         }
     }
@@ -28,6 +35,15 @@ impl Loaders {
 
 /// Loader errors must be cloneable: the same failure answers every key of the batch.
 type LoadError = Arc<sqlx::Error>;
+
+/// A loader's failure as the API's error: reported as the database error it was.
+pub(crate) fn load_error(e: &LoadError) -> ApiError {
+    ApiError::from(match e.as_ref() {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        other => sqlx::Error::Protocol(other.to_string()),
+    })
+}
 
 pub(crate) struct UserLoader(Database);
 
@@ -41,21 +57,22 @@ impl Loader<i64> for UserLoader {
     }
 }
 
-pub(crate) struct PostImagesLoader(Database);
+/// The images of owners of one kind, by owner id, in upload order.
+pub(crate) struct ImagesLoader(Database, OwnerType);
 
-impl Loader<i64> for PostImagesLoader {
+impl Loader<i64> for ImagesLoader {
     type Value = Vec<ImageRow>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ImageRow>>, LoadError> {
-        let rows = media::images_of_owners(self.0.pool(), OwnerType::Post, keys).await?;
-        let mut by_post: HashMap<i64, Vec<ImageRow>> = HashMap::new();
+        let rows = media::images_of_owners(self.0.pool(), self.1, keys).await?;
+        let mut by_owner: HashMap<i64, Vec<ImageRow>> = HashMap::new();
         for row in rows {
-            if let Some(owner) = row.owner_id {
-                by_post.entry(owner).or_default().push(row);
+            if let Some(owner) = row.owner() {
+                by_owner.entry(owner.id()).or_default().push(row);
             }
         }
-        Ok(by_post)
+        Ok(by_owner)
     }
 }
 
