@@ -194,3 +194,33 @@ async fn shutdown_stops_accepting_and_returns_cleanly() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn mutations_are_refused_over_get() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .query(&[("query", "mutation { logout { success } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert!(body["errors"][0]["extensions"]["requestId"].is_string());
+    // Queries still work over GET, and the same mutation over POST reaches its resolver.
+    assert_eq!(
+        app.graphql_get("{ healthCheck }").await["data"]["healthCheck"],
+        true
+    );
+    let posted = app.graphql("mutation { logout { success } }").await;
+    assert_eq!(
+        posted["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{posted}"
+    );
+}

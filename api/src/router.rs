@@ -15,7 +15,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
@@ -80,6 +80,7 @@ struct AppState {
     schema: FishappSchema,
     metrics: Arc<HttpMetrics>,
     body_limit_bytes: usize,
+    query_limits: QueryLimits,
 }
 
 impl FromRef<AppState> for Dependencies {
@@ -118,6 +119,7 @@ pub fn router(
         schema,
         metrics: metrics.clone(),
         body_limit_bytes: settings.body_limit_bytes,
+        query_limits: settings.query_limits,
     };
 
     let trace = TraceLayer::new_for_http()
@@ -171,7 +173,7 @@ async fn graphql_post(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    execute(&state, peer, &headers, request).await
+    execute(&state, peer, &headers, request.into_inner()).await
 }
 
 /// GET serves the GraphiQL IDE to a browser (it asks for HTML), subscriptions to a WebSocket
@@ -200,19 +202,36 @@ async fn graphql_get(
         .into_response();
     }
     let headers = request.headers().clone();
-    match <GraphQLRequest as FromRequest<AppState>>::from_request(request, &state).await {
-        Ok(request) => execute(&state, peer, &headers, request)
-            .await
-            .into_response(),
-        Err(rejection) => rejection.into_response(),
+    let request =
+        match <GraphQLRequest as FromRequest<AppState>>::from_request(request, &state).await {
+            Ok(request) => request,
+            Err(rejection) => return rejection.into_response(),
+        };
+    let mut request = request.into_inner();
+    if let Err(refused) = graphql::refuse_unless_query(&state.query_limits, &mut request) {
+        let request_id = headers
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut response = async_graphql::Response::from_errors(vec![refused]);
+        finalize_response(&mut response, request_id);
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            GraphQLResponse::from(response),
+        )
+            .into_response();
     }
+    execute(&state, peer, &headers, request)
+        .await
+        .into_response()
 }
 
 async fn execute(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
-    request: GraphQLRequest,
+    request: async_graphql::Request,
 ) -> GraphQLResponse {
     let request_id = headers
         .get(&REQUEST_ID)
@@ -222,12 +241,7 @@ async fn execute(
     let context = RequestContext::new(bearer_token(headers), peer.ip());
     let mut response = state
         .schema
-        .execute(
-            request
-                .into_inner()
-                .data(context)
-                .data(Loaders::new(&state.deps.db)),
-        )
+        .execute(request.data(context).data(Loaders::new(&state.deps.db)))
         .await;
     finalize_response(&mut response, &request_id);
     response.into()

@@ -185,6 +185,37 @@ fn admit(limits: &QueryLimits, request: &mut Request) -> ServerResult<usize> {
     expanded_size(document, limits.max_selections)
 }
 
+/// Refuses a mutation or subscription that came over GET (a link or an image tag must never change
+/// anything: GraphQL over HTTP allows GET for queries only). The document is admitted first, under
+/// the same limits as every request, so that nothing unbounded is parsed to find out; one that
+/// fails admission passes here and is refused by the guard like any other.
+pub fn refuse_unless_query(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
+    use async_graphql::parser::types::OperationType;
+    if admit(limits, request).is_err() {
+        return Ok(());
+    }
+    let operation_name = request.operation_name.clone();
+    let document = request.parsed_query()?;
+    let selected = match &document.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match &operation_name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            // Ambiguous or unknown: execution says so.
+            None => None,
+        },
+    };
+    match selected {
+        Some(OperationType::Mutation | OperationType::Subscription) => Err(error(
+            ErrorCode::BadUserInput,
+            "only queries are accepted over GET; send mutations with POST and subscribe over a WebSocket"
+                .to_owned(),
+            None,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Runs CPU-bound `work` without starving the async runtime: when `heavy` and on a
 /// multi-threaded runtime, the worker thread hands its other tasks to a fresh thread for the
 /// duration ([`tokio::task::block_in_place`]). A current-thread runtime (tests, tools) cannot
@@ -486,6 +517,32 @@ mod tests {
             let limit = err.extensions.as_ref().and_then(|e| e.get("limit"));
             assert!(limit.is_some(), "{says}: no extensions.limit");
         }
+    }
+
+    #[test]
+    fn over_get_only_queries_pass() {
+        let limits = limits();
+        for query in ["{ healthCheck }", "query Q { healthCheck }"] {
+            assert!(
+                refuse_unless_query(&limits, &mut Request::new(query)).is_ok(),
+                "{query}"
+            );
+        }
+        for query in [
+            "mutation { logout { success } }",
+            "subscription { createPostResult(input: { sagaId: \"x\" }) { error } }",
+        ] {
+            assert!(
+                refuse_unless_query(&limits, &mut Request::new(query)).is_err(),
+                "{query}"
+            );
+        }
+        let named = "query Q { healthCheck } mutation M { logout { success } }";
+        let pick = |name: &str| Request::new(named).operation_name(name);
+        assert!(refuse_unless_query(&limits, &mut pick("Q")).is_ok());
+        assert!(refuse_unless_query(&limits, &mut pick("M")).is_err());
+        // A document over the limits is left to the guard (which refuses it for its size).
+        assert!(refuse_unless_query(&limits, &mut Request::new(doubling(40))).is_ok());
     }
 
     #[tokio::test]

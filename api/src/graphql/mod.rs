@@ -16,7 +16,7 @@ mod scalars;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
-pub use cost::{QueryCostGuard, QueryLimits};
+pub use cost::{QueryCostGuard, QueryLimits, refuse_unless_query};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
