@@ -725,8 +725,13 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
 #[tokio::test]
 #[ignore = "records histories; run by scripts/record-histories"]
 async fn record_board_saga_histories() {
+    use fishapp_workflows::board::ClosePastPostsWorkflow;
+    use fishapp_workflows::media_cleanup::{CleanupInput, CleanupStagedImagesWorkflow};
+    use temporalio_client::{
+        UntypedWorkflow, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
+        WorkflowStartOptions,
+    };
     async fn save(app: &TestApp, workflow_id: &str, name: &str) {
-        use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions};
         let stop = tokio_util::sync::CancellationToken::new();
         let temporal = fishapp_temporal::Temporal::connect_in_background(
             fishapp::app::temporal_settings(&app.config),
@@ -791,4 +796,38 @@ async fn record_board_saga_histories() {
         "create_post_compensated",
     )
     .await;
+
+    // The scheduled workflows, started the way their schedules start them.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let temporal = fishapp_temporal::Temporal::connect_in_background(
+        fishapp::app::temporal_settings(&app.config),
+        stop.clone(),
+    );
+    let client = temporal.connected(&stop).await.unwrap();
+    let queues = temporal.settings().task_queues.clone();
+    let close_id = format!("{prefix}.close-posts/recorded");
+    let options = WorkflowStartOptions::new(queues.workflows.clone(), close_id.clone()).build();
+    client
+        .start_workflow(ClosePastPostsWorkflow::run, queues.post.clone(), options)
+        .await
+        .unwrap()
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap();
+    save(&app, &close_id, "close_past_posts").await;
+    let cleanup_id = format!("{prefix}.media-cleanup/recorded");
+    let options = WorkflowStartOptions::new(queues.workflows.clone(), cleanup_id.clone()).build();
+    let input = CleanupInput {
+        media_task_queue: queues.media.clone(),
+        older_than_secs: 24 * 3600,
+    };
+    client
+        .start_workflow(CleanupStagedImagesWorkflow::run, input, options)
+        .await
+        .unwrap()
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap();
+    save(&app, &cleanup_id, "cleanup_staged_images").await;
+    stop.cancel();
 }

@@ -25,6 +25,8 @@ async fn every_recorded_history_replays_against_this_build() {
     assert_eq!(
         replayed,
         [
+            "cleanup_staged_images.json",
+            "close_past_posts.json",
             "create_post.json",
             "create_post_compensated.json",
             "delete_post.json",
