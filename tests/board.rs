@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, error_code, free_port, sign_up, subscribe};
+use common::{TestApp, error_code, free_port, post_input, sign_up, subscribe};
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{Value, json};
 use std::io::Cursor;
@@ -27,21 +27,6 @@ fn photo(seed: u8) -> Vec<u8> {
         .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
         .unwrap();
     bytes
-}
-
-fn post_input(title: &str) -> Value {
-    json!({
-        "title": title,
-        "content": "Sea bass at dawn; bring waders.",
-        "fishingSpotTypeId": 1,
-        "fishTypeIds": [12, 3],
-        "prefectureId": 13,
-        "meetingPlaceId": "ChIJN1t_tDeuEmsRUsoyG83frY4",
-        "meetingAt": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
-        "maxApply": 3,
-        "images": null,
-        "clientMutationId": null,
-    })
 }
 
 async fn create_post(app: &TestApp, token: &str, input: Value, images: Vec<Vec<u8>>) -> Value {
@@ -664,6 +649,28 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
     let kept = open_post(&app, &token, "Kept", vec![photo(21)]).await;
     let body = update_post(&app, &token, update_input(&kept, "Renamed"), vec![]).await;
     assert!(body["errors"].is_null(), "{body}");
+    // → an applicant applies (application created, member joined) and withdraws (left, deleted)
+    let (angler, _) = sign_up(&app).await;
+    let applied = app
+        .graphql_as(
+            Some(&angler),
+            "mutation($id: ID!) { createApplyPost(input: { postId: $id }) { applyPost { id } } }",
+            json!({ "id": kept["id"] }),
+        )
+        .await;
+    let application = &applied["data"]["createApplyPost"]["applyPost"]["id"];
+    assert!(application.is_string(), "{applied}");
+    let withdrawn = app
+        .graphql_as(
+            Some(&angler),
+            "mutation($id: ID!) { deleteApplyPost(input: { id: $id }) { success } }",
+            json!({ "id": application }),
+        )
+        .await;
+    assert_eq!(
+        withdrawn["data"]["deleteApplyPost"]["success"], true,
+        "{withdrawn}"
+    );
     let pool = app.pool().await;
     sqlx::query("UPDATE board.posts SET meeting_at = now() - interval '1 hour' WHERE id = $1")
         .bind(kept["id"].as_str().unwrap().parse::<i64>().unwrap())
@@ -764,6 +771,34 @@ async fn record_board_saga_histories() {
         &app,
         &format!("{prefix}/post-update/{post_id}/record"),
         "update_post",
+    )
+    .await;
+    let (angler, angler_id) = sign_up(&app).await;
+    let applied = app
+        .graphql_as(
+            Some(&angler),
+            "mutation($id: ID!) { createApplyPost(input: { postId: $id }) { applyPost { id } } }",
+            json!({ "id": post["id"] }),
+        )
+        .await;
+    let application = applied["data"]["createApplyPost"]["applyPost"]["id"].clone();
+    save(
+        &app,
+        &format!("{prefix}/apply/{post_id}/{angler_id}"),
+        "apply",
+    )
+    .await;
+    app.graphql_as(
+        Some(&angler),
+        "mutation($id: ID!) { deleteApplyPost(input: { id: $id }) { success } }",
+        json!({ "id": application }),
+    )
+    .await;
+    let application = application.as_str().unwrap();
+    save(
+        &app,
+        &format!("{prefix}/withdraw/{application}"),
+        "withdraw",
     )
     .await;
     let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";

@@ -1,6 +1,6 @@
 //! Chat activities the post sagas need, on the chat task queue. Idempotent by post id.
 
-use crate::faults::FaultPlan;
+use crate::faults::{FaultPlan, rule_violation};
 use fishapp_store::Database;
 use fishapp_store::chat as store;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,20 @@ pub struct CreateRoom {
 pub struct DeleteRoom {
     pub post_id: i64,
     /// Tell the world (a teardown), or not (a compensation: nobody saw the room).
+    pub announce: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Membership {
+    pub post_id: i64,
+    pub user_id: i64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct LeaveRoom {
+    pub post_id: i64,
+    pub user_id: i64,
+    /// Tell the world (a withdrawal), or not (a failed Apply's compensation).
     pub announce: bool,
 }
 
@@ -73,5 +87,33 @@ impl ChatActivities {
             self.faults.check(&ctx, "chat.delete_room")?;
         }
         Ok(store::delete_room(self.db.pool(), input.post_id, input.announce).await?)
+    }
+
+    /// Apply, second step: the applicant joins the post's room. Returns the member id. No room
+    /// (the post is being torn down) fails for good, and the saga gives the seat back.
+    #[activity]
+    pub async fn join_room(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: Membership,
+    ) -> Result<i64, ActivityError> {
+        self.faults.check(&ctx, "chat.join_room")?;
+        match store::join_room(self.db.pool(), input.post_id, input.user_id).await? {
+            Some(member) => Ok(member.id),
+            None => Err(rule_violation("the trip is being removed")),
+        }
+    }
+
+    /// Withdraw's first step, and the compensation of `join_room`.
+    #[activity]
+    pub async fn leave_room(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: LeaveRoom,
+    ) -> Result<bool, ActivityError> {
+        if input.announce {
+            self.faults.check(&ctx, "chat.leave_room")?;
+        }
+        Ok(store::leave_room(self.db.pool(), input.post_id, input.user_id, input.announce).await?)
     }
 }

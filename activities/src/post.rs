@@ -3,7 +3,7 @@
 use crate::faults::{FaultPlan, rule_violation};
 use fishapp_domain::board::PostDraft;
 use fishapp_store::Database;
-use fishapp_store::board::{self as store, PostRow, Snapshot, WritePostError};
+use fishapp_store::board::{self as store, PostRow, Seat, Snapshot, WritePostError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -27,6 +27,21 @@ pub struct UpdateFields {
 pub struct RestoreFields {
     pub post_id: i64,
     pub snapshot: Snapshot,
+}
+
+/// Whose seat on which trip.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SeatOf {
+    pub post_id: i64,
+    pub user_id: i64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GiveBackSeat {
+    pub post_id: i64,
+    pub user_id: i64,
+    /// Tell the world (a withdrawal), or not (a failed Apply's compensation).
+    pub announce: bool,
 }
 
 pub struct PostActivities {
@@ -122,6 +137,33 @@ impl PostActivities {
             tracing::info!(closed, "closed past trips");
         }
         Ok(closed)
+    }
+
+    /// Apply, first step: a seat (or why not — a refusal is a result, not a failure).
+    #[activity]
+    pub async fn take_seat(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SeatOf,
+    ) -> Result<Seat, ActivityError> {
+        self.faults.check(&ctx, "post.take_seat")?;
+        Ok(store::take_seat(self.db.pool(), input.post_id, input.user_id).await?)
+    }
+
+    /// Withdraw's last step, and the compensation of `take_seat`.
+    #[activity]
+    pub async fn give_back_seat(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: GiveBackSeat,
+    ) -> Result<bool, ActivityError> {
+        if input.announce {
+            self.faults.check(&ctx, "post.give_back_seat")?;
+        }
+        Ok(
+            store::give_back_seat(self.db.pool(), input.post_id, input.user_id, input.announce)
+                .await?,
+        )
     }
 
     /// Teardown, first step: the post disappears from every listing.

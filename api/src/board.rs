@@ -12,23 +12,29 @@
 //! - `<prefix>/post-create/<user id>/<key>`, where the key is the mutation's `clientMutationId`
 //!   (or a fresh one);
 //! - `<prefix>/post-update/<post id>/<key>`, the same way;
-//! - `<prefix>/post-delete/<post id>`: one teardown per post, ever.
+//! - `<prefix>/post-delete/<post id>`: one teardown per post, ever;
+//! - `<prefix>/apply/<post id>/<user id>`: one Apply at a time per post and applicant (a double
+//!   click joins the running one; a finished one may run again after a withdrawal);
+//! - `<prefix>/withdraw/<application id>`: one Withdraw per application, ever.
 
 use crate::account::Viewer;
 use crate::error::ApiError;
 use crate::media::Media;
 use async_graphql::UploadValue;
 use chrono::Utc;
+use fishapp_domain::board::ApplyRefusal;
 use fishapp_domain::board::{PostDraft, PostStatus};
 use fishapp_domain::media::ImageOwner;
 use fishapp_store::Database;
+use fishapp_store::board::ApplicationRow;
 use fishapp_store::board::{self as store, PostRow};
 use fishapp_store::media as media_store;
 use fishapp_temporal::Temporal;
 use fishapp_temporal::sagas::{self, SagaInfo, SagaOutcome};
 use fishapp_workflows::board::{
-    CreatePostInput, CreatePostOutput, CreatePostWorkflow, DeletePostInput, DeletePostWorkflow,
-    INPUT_VERSION, UpdatePostInput, UpdatePostWorkflow,
+    ApplyInput, ApplyOutput, ApplyWorkflow, CreatePostInput, CreatePostOutput, CreatePostWorkflow,
+    DeletePostInput, DeletePostWorkflow, INPUT_VERSION, UpdatePostInput, UpdatePostWorkflow,
+    WithdrawInput, WithdrawWorkflow,
 };
 use fishapp_workflows::saga::ContextQueues;
 use std::sync::Arc;
@@ -338,6 +344,88 @@ impl Board {
                 .await,
         )?;
         sagas::wait_for::<DeletePostWorkflow>(&client, &saga_id, self.settings.saga_wait).await?;
+        Ok(())
+    }
+
+    /// Applies `viewer` to a trip through the Apply saga. The rules are checked up front for a
+    /// clear answer; the saga's conditional UPDATE decides races (two applicants for the last
+    /// seat), and its refusal comes back the same way.
+    pub async fn apply(&self, viewer: &Viewer, post_id: i64) -> Result<ApplicationRow, ApiError> {
+        let post = store::post_by_id(self.db.pool(), post_id)
+            .await?
+            .filter(|p| p.status.is_public() || p.user_id == viewer.user_id);
+        let seat_left = post.as_ref().is_some_and(|p| {
+            p.status == PostStatus::Open
+                && p.meeting_at > Utc::now()
+                && p.user_id != viewer.user_id
+                && p.apply_count < p.max_apply
+        });
+        if !seat_left {
+            return Err(store::refusal(post.as_ref(), viewer.user_id).into());
+        }
+        if store::application_of(self.db.pool(), post_id, viewer.user_id)
+            .await?
+            .is_some()
+        {
+            return Err(ApplyRefusal::AlreadyApplied.into());
+        }
+        let client = self.client()?;
+        let saga_id = self.saga_id(&format!("apply/{post_id}/{}", viewer.user_id));
+        let input = ApplyInput {
+            version: INPUT_VERSION,
+            queues: self.queues(),
+            post_id,
+            user_id: viewer.user_id,
+        };
+        let options = sagas::start_options_rerunnable(
+            &self.temporal.settings().task_queues.workflows,
+            &saga_id,
+            post_id,
+            viewer.user_id,
+        );
+        sagas::started(
+            client
+                .start_workflow(ApplyWorkflow::run, input, options)
+                .await,
+        )?;
+        match sagas::wait_for::<ApplyWorkflow>(&client, &saga_id, self.settings.saga_wait).await? {
+            SagaOutcome::Done(ApplyOutput::Applied(application)) => Ok(application),
+            SagaOutcome::Done(ApplyOutput::Refused(refusal)) => Err(refusal.into()),
+            SagaOutcome::Failed(reason) => Err(ApiError::Conflict(format!(
+                "the application did not go through ({reason}); nothing was kept"
+            ))),
+            SagaOutcome::Running => Err(ApiError::Unavailable(
+                "the application is still being processed; ask again shortly".to_owned(),
+            )),
+        }
+    }
+
+    /// Withdraws one of `viewer`'s applications through the Withdraw saga (forward only: it
+    /// always finishes), waiting for it up to the budget.
+    pub async fn withdraw(&self, viewer: &Viewer, application_id: i64) -> Result<(), ApiError> {
+        let application = store::application_by_id(self.db.pool(), application_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no application {application_id}")))?;
+        if application.user_id != viewer.user_id {
+            return Err(ApiError::Forbidden(
+                "only the applicant may withdraw".to_owned(),
+            ));
+        }
+        let client = self.client()?;
+        let saga_id = self.saga_id(&format!("withdraw/{application_id}"));
+        let input = WithdrawInput {
+            version: INPUT_VERSION,
+            queues: self.queues(),
+            post_id: application.post_id,
+            user_id: viewer.user_id,
+        };
+        let options = self.start_options(&saga_id, application.post_id, viewer.user_id);
+        sagas::started(
+            client
+                .start_workflow(WithdrawWorkflow::run, input, options)
+                .await,
+        )?;
+        sagas::wait_for::<WithdrawWorkflow>(&client, &saga_id, self.settings.saga_wait).await?;
         Ok(())
     }
 

@@ -21,6 +21,13 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A business rule said no: `CONFLICT` (or `NOT_FOUND`) with a stable `extensions.reason`.
+    #[error("{message}")]
+    Refused {
+        code: ErrorCode,
+        reason: &'static str,
+        message: String,
+    },
     #[error("too many attempts; try again in {retry_after_seconds} seconds")]
     RateLimited { retry_after_seconds: u64 },
     #[error("{0}")]
@@ -39,6 +46,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Refused { code, .. } => *code,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Timeout(_) => ErrorCode::Timeout,
@@ -69,6 +77,20 @@ impl From<Invalid> for ApiError {
         ApiError::BadUserInput {
             message: e.to_string(),
             field: e.field,
+        }
+    }
+}
+
+impl From<fishapp_domain::board::ApplyRefusal> for ApiError {
+    fn from(refusal: fishapp_domain::board::ApplyRefusal) -> Self {
+        use fishapp_domain::board::ApplyRefusal;
+        ApiError::Refused {
+            code: match refusal {
+                ApplyRefusal::NotFound => ErrorCode::NotFound,
+                _ => ErrorCode::Conflict,
+            },
+            reason: refusal.code(),
+            message: refusal.message().to_owned(),
         }
     }
 }
@@ -127,6 +149,7 @@ impl ErrorExtensions for ApiError {
                 ApiError::RateLimited {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
+                ApiError::Refused { reason, .. } => ext.set("reason", *reason),
                 _ => {}
             }
         })

@@ -230,6 +230,49 @@ impl PostStatus {
     }
 }
 
+/// Why someone may not apply to a trip: each a clear answer to the applicant (GraphQL
+/// `CONFLICT` with `extensions.reason` = [`ApplyRefusal::code`]), never an internal error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyRefusal {
+    /// No such post, or one the applicant may not see.
+    NotFound,
+    /// The post is not open (being created, closed, or being torn down).
+    NotOpen,
+    /// Its meeting time has passed.
+    Past,
+    /// The applicant is its owner.
+    OwnPost,
+    /// Every seat is taken.
+    Full,
+    /// The applicant has applied already.
+    AlreadyApplied,
+}
+
+impl ApplyRefusal {
+    /// The wire form (`extensions.reason`): part of the public API, never renamed.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ApplyRefusal::NotFound => "POST_NOT_FOUND",
+            ApplyRefusal::NotOpen => "POST_NOT_OPEN",
+            ApplyRefusal::Past => "POST_IN_THE_PAST",
+            ApplyRefusal::OwnPost => "OWN_POST",
+            ApplyRefusal::Full => "POST_FULL",
+            ApplyRefusal::AlreadyApplied => "ALREADY_APPLIED",
+        }
+    }
+
+    pub const fn message(self) -> &'static str {
+        match self {
+            ApplyRefusal::NotFound => "there is no such trip",
+            ApplyRefusal::NotOpen => "the trip is not open for applications",
+            ApplyRefusal::Past => "the trip's meeting time has passed",
+            ApplyRefusal::OwnPost => "one cannot apply to one's own trip",
+            ApplyRefusal::Full => "the trip is full",
+            ApplyRefusal::AlreadyApplied => "you have applied to this trip already",
+        }
+    }
+}
+
 impl TryFrom<String> for PostStatus {
     type Error = String;
 

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub enum Aggregate {
     Post,
     Room,
+    Application,
+    Member,
 }
 
 impl Aggregate {
@@ -23,6 +25,8 @@ impl Aggregate {
         match self {
             Aggregate::Post => "post",
             Aggregate::Room => "room",
+            Aggregate::Application => "application",
+            Aggregate::Member => "member",
         }
     }
 }
@@ -37,16 +41,24 @@ pub enum EventType {
     PostDeleted,
     RoomCreated,
     RoomDeleted,
+    ApplicationCreated,
+    ApplicationDeleted,
+    MemberJoined,
+    MemberLeft,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 10] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
         EventType::PostDeleted,
         EventType::RoomCreated,
         EventType::RoomDeleted,
+        EventType::ApplicationCreated,
+        EventType::ApplicationDeleted,
+        EventType::MemberJoined,
+        EventType::MemberLeft,
     ];
 
     /// `<context>.<aggregate>.<event>`: the envelope's `type` and the subject after the prefix.
@@ -58,6 +70,10 @@ impl EventType {
             EventType::PostDeleted => "board.post.deleted",
             EventType::RoomCreated => "chat.room.created",
             EventType::RoomDeleted => "chat.room.deleted",
+            EventType::ApplicationCreated => "board.application.created",
+            EventType::ApplicationDeleted => "board.application.deleted",
+            EventType::MemberJoined => "chat.member.joined",
+            EventType::MemberLeft => "chat.member.left",
         }
     }
 
@@ -72,6 +88,8 @@ impl EventType {
             | EventType::PostClosed
             | EventType::PostDeleted => Aggregate::Post,
             EventType::RoomCreated | EventType::RoomDeleted => Aggregate::Room,
+            EventType::ApplicationCreated | EventType::ApplicationDeleted => Aggregate::Application,
+            EventType::MemberJoined | EventType::MemberLeft => Aggregate::Member,
         }
     }
 
@@ -100,6 +118,16 @@ impl EventType {
             EventType::RoomDeleted => {
                 "DeletePost saga: the room, its members and messages are gone; also when a failed CreatePost removes a room whose `chat.room.created` was already published"
             }
+            EventType::ApplicationCreated => {
+                "Apply saga, first step: a seat was taken (the post's `applyCount` grew by one)"
+            }
+            EventType::ApplicationDeleted => {
+                "Withdraw saga: the applicant gave the seat back; also when a failed Apply gives back a seat whose `board.application.created` was already published"
+            }
+            EventType::MemberJoined => "Apply saga: the applicant joined the post's chat room",
+            EventType::MemberLeft => {
+                "Withdraw saga: the applicant left the room; also when a failed Apply undoes a join that was already published"
+            }
         }
     }
 
@@ -108,6 +136,8 @@ impl EventType {
         let value = match self.aggregate() {
             Aggregate::Post => serde_json::to_value(PostData::example()),
             Aggregate::Room => serde_json::to_value(RoomData::example()),
+            Aggregate::Application => serde_json::to_value(ApplicationData::example()),
+            Aggregate::Member => serde_json::to_value(MemberData::example()),
         };
         value.unwrap_or_default()
     }
@@ -141,6 +171,54 @@ pub struct RoomData {
     pub post_id: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An application: a seat on a trip (`data` of every `board.application.*` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationData {
+    pub id: i64,
+    pub post_id: i64,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A member of a post's chat room (`data` of every `chat.member.*` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberData {
+    pub id: i64,
+    pub room_id: i64,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ApplicationData {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Self {
+            id: 1,
+            post_id: 1,
+            user_id: 2,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl MemberData {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Self {
+            id: 1,
+            room_id: 1,
+            user_id: 2,
+            created_at: at,
+            updated_at: at,
+        }
+    }
 }
 
 impl PostData {
@@ -225,7 +303,7 @@ pub fn markdown() -> String {
          | `id` | the outbox row id, also the `Nats-Msg-Id` header: JetStream drops a republish within its duplicate window, and a consumer that remembers ids never handles an event twice |\n\
          | `type` | the event type below, e.g. `board.post.published` |\n\
          | `subject` | the subject it was published on |\n\
-         | `aggregate` | `{ \"type\": \"post\" \\| \"room\", \"id\": \"<id>\" }` |\n\
+         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\" \\| \"member\", \"id\": \"<id>\" }` |\n\
          | `occurredAt` | when the change's transaction wrote the event (RFC 3339) |\n\
          | `version` | the schema version of `data` for this type |\n\
          | `data` | the aggregate as it is after the change (fields below) |\n\n\

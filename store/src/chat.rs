@@ -7,6 +7,15 @@ use fishapp_domain::events::EventType;
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
+#[derive(Debug, Clone, FromRow, Serialize, serde::Deserialize)]
+pub struct MemberRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct RoomRow {
     pub id: i64,
@@ -76,11 +85,79 @@ pub async fn delete_room(db: &PgPool, post_id: i64, event: bool) -> Result<bool,
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(room) = &deleted {
-        let announce = event || outbox::withdraw_unpublished(&mut tx, "room", room.id).await?;
-        if announce {
-            outbox::append(&mut tx, &Event::room(EventType::RoomDeleted, room)).await?;
-        }
+        outbox::append_undo(&mut tx, &Event::room(EventType::RoomDeleted, room), event).await?;
     }
     tx.commit().await?;
     Ok(deleted.is_some())
+}
+
+/// Adds `user_id` to the post's room, with `chat.member.joined`; a member already is success (no
+/// second event). `None` when the post has no room (it is being torn down).
+pub async fn join_room(
+    db: &PgPool,
+    post_id: i64,
+    user_id: i64,
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let Some(room) =
+        sqlx::query_scalar::<_, i64>("SELECT id FROM chat.rooms WHERE post_id = $1 FOR SHARE")
+            .bind(post_id)
+            .fetch_optional(&mut *tx)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let joined: Option<MemberRow> = sqlx::query_as(
+        "INSERT INTO chat.members (room_id, user_id) VALUES ($1, $2)
+         ON CONFLICT (room_id, user_id) DO NOTHING
+         RETURNING id, room_id, user_id, created_at, updated_at",
+    )
+    .bind(room)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let member = match joined {
+        Some(member) => {
+            outbox::append(&mut tx, &Event::member(EventType::MemberJoined, &member)).await?;
+            member
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT id, room_id, user_id, created_at, updated_at FROM chat.members
+                  WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(room)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    tx.commit().await?;
+    Ok(Some(member))
+}
+
+/// Removes `user_id` from the post's room; not a member (or no room) is success. `announce` as in
+/// [`delete_room`].
+pub async fn leave_room(
+    db: &PgPool,
+    post_id: i64,
+    user_id: i64,
+    announce: bool,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let left: Option<MemberRow> = sqlx::query_as(
+        "DELETE FROM chat.members m USING chat.rooms r
+          WHERE m.room_id = r.id AND r.post_id = $1 AND m.user_id = $2
+          RETURNING m.id, m.room_id, m.user_id, m.created_at, m.updated_at",
+    )
+    .bind(post_id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(member) = &left {
+        let event = Event::member(EventType::MemberLeft, member);
+        outbox::append_undo(&mut tx, &event, announce).await?;
+    }
+    tx.commit().await?;
+    Ok(left.is_some())
 }

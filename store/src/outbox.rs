@@ -14,7 +14,7 @@
 //!   first, so a late-committed lower id of another aggregate is simply picked up next time.
 
 use chrono::{DateTime, Utc};
-use fishapp_domain::events::{EventType, PostData, RoomData};
+use fishapp_domain::events::{ApplicationData, EventType, MemberData, PostData, RoomData};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
@@ -57,6 +57,30 @@ impl Event {
             updated_at: room.updated_at,
         };
         Self::new(event_type, room.id, &data)
+    }
+
+    /// A `board.application.*` event.
+    pub fn application(event_type: EventType, application: &crate::board::ApplicationRow) -> Self {
+        let data = ApplicationData {
+            id: application.id,
+            post_id: application.post_id,
+            user_id: application.user_id,
+            created_at: application.created_at,
+            updated_at: application.updated_at,
+        };
+        Self::new(event_type, application.id, &data)
+    }
+
+    /// A `chat.member.*` event.
+    pub fn member(event_type: EventType, member: &crate::chat::MemberRow) -> Self {
+        let data = MemberData {
+            id: member.id,
+            room_id: member.room_id,
+            user_id: member.user_id,
+            created_at: member.created_at,
+            updated_at: member.updated_at,
+        };
+        Self::new(event_type, member.id, &data)
     }
 
     fn new(event_type: EventType, id: i64, data: &impl serde::Serialize) -> Self {
@@ -125,6 +149,22 @@ pub async fn withdraw_unpublished(
     .execute(&mut **tx)
     .await?;
     Ok(published.contains(&true))
+}
+
+/// The event of an undo (a room, a seat, a membership taken back). A teardown or withdrawal
+/// (`announce`) always tells the world. A compensation withdraws the aggregate's unpublished
+/// events instead — nobody saw them — and tells the world only if one already went out.
+pub async fn append_undo(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &Event,
+    announce: bool,
+) -> Result<(), sqlx::Error> {
+    let aggregate = event.event_type.aggregate().as_str();
+    let id = event.aggregate_id.parse::<i64>().unwrap_or_default();
+    if announce || withdraw_unpublished(tx, aggregate, id).await? {
+        append(tx, event).await?;
+    }
+    Ok(())
 }
 
 /// An unpublished row, as the relay reads it.

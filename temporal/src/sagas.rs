@@ -73,9 +73,43 @@ pub fn start_options(
     post_id: i64,
     user_id: i64,
 ) -> WorkflowStartOptions {
+    options(
+        task_queue,
+        workflow_id,
+        post_id,
+        user_id,
+        WorkflowIdReusePolicy::RejectDuplicate,
+    )
+}
+
+/// Like [`start_options`], but a finished saga under the id may run again (reuse policy
+/// AllowDuplicate): for a business key that can recur — applying again after withdrawing. A
+/// running one is still joined.
+pub fn start_options_rerunnable(
+    task_queue: &str,
+    workflow_id: &str,
+    post_id: i64,
+    user_id: i64,
+) -> WorkflowStartOptions {
+    options(
+        task_queue,
+        workflow_id,
+        post_id,
+        user_id,
+        WorkflowIdReusePolicy::AllowDuplicate,
+    )
+}
+
+fn options(
+    task_queue: &str,
+    workflow_id: &str,
+    post_id: i64,
+    user_id: i64,
+    reuse: WorkflowIdReusePolicy,
+) -> WorkflowStartOptions {
     WorkflowStartOptions::new(task_queue.to_owned(), workflow_id.to_owned())
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .id_reuse_policy(reuse)
         .search_attributes(SearchAttributes::new([
             POST_ID_KEY.value_set(post_id.to_string()),
             USER_ID_KEY.value_set(user_id.to_string()),

@@ -590,3 +590,19 @@ pub async fn wait_until_drained(app: &TestApp, within: Duration) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A valid createPost input (no images), meeting in three days.
+pub fn post_input(title: &str) -> serde_json::Value {
+    serde_json::json!({
+        "title": title,
+        "content": "Sea bass at dawn; bring waders.",
+        "fishingSpotTypeId": 1,
+        "fishTypeIds": [12, 3],
+        "prefectureId": 13,
+        "meetingPlaceId": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+        "meetingAt": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+        "maxApply": 3,
+        "images": null,
+        "clientMutationId": null,
+    })
+}

@@ -3,16 +3,17 @@
 //! retried mutation finds the saga it already started.
 
 use crate::saga::{
-    Compensations, ContextQueues, DB_STEP, MEDIA_STEP, business_failure, forward, until_done,
+    Compensations, ContextQueues, DB_STEP, MEDIA_STEP, StepError, forward, settle, step, until_done,
 };
-use fishapp_activities::chat::{CreateRoom, DeleteRoom};
+use fishapp_activities::chat::{CreateRoom, DeleteRoom, LeaveRoom, Membership};
 use fishapp_activities::media::{AttachImages, DeleteImages, Owner};
-use fishapp_activities::post::{CreatePending, RestoreFields, UpdateFields};
+use fishapp_activities::post::{CreatePending, GiveBackSeat, RestoreFields, SeatOf, UpdateFields};
 use fishapp_activities::{ChatActivities, MediaActivities, PostActivities};
-use fishapp_domain::board::PostDraft;
+use fishapp_domain::board::{ApplyRefusal, PostDraft};
+use fishapp_store::board::{ApplicationRow, Seat};
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{WorkflowContext, WorkflowResult};
 use uuid::Uuid;
 
 /// The version every saga input written by this build carries. Inputs live in histories and are
@@ -44,13 +45,6 @@ pub struct CreatePostOutput {
     pub room_id: i64,
 }
 
-/// A step that failed for good: what it was doing, and why.
-type StepError = (&'static str, ActivityExecutionError);
-
-fn step(what: &'static str) -> impl FnOnce(ActivityExecutionError) -> StepError {
-    move |e| (what, e)
-}
-
 #[workflow]
 #[derive(Default)]
 pub struct CreatePostWorkflow;
@@ -65,13 +59,8 @@ impl CreatePostWorkflow {
         input: CreatePostInput,
     ) -> WorkflowResult<CreatePostOutput> {
         let mut undo = Compensations::default();
-        match Self::steps(ctx, &input, &mut undo).await {
-            Ok(output) => Ok(output),
-            Err((what, error)) => {
-                undo.run().await;
-                Err(business_failure(what, &error).into())
-            }
-        }
+        let result = Self::steps(ctx, &input, &mut undo).await;
+        settle(result, undo).await
     }
 }
 
@@ -183,13 +172,8 @@ impl UpdatePostWorkflow {
         input: UpdatePostInput,
     ) -> WorkflowResult<i64> {
         let mut undo = Compensations::default();
-        match Self::steps(ctx, &input, &mut undo).await {
-            Ok(()) => Ok(input.post_id),
-            Err((what, error)) => {
-                undo.run().await;
-                Err(business_failure(what, &error).into())
-            }
-        }
+        let result = Self::steps(ctx, &input, &mut undo).await;
+        settle(result.map(|()| input.post_id), undo).await
     }
 }
 
@@ -353,6 +337,142 @@ impl ClosePastPostsWorkflow {
                 PostActivities::close_past_posts,
                 (),
                 until_done(&post_task_queue, DB_STEP),
+            )
+            .await?)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyInput {
+    #[serde(default = "first_version")]
+    pub version: u16,
+    pub queues: ContextQueues,
+    pub post_id: i64,
+    pub user_id: i64,
+}
+
+/// An Apply saga's answer: the seat, or why there was none (nothing changed then).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ApplyOutput {
+    Applied(ApplicationRow),
+    Refused(ApplyRefusal),
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct ApplyWorkflow;
+
+#[workflow_methods]
+impl ApplyWorkflow {
+    /// A seat (one conditional UPDATE: capacity holds under any concurrency) → the applicant joins
+    /// the room. A refused seat ends the saga with the reason; a failure after the seat gives it
+    /// back (and leaves the room).
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ApplyInput,
+    ) -> WorkflowResult<ApplyOutput> {
+        let mut undo = Compensations::default();
+        let result = Self::steps(ctx, &input, &mut undo).await;
+        settle(result, undo).await
+    }
+}
+
+impl ApplyWorkflow {
+    async fn steps(
+        ctx: &WorkflowContext<Self>,
+        input: &ApplyInput,
+        undo: &mut Compensations,
+    ) -> Result<ApplyOutput, StepError> {
+        let q = &input.queues;
+        let (post_id, user_id) = (input.post_id, input.user_id);
+        // Recorded before the step: a seat taken by an attempt whose reply was lost goes back too.
+        undo.push_activity(
+            ctx,
+            PostActivities::give_back_seat,
+            GiveBackSeat {
+                post_id,
+                user_id,
+                announce: false,
+            },
+            until_done(&q.post, DB_STEP),
+        );
+        let seat = ctx
+            .execute_activity(
+                PostActivities::take_seat,
+                SeatOf { post_id, user_id },
+                forward(&q.post, DB_STEP),
+            )
+            .await
+            .map_err(step("take a seat"))?;
+        let application = match seat {
+            Seat::Taken(application) => application,
+            Seat::Refused(refusal) => return Ok(ApplyOutput::Refused(refusal)),
+        };
+        undo.push_activity(
+            ctx,
+            ChatActivities::leave_room,
+            LeaveRoom {
+                post_id,
+                user_id,
+                announce: false,
+            },
+            until_done(&q.chat, DB_STEP),
+        );
+        ctx.execute_activity(
+            ChatActivities::join_room,
+            Membership { post_id, user_id },
+            forward(&q.chat, DB_STEP),
+        )
+        .await
+        .map_err(step("join the chat room"))?;
+        Ok(ApplyOutput::Applied(application))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WithdrawInput {
+    #[serde(default = "first_version")]
+    pub version: u16,
+    pub queues: ContextQueues,
+    pub post_id: i64,
+    pub user_id: i64,
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct WithdrawWorkflow;
+
+#[workflow_methods]
+impl WithdrawWorkflow {
+    /// Forward only, like the teardown: leave the room → give the seat back (the application
+    /// goes). Each step is idempotent and retried until done.
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: WithdrawInput,
+    ) -> WorkflowResult<bool> {
+        let q = &input.queues;
+        let (post_id, user_id) = (input.post_id, input.user_id);
+        ctx.execute_activity(
+            ChatActivities::leave_room,
+            LeaveRoom {
+                post_id,
+                user_id,
+                announce: true,
+            },
+            until_done(&q.chat, DB_STEP),
+        )
+        .await?;
+        Ok(ctx
+            .execute_activity(
+                PostActivities::give_back_seat,
+                GiveBackSeat {
+                    post_id,
+                    user_id,
+                    announce: true,
+                },
+                until_done(&q.post, DB_STEP),
             )
             .await?)
     }

@@ -29,5 +29,7 @@ macro_rules! register_all {
             .and_then(|b| b.register_workflow::<$crate::board::UpdatePostWorkflow>())
             .and_then(|b| b.register_workflow::<$crate::board::DeletePostWorkflow>())
             .and_then(|b| b.register_workflow::<$crate::board::ClosePastPostsWorkflow>())
+            .and_then(|b| b.register_workflow::<$crate::board::ApplyWorkflow>())
+            .and_then(|b| b.register_workflow::<$crate::board::WithdrawWorkflow>())
     };
 }

@@ -123,5 +123,28 @@ pub fn business_failure(step: &str, error: &ActivityExecutionError) -> Applicati
         .build()
 }
 
+/// A step that failed for good: what it was doing, and why.
+pub type StepError = (&'static str, ActivityExecutionError);
+
+/// Names the step an activity error came from (`.map_err(step("create the post"))`).
+pub fn step(what: &'static str) -> impl FnOnce(ActivityExecutionError) -> StepError {
+    move |e| (what, e)
+}
+
+/// A saga's end: its forward steps' result as the workflow's, or — when a step failed for good —
+/// the recorded compensations run in reverse and the saga fails with that step's reason.
+pub async fn settle<T>(
+    result: Result<T, StepError>,
+    undo: Compensations,
+) -> temporalio_sdk::WorkflowResult<T> {
+    match result {
+        Ok(output) => Ok(output),
+        Err((what, error)) => {
+            undo.run().await;
+            Err(business_failure(what, &error).into())
+        }
+    }
+}
+
 /// `ApplicationFailure` type of a saga that failed for a business reason and compensated.
 pub const SAGA_FAILED: &str = "SagaFailed";

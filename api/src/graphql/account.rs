@@ -29,6 +29,24 @@ impl From<Sex> for DomainSex {
 
 pub(crate) struct User(pub(crate) UserRow);
 
+impl User {
+    /// A user by id through the request's loader (one statement for a whole page);
+    /// NOT_FOUND with `missing` when there is none.
+    pub(crate) async fn load(ctx: &Context<'_>, id: i64, missing: &str) -> ApiResult<User> {
+        let loaded = ctx
+            .data_unchecked::<Loaders>()
+            .users
+            .load_one(id)
+            .await
+            .map_err(|e| load_error(&e))
+            .gql()?;
+        loaded
+            .map(User)
+            .ok_or_else(|| ApiError::NotFound(missing.to_owned()))
+            .gql()
+    }
+}
+
 #[Object]
 impl User {
     async fn id(&self) -> ID {

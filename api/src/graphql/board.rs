@@ -3,6 +3,7 @@
 //! Postgres, nested fields through the dataloaders.
 
 use super::account::{User, parse_id};
+use super::applying::ApplyPost;
 use super::context::Guards;
 use super::cursor::Cursor;
 use super::loaders::{Loaders, load_error};
@@ -92,6 +93,21 @@ impl Post {
     async fn status(&self) -> PostStatus {
         self.0.status.into()
     }
+    /// Who applied, oldest first.
+    async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
+        let loaded = ctx
+            .data_unchecked::<Loaders>()
+            .applications
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| load_error(&e))
+            .gql()?;
+        Ok(loaded
+            .unwrap_or_default()
+            .into_iter()
+            .map(ApplyPost)
+            .collect())
+    }
     async fn images(&self, ctx: &Context<'_>) -> ApiResult<Vec<Image>> {
         let loaded = ctx
             .data_unchecked::<Loaders>()
@@ -103,17 +119,7 @@ impl Post {
         Ok(loaded.unwrap_or_default().into_iter().map(Image).collect())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .users
-            .load_one(self.0.user_id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
-        loaded
-            .map(User)
-            .ok_or_else(|| ApiError::NotFound("the post's author is gone".to_owned()))
-            .gql()
+        User::load(ctx, self.0.user_id, "the post's author is gone").await
     }
     async fn created_at(&self) -> Time {
         Time(self.0.created_at)

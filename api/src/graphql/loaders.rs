@@ -7,7 +7,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
 use fishapp_store::account::{self, UserRow};
-use fishapp_store::board;
+use fishapp_store::board::{self, ApplicationRow, PostRow};
 use fishapp_store::media::{self, ImageRow};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +19,9 @@ pub(crate) struct Loaders {
     /// A user's images: the avatar is the last.
     pub user_images: DataLoader<ImagesLoader>,
     pub fish_types: DataLoader<FishTypesLoader>,
+    pub posts: DataLoader<PostLoader>,
+    /// A post's applications, oldest first.
+    pub applications: DataLoader<ApplicationsLoader>,
 }
 
 impl Loaders {
@@ -29,6 +32,8 @@ impl Loaders {
             post_images: images_of(OwnerType::Post),
             user_images: images_of(OwnerType::User),
             fish_types: DataLoader::new(FishTypesLoader(db.clone()), tokio::spawn),
+            posts: DataLoader::new(PostLoader(db.clone()), tokio::spawn),
+            applications: DataLoader::new(ApplicationsLoader(db.clone()), tokio::spawn),
         }
     }
 }
@@ -87,6 +92,34 @@ impl Loader<i64> for FishTypesLoader {
         let mut by_post: HashMap<i64, Vec<i16>> = HashMap::new();
         for (post, fish) in pairs {
             by_post.entry(post).or_default().push(fish);
+        }
+        Ok(by_post)
+    }
+}
+
+pub(crate) struct PostLoader(Database);
+
+impl Loader<i64> for PostLoader {
+    type Value = PostRow;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, PostRow>, LoadError> {
+        let rows = board::posts_by_ids(self.0.pool(), keys).await?;
+        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+pub(crate) struct ApplicationsLoader(Database);
+
+impl Loader<i64> for ApplicationsLoader {
+    type Value = Vec<ApplicationRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ApplicationRow>>, LoadError> {
+        let rows = board::applications_of_posts(self.0.pool(), keys).await?;
+        let mut by_post: HashMap<i64, Vec<ApplicationRow>> = HashMap::new();
+        for row in rows {
+            by_post.entry(row.post_id).or_default().push(row);
         }
         Ok(by_post)
     }

@@ -2,6 +2,7 @@
 //! working (see docs/architecture.md); one module per context, merged here.
 
 mod account;
+mod applying;
 mod board;
 pub(crate) mod context;
 mod cost;
@@ -26,7 +27,11 @@ pub struct Query(
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(account::AccountMutation, board::BoardMutation);
+pub struct Mutation(
+    account::AccountMutation,
+    board::BoardMutation,
+    applying::ApplyingMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(board::BoardSubscription);

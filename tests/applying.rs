@@ -1,0 +1,203 @@
+//! Applying to a trip and withdrawing, end to end: GraphQL over HTTP, the Apply and Withdraw
+//! sagas on the real Temporal dev server with a real worker, Postgres. Each test has its own
+//! database and task queues.
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+mod common;
+
+use common::{TestApp, error_code, post_input, sign_up};
+use serde_json::{Value, json};
+
+const CREATE: &str =
+    "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }";
+const APPLY: &str = "mutation($input: CreateApplyPostInput!) {
+  createApplyPost(input: $input) { applyPost { id user { id } post { id applyCount } createdAt updatedAt } }
+}";
+const WITHDRAW: &str =
+    "mutation($input: DeleteApplyPostInput!) { deleteApplyPost(input: $input) { success } }";
+
+/// An OPEN trip of `token`'s with `max_apply` seats; its id.
+async fn trip(app: &TestApp, token: &str, max_apply: i64) -> String {
+    let mut input = post_input("Trip");
+    input["maxApply"] = json!(max_apply);
+    let body = app
+        .graphql_as(Some(token), CREATE, json!({ "input": input }))
+        .await;
+    body["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
+
+async fn apply(app: &TestApp, token: &str, post_id: &str) -> Value {
+    app.graphql_as(
+        Some(token),
+        APPLY,
+        json!({ "input": { "postId": post_id } }),
+    )
+    .await
+}
+
+fn reason(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no reason in {body}"))
+}
+
+/// (applyCount, application rows, room members) of a post: they must always agree.
+async fn seats(app: &TestApp, post_id: &str) -> (i32, i64, i64) {
+    let id: i64 = post_id.parse().unwrap();
+    sqlx::query_as(
+        "SELECT p.apply_count,
+                (SELECT count(*) FROM board.applications a WHERE a.post_id = p.id),
+                (SELECT count(*) FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
+                  WHERE r.post_id = p.id)
+           FROM board.posts p WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_applicant_joins_and_withdraws_and_the_rules_say_why_not() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let (angler, angler_id) = sign_up(&app).await;
+    let post = trip(&app, &owner, 2).await;
+
+    let body = apply(&app, &angler, &post).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let applied = &body["data"]["createApplyPost"]["applyPost"];
+    assert_eq!(applied["user"]["id"], angler_id.as_str());
+    assert_eq!(applied["post"]["id"], post.as_str());
+    assert_eq!(applied["post"]["applyCount"], 1);
+    assert_eq!(
+        seats(&app, &post).await,
+        (1, 1, 2),
+        "the owner and the applicant are members"
+    );
+    let listed = app
+        .graphql(&format!(
+            "{{ post(id: {post}) {{ applyPosts {{ id user {{ id }} }} }} }}"
+        ))
+        .await;
+    assert_eq!(
+        listed["data"]["post"]["applyPosts"],
+        json!([{ "id": applied["id"], "user": { "id": angler_id } }])
+    );
+
+    // Why not, each with its reason.
+    let twice = apply(&app, &angler, &post).await;
+    assert_eq!(
+        (error_code(&twice), reason(&twice)),
+        ("CONFLICT", "ALREADY_APPLIED")
+    );
+    let own = apply(&app, &owner, &post).await;
+    assert_eq!((error_code(&own), reason(&own)), ("CONFLICT", "OWN_POST"));
+    let missing = apply(&app, &angler, "999999").await;
+    assert_eq!(
+        (error_code(&missing), reason(&missing)),
+        ("NOT_FOUND", "POST_NOT_FOUND")
+    );
+    let anonymous = app
+        .graphql_as(None, APPLY, json!({ "input": { "postId": post } }))
+        .await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+    let bad_id = apply(&app, &angler, "abc").await;
+    assert_eq!(error_code(&bad_id), "BAD_USER_INPUT");
+    assert_eq!(bad_id["errors"][0]["extensions"]["field"], "input.postId");
+
+    // Only the applicant withdraws; then the seat and the membership are gone.
+    let id = applied["id"].clone();
+    let (stranger, _) = sign_up(&app).await;
+    for (token, code) in [(&stranger, "FORBIDDEN"), (&owner, "FORBIDDEN")] {
+        let body = app
+            .graphql_as(Some(token), WITHDRAW, json!({ "input": { "id": id } }))
+            .await;
+        assert_eq!(error_code(&body), code, "{body}");
+    }
+    let body = app
+        .graphql_as(Some(&angler), WITHDRAW, json!({ "input": { "id": id } }))
+        .await;
+    assert_eq!(body["data"]["deleteApplyPost"]["success"], true, "{body}");
+    assert_eq!(seats(&app, &post).await, (0, 0, 1));
+    // Applying again after withdrawing is a new application.
+    let again = apply(&app, &angler, &post).await;
+    assert!(again["errors"].is_null(), "{again}");
+    assert_eq!(seats(&app, &post).await, (1, 1, 2));
+
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM outbox.events
+          WHERE event_type LIKE 'board.application.%' OR event_type LIKE 'chat.member.%' ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        [
+            "board.application.created",
+            "chat.member.joined",
+            "chat.member.left",
+            "board.application.deleted",
+            "board.application.created",
+            "chat.member.joined"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn full_and_past_trips_refuse_applicants() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let (first, _) = sign_up(&app).await;
+    let (second, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 1).await;
+    assert!(apply(&app, &first, &post).await["errors"].is_null());
+    let full = apply(&app, &second, &post).await;
+    assert_eq!(
+        (error_code(&full), reason(&full)),
+        ("CONFLICT", "POST_FULL")
+    );
+
+    let past = trip(&app, &owner, 3).await;
+    sqlx::query("UPDATE board.posts SET meeting_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(past.parse::<i64>().unwrap())
+        .execute(&app.pool().await)
+        .await
+        .unwrap();
+    let late = apply(&app, &second, &past).await;
+    assert_eq!(
+        (error_code(&late), reason(&late)),
+        ("CONFLICT", "POST_IN_THE_PAST")
+    );
+    assert_eq!(seats(&app, &post).await, (1, 1, 2));
+    assert_eq!(seats(&app, &past).await, (0, 0, 1));
+}
+
+/// Twenty applicants at once for three seats: exactly three get one, everyone else hears the trip
+/// is full, and the count, the rows and the room agree.
+#[tokio::test]
+async fn simultaneous_applicants_never_overfill_a_trip() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 3).await;
+    let mut applicants = Vec::new();
+    for _ in 0..20 {
+        applicants.push(sign_up(&app).await.0);
+    }
+    let bodies =
+        futures::future::join_all(applicants.iter().map(|token| apply(&app, token, &post))).await;
+    let applied = bodies.iter().filter(|b| b["errors"].is_null()).count();
+    assert_eq!(applied, 3, "{bodies:?}");
+    for body in bodies.iter().filter(|b| !b["errors"].is_null()) {
+        assert_eq!(
+            (error_code(body), reason(body)),
+            ("CONFLICT", "POST_FULL"),
+            "{body}"
+        );
+    }
+    assert_eq!(seats(&app, &post).await, (3, 3, 4));
+}
