@@ -88,6 +88,22 @@ async fn an_applicant_joins_and_withdraws_and_the_rules_say_why_not() {
         json!([{ "id": applied["id"], "user": { "id": angler_id } }])
     );
 
+    // The applicant's and the owner's side.
+    let mine = app
+        .graphql_as(
+            Some(&angler),
+            "query($id: ID!) { user(id: $id) { posts { id } applyPosts { id post { id } } } }",
+            json!({ "id": angler_id }),
+        )
+        .await;
+    assert_eq!(mine["data"]["user"]["posts"], json!([]), "{mine}");
+    assert_eq!(
+        mine["data"]["user"]["applyPosts"],
+        json!([{ "id": applied["id"], "post": { "id": post } }])
+    );
+    let theirs = app.graphql("{ currentUser { id } }").await;
+    assert_eq!(error_code(&theirs), "UNAUTHENTICATED");
+
     // Why not, each with its reason.
     let twice = apply(&app, &angler, &post).await;
     assert_eq!(

@@ -322,6 +322,18 @@ pub async fn posts_by_ids(db: &PgPool, ids: &[i64]) -> Result<Vec<PostRow>, sqlx
     .await
 }
 
+/// The posts of these users (any status but DELETING: the caller decides what to show), newest
+/// first; one statement for a whole page.
+pub async fn posts_of_users(db: &PgPool, user_ids: &[i64]) -> Result<Vec<PostRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {POST_COLUMNS} FROM board.posts p
+          WHERE user_id = ANY($1) AND status <> 'DELETING' ORDER BY p.created_at DESC, p.id DESC"
+    ))
+    .bind(user_ids)
+    .fetch_all(db)
+    .await
+}
+
 /// (post id, fish type id) pairs of these posts, ordered; one statement for a whole page.
 pub async fn fish_types_of(
     db: impl sqlx::PgExecutor<'_>,
@@ -579,6 +591,20 @@ pub async fn application_of(
     .bind(post_id)
     .bind(user_id)
     .fetch_optional(db)
+    .await
+}
+
+/// The applications of these users, newest first; one statement for a whole page.
+pub async fn applications_of_users(
+    db: &PgPool,
+    user_ids: &[i64],
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {APPLICATION_COLUMNS} FROM board.applications a
+          WHERE user_id = ANY($1) ORDER BY a.user_id, a.id DESC"
+    ))
+    .bind(user_ids)
+    .fetch_all(db)
     .await
 }
 

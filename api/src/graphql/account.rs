@@ -1,6 +1,8 @@
 //! Accounts over GraphQL: createUser, login, refreshIDToken, logout, currentUser, user(id),
 //! updateUser, updatePassword.
 
+use super::applying::ApplyPost;
+use super::board::Post;
 use super::context::Guards;
 use super::loaders::{Loaders, load_error};
 use super::media::Image;
@@ -61,6 +63,44 @@ impl User {
 
     async fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// The user's trips: OPEN and CLOSED ones for everyone, all but those being deleted for the
+    /// user themself; newest first.
+    async fn posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Post>> {
+        let loaded = ctx
+            .data_unchecked::<Loaders>()
+            .posts_of_users
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| load_error(&e))
+            .gql()?;
+        let own = ctx
+            .viewer_if_any()
+            .await
+            .is_some_and(|viewer| viewer.user_id == self.0.id);
+        Ok(loaded
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|post| own || post.status.is_public())
+            .map(Post)
+            .collect())
+    }
+
+    /// The trips the user applied to, newest application first.
+    async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
+        let loaded = ctx
+            .data_unchecked::<Loaders>()
+            .applications_of_users
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| load_error(&e))
+            .gql()?;
+        Ok(loaded
+            .unwrap_or_default()
+            .into_iter()
+            .map(ApplyPost)
+            .collect())
     }
 
     async fn introduction(&self) -> &str {

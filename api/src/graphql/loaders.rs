@@ -22,6 +22,10 @@ pub(crate) struct Loaders {
     pub posts: DataLoader<PostLoader>,
     /// A post's applications, oldest first.
     pub applications: DataLoader<ApplicationsLoader>,
+    /// A user's applications, newest first.
+    pub applications_of_users: DataLoader<UserApplicationsLoader>,
+    /// A user's posts (any status but DELETING), newest first.
+    pub posts_of_users: DataLoader<UserPostsLoader>,
 }
 
 impl Loaders {
@@ -34,6 +38,11 @@ impl Loaders {
             fish_types: DataLoader::new(FishTypesLoader(db.clone()), tokio::spawn),
             posts: DataLoader::new(PostLoader(db.clone()), tokio::spawn),
             applications: DataLoader::new(ApplicationsLoader(db.clone()), tokio::spawn),
+            applications_of_users: DataLoader::new(
+                UserApplicationsLoader(db.clone()),
+                tokio::spawn,
+            ),
+            posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
         }
     }
 }
@@ -117,10 +126,39 @@ impl Loader<i64> for ApplicationsLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ApplicationRow>>, LoadError> {
         let rows = board::applications_of_posts(self.0.pool(), keys).await?;
-        let mut by_post: HashMap<i64, Vec<ApplicationRow>> = HashMap::new();
-        for row in rows {
-            by_post.entry(row.post_id).or_default().push(row);
-        }
-        Ok(by_post)
+        Ok(group(rows, |a| a.post_id))
     }
+}
+
+pub(crate) struct UserApplicationsLoader(Database);
+
+impl Loader<i64> for UserApplicationsLoader {
+    type Value = Vec<ApplicationRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ApplicationRow>>, LoadError> {
+        let rows = board::applications_of_users(self.0.pool(), keys).await?;
+        Ok(group(rows, |a| a.user_id))
+    }
+}
+
+pub(crate) struct UserPostsLoader(Database);
+
+impl Loader<i64> for UserPostsLoader {
+    type Value = Vec<PostRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PostRow>>, LoadError> {
+        let rows = board::posts_of_users(self.0.pool(), keys).await?;
+        Ok(group(rows, |p| p.user_id))
+    }
+}
+
+/// Rows grouped by a key, each group in the rows' order.
+fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
+    let mut groups: HashMap<i64, Vec<T>> = HashMap::new();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
 }
