@@ -217,3 +217,70 @@ async fn simultaneous_applicants_never_overfill_a_trip() {
     }
     assert_eq!(seats(&app, &post).await, (3, 3, 4));
 }
+
+/// A fault at an Apply step leaves seats, rows, members and events as they were.
+async fn apply_fails_cleanly_at(step: &str) {
+    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;
+    let (owner, _) = sign_up(&app).await;
+    let (angler, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 2).await;
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox.events")
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    let body = apply(&app, &angler, &post).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{step}: {body}");
+    assert_eq!(seats(&app, &post).await, (0, 0, 1), "{step}");
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox.events")
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        events_after, events_before,
+        "{step}: unpublished events withdrawn"
+    );
+}
+
+#[tokio::test]
+async fn apply_failing_at_take_seat_changes_nothing() {
+    apply_fails_cleanly_at("post.take_seat").await;
+}
+
+#[tokio::test]
+async fn apply_failing_at_join_room_gives_the_seat_back() {
+    apply_fails_cleanly_at("chat.join_room").await;
+}
+
+/// Applying while the owner tears the trip down: whatever the order, it ends consistent — no
+/// application, member or seat outlives the post.
+#[tokio::test]
+async fn applying_while_the_post_is_deleted_leaves_no_orphan() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let mut applicants = Vec::new();
+    for _ in 0..5 {
+        applicants.push(sign_up(&app).await.0);
+    }
+    let post = trip(&app, &owner, 5).await;
+    let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
+    let deleting = app.graphql_as(Some(&owner), delete, json!({ "input": { "id": post } }));
+    let applying = futures::future::join_all(applicants.iter().map(|t| apply(&app, t, &post)));
+    let (deleted, applied) = tokio::join!(deleting, applying);
+    assert_eq!(deleted["data"]["deletePost"]["success"], true, "{deleted}");
+    for body in &applied {
+        // Applied before the teardown hid the post, or refused after: never an internal error.
+        if !body["errors"].is_null() {
+            let code = error_code(body);
+            assert!(code == "NOT_FOUND" || code == "CONFLICT", "{body}");
+        }
+    }
+    let pool = app.pool().await;
+    let orphans: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM board.posts), (SELECT count(*) FROM board.applications),
+                (SELECT count(*) FROM chat.members)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, (0, 0, 0));
+}
