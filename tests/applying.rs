@@ -284,3 +284,41 @@ async fn applying_while_the_post_is_deleted_leaves_no_orphan() {
     .unwrap();
     assert_eq!(orphans, (0, 0, 0));
 }
+
+/// Applicants racing the owner lowering maxApply: maxApply never ends below the applicants, and
+/// the count, the rows and the room agree.
+#[tokio::test]
+async fn lowering_max_apply_while_people_apply_stays_consistent() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let mut applicants = Vec::new();
+    for _ in 0..4 {
+        applicants.push(sign_up(&app).await.0);
+    }
+    let post = trip(&app, &owner, 4).await;
+    let mut input = post_input("Smaller");
+    input["id"] = json!(post);
+    input["maxApply"] = json!(1);
+    let update =
+        "mutation($input: UpdatePostInput!) { updatePost(input: $input) { post { maxApply } } }";
+    let updating = app.graphql_as(Some(&owner), update, json!({ "input": input }));
+    let applying = futures::future::join_all(applicants.iter().map(|t| apply(&app, t, &post)));
+    let (updated, applied) = tokio::join!(updating, applying);
+    for body in applied.iter().chain([&updated]) {
+        if !body["errors"].is_null() {
+            let code = error_code(body);
+            assert!(code == "CONFLICT" || code == "BAD_USER_INPUT", "{body}");
+        }
+    }
+    let (count, rows, members) = seats(&app, &post).await;
+    assert_eq!((i64::from(count), members), (rows, rows + 1));
+    let max_apply: i32 = sqlx::query_scalar("SELECT max_apply FROM board.posts WHERE id = $1")
+        .bind(post.parse::<i64>().unwrap())
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    assert!(
+        count <= max_apply,
+        "{count} applicants, maxApply {max_apply}"
+    );
+}
