@@ -4,7 +4,7 @@
 use super::applying::ApplyPost;
 use super::board::Post;
 use super::context::Guards;
-use super::loaders::{Loaders, load_error};
+use super::loaders::{load, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use crate::account::{SignUp, TokenPair as Pair};
@@ -35,13 +35,7 @@ impl User {
     /// A user by id through the request's loader (one statement for a whole page);
     /// NOT_FOUND with `missing` when there is none.
     pub(crate) async fn load(ctx: &Context<'_>, id: i64, missing: &str) -> ApiResult<User> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .users
-            .load_one(id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).users, id).await?;
         loaded
             .map(User)
             .ok_or_else(|| ApiError::NotFound(missing.to_owned()))
@@ -68,13 +62,7 @@ impl User {
     /// The user's trips: OPEN and CLOSED ones for everyone, all but those being deleted for the
     /// user themself; newest first.
     async fn posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Post>> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .posts_of_users
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).posts_of_users, self.0.id).await?;
         let own = ctx
             .viewer_if_any()
             .await
@@ -89,13 +77,7 @@ impl User {
 
     /// The trips the user applied to, newest application first.
     async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .applications_of_users
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).applications_of_users, self.0.id).await?;
         Ok(loaded
             .unwrap_or_default()
             .into_iter()
@@ -117,13 +99,7 @@ impl User {
 
     /// The avatar, if any (loaded for every user of a page at once).
     async fn image(&self, ctx: &Context<'_>) -> ApiResult<Option<Image>> {
-        let images = ctx
-            .data_unchecked::<Loaders>()
-            .user_images
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let images = load(&loaders(ctx).user_images, self.0.id).await?;
         Ok(images.and_then(|mut images| images.pop()).map(Image))
     }
 

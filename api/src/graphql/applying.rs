@@ -4,7 +4,7 @@
 use super::account::{User, parse_id};
 use super::board::Post;
 use super::context::Guards;
-use super::loaders::{Loaders, load_error};
+use super::loaders::{load, loaders};
 use super::scalars::Time;
 use crate::board::Board;
 use crate::error::{ApiError, ApiResult, IntoGql};
@@ -25,13 +25,7 @@ impl ApplyPost {
     }
 
     async fn post(&self, ctx: &Context<'_>) -> ApiResult<Post> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .posts
-            .load_one(self.0.post_id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).posts, self.0.post_id).await?;
         loaded
             .map(Post)
             .ok_or_else(|| ApiError::NotFound(format!("no post {}", self.0.post_id)))

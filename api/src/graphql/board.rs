@@ -6,7 +6,7 @@ use super::account::{User, parse_id};
 use super::applying::ApplyPost;
 use super::context::Guards;
 use super::cursor::Cursor;
-use super::loaders::{Loaders, load_error};
+use super::loaders::{load, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use crate::board::{Board, MutationKey, NewPost, PostChange};
@@ -60,13 +60,7 @@ impl Post {
     }
     /// Codes (1–95), as the original's `ID`s.
     async fn fish_type_ids(&self, ctx: &Context<'_>) -> ApiResult<Vec<ID>> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .fish_types
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).fish_types, self.0.id).await?;
         Ok(loaded
             .unwrap_or_default()
             .into_iter()
@@ -95,13 +89,7 @@ impl Post {
     }
     /// Who applied, oldest first.
     async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .applications
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).applications, self.0.id).await?;
         Ok(loaded
             .unwrap_or_default()
             .into_iter()
@@ -109,13 +97,7 @@ impl Post {
             .collect())
     }
     async fn images(&self, ctx: &Context<'_>) -> ApiResult<Vec<Image>> {
-        let loaded = ctx
-            .data_unchecked::<Loaders>()
-            .post_images
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| load_error(&e))
-            .gql()?;
+        let loaded = load(&loaders(ctx).post_images, self.0.id).await?;
         Ok(loaded.unwrap_or_default().into_iter().map(Image).collect())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {

@@ -50,8 +50,25 @@ impl Loaders {
 /// Loader errors must be cloneable: the same failure answers every key of the batch.
 type LoadError = Arc<sqlx::Error>;
 
+/// The request's loaders.
+pub(crate) fn loaders<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Loaders {
+    ctx.data_unchecked::<Loaders>()
+}
+
+/// One key's value through a loader (batched with every other key asked in the same tick).
+pub(crate) async fn load<L>(
+    loader: &DataLoader<L>,
+    key: i64,
+) -> crate::error::ApiResult<Option<L::Value>>
+where
+    L: Loader<i64, Error = LoadError>,
+{
+    use crate::error::IntoGql;
+    loader.load_one(key).await.map_err(|e| load_error(&e)).gql()
+}
+
 /// A loader's failure as the API's error: reported as the database error it was.
-pub(crate) fn load_error(e: &LoadError) -> ApiError {
+fn load_error(e: &LoadError) -> ApiError {
     ApiError::from(match e.as_ref() {
         sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
         sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
