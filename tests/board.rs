@@ -651,22 +651,10 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
     assert!(body["errors"].is_null(), "{body}");
     // → an applicant applies (application created, member joined) and withdraws (left, deleted)
     let (angler, _) = sign_up(&app).await;
-    let applied = app
-        .graphql_as(
-            Some(&angler),
-            "mutation($id: ID!) { createApplyPost(input: { postId: $id }) { applyPost { id } } }",
-            json!({ "id": kept["id"] }),
-        )
-        .await;
+    let applied = common::apply_to(&app, &angler, &kept["id"]).await;
     let application = &applied["data"]["createApplyPost"]["applyPost"]["id"];
     assert!(application.is_string(), "{applied}");
-    let withdrawn = app
-        .graphql_as(
-            Some(&angler),
-            "mutation($id: ID!) { deleteApplyPost(input: { id: $id }) { success } }",
-            json!({ "id": application }),
-        )
-        .await;
+    let withdrawn = common::withdraw(&app, &angler, application).await;
     assert_eq!(
         withdrawn["data"]["deleteApplyPost"]["success"], true,
         "{withdrawn}"
@@ -774,13 +762,7 @@ async fn record_board_saga_histories() {
     )
     .await;
     let (angler, angler_id) = sign_up(&app).await;
-    let applied = app
-        .graphql_as(
-            Some(&angler),
-            "mutation($id: ID!) { createApplyPost(input: { postId: $id }) { applyPost { id } } }",
-            json!({ "id": post["id"] }),
-        )
-        .await;
+    let applied = common::apply_to(&app, &angler, &post["id"]).await;
     let application = applied["data"]["createApplyPost"]["applyPost"]["id"].clone();
     save(
         &app,
@@ -788,12 +770,7 @@ async fn record_board_saga_histories() {
         "apply",
     )
     .await;
-    app.graphql_as(
-        Some(&angler),
-        "mutation($id: ID!) { deleteApplyPost(input: { id: $id }) { success } }",
-        json!({ "id": application }),
-    )
-    .await;
+    common::withdraw(&app, &angler, &application).await;
     let application = application.as_str().unwrap();
     save(
         &app,

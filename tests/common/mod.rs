@@ -606,3 +606,32 @@ pub fn post_input(title: &str) -> serde_json::Value {
         "clientMutationId": null,
     })
 }
+
+/// `createApplyPost` for `post_id` as `token`'s user; the response (the application's id at
+/// `data.createApplyPost.applyPost.id`).
+pub async fn apply_to(
+    app: &TestApp,
+    token: &str,
+    post_id: &serde_json::Value,
+) -> serde_json::Value {
+    app.graphql_as(
+        Some(token),
+        "mutation($id: ID!) { createApplyPost(input: { postId: $id }) { applyPost { id } } }",
+        serde_json::json!({ "id": post_id }),
+    )
+    .await
+}
+
+/// `deleteApplyPost` of `application_id` as `token`'s user; the response.
+pub async fn withdraw(
+    app: &TestApp,
+    token: &str,
+    application_id: &serde_json::Value,
+) -> serde_json::Value {
+    app.graphql_as(
+        Some(token),
+        "mutation($id: ID!) { deleteApplyPost(input: { id: $id }) { success } }",
+        serde_json::json!({ "id": application_id }),
+    )
+    .await
+}
