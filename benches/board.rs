@@ -25,12 +25,7 @@ use fishapp_store::board::{self, Order, PostFilter, SortBy};
 use fishapp_store::media::{self, NewImage};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use support::{ms, percentile};
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-use temporalio_macros::{activities, workflow, workflow_methods};
-use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use support::{floor, load, ms, percentile};
 
 const CREATE: &str = "mutation($input: CreatePostInput!) {
   createPost(input: $input) { sagaId post { id status } } }";
@@ -38,100 +33,6 @@ const CREATE: &str = "mutation($input: CreatePostInput!) {
 const LIST: &str = "{ posts(first: 30, input: {}) { pageInfo { hasNextPage endCursor }
   nodes { id title content fishingSpotTypeId prefectureId meetingAt maxApply fishTypeIds
           user { id name } images { id url thumbnailUrl width height } } } }";
-
-// --- the floor: four no-op activities -------------------------------------------------------
-
-struct Noop;
-
-#[activities]
-impl Noop {
-    #[activity]
-    async fn step(_ctx: ActivityContext, n: u32) -> Result<u32, ActivityError> {
-        Ok(n)
-    }
-}
-
-#[workflow]
-#[derive(Default)]
-struct FloorWorkflow;
-
-#[workflow_methods]
-impl FloorWorkflow {
-    #[run]
-    async fn run(ctx: &mut WorkflowContext<Self>, queue: String) -> WorkflowResult<u32> {
-        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
-            .task_queue(queue)
-            .build();
-        let mut n = 0;
-        for _ in 0..4 {
-            n = ctx
-                .execute_activity(Noop::step, n + 1, options.clone())
-                .await?;
-        }
-        Ok(n)
-    }
-}
-
-/// A worker for the floor on its own queue, on a thread of its own (the SDK's worker future is
-/// not `Send`).
-fn start_floor_worker(config: &fishapp::config::Config, queue: String) {
-    let settings = fishapp::app::temporal_settings(config);
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let stop = tokio_util::sync::CancellationToken::new();
-            let temporal =
-                fishapp_temporal::Temporal::connect_in_background(settings, stop.clone());
-            let client = temporal.connected(&stop).await.unwrap();
-            let sdk = temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
-            let options = temporalio_sdk::WorkerOptions::new(&queue)
-                .register_workflow::<FloorWorkflow>()
-                .unwrap()
-                .register_activities(Noop)
-                .build();
-            let mut worker = temporalio_sdk::Worker::new(&sdk, client, options).unwrap();
-            worker.run().await.unwrap();
-        });
-    });
-}
-
-/// Runs `total` calls of `call` with `concurrency` callers; latencies (sorted) and throughput.
-async fn load<F, Fut>(total: usize, concurrency: usize, call: F) -> (Vec<Duration>, f64)
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let callers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (next, call) = (next.clone(), call.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= total {
-                        return latencies;
-                    }
-                    let t = Instant::now();
-                    call(i).await;
-                    latencies.push(t.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for caller in callers {
-        all.extend(caller.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    (all, total as f64 / elapsed)
-}
 
 fn post_input(i: usize) -> Value {
     json!({ "input": {
@@ -150,14 +51,11 @@ fn post_input(i: usize) -> Value {
 
 async fn create_posts(app: &Arc<TestApp>, token: &Arc<str>) {
     let prefix = app.config.temporal_task_queue_prefix.clone();
+    // Four no-op steps on one queue (the shared floor, as this benchmark has always measured it).
     let floor_queue = format!("{prefix}.floor");
-    start_floor_worker(&app.config, floor_queue.clone());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let temporal = fishapp_temporal::Temporal::connect_in_background(
-        fishapp::app::temporal_settings(&app.config),
-        stop.clone(),
-    );
-    let client = temporal.connected(&stop).await.unwrap();
+    let floor_steps = vec![floor_queue.clone(); 4];
+    floor::start_workers(&app.config, std::slice::from_ref(&floor_queue));
+    let client = floor::client(&app.config).await;
 
     println!(
         "| concurrency | createPost p50 | p99 | posts/s | floor p50 | floor p99 | floor runs/s | **p50 ratio** | **throughput ratio** |"
@@ -177,23 +75,11 @@ async fn create_posts(app: &Arc<TestApp>, token: &Arc<str>) {
         })
         .await;
         let (client2, queue2, prefix2) = (client.clone(), floor_queue.clone(), prefix.clone());
+        let steps = floor_steps.clone();
         let (floor, floor_rate) = load(total, concurrency, move |i| {
-            let (client, queue) = (client2.clone(), queue2.clone());
+            let (client, queue, steps) = (client2.clone(), queue2.clone(), steps.clone());
             let id = format!("{prefix2}/floor/{concurrency}/{i}");
-            async move {
-                let options = WorkflowStartOptions::new(queue.clone(), id).build();
-                let handle = client
-                    .start_workflow(FloorWorkflow::run, queue, options)
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    handle
-                        .get_result(WorkflowGetResultOptions::default())
-                        .await
-                        .unwrap(),
-                    4
-                );
-            }
+            async move { floor::run(&client, &queue, id, &steps).await }
         })
         .await;
         let (p50, fp50) = (percentile(&created, 0.5), percentile(&floor, 0.5));
@@ -207,7 +93,6 @@ async fn create_posts(app: &Arc<TestApp>, token: &Arc<str>) {
             floor_rate / created_rate,
         );
     }
-    stop.cancel();
 }
 
 // --- the listing, and a plain handler with the same SQL -------------------------------------

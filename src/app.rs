@@ -5,6 +5,9 @@ use crate::config::{Config, MediaBackend};
 use anyhow::Context;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
+use fishapp_api::cache::WindowLimiter;
+use fishapp_api::chat::Chat;
+use fishapp_api::chat::live::{LiveChat, LiveSettings};
 use fishapp_api::graphql::QueryLimits;
 use fishapp_api::metrics::{new_registry, probe_router};
 use fishapp_api::{
@@ -255,7 +258,27 @@ pub async fn start_api(
             workflow_id_prefix: config.temporal_task_queue_prefix.clone(),
         },
     );
-    let router = fishapp_api::router(deps, accounts, media, board, &settings)?
+    let live = LiveChat::start(
+        deps.nats.clone(),
+        LiveSettings {
+            stream: config.relay_stream.clone(),
+            subject_prefix: config.relay_subject_prefix.clone(),
+        },
+        &settings.metrics,
+        shutdown.clone(),
+    )?;
+    let chat = Chat::new(
+        deps.db.clone(),
+        media.clone(),
+        live,
+        WindowLimiter::new(
+            deps.redis.clone(),
+            format!("{}:chat-messages", config.redis_key_prefix),
+            config.chat_max_messages,
+            Duration::from_secs(config.chat_message_window_secs),
+        ),
+    );
+    let router = fishapp_api::router(deps, accounts, media, board, chat, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = TcpListener::bind(config.http_addr)
         .await

@@ -174,6 +174,10 @@ pub struct Config {
     /// How often the lifecycle schedule closes trips whose meeting time has passed.
     pub board_close_interval_secs: u64,
 
+    /// Most chat messages one user may send per `chat_message_window_secs` (over all rooms).
+    pub chat_max_messages: u32,
+    pub chat_message_window_secs: u64,
+
     /// Saga steps that fail for good when reached (`post.publish`, `chat.create_room`, …): for
     /// tests of the compensations only; never set it in production.
     #[serde(deserialize_with = "list_or_comma_separated")]
@@ -254,6 +258,8 @@ impl Default for Config {
             board_saga_wait_ms: 10_000,
             board_max_images_per_post: 5,
             board_close_interval_secs: 300,
+            chat_max_messages: 30,
+            chat_message_window_secs: 60,
             fault_injection: Vec::new(),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),

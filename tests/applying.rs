@@ -46,16 +46,16 @@ fn reason(body: &Value) -> &str {
 
 /// (applyCount, application rows, room members) of a post: they must always agree.
 async fn seats(app: &TestApp, post_id: &str) -> (i32, i64, i64) {
-    let id: i64 = post_id.parse().unwrap();
-    sqlx::query_as(
-        "SELECT p.apply_count,
-                (SELECT count(*) FROM board.applications a WHERE a.post_id = p.id),
-                (SELECT count(*) FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
-                  WHERE r.post_id = p.id)
-           FROM board.posts p WHERE p.id = $1",
+    common::seats(&app.pool().await, post_id.parse().unwrap()).await
+}
+
+/// The application and membership events written so far, oldest first.
+async fn seat_events(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT event_type FROM outbox.events
+          WHERE event_type LIKE 'board.application.%' OR event_type LIKE 'chat.member.%' ORDER BY id",
     )
-    .bind(id)
-    .fetch_one(&app.pool().await)
+    .fetch_all(&app.pool().await)
     .await
     .unwrap()
 }
@@ -144,13 +144,7 @@ async fn an_applicant_joins_and_withdraws_and_the_rules_say_why_not() {
     assert!(again["errors"].is_null(), "{again}");
     assert_eq!(seats(&app, &post).await, (1, 1, 2));
 
-    let events: Vec<String> = sqlx::query_scalar(
-        "SELECT event_type FROM outbox.events
-          WHERE event_type LIKE 'board.application.%' OR event_type LIKE 'chat.member.%' ORDER BY id",
-    )
-    .fetch_all(&app.pool().await)
-    .await
-    .unwrap();
+    let events = seat_events(&app).await;
     assert_eq!(
         events,
         [
@@ -321,4 +315,166 @@ async fn lowering_max_apply_while_people_apply_stays_consistent() {
         count <= max_apply,
         "{count} applicants, maxApply {max_apply}"
     );
+}
+
+/// Withdrawing is forward only: a step that fails its first attempts is retried until it is done,
+/// and the withdrawal ends whole — seat, row, membership and one event per change.
+async fn withdraw_retries_until_done_at(step: &str) {
+    let fault = format!("WithdrawWorkflow/{step}@2");
+    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![fault]).await;
+    let (owner, _) = sign_up(&app).await;
+    let (angler, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 2).await;
+    let applied = apply(&app, &angler, &post).await;
+    let id = applied["data"]["createApplyPost"]["applyPost"]["id"].clone();
+    assert!(id.is_string(), "{applied}");
+    let body = app
+        .graphql_as(Some(&angler), WITHDRAW, json!({ "input": { "id": id } }))
+        .await;
+    assert_eq!(
+        body["data"]["deleteApplyPost"]["success"], true,
+        "{step}: {body}"
+    );
+    assert_eq!(seats(&app, &post).await, (0, 0, 1), "{step}");
+    let events = seat_events(&app).await;
+    assert_eq!(
+        events,
+        [
+            "board.application.created",
+            "chat.member.joined",
+            "chat.member.left",
+            "board.application.deleted"
+        ],
+        "{step}: each change announced once"
+    );
+}
+
+#[tokio::test]
+async fn withdraw_failing_at_leave_room_is_retried_until_done() {
+    withdraw_retries_until_done_at("chat.leave_room").await;
+}
+
+#[tokio::test]
+async fn withdraw_failing_at_give_back_seat_is_retried_until_done() {
+    withdraw_retries_until_done_at("post.give_back_seat").await;
+}
+
+/// Applicants withdrawing while the owner tears the trip down: whatever the order, every
+/// withdrawal answers cleanly and nothing outlives the post.
+#[tokio::test]
+async fn withdrawing_while_the_post_is_deleted_leaves_no_orphan() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 4).await;
+    let mut applicants = Vec::new();
+    for _ in 0..4 {
+        let (token, _) = sign_up(&app).await;
+        let body = apply(&app, &token, &post).await;
+        let id = body["data"]["createApplyPost"]["applyPost"]["id"].clone();
+        assert!(id.is_string(), "{body}");
+        applicants.push((token, id));
+    }
+    assert_eq!(seats(&app, &post).await, (4, 4, 5));
+    let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
+    let deleting = app.graphql_as(Some(&owner), delete, json!({ "input": { "id": post } }));
+    let withdrawing = futures::future::join_all(applicants.iter().map(|(token, id)| {
+        app.graphql_as(Some(token), WITHDRAW, json!({ "input": { "id": id } }))
+    }));
+    let (deleted, withdrawn) = tokio::join!(deleting, withdrawing);
+    assert_eq!(deleted["data"]["deletePost"]["success"], true, "{deleted}");
+    for body in &withdrawn {
+        // Withdrawn before the teardown removed the application, or told it is gone after.
+        if body["errors"].is_null() {
+            assert_eq!(body["data"]["deleteApplyPost"]["success"], true, "{body}");
+        } else {
+            assert_eq!(error_code(body), "NOT_FOUND", "{body}");
+        }
+    }
+    let orphans: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM board.posts), (SELECT count(*) FROM board.applications),
+                (SELECT count(*) FROM chat.rooms), (SELECT count(*) FROM chat.members)",
+    )
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(orphans, (0, 0, 0, 0));
+}
+
+/// An Apply saga whose worker stops after the seat is taken finishes once on another worker:
+/// one application, one membership, one event per step.
+#[tokio::test]
+async fn an_apply_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
+    use fishapp::worker::Queue;
+    use std::time::Duration;
+    let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 200).await;
+    let stop_worker = |stop: tokio_util::sync::CancellationToken,
+                       worker: std::thread::JoinHandle<anyhow::Result<()>>| async move {
+        stop.cancel();
+        tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    };
+    let setup = tokio_util::sync::CancellationToken::new();
+    let setup_worker = app.start_worker(setup.clone(), &Queue::ALL);
+    app.wait_for_readiness(200, Duration::from_secs(30)).await;
+    let (owner, _) = sign_up(&app).await;
+    let (angler, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let status = "SELECT status FROM board.posts WHERE id = $1";
+    while sqlx::query_scalar::<_, String>(status)
+        .bind(post.parse::<i64>().unwrap())
+        .fetch_optional(&app.pool().await)
+        .await
+        .unwrap()
+        .as_deref()
+        != Some("OPEN")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the trip never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // From here on only a worker without the chat queue runs: the saga stops before join_room.
+    stop_worker(setup, setup_worker).await;
+    let first = tokio_util::sync::CancellationToken::new();
+    let first_worker = app.start_worker(first.clone(), &[Queue::Workflows, Queue::Post]);
+    let body = apply(&app, &angler, &post).await;
+    assert_eq!(error_code(&body), "UNAVAILABLE", "still running: {body}");
+    while seats(&app, &post).await.0 == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the seat was never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seats(&app, &post).await,
+        (1, 1, 1),
+        "seat taken, not joined yet"
+    );
+    stop_worker(first, first_worker).await;
+
+    let second = tokio_util::sync::CancellationToken::new();
+    let _second_worker = app.start_worker(second.clone(), &Queue::ALL);
+    while seats(&app, &post).await.2 < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(30),
+            "never joined"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Asking again afterwards finds the finished application, not a second one.
+    let again = apply(&app, &angler, &post).await;
+    assert_eq!(
+        (error_code(&again), reason(&again)),
+        ("CONFLICT", "ALREADY_APPLIED")
+    );
+    second.cancel();
+    assert_eq!(seats(&app, &post).await, (1, 1, 2));
+    let events = seat_events(&app).await;
+    assert_eq!(events, ["board.application.created", "chat.member.joined"]);
 }

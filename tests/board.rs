@@ -5,10 +5,8 @@
 
 mod common;
 
-use common::{TestApp, error_code, free_port, post_input, sign_up, subscribe};
-use image::{DynamicImage, ImageFormat, RgbImage};
+use common::{TestApp, error_code, free_port, jpeg as photo, post_input, sign_up, subscribe};
 use serde_json::{Value, json};
-use std::io::Cursor;
 
 const CREATE: &str = "mutation($input: CreatePostInput!) {
   createPost(input: $input) {
@@ -21,12 +19,19 @@ const UPDATE: &str = "mutation($input: UpdatePostInput!) {
   updatePost(input: $input) { post { id title maxApply fishTypeIds images { id } } }
 }";
 
-fn photo(seed: u8) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    DynamicImage::ImageRgb8(RgbImage::from_pixel(320, 240, image::Rgb([seed, 90, 160])))
-        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
-        .unwrap();
-    bytes
+/// The id of the post's chat room, as its member `token` sees it.
+async fn room_of(app: &TestApp, token: &str, post_id: &Value) -> String {
+    let body = app
+        .graphql_as(
+            Some(token),
+            "query($post: ID!) { room(post_id: $post) { id } }",
+            json!({ "post": post_id }),
+        )
+        .await;
+    body["data"]["room"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
 }
 
 async fn create_post(app: &TestApp, token: &str, input: Value, images: Vec<Vec<u8>>) -> Value {
@@ -654,6 +659,15 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
     let applied = common::apply_to(&app, &angler, &kept["id"]).await;
     let application = &applied["data"]["createApplyPost"]["applyPost"]["id"];
     assert!(application.is_string(), "{applied}");
+    // → the two chat (message added)
+    let said = app
+        .graphql_as(
+            Some(&angler),
+            "mutation($room: ID!) { createMessage(input: { roomId: $room, body: \"Hi\" }) { message { id } } }",
+            json!({ "room": room_of(&app, &token, &kept["id"]).await }),
+        )
+        .await;
+    assert!(said["errors"].is_null(), "{said}");
     let withdrawn = common::withdraw(&app, &angler, application).await;
     assert_eq!(
         withdrawn["data"]["deleteApplyPost"]["success"], true,

@@ -10,10 +10,7 @@ use fishapp_domain::board::PostDraft;
 use fishapp_store::account::{NewUser, insert_user};
 use fishapp_store::board;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone)]
 struct Generated {
@@ -331,72 +328,9 @@ async fn bad_listing_arguments_are_user_errors() {
     );
 }
 
-/// A TCP proxy in front of Postgres that counts the statements clients execute: simple
-/// queries (`Q`) and extended-protocol executions (`E`). Needs `sslmode=disable`.
-async fn counting_proxy(target: std::net::SocketAddr) -> (u16, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicU64::new(0));
-    let counter = count.clone();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let Ok(outbound) = TcpStream::connect(target).await else {
-                    return;
-                };
-                let (mut client_read, mut client_write) = inbound.into_split();
-                let (mut server_read, mut server_write) = outbound.into_split();
-                let upstream = async move {
-                    // The startup message has no type byte: a length, then the body.
-                    let mut len = [0u8; 4];
-                    client_read.read_exact(&mut len).await?;
-                    let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
-                    client_read.read_exact(&mut body).await?;
-                    server_write.write_all(&len).await?;
-                    server_write.write_all(&body).await?;
-                    loop {
-                        let mut header = [0u8; 5];
-                        client_read.read_exact(&mut header).await?;
-                        if matches!(header[0], b'Q' | b'E') {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                        }
-                        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-                        let mut body = vec![0u8; (len as usize).saturating_sub(4)];
-                        client_read.read_exact(&mut body).await?;
-                        server_write.write_all(&header).await?;
-                        server_write.write_all(&body).await?;
-                    }
-                    #[allow(unreachable_code)]
-                    Ok::<(), std::io::Error>(())
-                };
-                let downstream = tokio::io::copy(&mut server_read, &mut client_write);
-                let _ = tokio::join!(upstream, downstream);
-            });
-        }
-    });
-    (port, count)
-}
-
 #[tokio::test]
 async fn a_page_of_posts_with_authors_images_and_fish_costs_a_constant_number_of_statements() {
-    let postgres = {
-        let url = url::Url::parse(&common::test_config().database_url).unwrap();
-        let host = url.host_str().unwrap().to_owned();
-        tokio::net::lookup_host((host, url.port().unwrap_or(5432)))
-            .await
-            .unwrap()
-            .next()
-            .unwrap()
-    };
-    let (port, statements) = counting_proxy(postgres).await;
-    let app = TestApp::spawn_with(|c| {
-        let mut url = url::Url::parse(&c.database_url).unwrap();
-        url.set_port(Some(port)).unwrap();
-        url.query_pairs_mut().append_pair("sslmode", "disable");
-        c.database_url = url.to_string();
-    })
-    .await;
+    let (app, statements) = TestApp::spawn_counting_statements().await;
     let pool = app.pool().await;
     let users = [
         user(&pool, "a").await,

@@ -95,6 +95,14 @@ impl MutationKey {
             MutationKey::Client(key) | MutationKey::Fresh(key) => key,
         }
     }
+
+    /// The caller's own key, if it sent one.
+    pub fn client_key(&self) -> Option<&str> {
+        match self {
+            MutationKey::Client(key) => Some(key),
+            MutationKey::Fresh(_) => None,
+        }
+    }
 }
 
 /// createPost's request.
@@ -343,8 +351,10 @@ impl Board {
                 .start_workflow(DeletePostWorkflow::run, input, options)
                 .await,
         )?;
-        sagas::wait_for::<DeletePostWorkflow>(&client, &saga_id, self.settings.saga_wait).await?;
-        Ok(())
+        let outcome =
+            sagas::wait_for::<DeletePostWorkflow>(&client, &saga_id, self.settings.saga_wait)
+                .await?;
+        forward_only(outcome, &saga_id)
     }
 
     /// Applies `viewer` to a trip through the Apply saga. The rules are checked up front for a
@@ -425,8 +435,9 @@ impl Board {
                 .start_workflow(WithdrawWorkflow::run, input, options)
                 .await,
         )?;
-        sagas::wait_for::<WithdrawWorkflow>(&client, &saga_id, self.settings.saga_wait).await?;
-        Ok(())
+        let outcome =
+            sagas::wait_for::<WithdrawWorkflow>(&client, &saga_id, self.settings.saga_wait).await?;
+        forward_only(outcome, &saga_id)
     }
 
     /// One post as `viewer` may see it: PENDING and DELETING posts are their owner's alone
@@ -568,6 +579,21 @@ fn pending_post(id: i64, user_id: i64, draft: &PostDraft) -> PostRow {
         status: PostStatus::Pending,
         created_at: now,
         updated_at: now,
+    }
+}
+
+/// The answer of a forward-only saga (teardown, withdraw): finished or still running is success,
+/// since its steps retry until done; it fails only when a step failed for good, which needs an
+/// operator (the saga id finds it in the Temporal UI).
+fn forward_only<T>(outcome: SagaOutcome<T>, saga_id: &str) -> Result<(), ApiError> {
+    match outcome {
+        SagaOutcome::Done(_) | SagaOutcome::Running => Ok(()),
+        SagaOutcome::Failed(reason) => {
+            tracing::error!(saga_id, %reason, "a forward-only saga failed");
+            Err(ApiError::Unavailable(format!(
+                "this could not be finished ({reason}); it has been reported"
+            )))
+        }
     }
 }
 

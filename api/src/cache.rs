@@ -55,3 +55,51 @@ impl Redis {
         }
     }
 }
+
+/// A fixed-window counter per key in Redis: at most `max` takes per `window`. Counting comes
+/// first (`INCR`), the verdict after, so parallel requests cannot slip past the limit together.
+#[derive(Clone)]
+pub struct WindowLimiter {
+    redis: Redis,
+    prefix: String,
+    max: u32,
+    window: Duration,
+}
+
+impl WindowLimiter {
+    /// `prefix` names the limit in Redis (e.g. `<deployment>:chat-messages`).
+    pub fn new(redis: Redis, prefix: String, max: u32, window: Duration) -> Self {
+        Self {
+            redis,
+            prefix,
+            max,
+            window,
+        }
+    }
+
+    /// Counts one take for `key`; `Some(seconds until the window ends)` when it is over the limit.
+    pub async fn take(&self, key: &str) -> Result<Option<u64>, redis::RedisError> {
+        let key = format!("{}:{key}", self.prefix);
+        let window = self.window.as_secs().max(1);
+        let mut connection = self.connection().await?;
+        // SET NX EX starts the window with the first take; INCR then counts this one.
+        let (count, ttl): (u32, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("EX")
+            .arg(window)
+            .arg("NX")
+            .ignore()
+            .incr(&key, 1)
+            .ttl(&key)
+            .query_async(&mut connection)
+            .await?;
+        Ok((count > self.max).then(|| u64::try_from(ttl.max(1)).unwrap_or(1)))
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        self.redis.connection().await
+    }
+}

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod board;
 pub mod cache;
+pub mod chat;
 mod cpu;
 pub mod error;
 pub mod graphql;

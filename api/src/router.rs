@@ -3,6 +3,7 @@
 use crate::account::Accounts;
 use crate::board::Board;
 use crate::cache::Redis;
+use crate::chat::Chat;
 use crate::error::finalize_response;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, FishappSchema, QueryCostGuard, QueryLimits, RequestContext};
@@ -102,6 +103,7 @@ pub fn router(
     accounts: Accounts,
     media: Media,
     board: Board,
+    chat: Chat,
     settings: &HttpSettings,
 ) -> Result<Router, RouterError> {
     let schema = graphql::schema_builder()
@@ -109,6 +111,7 @@ pub fn router(
         .data(accounts.clone())
         .data(media)
         .data(board)
+        .data(chat)
         .extension(QueryCostGuard::new(settings.query_limits))
         .finish();
     let metrics = HttpMetrics::new(&settings.metrics)?;

@@ -45,10 +45,11 @@ pub enum EventType {
     ApplicationDeleted,
     MemberJoined,
     MemberLeft,
+    MessageAdded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
@@ -59,6 +60,7 @@ impl EventType {
         EventType::ApplicationDeleted,
         EventType::MemberJoined,
         EventType::MemberLeft,
+        EventType::MessageAdded,
     ];
 
     /// `<context>.<aggregate>.<event>`: the envelope's `type` and the subject after the prefix.
@@ -74,6 +76,7 @@ impl EventType {
             EventType::ApplicationDeleted => "board.application.deleted",
             EventType::MemberJoined => "chat.member.joined",
             EventType::MemberLeft => "chat.member.left",
+            EventType::MessageAdded => "chat.room.message_added",
         }
     }
 
@@ -87,7 +90,11 @@ impl EventType {
             | EventType::PostUpdated
             | EventType::PostClosed
             | EventType::PostDeleted => Aggregate::Post,
-            EventType::RoomCreated | EventType::RoomDeleted => Aggregate::Room,
+            // A message belongs to its room: one aggregate, so a room's messages are published
+            // in the order they were written.
+            EventType::RoomCreated | EventType::RoomDeleted | EventType::MessageAdded => {
+                Aggregate::Room
+            }
             EventType::ApplicationCreated | EventType::ApplicationDeleted => Aggregate::Application,
             EventType::MemberJoined | EventType::MemberLeft => Aggregate::Member,
         }
@@ -128,11 +135,17 @@ impl EventType {
             EventType::MemberLeft => {
                 "Withdraw saga: the applicant left the room; also when a failed Apply undoes a join that was already published"
             }
+            EventType::MessageAdded => {
+                "createMessage: a member wrote a message (text or one image) in the room; `messageAdded` subscriptions are fed from these"
+            }
         }
     }
 
     /// The shape of `data`, by example (docs/events.md lists its fields from this).
     pub fn example_data(self) -> serde_json::Value {
+        if self == EventType::MessageAdded {
+            return serde_json::to_value(MessageData::example()).unwrap_or_default();
+        }
         let value = match self.aggregate() {
             Aggregate::Post => serde_json::to_value(PostData::example()),
             Aggregate::Room => serde_json::to_value(RoomData::example()),
@@ -193,6 +206,36 @@ pub struct MemberData {
     pub user_id: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A message, as written (`data` of `chat.room.message_added`; the envelope's aggregate is its
+/// room). Its image, if any, is the `MESSAGE` image owned by `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageData {
+    pub id: i64,
+    pub room_id: i64,
+    pub user_id: i64,
+    /// The text; `None` for an image message.
+    pub body: Option<String>,
+    pub has_image: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl MessageData {
+    fn example() -> Self {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        Self {
+            id: 1,
+            room_id: 1,
+            user_id: 2,
+            body: Some("On my way".to_owned()),
+            has_image: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
 }
 
 impl ApplicationData {
@@ -306,7 +349,7 @@ pub fn markdown() -> String {
          | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\" \\| \"member\", \"id\": \"<id>\" }` |\n\
          | `occurredAt` | when the change's transaction wrote the event (RFC 3339) |\n\
          | `version` | the schema version of `data` for this type |\n\
-         | `data` | the aggregate as it is after the change (fields below) |\n\n\
+         | `data` | the aggregate as it is after the change, or for `chat.room.message_added` the message (fields below) |\n\n\
          Order: within one aggregate, events are published in the order their transactions committed\n\
          (ids grow in that order too); across aggregates there is no order.\n\n\
          ## Event types\n\n\

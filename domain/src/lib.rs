@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod board;
+pub mod chat;
 pub mod error;
 pub mod events;
 pub mod media;

@@ -1,9 +1,11 @@
-//! The chat context's tables, as far as the post sagas need them: a post's room and its members
-//! (messages arrive with live chat). Room writes are idempotent by post id.
+//! The chat context's tables: a post's room and its members (written by the post and apply
+//! sagas; room writes are idempotent by post id), and the room's messages (written straight by
+//! createMessage, with their image and event in one transaction).
 
+use crate::media::{self, NewImage};
 use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
-use fishapp_domain::events::EventType;
+use fishapp_domain::events::{Aggregate, EventType};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
@@ -160,4 +162,204 @@ pub async fn leave_room(
     }
     tx.commit().await?;
     Ok(left.is_some())
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub user_id: i64,
+    /// The text; `None` for an image message.
+    pub body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const MESSAGE_COLUMNS: &str = "id, room_id, user_id, body, created_at, updated_at";
+
+/// The room `room_id` if `user_id` is one of its members: the member-of guard every chat read,
+/// write and subscription goes through.
+pub async fn room_of_member(
+    db: &PgPool,
+    room_id: i64,
+    user_id: i64,
+) -> Result<Option<RoomRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.post_id, r.created_at, r.updated_at
+           FROM chat.rooms r JOIN chat.members m ON m.room_id = r.id
+          WHERE r.id = $1 AND m.user_id = $2",
+    )
+    .bind(room_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The post's room if `user_id` is one of its members.
+pub async fn room_of_post_for_member(
+    db: &PgPool,
+    post_id: i64,
+    user_id: i64,
+) -> Result<Option<RoomRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.post_id, r.created_at, r.updated_at
+           FROM chat.rooms r JOIN chat.members m ON m.room_id = r.id
+          WHERE r.post_id = $1 AND m.user_id = $2",
+    )
+    .bind(post_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The rooms' members, oldest first (the owner, then the applicants in the order they joined).
+pub async fn members_of_rooms(
+    db: &PgPool,
+    room_ids: &[i64],
+) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, room_id, user_id, created_at, updated_at FROM chat.members
+          WHERE room_id = ANY($1) ORDER BY room_id, id",
+    )
+    .bind(room_ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Which slice of a room's messages: the `limit` newest before `before` (or the newest of all),
+/// or the `limit` oldest after `after` (scrolling forward, or catching up). Always returned
+/// oldest first, as a chat shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessagePage {
+    Newest { before: Option<i64>, limit: i64 },
+    After { after: i64, limit: i64 },
+}
+
+pub async fn messages(
+    db: &PgPool,
+    room_id: i64,
+    page: MessagePage,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    match page {
+        MessagePage::Newest { before, limit } => {
+            let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chat.messages
+                  WHERE room_id = $1 AND ($2::bigint IS NULL OR id < $2)
+                  ORDER BY id DESC LIMIT $3"
+            ))
+            .bind(room_id)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(db)
+            .await?;
+            rows.reverse();
+            Ok(rows)
+        }
+        MessagePage::After { after, limit } => {
+            sqlx::query_as(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chat.messages
+                  WHERE room_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            ))
+            .bind(room_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(db)
+            .await
+        }
+    }
+}
+
+/// A message to write: exactly one of `body` and `image` (the API checks; the table's CHECK and
+/// this module do not care which).
+pub struct NewMessage<'a> {
+    pub room_id: i64,
+    pub user_id: i64,
+    pub body: Option<&'a str>,
+    /// The image's row (its renditions are already in object storage); its owner is set here.
+    pub image: Option<NewImage<'a>>,
+    /// createMessage's idempotency key.
+    pub client_mutation_id: Option<&'a str>,
+}
+
+/// What writing a message came to.
+#[derive(Debug)]
+pub enum Sent {
+    /// Written now, with its image and its event.
+    New(MessageRow),
+    /// The author already wrote a message with this idempotency key in this room: that one,
+    /// unchanged (the new image, if any, was not recorded).
+    Replayed(MessageRow),
+    /// Not written: the author is not a member of that room (or it does not exist).
+    NotMember,
+    /// Not written: the trip is not open for chat (being created or torn down).
+    RoomClosed,
+    /// Not written: the key was used for a message in another room.
+    KeyReused,
+}
+
+/// Writes a message, its image row and its `chat.room.message_added` event in one transaction.
+///
+/// The room's aggregate lock comes first, so message ids grow in commit order within a room (the
+/// order subscribers get them). The membership row and the post row are read `FOR SHARE`: a
+/// withdrawal (which deletes the member) or a teardown (which marks the post DELETING before it
+/// collects the room's message images) waits for this transaction, or this one sees its result —
+/// so no message lands from a former member, and no message image escapes the teardown.
+pub async fn add_message(db: &PgPool, message: NewMessage<'_>) -> Result<Sent, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    outbox::lock_aggregate(&mut tx, Aggregate::Room, message.room_id).await?;
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT p.status FROM chat.members m
+           JOIN chat.rooms r ON r.id = m.room_id
+           JOIN board.posts p ON p.id = r.post_id
+          WHERE m.room_id = $1 AND m.user_id = $2
+          FOR SHARE OF m, p",
+    )
+    .bind(message.room_id)
+    .bind(message.user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match status.as_deref() {
+        None => return Ok(Sent::NotMember),
+        Some("OPEN" | "CLOSED") => {}
+        Some(_) => return Ok(Sent::RoomClosed),
+    }
+    let inserted: Option<MessageRow> = sqlx::query_as(&format!(
+        "INSERT INTO chat.messages (room_id, user_id, body, client_mutation_id)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, client_mutation_id) WHERE client_mutation_id IS NOT NULL DO NOTHING
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(message.room_id)
+    .bind(message.user_id)
+    .bind(message.body)
+    .bind(message.client_mutation_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = inserted else {
+        let earlier: MessageRow = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat.messages
+              WHERE user_id = $1 AND client_mutation_id = $2"
+        ))
+        .bind(message.user_id)
+        .bind(message.client_mutation_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        return Ok(if earlier.room_id == message.room_id {
+            Sent::Replayed(earlier)
+        } else {
+            Sent::KeyReused
+        });
+    };
+    let has_image = message.image.is_some();
+    if let Some(image) = message.image {
+        let owned = NewImage {
+            owner: Some(fishapp_domain::media::ImageOwner::Message(row.id)),
+            ..image
+        };
+        media::insert_image(&mut *tx, &owned).await?;
+    }
+    outbox::append(&mut tx, &Event::message(&row, has_image)).await?;
+    tx.commit().await?;
+    Ok(Sent::New(row))
 }

@@ -14,7 +14,9 @@
 //!   first, so a late-committed lower id of another aggregate is simply picked up next time.
 
 use chrono::{DateTime, Utc};
-use fishapp_domain::events::{ApplicationData, EventType, MemberData, PostData, RoomData};
+use fishapp_domain::events::{
+    Aggregate, ApplicationData, EventType, MemberData, MessageData, PostData, RoomData,
+};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
@@ -83,6 +85,20 @@ impl Event {
         Self::new(event_type, member.id, &data)
     }
 
+    /// `chat.room.message_added`: the message, in its room's stream of events.
+    pub fn message(message: &crate::chat::MessageRow, has_image: bool) -> Self {
+        let data = MessageData {
+            id: message.id,
+            room_id: message.room_id,
+            user_id: message.user_id,
+            body: message.body.clone(),
+            has_image,
+            created_at: message.created_at,
+            updated_at: message.updated_at,
+        };
+        Self::new(EventType::MessageAdded, message.room_id, &data)
+    }
+
     fn new(event_type: EventType, id: i64, data: &impl serde::Serialize) -> Self {
         Self {
             event_type,
@@ -96,6 +112,23 @@ impl Event {
 /// The advisory-lock class of outbox aggregates (the two-key form: its key space never overlaps
 /// the single-key locks of the migrations and of the relay's leadership).
 const AGGREGATE_LOCK_CLASS: i32 = 0x0075_7462; // "utb"
+
+/// Takes the aggregate's lock (the one [`append`] takes) until the transaction ends, for a change
+/// whose own row ids must grow in commit order too: a room's messages take it before they are
+/// inserted, so message ids, event ids and delivery order agree.
+pub async fn lock_aggregate(
+    tx: &mut Transaction<'_, Postgres>,
+    aggregate: Aggregate,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
+        .bind(AGGREGATE_LOCK_CLASS)
+        .bind(aggregate.as_str())
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 
 /// Appends an event inside the caller's transaction, after taking the aggregate's lock (see the
 /// module's note on ordering; the lock is held until the transaction ends).

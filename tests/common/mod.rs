@@ -4,7 +4,10 @@
 
 use fishapp::config::Config;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -139,6 +142,30 @@ impl TestApp {
         }
     }
 
+    /// The app with its database reached through [`counting_proxy`]: the counter tells how many
+    /// statements the app ran (reset it before the request you measure).
+    pub async fn spawn_counting_statements() -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>)
+    {
+        let postgres = {
+            let url = url::Url::parse(&test_config().database_url).expect("a database URL");
+            let host = url.host_str().expect("a database host").to_owned();
+            tokio::net::lookup_host((host, url.port().unwrap_or(5432)))
+                .await
+                .expect("the database host resolves")
+                .next()
+                .expect("an address")
+        };
+        let (port, statements) = counting_proxy(postgres).await;
+        let app = Self::spawn_with(|c| {
+            let mut url = url::Url::parse(&c.database_url).expect("a database URL");
+            url.set_port(Some(port)).expect("a port");
+            url.query_pairs_mut().append_pair("sslmode", "disable");
+            c.database_url = url.to_string();
+        })
+        .await;
+        (app, statements)
+    }
+
     /// The app and, in the same process, a Temporal worker serving its task queues (the sagas
     /// need one). The worker stops with the app.
     pub async fn spawn_with_worker(adjust: impl FnOnce(&mut Config)) -> Self {
@@ -206,6 +233,25 @@ impl TestApp {
             .await
             .expect("NATS is up (run scripts/stack up)");
         async_nats::jetstream::new(client)
+    }
+
+    /// One sample of the app's `/metrics` (a gauge or counter without labels); 0 when absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a metrics page");
+        text.lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                (key == name).then(|| value.trim().parse().ok()).flatten()
+            })
+            .unwrap_or(0.0)
     }
 
     /// A pool on the app's own database, for checking what it wrote.
@@ -479,6 +525,55 @@ pub async fn sign_up(app: &TestApp) -> (String, String) {
     )
 }
 
+/// A TCP proxy in front of Postgres that counts the statements clients execute: simple
+/// queries (`Q`) and extended-protocol executions (`E`). Needs `sslmode=disable`.
+pub async fn counting_proxy(target: std::net::SocketAddr) -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a counting proxy");
+    let port = listener.local_addr().expect("a counting proxy").port();
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut server_read, mut server_write) = outbound.into_split();
+                let upstream = async move {
+                    // The startup message has no type byte: a length, then the body.
+                    let mut len = [0u8; 4];
+                    client_read.read_exact(&mut len).await?;
+                    let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+                    client_read.read_exact(&mut body).await?;
+                    server_write.write_all(&len).await?;
+                    server_write.write_all(&body).await?;
+                    loop {
+                        let mut header = [0u8; 5];
+                        client_read.read_exact(&mut header).await?;
+                        if matches!(header[0], b'Q' | b'E') {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+                        let mut body = vec![0u8; (len as usize).saturating_sub(4)];
+                        client_read.read_exact(&mut body).await?;
+                        server_write.write_all(&header).await?;
+                        server_write.write_all(&body).await?;
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), std::io::Error>(())
+                };
+                let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+                let _ = tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    (port, count)
+}
+
 /// A graphql-transport-ws session: connection_init (with the token, when given), one
 /// subscription; every message until the server completes it or answers with an error.
 pub async fn subscribe(
@@ -487,47 +582,90 @@ pub async fn subscribe(
     query: &str,
     variables: serde_json::Value,
 ) -> Vec<serde_json::Value> {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .expect("a WebSocket request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("a header value"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the WebSocket connects");
-    let send = |v: serde_json::Value| Message::Text(v.to_string().into());
-    let payload = match token {
-        Some(token) => serde_json::json!({ "Authorization": format!("Bearer {token}") }),
-        None => serde_json::json!({}),
-    };
-    ws.send(send(
-        serde_json::json!({ "type": "connection_init", "payload": payload }),
-    ))
-    .await
-    .expect("connection_init sent");
-    ws.send(send(serde_json::json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
-        .await
-        .expect("subscribe sent");
+    let mut live = LiveSubscription::open(app, token, query, variables).await;
     let mut messages = Vec::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON messages");
+    while let Some(value) = live.next(Duration::from_secs(60)).await {
         let kind = value["type"].as_str().unwrap_or_default().to_owned();
-        if kind != "connection_ack" {
-            messages.push(value);
-        }
+        messages.push(value);
         if kind == "complete" || kind == "error" {
             break;
         }
     }
     messages
+}
+
+/// One open graphql-transport-ws subscription, read message by message.
+pub struct LiveSubscription {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl LiveSubscription {
+    /// Connects, sends connection_init (with the token, when given) and one subscription.
+    pub async fn open(
+        app: &TestApp,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Self {
+        Self::open_at(app.addr, token, query, variables).await
+    }
+
+    pub async fn open_at(
+        addr: SocketAddr,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Self {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+        let mut request = format!("ws://{addr}/graphql")
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("a header value"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket connects");
+        let send = |v: serde_json::Value| Message::Text(v.to_string().into());
+        let payload = match token {
+            Some(token) => serde_json::json!({ "Authorization": format!("Bearer {token}") }),
+            None => serde_json::json!({}),
+        };
+        ws.send(send(
+            serde_json::json!({ "type": "connection_init", "payload": payload }),
+        ))
+        .await
+        .expect("connection_init sent");
+        ws.send(send(serde_json::json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })))
+            .await
+            .expect("subscribe sent");
+        Self { ws }
+    }
+
+    /// The next message of the session (`next`, `error`, `complete`; not the ack), or `None`
+    /// when nothing came `within` or the socket closed.
+    pub async fn next(&mut self, within: Duration) -> Option<serde_json::Value> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_str(&text).expect("JSON messages");
+            if !matches!(
+                value["type"].as_str(),
+                Some("connection_ack" | "ping" | "pong")
+            ) {
+                return Some(value);
+            }
+        }
+        None
+    }
 }
 
 /// One message of the app's event stream: its subject, `Nats-Msg-Id` and envelope.
@@ -592,6 +730,32 @@ pub async fn wait_until_drained(app: &TestApp, within: Duration) {
 }
 
 /// A valid createPost input (no images), meeting in three days.
+/// (applyCount, application rows, room members) of a post: they must always agree (the members
+/// are the applicants and the owner).
+pub async fn seats(pool: &sqlx::PgPool, post_id: i64) -> (i32, i64, i64) {
+    sqlx::query_as(
+        "SELECT p.apply_count,
+                (SELECT count(*) FROM board.applications a WHERE a.post_id = p.id),
+                (SELECT count(*) FROM chat.members m JOIN chat.rooms r ON r.id = m.room_id
+                  WHERE r.post_id = p.id)
+           FROM board.posts p WHERE p.id = $1",
+    )
+    .bind(post_id)
+    .fetch_one(pool)
+    .await
+    .expect("the post's seats")
+}
+
+/// A small JPEG photo, its colour set by `seed` (each seed a different file).
+pub fn jpeg(seed: u8) -> Vec<u8> {
+    use image::{DynamicImage, ImageFormat, RgbImage};
+    let mut bytes = Vec::new();
+    DynamicImage::ImageRgb8(RgbImage::from_pixel(320, 240, image::Rgb([seed, 90, 160])))
+        .write_to(&mut std::io::Cursor::new(&mut bytes), ImageFormat::Jpeg)
+        .expect("a JPEG encodes");
+    bytes
+}
+
 pub fn post_input(title: &str) -> serde_json::Value {
     serde_json::json!({
         "title": title,

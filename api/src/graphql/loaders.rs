@@ -8,6 +8,7 @@ use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
 use fishapp_store::account::{self, UserRow};
 use fishapp_store::board::{self, ApplicationRow, PostRow};
+use fishapp_store::chat::{self, MemberRow};
 use fishapp_store::media::{self, ImageRow};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,10 @@ pub(crate) struct Loaders {
     pub post_images: DataLoader<ImagesLoader>,
     /// A user's images: the avatar is the last.
     pub user_images: DataLoader<ImagesLoader>,
+    /// A message's image (one at most).
+    pub message_images: DataLoader<ImagesLoader>,
+    /// A room's members, oldest first.
+    pub members: DataLoader<MembersLoader>,
     pub fish_types: DataLoader<FishTypesLoader>,
     pub posts: DataLoader<PostLoader>,
     /// A post's applications, oldest first.
@@ -35,6 +40,8 @@ impl Loaders {
             users: DataLoader::new(UserLoader(db.clone()), tokio::spawn),
             post_images: images_of(OwnerType::Post),
             user_images: images_of(OwnerType::User),
+            message_images: images_of(OwnerType::Message),
+            members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn),
             fish_types: DataLoader::new(FishTypesLoader(db.clone()), tokio::spawn),
             posts: DataLoader::new(PostLoader(db.clone()), tokio::spawn),
             applications: DataLoader::new(ApplicationsLoader(db.clone()), tokio::spawn),
@@ -132,6 +139,18 @@ impl Loader<i64> for PostLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, PostRow>, LoadError> {
         let rows = board::posts_by_ids(self.0.pool(), keys).await?;
         Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+pub(crate) struct MembersLoader(Database);
+
+impl Loader<i64> for MembersLoader {
+    type Value = Vec<MemberRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<MemberRow>>, LoadError> {
+        let rows = chat::members_of_rooms(self.0.pool(), keys).await?;
+        Ok(group(rows, |m| m.room_id))
     }
 }
 

@@ -4,6 +4,7 @@
 mod account;
 mod applying;
 mod board;
+mod chat;
 pub(crate) mod context;
 mod cost;
 mod cursor;
@@ -24,6 +25,7 @@ pub struct Query(
     health::HealthQuery,
     account::AccountQuery,
     board::BoardQuery,
+    chat::ChatQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -31,10 +33,11 @@ pub struct Mutation(
     account::AccountMutation,
     board::BoardMutation,
     applying::ApplyingMutation,
+    chat::ChatMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(board::BoardSubscription);
+pub struct Subscription(board::BoardSubscription, chat::ChatSubscription);
 
 pub type FishappSchema = Schema<Query, Mutation, Subscription>;
 

@@ -1,0 +1,349 @@
+//! Live chat: one JetStream consumer per API process reads the chat events the outbox relay
+//! publishes, and fans them out to the process's subscriptions by room.
+//!
+//! Why one consumer per process, not one per subscription: a thousand idle subscriptions then
+//! cost a thousand channel receivers, not a thousand server-side consumers. Why JetStream and
+//! not an in-process shortcut from createMessage: a message written through another API replica
+//! must reach this replica's subscribers too, and it does only through the stream. The consumer
+//! is an ordered consumer (no acks, server-side state is ephemeral); when it has to be made anew
+//! it starts again right after the last stream sequence it saw, so nothing is skipped.
+
+use fishapp_domain::events::{Envelope, EventType, MemberData, MessageData, RoomData};
+use fishapp_store::chat::MessageRow;
+use futures::StreamExt;
+use prometheus::{IntGauge, Registry};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Events buffered per room for slow subscribers; one that falls further behind catches up from
+/// Postgres (see `Chat::subscribe`).
+const ROOM_BUFFER: usize = 256;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const START_MARGIN: Duration = Duration::from_secs(5);
+
+/// What a room's subscribers hear.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    Message(MessageRow),
+    /// This user is no longer a member.
+    Left {
+        user_id: i64,
+    },
+    /// The room is gone (its trip was deleted).
+    Deleted,
+}
+
+/// Where the chat events are.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// The JetStream stream the outbox relay publishes to.
+    pub stream: String,
+    /// The relay's subject prefix (`fishapp`): chat events are `<prefix>.chat.>`.
+    pub subject_prefix: String,
+}
+
+/// The process's fan-out of chat events. Cheap to clone.
+#[derive(Clone)]
+pub struct LiveChat {
+    rooms: Arc<Mutex<HashMap<i64, broadcast::Sender<RoomEvent>>>>,
+    /// `chat_live_subscriptions`: subscriptions open in this process.
+    open: IntGauge,
+    /// Whether the consumer is reading the stream (a subscription started before it is may
+    /// miss nothing, since the first read starts from the newest event then — see `watch`).
+    live: watch::Receiver<bool>,
+}
+
+impl LiveChat {
+    /// Starts the consumer; it runs (reconnecting as needed) until `shutdown`. Its gauges go
+    /// into `registry`: `chat_live_subscriptions` and `chat_live_reading` (1 while the stream
+    /// is being read).
+    pub fn start(
+        nats: async_nats::Client,
+        settings: LiveSettings,
+        registry: &Registry,
+        shutdown: CancellationToken,
+    ) -> Result<Self, prometheus::Error> {
+        let (live_tx, live) = watch::channel(false);
+        let open = IntGauge::new(
+            "chat_live_subscriptions",
+            "messageAdded subscriptions open in this process",
+        )?;
+        let reading = IntGauge::new(
+            "chat_live_reading",
+            "1 while this process reads the chat events from JetStream",
+        )?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(reading.clone()))?;
+        let chat = Self {
+            rooms: Arc::default(),
+            open,
+            live,
+        };
+        let fan_out = chat.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = consume(nats, settings, &fan_out, live_tx, reading) => {}
+                () = shutdown.cancelled() => {}
+            }
+            // Ends every subscription: their channels close.
+            fan_out.rooms().clear();
+        });
+        Ok(chat)
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<i64, broadcast::Sender<RoomEvent>>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The room's events from now on; counted in `chat_live_subscriptions` until dropped.
+    pub fn watch(&self, room_id: i64) -> Watch {
+        let events = self
+            .rooms()
+            .entry(room_id)
+            .or_insert_with(|| broadcast::channel(ROOM_BUFFER).0)
+            .subscribe();
+        self.open.inc();
+        Watch {
+            events,
+            open: self.open.clone(),
+        }
+    }
+
+    /// Whether the consumer is reading the stream now.
+    pub fn is_live(&self) -> bool {
+        *self.live.borrow()
+    }
+
+    /// Waits until the consumer reads the stream, up to `within`.
+    pub async fn wait_live(&self, within: Duration) -> bool {
+        let mut live = self.live.clone();
+        tokio::time::timeout(within, live.wait_for(|l| *l))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Subscriptions open now, over every room.
+    pub fn subscriptions(&self) -> usize {
+        self.rooms()
+            .values()
+            .map(broadcast::Sender::receiver_count)
+            .sum()
+    }
+}
+
+/// One subscription's view of its room's events.
+pub struct Watch {
+    pub events: broadcast::Receiver<RoomEvent>,
+    open: IntGauge,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+impl LiveChat {
+    fn dispatch(&self, room_id: i64, event: RoomEvent) {
+        let mut rooms = self.rooms();
+        if let Some(sender) = rooms.get(&room_id) {
+            // No receivers left: forget the room (send fails exactly then).
+            if sender.send(event).is_err() {
+                rooms.remove(&room_id);
+            }
+        }
+    }
+}
+
+/// The consumer loop: (re)creates an ordered consumer on the chat subjects and dispatches every
+/// event, forever.
+async fn consume(
+    nats: async_nats::Client,
+    settings: LiveSettings,
+    chat: &LiveChat,
+    live: watch::Sender<bool>,
+    reading: IntGauge,
+) {
+    let jetstream = async_nats::jetstream::new(nats);
+    // The first read starts at this process's start, less a margin for clocks that disagree
+    // (ours and the NATS server's): a message published after this process started is
+    // delivered even when the stream only appears later; anything older is in Postgres, and
+    // subscribers drop what they already have by id.
+    let started = time::OffsetDateTime::now_utc() - START_MARGIN;
+    let mut next_sequence: Option<u64> = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = read(
+            &jetstream,
+            &settings,
+            chat,
+            &live,
+            &reading,
+            started,
+            &mut next_sequence,
+        )
+        .await;
+        match result {
+            Ok(()) => tracing::warn!("live chat: the stream's consumer ended; starting another"),
+            Err(e) => tracing::warn!(error = %e, "live chat: cannot read the stream; retrying"),
+        }
+        live.send_replace(false);
+        reading.set(0);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn read(
+    jetstream: &async_nats::jetstream::Context,
+    settings: &LiveSettings,
+    chat: &LiveChat,
+    live: &watch::Sender<bool>,
+    reading: &IntGauge,
+    started: time::OffsetDateTime,
+    next_sequence: &mut Option<u64>,
+) -> Result<(), async_nats::Error> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+    let stream = jetstream.get_stream(&settings.stream).await?;
+    let deliver_policy = match *next_sequence {
+        // Resume right after the last event seen: nothing skipped, nothing twice.
+        Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+        None => DeliverPolicy::ByStartTime {
+            start_time: started,
+        },
+    };
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: format!("{}.chat.>", settings.subject_prefix),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    live.send_replace(true);
+    reading.set(1);
+    tracing::info!(stream = %settings.stream, "live chat: reading chat events");
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        if let Ok(info) = message.info() {
+            *next_sequence = Some(info.stream_sequence + 1);
+        }
+        match serde_json::from_slice::<Envelope>(&message.payload) {
+            Ok(envelope) => {
+                if let Some((room_id, event)) = room_event(&envelope) {
+                    chat.dispatch(room_id, event);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "live chat: an event that is no envelope; skipped")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The room an event concerns and what its subscribers hear, for the events they care about.
+fn room_event(envelope: &Envelope) -> Option<(i64, RoomEvent)> {
+    let data = envelope.data.clone();
+    match EventType::from_name(&envelope.event_type)? {
+        EventType::MessageAdded => {
+            let m: MessageData = serde_json::from_value(data).ok()?;
+            Some((m.room_id, RoomEvent::Message(message_row(m))))
+        }
+        EventType::MemberLeft => {
+            let m: MemberData = serde_json::from_value(data).ok()?;
+            Some((m.room_id, RoomEvent::Left { user_id: m.user_id }))
+        }
+        EventType::RoomDeleted => {
+            let r: RoomData = serde_json::from_value(data).ok()?;
+            Some((r.id, RoomEvent::Deleted))
+        }
+        _ => None,
+    }
+}
+
+fn message_row(m: MessageData) -> MessageRow {
+    MessageRow {
+        id: m.id,
+        room_id: m.room_id,
+        user_id: m.user_id,
+        body: m.body,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use fishapp_domain::events::AggregateRef;
+
+    fn envelope(event: EventType, data: serde_json::Value) -> Envelope {
+        Envelope {
+            id: 1,
+            event_type: event.name().to_owned(),
+            subject: format!("fishapp.{}", event.name()),
+            aggregate: AggregateRef {
+                kind: event.aggregate().as_str().to_owned(),
+                id: "7".to_owned(),
+            },
+            occurred_at: DateTime::<Utc>::UNIX_EPOCH,
+            version: 1,
+            data,
+        }
+    }
+
+    #[test]
+    fn chat_events_reach_their_room_and_others_are_ignored() {
+        let message = envelope(
+            EventType::MessageAdded,
+            EventType::MessageAdded.example_data(),
+        );
+        let Some((room, RoomEvent::Message(row))) = room_event(&message) else {
+            panic!("a message event");
+        };
+        assert_eq!(
+            (room, row.id, row.body.as_deref()),
+            (1, 1, Some("On my way"))
+        );
+        let left = envelope(EventType::MemberLeft, EventType::MemberLeft.example_data());
+        assert!(matches!(
+            room_event(&left),
+            Some((1, RoomEvent::Left { user_id: 2 }))
+        ));
+        let deleted = envelope(
+            EventType::RoomDeleted,
+            EventType::RoomDeleted.example_data(),
+        );
+        assert!(matches!(
+            room_event(&deleted),
+            Some((1, RoomEvent::Deleted))
+        ));
+        let joined = envelope(
+            EventType::MemberJoined,
+            EventType::MemberJoined.example_data(),
+        );
+        assert!(room_event(&joined).is_none());
+    }
+
+    #[test]
+    fn a_room_without_subscribers_is_forgotten() {
+        let (_tx, live) = watch::channel(true);
+        let open = IntGauge::new("open", "open").unwrap();
+        let chat = LiveChat {
+            rooms: Arc::default(),
+            open: open.clone(),
+            live,
+        };
+        let receiver = chat.watch(3);
+        assert_eq!((chat.subscriptions(), open.get()), (1, 1));
+        drop(receiver);
+        assert_eq!(open.get(), 0);
+        chat.dispatch(3, RoomEvent::Deleted);
+        assert!(chat.rooms().is_empty());
+    }
+}

@@ -1,0 +1,383 @@
+//! Live chat, measured in one run:
+//!
+//! 1. createMessage → messageAdded at the other members: 20 rooms of 5 members (100
+//!    subscribers), one sender per room, 200 messages/s in all. Latency is from the moment the
+//!    sender starts its createMessage request to the moment a subscriber's WebSocket delivers
+//!    the message — through Postgres, the outbox relay, JetStream and the API's live fan-out.
+//!    Beside it, the floor: a raw JetStream publish of a message of the same size to the same
+//!    server, received by an ordered consumer in the same process, at the same rate and fan-out
+//!    (one consumer per room, five deliveries counted per message). The two alternate in
+//!    rounds (A, B, A, B …).
+//! 2. Memory: a separate `fishapp serve` process's resident memory before and after 1,000 idle
+//!    `messageAdded` subscriptions (peak, from /proc).
+//!
+//!     ./scripts/stack up && eval "$(scripts/stack env)" && cargo bench --bench chat
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "support/mod.rs"]
+mod support;
+
+use common::{LiveSubscription, TestApp, sign_up};
+use fishapp_domain::board::PostDraft;
+use fishapp_store::{board, chat};
+use futures::StreamExt;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{ms, percentile};
+
+const ROOMS: usize = 20;
+const MEMBERS: usize = 5;
+const RATE: f64 = 200.0;
+const ROUNDS: usize = 3;
+const SECONDS_PER_ROUND: f64 = 5.0;
+const SEND: &str =
+    "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }";
+const FOLLOW: &str = "subscription($input: MessageAddedInput!) {
+  messageAdded(input: $input) { message { id body roomId createdAt } } }";
+
+struct Room {
+    id: i64,
+    /// Members' tokens; the first is the owner, who sends.
+    tokens: Vec<String>,
+}
+
+/// 20 open trips, each with a room of 5 members, written through the store.
+async fn rooms(app: &TestApp) -> Vec<Room> {
+    let pool = app.pool().await;
+    let mut rooms = Vec::new();
+    for _ in 0..ROOMS {
+        let mut tokens = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..MEMBERS {
+            let (token, id) = sign_up(app).await;
+            tokens.push(token);
+            ids.push(id.parse::<i64>().unwrap());
+        }
+        let post = board::reserve_post_id(&pool).await.unwrap();
+        let draft: PostDraft = serde_json::from_value(json!({
+            "title": "Bench chat", "content": "A trip.", "fishing_spot_type_id": 1,
+            "prefecture_id": 13, "meeting_place_id": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+            "meeting_at": chrono::Utc::now() + chrono::Duration::days(2),
+            "max_apply": 10, "fish_type_ids": [3],
+        }))
+        .unwrap();
+        board::insert_pending(&pool, post, ids[0], &draft)
+            .await
+            .unwrap();
+        let room = chat::create_room(&pool, post, ids[0]).await.unwrap();
+        board::publish(&pool, post).await.unwrap();
+        for id in &ids[1..] {
+            chat::join_room(&pool, post, *id).await.unwrap();
+        }
+        rooms.push(Room {
+            id: room.id,
+            tokens,
+        });
+    }
+    rooms
+}
+
+/// Sends `per_room` messages in each room at `RATE` in all; returns when all are sent, with the
+/// start time of each message by body.
+async fn send_round(
+    app: &Arc<TestApp>,
+    rooms: &Arc<Vec<Room>>,
+    round: usize,
+    started: &Arc<Mutex<HashMap<String, Instant>>>,
+) {
+    let total = (RATE * SECONDS_PER_ROUND) as usize;
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / RATE));
+    let mut sends = Vec::with_capacity(total);
+    for n in 0..total {
+        ticker.tick().await;
+        let room = &rooms[n % ROOMS];
+        let body = format!("r{round}-m{n}");
+        started.lock().unwrap().insert(body.clone(), Instant::now());
+        let (app, token, id) = (app.clone(), room.tokens[0].clone(), room.id);
+        sends.push(tokio::spawn(async move {
+            let reply = app
+                .graphql_as(
+                    Some(&token),
+                    SEND,
+                    json!({ "input": { "roomId": id.to_string(), "body": body } }),
+                )
+                .await;
+            assert!(reply["errors"].is_null(), "{reply}");
+        }));
+    }
+    for send in sends {
+        send.await.unwrap();
+    }
+}
+
+/// Part 1, the app's side: every member of every room follows it; latencies per delivery.
+async fn open_followers(
+    app: &TestApp,
+    rooms: &[Room],
+    started: Arc<Mutex<HashMap<String, Instant>>>,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+) {
+    for room in rooms {
+        for token in &room.tokens {
+            let mut live = LiveSubscription::open(
+                app,
+                Some(token),
+                FOLLOW,
+                json!({ "input": { "roomId": room.id.to_string() } }),
+            )
+            .await;
+            let (started, latencies) = (started.clone(), latencies.clone());
+            tokio::spawn(async move {
+                while let Some(value) = live.next(Duration::from_secs(3_600)).await {
+                    let arrived = Instant::now();
+                    let body = value["payload"]["data"]["messageAdded"]["message"]["body"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{value}"))
+                        .to_owned();
+                    let sent = started.lock().unwrap().get(&body).copied();
+                    if let Some(sent) = sent {
+                        latencies.lock().unwrap().push(arrived - sent);
+                    }
+                }
+            });
+        }
+    }
+    let want = (ROOMS * MEMBERS) as f64;
+    while app.metric("fishapp_chat_live_subscriptions").await < want {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Part 1, the floor: one ordered consumer per room on a stream of our own; each message
+/// counts as `MEMBERS` deliveries, as the app's fan-out delivers it to five sockets.
+async fn floor_round(
+    jetstream: &async_nats::jetstream::Context,
+    subject_prefix: &str,
+    round: usize,
+    latencies: &Arc<Mutex<Vec<Duration>>>,
+) {
+    let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let total = (RATE * SECONDS_PER_ROUND) as usize;
+    let stream = jetstream.get_stream("BENCH_CHAT_FLOOR").await.unwrap();
+    let mut readers = Vec::new();
+    for room in 0..ROOMS {
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("{subject_prefix}.{room}"),
+                deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let (started, latencies) = (started.clone(), latencies.clone());
+        let expected = total / ROOMS;
+        readers.push(tokio::spawn(async move {
+            for _ in 0..expected {
+                let message = messages.next().await.unwrap().unwrap();
+                let arrived = Instant::now();
+                let envelope: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                let sent = started.lock().unwrap()[envelope["data"]["body"].as_str().unwrap()];
+                let mut all = latencies.lock().unwrap();
+                for _ in 0..MEMBERS {
+                    all.push(arrived - sent);
+                }
+            }
+        }));
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / RATE));
+    let mut publishes = Vec::new();
+    for n in 0..total {
+        ticker.tick().await;
+        let room = n % ROOMS;
+        let body = format!("f{round}-m{n}");
+        // The size of a relay envelope of a short message.
+        let envelope = json!({ "id": n, "type": "chat.room.message_added",
+            "subject": format!("{subject_prefix}.{room}"), "aggregate": { "type": "room", "id": room.to_string() },
+            "occurredAt": chrono::Utc::now(), "version": 1,
+            "data": { "id": n, "roomId": room, "userId": 1, "body": body, "hasImage": false,
+                      "createdAt": chrono::Utc::now(), "updatedAt": chrono::Utc::now() } });
+        started.lock().unwrap().insert(body, Instant::now());
+        let jetstream = jetstream.clone();
+        let subject = format!("{subject_prefix}.{room}");
+        publishes.push(tokio::spawn(async move {
+            jetstream
+                .publish(subject, envelope.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }));
+    }
+    for publish in publishes {
+        publish.await.unwrap();
+    }
+    for reader in readers {
+        tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
+    let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let app_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    open_followers(app, &rooms, started.clone(), app_latencies.clone()).await;
+    let jetstream = app.jetstream().await;
+    let floor_prefix = format!("{}-floor", app.config.relay_subject_prefix);
+    let _ = jetstream.delete_stream("BENCH_CHAT_FLOOR").await;
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "BENCH_CHAT_FLOOR".to_owned(),
+            subjects: vec![format!("{floor_prefix}.>")],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let floor_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    for round in 0..ROUNDS {
+        send_round(app, &rooms, round, &started).await;
+        // Let the last deliveries land before the floor's round starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        floor_round(&jetstream, &floor_prefix, round, &floor_latencies).await;
+    }
+    let _ = jetstream.delete_stream("BENCH_CHAT_FLOOR").await;
+    let mut app_all = app_latencies.lock().unwrap().clone();
+    let mut floor_all = floor_latencies.lock().unwrap().clone();
+    app_all.sort();
+    floor_all.sort();
+    let expected = ROUNDS * (RATE * SECONDS_PER_ROUND) as usize * MEMBERS;
+    println!(
+        "| {RATE} messages/s, {ROOMS} rooms × {MEMBERS} subscribers, {ROUNDS} rounds of {SECONDS_PER_ROUND} s each | deliveries | p50 | p99 | max |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| createMessage → messageAdded (API → Postgres → relay → JetStream → fan-out → WebSocket) | {} of {expected} | {} | {} | {} |",
+        app_all.len(),
+        ms(percentile(&app_all, 0.5)),
+        ms(percentile(&app_all, 0.99)),
+        ms(*app_all.last().unwrap()),
+    );
+    println!(
+        "| floor: raw JetStream publish → ordered consumer, same rate and size | {} of {expected} | {} | {} | {} |",
+        floor_all.len(),
+        ms(percentile(&floor_all, 0.5)),
+        ms(percentile(&floor_all, 0.99)),
+        ms(*floor_all.last().unwrap()),
+    );
+    println!(
+        "| **ratio** (app / floor) | | **{:.1}** | **{:.1}** | |",
+        percentile(&app_all, 0.5).as_secs_f64() / percentile(&floor_all, 0.5).as_secs_f64(),
+        percentile(&app_all, 0.99).as_secs_f64() / percentile(&floor_all, 0.99).as_secs_f64(),
+    );
+}
+
+/// Resident memory of a process, in MiB: (now, peak).
+fn memory_of(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
+    const IDLE: usize = 1_000;
+    let port = common::free_port().await;
+    let addr = format!("127.0.0.1:{port}");
+    let config = &app.config;
+    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
+        .arg("serve")
+        .env("FISHAPP_HTTP_ADDR", &addr)
+        .env("FISHAPP_DATABASE_URL", &config.database_url)
+        .env("FISHAPP_NATS_URL", &config.nats_url)
+        .env("FISHAPP_REDIS_URL", &config.redis_url)
+        .env("FISHAPP_REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        .env("FISHAPP_RELAY_STREAM", &config.relay_stream)
+        .env("FISHAPP_RELAY_SUBJECT_PREFIX", &config.relay_subject_prefix)
+        .env(
+            "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
+            &config.temporal_task_queue_prefix,
+        )
+        .env("FISHAPP_JWT_PRIVATE_KEY_PEM", common::test_signing_key())
+        .env("FISHAPP_LOG_FILTER", "error")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("fishapp serve starts");
+    let pid = serve.id().unwrap();
+    let http = reqwest::Client::new();
+    let metrics = format!("http://{addr}/metrics");
+    let open = || async {
+        let text = http.get(&metrics).send().await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("fishapp_chat_live_subscriptions "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    while open().await.is_none() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (before, before_peak) = memory_of(pid);
+    let socket: std::net::SocketAddr = addr.parse().unwrap();
+    let mut held = Vec::with_capacity(IDLE);
+    for n in 0..IDLE {
+        let room = &rooms[n % ROOMS];
+        let token = &room.tokens[(n / ROOMS) % MEMBERS];
+        held.push(
+            LiveSubscription::open_at(
+                socket,
+                Some(token),
+                FOLLOW,
+                json!({ "input": { "roomId": room.id.to_string() } }),
+            )
+            .await,
+        );
+    }
+    while open().await.unwrap_or(0.0) < IDLE as f64 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (after, after_peak) = memory_of(pid);
+    println!();
+    println!("| `fishapp serve` resident memory | now | peak |");
+    println!("|---|---|---|");
+    println!("| started, no subscriptions | {before:.1} MiB | {before_peak:.1} MiB |");
+    println!(
+        "| with {IDLE} idle `messageAdded` subscriptions | {after:.1} MiB | {after_peak:.1} MiB |"
+    );
+    println!(
+        "| **per subscription** | **{:.1} KiB** | |",
+        (after - before) * 1024.0 / IDLE as f64
+    );
+    drop(held);
+    serve.kill().await.unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let app = Arc::new(
+        TestApp::spawn_with_worker(|c| {
+            c.log_filter = "error".into();
+            c.database_max_connections = 20;
+            c.chat_max_messages = 1_000_000;
+        })
+        .await,
+    );
+    let _relay = app.start_relay().await;
+    let rooms = Arc::new(rooms(&app).await);
+    latency_under_load(&app, rooms.clone()).await;
+    idle_subscriptions(&app, &rooms).await;
+}
