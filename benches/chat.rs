@@ -88,6 +88,7 @@ async fn send_round(
     rooms: &Arc<Vec<Room>>,
     round: usize,
     started: &Arc<Mutex<HashMap<String, Instant>>>,
+    answered: &Arc<Mutex<Vec<Duration>>>,
 ) {
     let total = (RATE * SECONDS_PER_ROUND) as usize;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / RATE));
@@ -99,6 +100,7 @@ async fn send_round(
         started.lock().unwrap().insert(body.clone(), Instant::now());
         let (app, token, id) = (app.clone(), room.tokens[0].clone(), room.id);
         sends.push(tokio::spawn(async move {
+            let t = Instant::now();
             let reply = app
                 .graphql_as(
                     Some(&token),
@@ -107,11 +109,15 @@ async fn send_round(
                 )
                 .await;
             assert!(reply["errors"].is_null(), "{reply}");
+            t.elapsed()
         }));
     }
+    let mut took = Vec::with_capacity(total);
     for send in sends {
-        send.await.unwrap();
+        took.push(send.await.unwrap());
     }
+    took.sort();
+    answered.lock().unwrap().extend(took);
 }
 
 /// Part 1, the app's side: every member of every room follows it; latencies per delivery.
@@ -134,10 +140,13 @@ async fn open_followers(
             tokio::spawn(async move {
                 while let Some(value) = live.next(Duration::from_secs(3_600)).await {
                     let arrived = Instant::now();
-                    let body = value["payload"]["data"]["messageAdded"]["message"]["body"]
+                    // The end of the run (the app shuts down) ends every subscription.
+                    let Some(body) = value["payload"]["data"]["messageAdded"]["message"]["body"]
                         .as_str()
-                        .unwrap_or_else(|| panic!("{value}"))
-                        .to_owned();
+                        .map(str::to_owned)
+                    else {
+                        break;
+                    };
                     let sent = started.lock().unwrap().get(&body).copied();
                     if let Some(sent) = sent {
                         latencies.lock().unwrap().push(arrived - sent);
@@ -242,14 +251,16 @@ async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
         .await
         .unwrap();
     let floor_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let answered: Arc<Mutex<Vec<Duration>>> = Arc::default();
     for round in 0..ROUNDS {
-        send_round(app, &rooms, round, &started).await;
+        send_round(app, &rooms, round, &started, &answered).await;
         // Let the last deliveries land before the floor's round starts.
         tokio::time::sleep(Duration::from_secs(2)).await;
         floor_round(&jetstream, &floor_prefix, round, &floor_latencies).await;
     }
     let _ = jetstream.delete_stream("BENCH_CHAT_FLOOR").await;
     let mut app_all = app_latencies.lock().unwrap().clone();
+
     let mut floor_all = floor_latencies.lock().unwrap().clone();
     app_all.sort();
     floor_all.sort();
@@ -271,6 +282,15 @@ async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
         ms(percentile(&floor_all, 0.5)),
         ms(percentile(&floor_all, 0.99)),
         ms(*floor_all.last().unwrap()),
+    );
+    let mut answered = answered.lock().unwrap().clone();
+    answered.sort();
+    println!(
+        "| of which: createMessage answered (HTTP → Postgres commit → response) | {} requests | {} | {} | {} |",
+        answered.len(),
+        ms(percentile(&answered, 0.5)),
+        ms(percentile(&answered, 0.99)),
+        ms(*answered.last().unwrap()),
     );
     println!(
         "| **ratio** (app / floor) | | **{:.1}** | **{:.1}** | |",
@@ -379,5 +399,6 @@ async fn main() {
     let _relay = app.start_relay().await;
     let rooms = Arc::new(rooms(&app).await);
     latency_under_load(&app, rooms.clone()).await;
+
     idle_subscriptions(&app, &rooms).await;
 }

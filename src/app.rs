@@ -3,6 +3,7 @@
 
 use crate::config::{Config, MediaBackend};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
 use fishapp_api::cache::WindowLimiter;
@@ -284,6 +285,13 @@ pub async fn start_api(
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let addr = listener.local_addr()?;
+    // No Nagle: a live message is a small WebSocket frame that must leave at once, not wait for
+    // the acknowledgement of the previous one.
+    let listener = listener.tap_io(|socket| {
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let grace = config.shutdown_grace();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router)

@@ -31,11 +31,13 @@ struct Trip {
     post: String,
     room: String,
     owner: String,
+    owner_refresh_token: String,
     applicants: Vec<(String, Value)>,
 }
 
 async fn trip(app: &TestApp, applicants: usize) -> Trip {
-    let (owner, _) = sign_up(app).await;
+    let session = common::sign_up_session(app).await;
+    let owner = session.id_token;
     let body = app
         .graphql_as(
             Some(&owner),
@@ -66,6 +68,7 @@ async fn trip(app: &TestApp, applicants: usize) -> Trip {
         post,
         room,
         owner,
+        owner_refresh_token: session.refresh_token,
         applicants: joined,
     }
 }
@@ -245,16 +248,8 @@ async fn a_member_who_withdraws_is_cut_off() {
         withdrawn["data"]["deleteApplyPost"]["success"], true,
         "{withdrawn}"
     );
-    // The stream ends with a clear error within a second of the withdrawal's event.
-    let ended = theirs.next(Duration::from_secs(5)).await.unwrap();
-    assert_eq!(
-        ended["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
-        "{ended}"
-    );
-    assert_eq!(
-        theirs.next(Duration::from_secs(5)).await.unwrap()["type"],
-        "complete"
-    );
+    // The stream ends with a clear error once the withdrawal's event is out.
+    ends_with(&mut theirs, "FORBIDDEN", Duration::from_secs(5)).await;
 
     let written = send(&app, angler, &trip.room, "still here?").await;
     assert_eq!(error_code(&written), "NOT_FOUND", "{written}");
@@ -497,11 +492,7 @@ async fn the_teardown_takes_the_chat_with_it() {
         )
         .await;
     assert_eq!(deleted["data"]["deletePost"]["success"], true, "{deleted}");
-    let ended = theirs.next(Duration::from_secs(10)).await.unwrap();
-    assert_eq!(
-        ended["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
-        "{ended}"
-    );
+    ends_with(&mut theirs, "NOT_FOUND", Duration::from_secs(10)).await;
     let left: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM chat.rooms), (SELECT count(*) FROM chat.messages),
                 (SELECT count(*) FROM media.images)",
@@ -595,4 +586,44 @@ async fn a_page_of_messages_costs_a_constant_number_of_statements() {
         counts.iter().all(|&c| (7..=12).contains(&c)),
         "7 to 12 statements whatever the page size: {counts:?}"
     );
+}
+
+/// The stream's end: an error message with this code, then `complete`.
+async fn ends_with(live: &mut LiveSubscription, code: &str, within: Duration) {
+    let ended = live.next(within).await.expect("the stream ends");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], code,
+        "{ended}"
+    );
+    let complete = live.next(Duration::from_secs(5)).await.expect("complete");
+    assert_eq!(complete["type"], "complete", "{complete}");
+}
+
+/// A subscription lives no longer than the ID token it was opened with.
+#[tokio::test]
+async fn a_subscription_ends_when_its_id_token_expires() {
+    let app = TestApp::spawn_with_worker(|c| c.id_token_ttl_secs = 8).await;
+    app.start_relay().await;
+    let trip = trip(&app, 0).await;
+    let opened = std::time::Instant::now();
+    let mut mine = follow(&app, &trip.owner, &trip.room, None).await;
+    ends_with(&mut mine, "UNAUTHENTICATED", Duration::from_secs(15)).await;
+    assert!(opened.elapsed() < Duration::from_secs(15));
+}
+
+/// Logging out ends the sign-in's live subscriptions too (within the revocation check).
+#[tokio::test]
+async fn a_subscription_ends_when_its_sign_in_is_revoked() {
+    let app = chat_app().await;
+    let trip = trip(&app, 0).await;
+    let mut mine = follow(&app, &trip.owner, &trip.room, None).await;
+    let out = app
+        .graphql_as(
+            Some(&trip.owner),
+            "mutation($r: String) { logout(refreshToken: $r) { success } }",
+            json!({ "r": trip.owner_refresh_token }),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"]["success"], true, "{out}");
+    ends_with(&mut mine, "UNAUTHENTICATED", Duration::from_secs(15)).await;
 }

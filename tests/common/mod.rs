@@ -499,11 +499,23 @@ pub fn with_port(url: &str, port: u16) -> String {
 
 /// Signs a new user up; their ID token and id.
 pub async fn sign_up(app: &TestApp) -> (String, String) {
+    let session = sign_up_session(app).await;
+    (session.id_token, session.user_id)
+}
+
+/// A new user's sign-in: both tokens and the user id.
+pub struct Session {
+    pub id_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+}
+
+pub async fn sign_up_session(app: &TestApp) -> Session {
     let body = app
         .graphql_as(
             None,
             "mutation($input: CreateUserInput!) {
-               createUser(input: $input) { user { id } tokenPair { idToken } }
+               createUser(input: $input) { user { id } tokenPair { idToken refreshToken } }
              }",
             serde_json::json!({ "input": {
                 "email": format!("angler-{}@example.com", uuid::Uuid::new_v4().simple()),
@@ -513,16 +525,12 @@ pub async fn sign_up(app: &TestApp) -> (String, String) {
         .await;
     assert!(body["errors"].is_null(), "{body}");
     let payload = &body["data"]["createUser"];
-    (
-        payload["tokenPair"]["idToken"]
-            .as_str()
-            .expect("an ID token")
-            .to_owned(),
-        payload["user"]["id"]
-            .as_str()
-            .expect("a user id")
-            .to_owned(),
-    )
+    let text = |v: &serde_json::Value| v.as_str().expect("a string").to_owned();
+    Session {
+        id_token: text(&payload["tokenPair"]["idToken"]),
+        refresh_token: text(&payload["tokenPair"]["refreshToken"]),
+        user_id: text(&payload["user"]["id"]),
+    }
 }
 
 /// A TCP proxy in front of Postgres that counts the statements clients execute: simple

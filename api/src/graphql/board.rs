@@ -4,7 +4,7 @@
 
 use super::account::{User, parse_id};
 use super::applying::ApplyPost;
-use super::context::Guards;
+use super::context::{Guards, while_signed_in};
 use super::cursor::Cursor;
 use super::loaders::{load, loaders};
 use super::media::Image;
@@ -542,7 +542,7 @@ impl BoardSubscription {
             .create_result(&viewer, &input.saga_id, RESULT_WAIT)
             .await
             .gql()?;
-        Ok(futures::stream::once(async move {
+        let outcome = futures::stream::once(async move {
             Ok(match result.await.gql()? {
                 Ok(post) => CreatePostResultPayload {
                     post: post.map(Post),
@@ -554,6 +554,7 @@ impl BoardSubscription {
                 },
             })
         })
-        .boxed())
+        .boxed();
+        Ok(while_signed_in(ctx, &viewer, outcome))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::account::{User, parse_id};
 use super::board::Post;
-use super::context::Guards;
+use super::context::{Guards, while_signed_in};
 use super::loaders::{load, loaders};
 use super::media::Image;
 use super::scalars::Time;
@@ -285,11 +285,12 @@ impl ChatSubscription {
             .follow(&viewer, room_id, after)
             .await
             .gql()?;
-        Ok(messages
+        let payloads = messages
             .map_ok(|message| MessageAddedPayload {
                 message: Message(message),
             })
             .map_err(|e| e.extend())
-            .boxed())
+            .boxed();
+        Ok(while_signed_in(ctx, &viewer, payloads))
     }
 }

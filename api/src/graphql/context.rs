@@ -4,8 +4,11 @@
 
 use crate::account::{Accounts, Viewer};
 use crate::error::ApiError;
-use async_graphql::Context;
+use async_graphql::{Context, ErrorExtensions};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::net::IpAddr;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub(crate) struct RequestContext {
@@ -72,4 +75,54 @@ impl Guards for Context<'_> {
         self.request().bearer.as_ref()?;
         self.viewer().await.ok()
     }
+}
+
+/// How often a live subscription asks whether its ID token was revoked (logout, a password
+/// change): a revoked token stops receiving within this long.
+pub(crate) const REVOCATION_CHECK: Duration = Duration::from_secs(10);
+
+/// A subscription's items for as long as the caller's sign-in holds. The stream ends with
+/// UNAUTHENTICATED when the ID token it was opened with expires, or within [`REVOCATION_CHECK`]
+/// of its revocation — a WebSocket outlives any one token, and must not keep serving a token that
+/// no longer works over HTTP.
+pub(crate) fn while_signed_in<T: Send + 'static>(
+    ctx: &Context<'_>,
+    viewer: &Viewer,
+    items: BoxStream<'static, async_graphql::Result<T>>,
+) -> BoxStream<'static, async_graphql::Result<T>> {
+    let accounts = ctx.accounts().clone();
+    let token = ctx.request().bearer.clone();
+    let expires_in = u64::try_from(viewer.claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+    let ended = async move {
+        let expiry = tokio::time::sleep(Duration::from_secs(expires_in));
+        tokio::pin!(expiry);
+        let start = tokio::time::Instant::now() + REVOCATION_CHECK;
+        let mut checks = tokio::time::interval_at(start, REVOCATION_CHECK);
+        loop {
+            tokio::select! {
+                () = &mut expiry => {
+                    return ApiError::Unauthenticated(
+                        "the ID token expired; subscribe again with a fresh one".to_owned(),
+                    );
+                }
+                _ = checks.tick() => {
+                    let Some(token) = token.as_deref() else { continue };
+                    if let Err(ApiError::Unauthenticated(message)) = accounts.authenticate(token).await {
+                        return ApiError::Unauthenticated(message);
+                    }
+                }
+            }
+        }
+    };
+    let state = (items, Box::pin(ended), false);
+    futures::stream::unfold(state, |(mut items, mut ended, over)| async move {
+        if over {
+            return None;
+        }
+        tokio::select! {
+            item = items.next() => item.map(|item| (item, (items, ended, false))),
+            why = &mut ended => Some((Err(why.extend()), (items, ended, true))),
+        }
+    })
+    .boxed()
 }
