@@ -51,7 +51,7 @@ pub async fn ensure_worker_schedules(
     queues: &TaskQueues,
     settings: &WorkerSchedules,
 ) {
-    let cleanup_id = format!("{}.media-cleanup", settings.prefix);
+    let [cleanup_id, close_id] = worker_schedule_ids(&settings.prefix);
     let cleanup = ScheduleAction::start_workflow(
         CleanupStagedImagesWorkflow::run,
         CleanupInput {
@@ -61,7 +61,6 @@ pub async fn ensure_worker_schedules(
         &queues.workflows,
         format!("{cleanup_id}/run"),
     );
-    let close_id = format!("{}.close-posts", settings.prefix);
     let close = ScheduleAction::start_workflow(
         ClosePastPostsWorkflow::run,
         queues.post.clone(),
@@ -76,4 +75,30 @@ pub async fn ensure_worker_schedules(
             tracing::error!(error = %e, schedule_id, "could not create a schedule");
         }
     }
+}
+
+/// The ids of the worker's schedules under a deployment's prefix.
+fn worker_schedule_ids(prefix: &str) -> [String; 2] {
+    [
+        format!("{prefix}.media-cleanup"),
+        format!("{prefix}.close-posts"),
+    ]
+}
+
+/// Deletes the worker's schedules of a deployment (`prefix`), for taking a deployment down —
+/// and for tests, whose throwaway prefixes would otherwise leave schedules firing on the server.
+/// Already gone is success.
+pub async fn delete_worker_schedules(client: &Client, prefix: &str) -> Result<(), ScheduleError> {
+    for schedule_id in worker_schedule_ids(prefix) {
+        match client
+            .get_schedule_handle(schedule_id)
+            .delete(Default::default())
+            .await
+        {
+            Ok(()) => {}
+            Err(ScheduleError::Rpc(status)) if status.code() == Code::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -104,6 +104,8 @@ pub struct TestApp {
     task: Option<JoinHandle<anyhow::Result<()>>>,
     /// Whether a relay ran (its stream is deleted with the app).
     relay_started: std::sync::atomic::AtomicBool,
+    /// Whether a worker on the workflow queue ran (its schedules are deleted with the app).
+    schedules_made: std::sync::atomic::AtomicBool,
     // Last, so the app's connections close before the database is dropped.
     _database: TestDatabase,
 }
@@ -138,6 +140,7 @@ impl TestApp {
             shutdown,
             task: Some(api.task),
             relay_started: std::sync::atomic::AtomicBool::new(false),
+            schedules_made: std::sync::atomic::AtomicBool::new(false),
             _database: database,
         }
     }
@@ -184,6 +187,10 @@ impl TestApp {
         stop: CancellationToken,
         queues: &[fishapp::worker::Queue],
     ) -> std::thread::JoinHandle<anyhow::Result<()>> {
+        if queues.contains(&fishapp::worker::Queue::Workflows) {
+            self.schedules_made
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let config = self.config.clone();
         let queues = queues.to_vec();
         std::thread::spawn(move || {
@@ -377,6 +384,36 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.config.media_dir);
+        if self
+            .schedules_made
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // Left behind, a test's schedules would fire on the shared dev server forever.
+            let settings = fishapp::app::temporal_settings(&self.config);
+            let prefix = self.config.temporal_task_queue_prefix.clone();
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let stop = CancellationToken::new();
+                    let temporal =
+                        fishapp_temporal::Temporal::connect_in_background(settings, stop.clone());
+                    let connected =
+                        tokio::time::timeout(Duration::from_secs(5), temporal.connected(&stop));
+                    if let Ok(Some(client)) = connected.await {
+                        let deleted =
+                            fishapp_temporal::schedules::delete_worker_schedules(&client, &prefix);
+                        if let Err(e) = deleted.await {
+                            eprintln!("could not delete the test's schedules: {e}");
+                        }
+                    }
+                    stop.cancel();
+                });
+            })
+            .join();
+        }
         if self
             .relay_started
             .load(std::sync::atomic::Ordering::Relaxed)
