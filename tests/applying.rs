@@ -478,3 +478,32 @@ async fn an_apply_interrupted_by_a_worker_stop_finishes_once_on_another_worker()
     let events = seat_events(&app).await;
     assert_eq!(events, ["board.application.created", "chat.member.joined"]);
 }
+
+/// One applicant double-clicking: both requests join the same saga (its id is the post and the
+/// user), so one seat is taken and both answers are clean.
+#[tokio::test]
+async fn applying_twice_at_once_takes_one_seat() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let (angler, _) = sign_up(&app).await;
+    let post = trip(&app, &owner, 3).await;
+    let (first, second) = tokio::join!(apply(&app, &angler, &post), apply(&app, &angler, &post));
+    let mut applied = Vec::new();
+    for body in [&first, &second] {
+        if body["errors"].is_null() {
+            applied.push(body["data"]["createApplyPost"]["applyPost"]["id"].clone());
+        } else {
+            assert_eq!(
+                (error_code(body), reason(body)),
+                ("CONFLICT", "ALREADY_APPLIED"),
+                "{body}"
+            );
+        }
+    }
+    assert!(!applied.is_empty(), "{first} {second}");
+    assert!(
+        applied.iter().all(|id| *id == applied[0]),
+        "the same application"
+    );
+    assert_eq!(seats(&app, &post).await, (1, 1, 2));
+}

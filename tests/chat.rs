@@ -627,3 +627,22 @@ async fn a_subscription_ends_when_its_sign_in_is_revoked() {
     assert_eq!(out["data"]["logout"]["success"], true, "{out}");
     ends_with(&mut mine, "UNAUTHENTICATED", Duration::from_secs(15)).await;
 }
+
+/// A trip being torn down takes no new messages (its room and images are about to go).
+#[tokio::test]
+async fn a_trip_being_deleted_takes_no_messages() {
+    let app = chat_app().await;
+    let trip = trip(&app, 0).await;
+    sqlx::query("UPDATE board.posts SET status = 'DELETING' WHERE id = $1")
+        .bind(trip.post.parse::<i64>().unwrap())
+        .execute(&app.pool().await)
+        .await
+        .unwrap();
+    let refused = send(&app, &trip.owner, &trip.room, "anyone?").await;
+    assert_eq!(error_code(&refused), "CONFLICT", "{refused}");
+    let messages: i64 = sqlx::query_scalar("SELECT count(*) FROM chat.messages")
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(messages, 0);
+}
