@@ -78,19 +78,28 @@ impl TestDatabase {
     }
 }
 
+/// Runs `work` to completion on a thread and runtime of its own: `Drop` runs inside the test's
+/// runtime, which cannot be blocked on. `None` when the thread panicked.
+fn on_own_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work)
+    })
+    .join()
+    .ok()
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let url = self.url.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of our own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(fishapp_store::database::drop_database(&url))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        let dropped =
+            on_own_thread(async move { fishapp_store::database::drop_database(&url).await });
+        if !matches!(dropped, Some(Ok(()))) {
             eprintln!("could not drop test database {}", self.url);
         }
     }
@@ -391,28 +400,21 @@ impl Drop for TestApp {
             // Left behind, a test's schedules would fire on the shared dev server forever.
             let settings = fishapp::app::temporal_settings(&self.config);
             let prefix = self.config.temporal_task_queue_prefix.clone();
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async {
-                    let stop = CancellationToken::new();
-                    let temporal =
-                        fishapp_temporal::Temporal::connect_in_background(settings, stop.clone());
-                    let connected =
-                        tokio::time::timeout(Duration::from_secs(5), temporal.connected(&stop));
-                    if let Ok(Some(client)) = connected.await {
-                        let deleted =
-                            fishapp_temporal::schedules::delete_worker_schedules(&client, &prefix);
-                        if let Err(e) = deleted.await {
-                            eprintln!("could not delete the test's schedules: {e}");
-                        }
+            on_own_thread(async move {
+                let stop = CancellationToken::new();
+                let temporal =
+                    fishapp_temporal::Temporal::connect_in_background(settings, stop.clone());
+                let connected =
+                    tokio::time::timeout(Duration::from_secs(5), temporal.connected(&stop));
+                if let Ok(Some(client)) = connected.await {
+                    let deleted =
+                        fishapp_temporal::schedules::delete_worker_schedules(&client, &prefix);
+                    if let Err(e) = deleted.await {
+                        eprintln!("could not delete the test's schedules: {e}");
                     }
-                    stop.cancel();
-                });
-            })
-            .join();
+                }
+                stop.cancel();
+            });
         }
         if self
             .relay_started
@@ -422,21 +424,13 @@ impl Drop for TestApp {
                 self.config.nats_url.clone(),
                 self.config.relay_stream.clone(),
             );
-            // Drop runs inside the test's runtime: a thread of our own for the async delete.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async {
-                    if let Ok(client) = async_nats::connect(&url).await {
-                        let _ = async_nats::jetstream::new(client)
-                            .delete_stream(&stream)
-                            .await;
-                    }
-                });
-            })
-            .join();
+            on_own_thread(async move {
+                if let Ok(client) = async_nats::connect(&url).await {
+                    let _ = async_nats::jetstream::new(client)
+                        .delete_stream(&stream)
+                        .await;
+                }
+            });
         }
     }
 }

@@ -15,7 +15,7 @@ use prometheus::{IntGauge, Registry};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// Events buffered per room for slow subscribers; one that falls further behind catches up from
@@ -51,9 +51,6 @@ pub struct LiveChat {
     rooms: Arc<Mutex<HashMap<i64, broadcast::Sender<RoomEvent>>>>,
     /// `chat_live_subscriptions`: subscriptions open in this process.
     open: IntGauge,
-    /// Whether the consumer is reading the stream (a subscription started before it is may
-    /// miss nothing, since the first read starts from the newest event then — see `watch`).
-    live: watch::Receiver<bool>,
 }
 
 impl LiveChat {
@@ -66,7 +63,6 @@ impl LiveChat {
         registry: &Registry,
         shutdown: CancellationToken,
     ) -> Result<Self, prometheus::Error> {
-        let (live_tx, live) = watch::channel(false);
         let open = IntGauge::new(
             "chat_live_subscriptions",
             "messageAdded subscriptions open in this process",
@@ -80,12 +76,11 @@ impl LiveChat {
         let chat = Self {
             rooms: Arc::default(),
             open,
-            live,
         };
         let fan_out = chat.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = consume(nats, settings, &fan_out, live_tx, reading) => {}
+                () = consume(nats, settings, &fan_out, reading) => {}
                 () = shutdown.cancelled() => {}
             }
             // Ends every subscription: their channels close.
@@ -112,25 +107,14 @@ impl LiveChat {
         }
     }
 
-    /// Whether the consumer is reading the stream now.
-    pub fn is_live(&self) -> bool {
-        *self.live.borrow()
-    }
-
-    /// Waits until the consumer reads the stream, up to `within`.
-    pub async fn wait_live(&self, within: Duration) -> bool {
-        let mut live = self.live.clone();
-        tokio::time::timeout(within, live.wait_for(|l| *l))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    }
-
-    /// Subscriptions open now, over every room.
-    pub fn subscriptions(&self) -> usize {
-        self.rooms()
-            .values()
-            .map(broadcast::Sender::receiver_count)
-            .sum()
+    fn dispatch(&self, room_id: i64, event: RoomEvent) {
+        let mut rooms = self.rooms();
+        if let Some(sender) = rooms.get(&room_id) {
+            // No receivers left: forget the room (send fails exactly then).
+            if sender.send(event).is_err() {
+                rooms.remove(&room_id);
+            }
+        }
     }
 }
 
@@ -146,25 +130,12 @@ impl Drop for Watch {
     }
 }
 
-impl LiveChat {
-    fn dispatch(&self, room_id: i64, event: RoomEvent) {
-        let mut rooms = self.rooms();
-        if let Some(sender) = rooms.get(&room_id) {
-            // No receivers left: forget the room (send fails exactly then).
-            if sender.send(event).is_err() {
-                rooms.remove(&room_id);
-            }
-        }
-    }
-}
-
 /// The consumer loop: (re)creates an ordered consumer on the chat subjects and dispatches every
 /// event, forever.
 async fn consume(
     nats: async_nats::Client,
     settings: LiveSettings,
     chat: &LiveChat,
-    live: watch::Sender<bool>,
     reading: IntGauge,
 ) {
     let jetstream = async_nats::jetstream::new(nats);
@@ -180,7 +151,6 @@ async fn consume(
             &jetstream,
             &settings,
             chat,
-            &live,
             &reading,
             started,
             &mut next_sequence,
@@ -190,7 +160,6 @@ async fn consume(
             Ok(()) => tracing::warn!("live chat: the stream's consumer ended; starting another"),
             Err(e) => tracing::warn!(error = %e, "live chat: cannot read the stream; retrying"),
         }
-        live.send_replace(false);
         reading.set(0);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -201,7 +170,6 @@ async fn read(
     jetstream: &async_nats::jetstream::Context,
     settings: &LiveSettings,
     chat: &LiveChat,
-    live: &watch::Sender<bool>,
     reading: &IntGauge,
     started: time::OffsetDateTime,
     next_sequence: &mut Option<u64>,
@@ -223,7 +191,6 @@ async fn read(
         })
         .await?;
     let mut messages = consumer.messages().await?;
-    live.send_replace(true);
     reading.set(1);
     tracing::info!(stream = %settings.stream, "live chat: reading chat events");
     while let Some(message) = messages.next().await {
@@ -332,15 +299,14 @@ mod tests {
 
     #[test]
     fn a_room_without_subscribers_is_forgotten() {
-        let (_tx, live) = watch::channel(true);
         let open = IntGauge::new("open", "open").unwrap();
         let chat = LiveChat {
             rooms: Arc::default(),
             open: open.clone(),
-            live,
         };
         let receiver = chat.watch(3);
-        assert_eq!((chat.subscriptions(), open.get()), (1, 1));
+        let receivers = chat.rooms()[&3].receiver_count();
+        assert_eq!((receivers, open.get()), (1, 1));
         drop(receiver);
         assert_eq!(open.get(), 0);
         chat.dispatch(3, RoomEvent::Deleted);

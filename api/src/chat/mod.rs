@@ -48,10 +48,6 @@ impl Chat {
         }
     }
 
-    pub fn live(&self) -> &LiveChat {
-        &self.live
-    }
-
     /// The trip's room, for its members; NOT_FOUND for everyone else (as for no such trip).
     pub async fn room_of_post(&self, viewer: &Viewer, post_id: i64) -> Result<RoomRow, ApiError> {
         store::room_of_post_for_member(self.db.pool(), post_id, viewer.user_id)
