@@ -215,6 +215,61 @@ async fn only_members_read_write_or_follow_a_room() {
         .unwrap();
     assert_eq!(messages, 0, "nothing written");
 
+    // A wrong type, an out-of-range page size, a bad cursor: coded errors naming the argument.
+    let member = trip.owner.as_str();
+    for (query, variables, field) in [
+        (ROOM, json!({ "post": "abc" }), "post_id"),
+        (
+            "query($post: ID!) { room(post_id: $post) { messages(limit: 1000000) { id } } }",
+            json!({ "post": trip.post }),
+            "limit",
+        ),
+        (
+            "query($post: ID!) { room(post_id: $post) { messages(before: \"x\") { id } } }",
+            json!({ "post": trip.post }),
+            "before",
+        ),
+        (
+            "query($post: ID!) { room(post_id: $post) { messages(before: \"1\", after: \"1\") { id } } }",
+            json!({ "post": trip.post }),
+            "after",
+        ),
+    ] {
+        let body = app.graphql_as(Some(member), query, variables).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    let anonymous_follow = common::subscribe(
+        &app,
+        None,
+        FOLLOW,
+        json!({ "input": { "roomId": trip.room } }),
+    )
+    .await;
+    assert_eq!(
+        anonymous_follow[0]["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{anonymous_follow:?}"
+    );
+    let bad_resume = common::subscribe(
+        &app,
+        Some(member),
+        FOLLOW,
+        json!({ "input": { "roomId": trip.room, "after": "abc" } }),
+    )
+    .await;
+    assert_eq!(
+        bad_resume[0]["payload"]["errors"][0]["extensions"]["field"], "input.after",
+        "{bad_resume:?}"
+    );
+    let anonymous_send = app
+        .graphql_as(
+            None,
+            SEND,
+            json!({ "input": { "roomId": trip.room, "body": "hi" } }),
+        )
+        .await;
+    assert_eq!(error_code(&anonymous_send), "UNAUTHENTICATED");
+
     let followed = common::subscribe(
         &app,
         Some(&stranger),
