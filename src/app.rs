@@ -134,6 +134,32 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     std::fs::write(path, contents)
 }
 
+/// `fishapp keygen`: a new Ed25519 signing key written to `out` (mode 0600, never over an
+/// existing file); its public key (SPKI PEM) goes to stdout, for `jwt_previous_public_key_files`
+/// during a rotation. With `if_missing`, an existing file is kept and its public key printed.
+pub fn keygen(out: &std::path::Path, if_missing: bool) -> anyhow::Result<()> {
+    let pem = match std::fs::read_to_string(out) {
+        Ok(existing) if if_missing => existing,
+        Ok(_) => anyhow::bail!("{} exists; a key is never overwritten", out.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pem = generate_private_key_pem();
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            write_private(out, &pem).with_context(|| format!("cannot write {}", out.display()))?;
+            pem
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", out.display())),
+    };
+    print!(
+        "{}",
+        fishapp_api::account::tokens::public_key_pem(&pem)
+            .with_context(|| format!("{} is not an Ed25519 PKCS#8 key", out.display()))?
+    );
+    Ok(())
+}
+
 pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
     AuthSettings {
         keys,
@@ -232,6 +258,8 @@ pub async fn start_api(
             timeout: Duration::from_millis(config.graphql_timeout_ms),
         },
         metrics,
+        graphql_ide: config.graphql_ide.unwrap_or(false),
+        graphql_introspection: config.graphql_introspection.unwrap_or(false),
     };
     let accounts = Accounts::new(
         deps.db.clone(),
@@ -322,7 +350,11 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let keys = token_keys(config, MissingKey::Refuse)?;
     let deps = connect_dependencies(config, &shutdown).await?;
     let api = start_api(config, deps, keys, new_registry(), shutdown).await?;
-    tracing::info!(addr = %api.addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
+    if config.graphql_ide == Some(true) {
+        tracing::info!(addr = %api.addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
+    } else {
+        tracing::info!(addr = %api.addr, "API listening (GraphiQL off: graphql_ide)");
+    }
     api.task.await?
 }
 
@@ -361,6 +393,27 @@ pub async fn run_relay(
     Ok(())
 }
 
+/// Binds `addr` for a role without the API (relay, worker); the returned future serves
+/// `/healthz` and `/metrics` there until `stop`. Binding first makes a taken port fail the
+/// start, not the end.
+async fn bind_probes(
+    role: &'static str,
+    addr: SocketAddr,
+    registry: prometheus::Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "{role} probes: /healthz, /metrics");
+    Ok(async move {
+        axum::serve(listener, probe_router(registry))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .with_context(|| format!("{role} probes failed"))
+    })
+}
+
 /// `fishapp relay`: the outbox relay until SIGTERM/SIGINT, with `/healthz` and `/metrics` on
 /// `relay_http_addr`.
 pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -368,21 +421,26 @@ pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         .await
         .context("nats_url")?;
     let registry = new_registry();
-    let listener = TcpListener::bind(config.relay_http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.relay_http_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "relay probes: /healthz, /metrics");
-    let probes = axum::serve(listener, probe_router(registry.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let (served, relayed) = tokio::join!(
-        probes.into_future(),
-        run_relay(config, nats, &registry, shutdown.clone())
-    );
-    served.context("relay probes failed")?;
+    let probes_stop = shutdown.child_token();
+    let probes = bind_probes(
+        "relay",
+        config.relay_http_addr,
+        registry.clone(),
+        probes_stop.clone(),
+    )
+    .await?;
+    let relay = async {
+        let result = run_relay(config, nats, &registry, shutdown.clone()).await;
+        probes_stop.cancel();
+        result
+    };
+    let (served, relayed) = tokio::join!(probes, relay);
+    served?;
     relayed
 }
 
-/// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT.
+/// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT, with
+/// `/healthz` and `/metrics` on `worker_http_addr`.
 pub async fn worker(
     config: &Config,
     queues: &[crate::worker::Queue],
@@ -391,11 +449,27 @@ pub async fn worker(
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
     let db = Database::connect_lazy(&config.database_url, config.database_max_connections)
         .context("database_url")?;
-    crate::worker::run(config, &temporal, db, queues, shutdown).await
+    let probes_stop = shutdown.child_token();
+    let probes = bind_probes(
+        "worker",
+        config.worker_http_addr,
+        new_registry(),
+        probes_stop.clone(),
+    )
+    .await?;
+    let worker = async {
+        let result = crate::worker::run(config, &temporal, db, queues, shutdown.clone()).await;
+        probes_stop.cancel();
+        result
+    };
+    let (served, worked) = tokio::join!(probes, worker);
+    served?;
+    worked
 }
 
 /// `fishapp dev`: migrate, then the API, the worker and the relay in one process.
 pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = &config.with_developer_tools();
     let keys = token_keys(config, MissingKey::Generate)?;
     let report = migrate(config).await?;
     tracing::info!(applied = ?report.applied, version = ?report.current, "database migrated");
@@ -427,41 +501,72 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     worker
 }
 
-/// `fishapp replay`: one history, from a file or fetched from Temporal, against this build.
+/// What `fishapp replay` replays.
+#[derive(Debug)]
+pub enum ReplaySource {
+    /// A downloaded history (proto3 JSON or the SDK's encoding).
+    File(std::path::PathBuf),
+    /// The latest run of one workflow, fetched from Temporal.
+    Workflow(String),
+    /// Every execution a visibility query finds, at most `limit`.
+    Query { query: String, limit: usize },
+}
+
+/// `fishapp replay`: histories from a file or from Temporal against this build; an error when
+/// any of them does not replay.
 pub async fn replay(
     config: &Config,
-    file: Option<&std::path::Path>,
-    workflow_id: Option<&str>,
+    source: ReplaySource,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions, WorkflowHistory};
-    let history = match (file, workflow_id) {
-        (Some(path), _) => {
+    use fishapp_temporal::replay;
+    use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions};
+    let history = match source {
+        ReplaySource::File(path) => {
             let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            WorkflowHistory::from_json(&bytes)
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            replay::history_from_json(&bytes)
                 .with_context(|| format!("{} is not a workflow history", path.display()))?
         }
-        (None, Some(id)) => {
-            let temporal =
-                Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
-            let client =
-                tokio::time::timeout(Duration::from_secs(15), temporal.connected(&shutdown))
-                    .await
-                    .ok()
-                    .flatten()
-                    .with_context(|| {
-                        format!("Temporal at {} did not answer", config.temporal_address)
-                    })?;
-            client
-                .get_workflow_handle::<UntypedWorkflow>(id)
-                .fetch_history(WorkflowFetchHistoryOptions::default())
+        ReplaySource::Workflow(id) => replay_client(config, &shutdown)
+            .await?
+            .get_workflow_handle::<UntypedWorkflow>(id)
+            .fetch_history(WorkflowFetchHistoryOptions::default()),
+        ReplaySource::Query { query, limit } => {
+            let client = replay_client(config, &shutdown).await?;
+            let verdicts =
+                replay::replay_executions(&client, &config.temporal_namespace, &query, limit)
+                    .await?;
+            for verdict in &verdicts {
+                println!("{verdict}");
+            }
+            let failed = verdicts.iter().filter(|v| v.failure.is_some()).count();
+            println!(
+                "{} replayed, {failed} failed (query: {query})",
+                verdicts.len()
+            );
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} of {} histories did not replay",
+                verdicts.len()
+            );
+            return Ok(());
         }
-        (None, None) => anyhow::bail!("give --file or --workflow-id"),
     };
-    fishapp_temporal::replay::replay(history)
-        .await
-        .context("replay failed")?;
+    replay::replay(history).await.context("replay failed")?;
     println!("replay ok: this build makes the same decisions the history recorded");
     Ok(())
+}
+
+/// A connected Temporal client for `fishapp replay`, or why there is none within 15 s.
+async fn replay_client(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<temporalio_client::Client> {
+    let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
+    tokio::time::timeout(Duration::from_secs(15), temporal.connected(shutdown))
+        .await
+        .ok()
+        .flatten()
+        .with_context(|| format!("Temporal at {} did not answer", config.temporal_address))
 }

@@ -48,21 +48,38 @@ enum Command {
     Relay,
     /// Create the database if missing and apply pending migrations (all or none).
     Migrate,
-    /// Replay a workflow's history against this build's workflow code; exits 1 when the code
-    /// would not make the same decisions (nondeterminism) or the history fails.
+    /// Replay workflow histories against this build's workflow code; exits 1 when the code
+    /// would not make the same decisions (nondeterminism) for any of them.
+    #[command(group(clap::ArgGroup::new("source").required(true)))]
     Replay {
-        /// A history as JSON (`temporal workflow show -w <id> --output json`, or the Web UI's
-        /// download).
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "workflow_id",
-            conflicts_with = "workflow_id"
-        )]
+        /// A history as JSON: `temporal workflow show -w <id> --output json`, the Web UI's
+        /// download (both proto3 JSON), or the SDK's own encoding (tests/histories/).
+        #[arg(long, value_name = "FILE", group = "source")]
         file: Option<PathBuf>,
         /// Fetch the history of this workflow's latest run from Temporal instead.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", group = "source")]
         workflow_id: Option<String>,
+        /// Replay every failed saga of this deployment (workflow ids starting with
+        /// `<temporal_task_queue_prefix>/`), one verdict line each.
+        #[arg(long, group = "source")]
+        all_failed: bool,
+        /// Replay every execution a Temporal visibility query finds, e.g.
+        /// 'WorkflowType = "CreatePostWorkflow" AND StartTime > "2026-11-01T00:00:00Z"'.
+        #[arg(long, value_name = "QUERY", group = "source")]
+        query: Option<String>,
+        /// At most this many executions with --all-failed or --query.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Write a new Ed25519 key for signing ID tokens (PKCS#8 PEM, mode 0600; an existing file
+    /// is never overwritten) and print its public key (SPKI PEM).
+    Keygen {
+        /// Where to write the private key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Keep an existing key (and print its public key) instead of failing.
+        #[arg(long)]
+        if_missing: bool,
     },
     /// Print the GraphQL schema (SDL).
     Schema,
@@ -75,9 +92,21 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
 
     // Commands that need no configuration at all.
-    if let Command::Schema = cli.command {
-        print!("{}", fishapp_api::graphql::sdl());
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Command::Schema => {
+            print!("{}", fishapp_api::graphql::sdl());
+            return ExitCode::SUCCESS;
+        }
+        Command::Keygen { out, if_missing } => {
+            return match app::keygen(out, *if_missing) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            };
+        }
+        _ => {}
     }
 
     let config = match Config::load(cli.config.as_deref()) {
@@ -132,9 +161,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker { queues } => app::worker(&config, &queues, shutdown).await,
         Command::Relay => app::relay(&config, shutdown).await,
         Command::Dev => app::dev(&config, shutdown).await,
-        Command::Replay { file, workflow_id } => {
-            app::replay(&config, file.as_deref(), workflow_id.as_deref(), shutdown).await
+        Command::Replay {
+            file,
+            workflow_id,
+            all_failed,
+            query,
+            limit,
+        } => {
+            let source = match (file, workflow_id, query) {
+                (Some(path), _, _) => app::ReplaySource::File(path),
+                (None, Some(id), _) => app::ReplaySource::Workflow(id),
+                (None, None, Some(query)) => app::ReplaySource::Query { query, limit },
+                (None, None, None) if all_failed => app::ReplaySource::Query {
+                    query: fishapp_temporal::replay::failed_query(
+                        &config.temporal_task_queue_prefix,
+                    ),
+                    limit,
+                },
+                (None, None, None) => {
+                    anyhow::bail!("give --file, --workflow-id, --all-failed or --query")
+                }
+            };
+            app::replay(&config, source, shutdown).await
         }
-        Command::Schema | Command::Config => unreachable!("handled before the runtime starts"),
+        Command::Schema | Command::Config | Command::Keygen { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }

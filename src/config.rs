@@ -55,6 +55,12 @@ pub struct Config {
     pub graphql_max_selections: usize,
     /// Time budget for executing one GraphQL query or mutation over HTTP.
     pub graphql_timeout_ms: u64,
+    /// Serve the GraphiQL IDE at `/graphql` to browsers. Unset: on in `fishapp dev`, off in
+    /// `fishapp serve`.
+    pub graphql_ide: Option<bool>,
+    /// Answer introspection queries (`__schema`, `__type`). Unset: on in `fishapp dev`, off in
+    /// `fishapp serve`. GraphiQL's documentation and completion need it.
+    pub graphql_introspection: Option<bool>,
     /// Origins a browser may call the API from; `*` allows any. In the environment: a
     /// comma-separated list.
     #[serde(deserialize_with = "list_or_comma_separated")]
@@ -165,6 +171,8 @@ pub struct Config {
     pub relay_stall_threshold_secs: u64,
     /// Where `fishapp relay` serves `/healthz` and `/metrics`.
     pub relay_http_addr: SocketAddr,
+    /// Where `fishapp worker` serves `/healthz` and `/metrics`.
+    pub worker_http_addr: SocketAddr,
 
     /// How long createPost, updatePost and deletePost wait for their saga before answering
     /// with what is known (createPost: the PENDING post and its sagaId).
@@ -198,6 +206,8 @@ impl Default for Config {
             graphql_max_nesting: 64,
             graphql_max_selections: 2_000,
             graphql_timeout_ms: 60_000,
+            graphql_ide: None,
+            graphql_introspection: None,
             cors_allowed_origins: vec![
                 "http://localhost:3000".to_owned(),
                 "http://127.0.0.1:3000".to_owned(),
@@ -255,6 +265,7 @@ impl Default for Config {
             relay_prune_interval_secs: 300,
             relay_stall_threshold_secs: 60,
             relay_http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            worker_http_addr: SocketAddr::from(([127, 0, 0, 1], 8082)),
             board_saga_wait_ms: 10_000,
             board_max_images_per_post: 5,
             board_close_interval_secs: 300,
@@ -278,6 +289,15 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// This configuration with the developer tools (GraphiQL, introspection) on unless set:
+    /// what `fishapp dev` runs with.
+    pub fn with_developer_tools(&self) -> Self {
+        let mut config = self.clone();
+        config.graphql_ide.get_or_insert(true);
+        config.graphql_introspection.get_or_insert(true);
+        config
+    }
+
     /// Defaults, then the TOML file (when given: it must exist), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_from(file, Env::prefixed(ENV_PREFIX))

@@ -577,12 +577,7 @@ async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() 
         .await
         .unwrap();
 
-    let stop = tokio_util::sync::CancellationToken::new();
-    let temporal = fishapp_temporal::Temporal::connect_in_background(
-        fishapp::app::temporal_settings(&app.config),
-        stop.clone(),
-    );
-    let client = temporal.connected(&stop).await.unwrap();
+    let (temporal, client) = app.temporal().await;
     let queues = temporal.settings().task_queues.clone();
     let options = WorkflowStartOptions::new(
         queues.workflows.clone(),
@@ -597,7 +592,6 @@ async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() 
         .get_result(WorkflowGetResultOptions::default())
         .await
         .unwrap();
-    stop.cancel();
     assert_eq!(closed, 1);
 
     let listed = app
@@ -741,19 +735,13 @@ async fn record_board_saga_histories() {
         WorkflowStartOptions,
     };
     async fn save(app: &TestApp, workflow_id: &str, name: &str) {
-        let stop = tokio_util::sync::CancellationToken::new();
-        let temporal = fishapp_temporal::Temporal::connect_in_background(
-            fishapp::app::temporal_settings(&app.config),
-            stop.clone(),
-        );
-        let client = temporal.connected(&stop).await.unwrap();
+        let (_temporal, client) = app.temporal().await;
         let history = client
             .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_owned())
             .fetch_history(WorkflowFetchHistoryOptions::default())
             .to_json()
             .await
             .unwrap();
-        stop.cancel();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
         std::fs::write(dir.join(format!("{name}.json")), history).unwrap();
     }
@@ -824,12 +812,7 @@ async fn record_board_saga_histories() {
     .await;
 
     // The scheduled workflows, started the way their schedules start them.
-    let stop = tokio_util::sync::CancellationToken::new();
-    let temporal = fishapp_temporal::Temporal::connect_in_background(
-        fishapp::app::temporal_settings(&app.config),
-        stop.clone(),
-    );
-    let client = temporal.connected(&stop).await.unwrap();
+    let (temporal, client) = app.temporal().await;
     let queues = temporal.settings().task_queues.clone();
     let close_id = format!("{prefix}.close-posts/recorded");
     let options = WorkflowStartOptions::new(queues.workflows.clone(), close_id.clone()).build();
@@ -855,5 +838,4 @@ async fn record_board_saga_histories() {
         .await
         .unwrap();
     save(&app, &cleanup_id, "cleanup_staged_images").await;
-    stop.cancel();
 }

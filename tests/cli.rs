@@ -97,12 +97,42 @@ fn schema_prints_the_sdl() {
 #[test]
 fn every_subcommand_has_help() {
     for sub in [
-        "dev", "serve", "worker", "relay", "migrate", "schema", "config",
+        "dev", "serve", "worker", "relay", "migrate", "replay", "keygen", "schema", "config",
     ] {
         let output = fishapp(&[sub, "--help"], &[]);
         assert!(output.status.success(), "{sub} --help");
         assert!(stdout(&output).contains("Usage: fishapp"), "{sub}");
     }
+}
+
+#[test]
+fn keygen_writes_a_private_key_once_and_prints_its_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("keys/jwt.pem");
+    let key_arg = key.to_str().unwrap();
+    let output = fishapp(&["keygen", "--out", key_arg], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let public = stdout(&output);
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+    let private = std::fs::read_to_string(&key).unwrap();
+    assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Never over an existing key; --if-missing keeps it and prints the same public key.
+    let again = fishapp(&["keygen", "--out", key_arg], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("never overwritten"),
+        "{}",
+        stderr(&again)
+    );
+    let kept = fishapp(&["keygen", "--out", key_arg, "--if-missing"], &[]);
+    assert!(kept.status.success());
+    assert_eq!(stdout(&kept), public);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), private);
 }
 
 #[tokio::test]

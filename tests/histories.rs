@@ -4,8 +4,6 @@
 //! reaches a deployment.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
-use temporalio_client::WorkflowHistory;
-
 #[tokio::test]
 async fn every_recorded_history_replays_against_this_build() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
@@ -15,7 +13,8 @@ async fn every_recorded_history_replays_against_this_build() {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let history = WorkflowHistory::from_json(&std::fs::read(&path).unwrap()).unwrap();
+        let history =
+            fishapp_temporal::replay::history_from_json(&std::fs::read(&path).unwrap()).unwrap();
         if let Err(e) = fishapp_temporal::replay::replay(history).await {
             panic!("{} does not replay: {e}", path.display());
         }

@@ -26,16 +26,19 @@ async fn health_check_answers_over_post_and_get() {
     assert_eq!(body["data"]["healthCheck"], true);
 }
 
-#[tokio::test]
-async fn a_browser_gets_graphiql() {
-    let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/graphql"))
+async fn get_html(app: &TestApp, path: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(path))
         .header("accept", "text/html,application/xhtml+xml")
         .send()
         .await
-        .unwrap();
+        .expect("the API answers")
+}
+
+#[tokio::test]
+async fn a_browser_gets_graphiql_from_the_binary_when_the_ide_is_on() {
+    let app = TestApp::spawn_with(|config| config.graphql_ide = Some(true)).await;
+    let response = get_html(&app, "/graphql").await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -43,10 +46,78 @@ async fn a_browser_gets_graphiql() {
             .unwrap()
             .starts_with("text/html")
     );
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
     let page = response.text().await.unwrap();
     assert!(
-        page.contains("graphiql"),
+        page.contains("/graphiql/graphiql.min.js"),
         "not the GraphiQL page: {page:.200}"
+    );
+    for (asset, kind) in [
+        ("/graphiql/graphiql.min.js", "text/javascript"),
+        ("/graphiql/graphiql.min.css", "text/css"),
+        ("/graphiql/react.production.min.js", "text/javascript"),
+        ("/graphiql/react-dom.production.min.js", "text/javascript"),
+        ("/graphiql/fishapp.js", "text/javascript"),
+    ] {
+        let response = app.http.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{asset}"
+        );
+        assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    let missing = app
+        .http
+        .get(app.url("/graphiql/../Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn the_ide_and_introspection_are_off_unless_configured() {
+    let app = TestApp::spawn().await;
+    // A browser's GET is then an ordinary GraphQL GET (without a query: an error, not a page).
+    let response = get_html(&app, "/graphql").await;
+    assert!(
+        !response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(!response.text().await.unwrap().contains("graphiql"));
+    let asset = app
+        .http
+        .get(app.url("/graphiql/graphiql.min.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), 404);
+    let body = app.graphql("{ __schema { queryType { name } } }").await;
+    assert!(
+        body["data"]["__schema"].is_null(),
+        "introspection answers nothing: {body}"
+    );
+    // __typename is not introspection: clients rely on it.
+    assert_eq!(
+        app.graphql("{ __typename }").await["data"]["__typename"],
+        "Query"
+    );
+
+    let app = TestApp::spawn_with(|config| config.graphql_introspection = Some(true)).await;
+    let body = app.graphql("{ __schema { queryType { name } } }").await;
+    assert_eq!(
+        body["data"]["__schema"]["queryType"]["name"], "Query",
+        "{body}"
     );
 }
 

@@ -30,7 +30,7 @@ use fishapp_store::board::ApplicationRow;
 use fishapp_store::board::{self as store, PostRow};
 use fishapp_store::media as media_store;
 use fishapp_temporal::Temporal;
-use fishapp_temporal::sagas::{self, SagaInfo, SagaOutcome};
+use fishapp_temporal::sagas::{self, SagaInfo, SagaOutcome, SagaSubject};
 use fishapp_workflows::board::{
     ApplyInput, ApplyOutput, ApplyWorkflow, CreatePostInput, CreatePostOutput, CreatePostWorkflow,
     DeletePostInput, DeletePostWorkflow, INPUT_VERSION, UpdatePostInput, UpdatePostWorkflow,
@@ -227,7 +227,18 @@ impl Board {
             fields: request.draft.clone(),
             image_ids,
         };
-        let options = self.start_options(saga_id, reserved, user_id);
+        let photos = match input.image_ids.len() {
+            1 => "1 photo".to_owned(),
+            n => format!("{n} photos"),
+        };
+        let options = self.start_options(
+            saga_id,
+            SagaSubject {
+                post_id: reserved,
+                user_id,
+                summary: format!("Create post {reserved} for user {user_id} ({photos})"),
+            },
+        );
         sagas::started(
             client
                 .start_workflow(CreatePostWorkflow::run, input, options)
@@ -311,7 +322,20 @@ impl Board {
             new_image_ids: new_images.clone(),
             image_ids_to_delete: to_delete,
         };
-        let options = self.start_options(&saga_id, current.id, viewer.user_id);
+        let options = self.start_options(
+            &saga_id,
+            SagaSubject {
+                post_id: current.id,
+                user_id: viewer.user_id,
+                summary: format!(
+                    "Update post {} by user {}: {} photo(s) added, {} removed",
+                    current.id,
+                    viewer.user_id,
+                    input.new_image_ids.len(),
+                    input.image_ids_to_delete.len()
+                ),
+            },
+        );
         let started = sagas::started(
             client
                 .start_workflow(UpdatePostWorkflow::run, input, options)
@@ -345,7 +369,14 @@ impl Board {
             queues: self.queues(),
             post_id: post.id,
         };
-        let options = self.start_options(&saga_id, post.id, viewer.user_id);
+        let options = self.start_options(
+            &saga_id,
+            SagaSubject {
+                post_id: post.id,
+                user_id: viewer.user_id,
+                summary: format!("Delete post {} of user {}", post.id, viewer.user_id),
+            },
+        );
         sagas::started(
             client
                 .start_workflow(DeletePostWorkflow::run, input, options)
@@ -390,8 +421,11 @@ impl Board {
         let options = sagas::start_options_rerunnable(
             &self.temporal.settings().task_queues.workflows,
             &saga_id,
-            post_id,
-            viewer.user_id,
+            SagaSubject {
+                post_id,
+                user_id: viewer.user_id,
+                summary: format!("User {} applies to post {post_id}", viewer.user_id),
+            },
         );
         sagas::started(
             client
@@ -429,7 +463,17 @@ impl Board {
             post_id: application.post_id,
             user_id: viewer.user_id,
         };
-        let options = self.start_options(&saga_id, application.post_id, viewer.user_id);
+        let options = self.start_options(
+            &saga_id,
+            SagaSubject {
+                post_id: application.post_id,
+                user_id: viewer.user_id,
+                summary: format!(
+                    "User {} withdraws application {application_id} from post {}",
+                    viewer.user_id, application.post_id
+                ),
+            },
+        );
         sagas::started(
             client
                 .start_workflow(WithdrawWorkflow::run, input, options)
@@ -527,14 +571,12 @@ impl Board {
     fn start_options(
         &self,
         saga_id: &str,
-        post_id: i64,
-        user_id: i64,
+        subject: SagaSubject,
     ) -> temporalio_client::WorkflowStartOptions {
         sagas::start_options(
             &self.temporal.settings().task_queues.workflows,
             saga_id,
-            post_id,
-            user_id,
+            subject,
         )
     }
 }

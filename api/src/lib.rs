@@ -12,6 +12,7 @@ pub mod cache;
 pub mod chat;
 mod cpu;
 pub mod error;
+mod graphiql;
 pub mod graphql;
 mod health;
 pub mod media;

@@ -5,19 +5,19 @@ use crate::board::Board;
 use crate::cache::Redis;
 use crate::chat::Chat;
 use crate::error::finalize_response;
+use crate::graphiql;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, FishappSchema, QueryCostGuard, QueryLimits, RequestContext};
 use crate::health;
 use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 use fishapp_store::Database;
@@ -64,6 +64,10 @@ pub struct HttpSettings {
     pub query_limits: QueryLimits,
     /// The process's metrics registry, served at `/metrics`.
     pub metrics: prometheus::Registry,
+    /// Serve the GraphiQL IDE to browsers at `/graphql` (its assets under `/graphiql`).
+    pub graphql_ide: bool,
+    /// Answer introspection queries (`__schema`, `__type`); GraphiQL needs them for its docs.
+    pub graphql_introspection: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,7 @@ struct AppState {
     metrics: Arc<HttpMetrics>,
     body_limit_bytes: usize,
     query_limits: QueryLimits,
+    graphql_ide: bool,
 }
 
 impl FromRef<AppState> for Dependencies {
@@ -106,7 +111,11 @@ pub fn router(
     chat: Chat,
     settings: &HttpSettings,
 ) -> Result<Router, RouterError> {
-    let schema = graphql::schema_builder()
+    let mut schema = graphql::schema_builder();
+    if !settings.graphql_introspection {
+        schema = schema.disable_introspection();
+    }
+    let schema = schema
         .data(deps.clone())
         .data(accounts.clone())
         .data(media)
@@ -123,6 +132,7 @@ pub fn router(
         metrics: metrics.clone(),
         body_limit_bytes: settings.body_limit_bytes,
         query_limits: settings.query_limits,
+        graphql_ide: settings.graphql_ide,
     };
 
     let trace = TraceLayer::new_for_http()
@@ -152,6 +162,12 @@ pub fn router(
             .service(ServeDir::new(dir));
         routes = routes.nest_service("/media", files);
     }
+    if settings.graphql_ide {
+        routes = routes.route(
+            &format!("{}/{{name}}", graphiql::ASSETS_PATH),
+            get(graphiql::asset),
+        );
+    }
 
     // Layers wrap bottom-up: the request id is set first, so the trace span, the handlers and
     // the response all see the same one.
@@ -179,8 +195,9 @@ async fn graphql_post(
     execute(&state, peer, &headers, request.into_inner()).await
 }
 
-/// GET serves the GraphiQL IDE to a browser (it asks for HTML), subscriptions to a WebSocket
-/// upgrade, and runs queries for everyone else (`?query=…`), as the GraphQL-over-HTTP spec allows.
+/// GET serves the GraphiQL IDE to a browser (it asks for HTML) when the IDE is on, subscriptions
+/// to a WebSocket upgrade, and runs queries for everyone else (`?query=…`), as the
+/// GraphQL-over-HTTP spec allows.
 async fn graphql_get(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -194,15 +211,8 @@ async fn graphql_get(
     {
         return websocket(state, peer, request).await;
     }
-    if wants_html(&request) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .title("Fishapp GraphiQL")
-                .finish(),
-        )
-        .into_response();
+    if state.graphql_ide && wants_html(&request) {
+        return graphiql::page();
     }
     let headers = request.headers().clone();
     let request =

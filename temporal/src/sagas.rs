@@ -62,22 +62,34 @@ pub struct SagaInfo {
     pub post_id: Option<i64>,
     /// The `UserId` search attribute: who started it.
     pub user_id: Option<i64>,
+    /// The one-line summary the Temporal UI shows ([`SagaSubject::summary`]).
+    pub summary: Option<String>,
+}
+
+/// What a saga is about, for its start options.
+#[derive(Debug, Clone)]
+pub struct SagaSubject {
+    pub post_id: i64,
+    /// Who started it.
+    pub user_id: i64,
+    /// One line for the Temporal UI's summary column ("Create post 12 for user 3 (2 photos)"):
+    /// ids and counts only, never what users wrote.
+    pub summary: String,
 }
 
 /// Start options of every saga: the id is a business key (conflict policy UseExisting joins a
-/// running saga, reuse policy RejectDuplicate never runs a finished one again), and the
-/// `PostId`/`UserId` search attributes let operators find it.
+/// running saga, reuse policy RejectDuplicate never runs a finished one again), the
+/// `PostId`/`UserId` search attributes let operators find it and the summary tells them what it
+/// is in the Temporal UI's list.
 pub fn start_options(
     task_queue: &str,
     workflow_id: &str,
-    post_id: i64,
-    user_id: i64,
+    subject: SagaSubject,
 ) -> WorkflowStartOptions {
     options(
         task_queue,
         workflow_id,
-        post_id,
-        user_id,
+        subject,
         WorkflowIdReusePolicy::RejectDuplicate,
     )
 }
@@ -88,14 +100,12 @@ pub fn start_options(
 pub fn start_options_rerunnable(
     task_queue: &str,
     workflow_id: &str,
-    post_id: i64,
-    user_id: i64,
+    subject: SagaSubject,
 ) -> WorkflowStartOptions {
     options(
         task_queue,
         workflow_id,
-        post_id,
-        user_id,
+        subject,
         WorkflowIdReusePolicy::AllowDuplicate,
     )
 }
@@ -103,17 +113,17 @@ pub fn start_options_rerunnable(
 fn options(
     task_queue: &str,
     workflow_id: &str,
-    post_id: i64,
-    user_id: i64,
+    subject: SagaSubject,
     reuse: WorkflowIdReusePolicy,
 ) -> WorkflowStartOptions {
     WorkflowStartOptions::new(task_queue.to_owned(), workflow_id.to_owned())
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(reuse)
         .search_attributes(SearchAttributes::new([
-            POST_ID_KEY.value_set(post_id.to_string()),
-            USER_ID_KEY.value_set(user_id.to_string()),
+            POST_ID_KEY.value_set(subject.post_id.to_string()),
+            USER_ID_KEY.value_set(subject.user_id.to_string()),
         ]))
+        .static_summary(subject.summary)
         .build()
 }
 
@@ -187,5 +197,6 @@ pub async fn describe(client: &Client, saga_id: &str) -> Result<SagaInfo, SagaEr
         status: description.status(),
         post_id: id_of(attributes.get(&POST_ID_KEY)),
         user_id: id_of(attributes.get(&USER_ID_KEY)),
+        summary: description.static_summary().map(str::to_owned),
     })
 }

@@ -275,6 +275,19 @@ impl TestApp {
         self._database.pool().await
     }
 
+    /// A Temporal connection on the app's settings (it ends with the app) and its client.
+    pub async fn temporal(&self) -> (fishapp_temporal::Temporal, temporalio_client::Client) {
+        let temporal = fishapp_temporal::Temporal::connect_in_background(
+            fishapp::app::temporal_settings(&self.config),
+            self.shutdown.child_token(),
+        );
+        let client = temporal
+            .connected(&self.shutdown)
+            .await
+            .expect("Temporal answers");
+        (temporal, client)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

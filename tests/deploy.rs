@@ -1,0 +1,129 @@
+//! The deployment files, checked without a cluster or a container engine: the compose file
+//! parses (`docker-compose config`), the kustomize base and overlay render (`kubectl kustomize`)
+//! and every rendered manifest validates against the Kubernetes schemas (`kubernetes-validate
+//! --strict`, offline), the Dockerfile passes hadolint, and every `FISHAPP_*` variable they set
+//! is a configuration key this build knows. `scripts/stack tools` installs the tools.
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The Kubernetes version the manifests are validated against.
+const KUBERNETES_VERSION: &str = "1.33.0";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); `scripts/stack tools` installs it")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn the_compose_file_parses() {
+    run(
+        "docker-compose",
+        &["-f", "docker-compose.temporal.yml", "config", "--quiet"],
+    );
+}
+
+#[test]
+fn the_dockerfile_passes_hadolint() {
+    run("hadolint", &["Dockerfile"]);
+}
+
+#[test]
+fn the_kustomizations_render_and_validate_against_the_kubernetes_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path) in [
+        ("base", "deploy/base"),
+        ("production", "deploy/overlays/production"),
+    ] {
+        let rendered = run("kubectl", &["kustomize", path]).stdout;
+        let text = String::from_utf8(rendered.clone()).unwrap();
+        for kind in [
+            "kind: Deployment",
+            "kind: Job",
+            "kind: Service",
+            "kind: PodDisruptionBudget",
+            "kind: HorizontalPodAutoscaler",
+        ] {
+            assert!(text.contains(kind), "{name} has no {kind}");
+        }
+        let file = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, rendered).unwrap();
+        let output = run(
+            "kubernetes-validate",
+            &[
+                "--strict",
+                "--quiet",
+                "-k",
+                KUBERNETES_VERSION,
+                file.to_str().unwrap(),
+            ],
+        );
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(!report.contains("ERROR"), "{name}: {report}");
+    }
+}
+
+/// `FISHAPP_*` names set by a deployment file (a name followed by `=`, `:` or a `value` line).
+fn variables_in(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut names = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("FISHAPP_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        // `FISHAPP_*` in prose names no variable.
+        if name.len() > "FISHAPP_".len() {
+            names.push(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn every_variable_a_deployment_sets_is_a_configuration_key() {
+    let keys = serde_json::to_value(fishapp::config::Config::default()).unwrap();
+    let keys = keys.as_object().unwrap();
+    let mut files = vec![
+        root().join("Dockerfile"),
+        root().join("docker-compose.temporal.yml"),
+    ];
+    for dir in ["deploy/base", "deploy/overlays/production"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    let mut checked = 0;
+    for file in &files {
+        for name in variables_in(file) {
+            let key = name.trim_start_matches("FISHAPP_").to_lowercase();
+            assert!(
+                keys.contains_key(&key),
+                "{}: {name} is not a configuration key",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} variables found");
+}
