@@ -258,6 +258,10 @@ pub async fn start_api(
             timeout: Duration::from_millis(config.graphql_timeout_ms),
         },
         metrics,
+        upload_limits: fishapp_api::graphql::body::UploadLimits {
+            max_file_bytes: config.media_max_file_bytes,
+            max_files: config.media_max_files_per_request,
+        },
         graphql_ide: config.graphql_ide.unwrap_or(false),
         graphql_introspection: config.graphql_introspection.unwrap_or(false),
     };

@@ -621,11 +621,17 @@ fn check_origin(origin: &str) -> Result<(), String> {
     }
 }
 
+/// A URL with its credentials replaced: the password, or — for a URL that carries a token in
+/// the user part (`nats://s3cr3t-token@nats:4222`) — the user part itself.
 fn redact_url(value: &str) -> String {
     match Url::parse(value) {
+        // Setting either cannot fail on a URL that already carries credentials.
         Ok(mut url) if url.password().is_some() => {
-            // Cannot fail for URLs that already carry a password.
             let _ = url.set_password(Some(REDACTED));
+            url.to_string()
+        }
+        Ok(mut url) if !url.username().is_empty() => {
+            let _ = url.set_username(REDACTED);
             url.to_string()
         }
         Ok(_) => value.to_owned(),
@@ -743,13 +749,17 @@ mod tests {
         let config = Config {
             database_url: "postgres://app:s3cret@db:5432/fishapp".to_owned(),
             redis_url: "redis://:hunter2@cache:6379".to_owned(),
+            nats_url: "nats://t0ken-value@nats:4222".to_owned(),
             ..Config::default()
         };
         let printed = config.to_redacted_toml();
         assert!(
-            !printed.contains("s3cret") && !printed.contains("hunter2"),
+            !printed.contains("s3cret")
+                && !printed.contains("hunter2")
+                && !printed.contains("t0ken-value"),
             "{printed}"
         );
+        assert!(printed.contains("nats://REDACTED@nats:4222"), "{printed}");
         assert!(
             printed.contains("postgres://app:REDACTED@db:5432/fishapp"),
             "{printed}"

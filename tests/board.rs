@@ -164,6 +164,47 @@ async fn create_post_runs_the_saga_and_publishes_the_post() {
     assert_eq!(read["data"]["post"]["title"], "Dawn bass", "{read}");
 }
 
+#[tokio::test]
+async fn another_deployments_saga_is_not_found_even_for_the_same_user_id() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (token, user_id) = sign_up(&app).await;
+    let body = create_post(&app, &token, post_input("Ours"), vec![]).await;
+    let saga_id = body["data"]["createPost"]["sagaId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A second deployment on the same Temporal namespace: its own database and prefix, and
+    // (both databases being fresh) a user with the same id.
+    let other = TestApp::spawn().await;
+    let (other_token, other_user_id) = sign_up(&other).await;
+    assert_eq!(other_user_id, user_id, "both databases number users alike");
+    let theirs = other
+        .graphql_as(
+            Some(&other_token),
+            "query($id: String!) { saga(id: $id) { id } }",
+            json!({ "id": saga_id }),
+        )
+        .await;
+    assert_eq!(error_code(&theirs), "NOT_FOUND", "{theirs}");
+}
+
+#[tokio::test]
+async fn a_step_that_keeps_failing_is_reported_in_our_words_and_undone() {
+    // Retryable failures past the forward steps' five attempts: the saga gives up and
+    // compensates; the user reads why in our words, not the failure's own text.
+    let app =
+        TestApp::spawn_with_worker(|c| c.fault_injection = vec!["post.publish@10".to_owned()])
+            .await;
+    let (token, _) = sign_up(&app).await;
+    let before = footprint(&app).await;
+    let body = create_post(&app, &token, post_input("Flaky"), vec![]).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("kept failing"), "{message}");
+    assert!(!message.contains("injected"), "{message}");
+    assert_eq!(footprint(&app).await, before, "rows left behind");
+}
+
 /// A failure injected at `step` leaves every table and the object store as they were.
 async fn create_fails_cleanly_at(step: &str) {
     let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;

@@ -295,3 +295,88 @@ async fn mutations_are_refused_over_get() {
         "{posted}"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_multipart_parts_is_refused_at_the_first_unexpected_one() {
+    let app = TestApp::spawn().await;
+    // Built by hand: reqwest's form nests one stream per part, too deep for 5,000 parts.
+    let mut body = String::from(
+        "--b\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n\
+         {\"query\":\"mutation($f: Upload) { healthCheck }\",\"variables\":{\"f\":null}}\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{\"0\": [\"variables.f\"]}\r\n",
+    );
+    for i in 0..5_000 {
+        body.push_str(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"extra{i}\"; filename=\"x.png\"\r\n\r\n\
+             xxxxxxxxxxxxxxxx\r\n"
+        ));
+    }
+    body.push_str("--b--\r\n");
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not named in `map`"),
+        "{body}"
+    );
+    assert!(body["errors"][0]["extensions"]["requestId"].is_string());
+    // The server is none the worse.
+    assert_eq!(
+        app.graphql("{ healthCheck }").await["data"]["healthCheck"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_graphql_request_gets_a_coded_error_in_our_words() {
+    let app = TestApp::spawn().await;
+    for (content_type, body, says) in [
+        (
+            "application/json",
+            "{\"query\": ",
+            "not a JSON GraphQL request",
+        ),
+        ("text/plain", "{ healthCheck }", "unsupported content type"),
+        (
+            "application/json",
+            "[{\"query\": \"{ healthCheck }\"}]",
+            "batched",
+        ),
+        (
+            "multipart/form-data; boundary=zz",
+            "--zz\r\nnonsense",
+            "multipart",
+        ),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{content_type}");
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            json["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{json}"
+        );
+        let message = json["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{content_type}: {message}");
+    }
+}

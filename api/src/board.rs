@@ -499,6 +499,11 @@ impl Board {
 
     /// One of `viewer`'s sagas: someone else's is indistinguishable from none.
     pub async fn saga(&self, viewer: &Viewer, saga_id: &str) -> Result<SagaInfo, ApiError> {
+        // Only this deployment's sagas: another one sharing the namespace has its own user ids,
+        // so a matching `UserId` there proves nothing.
+        if !saga_id.starts_with(&self.saga_id("")) {
+            return Err(ApiError::NotFound(format!("no saga {saga_id:?}")));
+        }
         let client = self.client()?;
         let info = sagas::describe(&client, saga_id).await?;
         if info.user_id != Some(viewer.user_id) {

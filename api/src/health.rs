@@ -24,9 +24,14 @@ pub(crate) struct Readiness {
 pub(crate) struct Check {
     status: &'static str,
     latency_ms: u64,
+    /// Our words, never the dependency's error text (it can name hosts, users, versions): the
+    /// details are in the log line of the same check.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
+
+/// What `/readyz` says of a dependency that did not answer.
+const UNAVAILABLE: &str = "did not answer; the server log has the details";
 
 /// 200 when Postgres, Redis, NATS (JetStream) and Temporal all answer, else 503. Every check runs
 /// at the same time and is bounded by the configured timeout, so a hung dependency cannot hang
@@ -39,10 +44,14 @@ pub(crate) struct Check {
 pub(crate) async fn readyz(State(deps): State<Dependencies>) -> (StatusCode, Json<Readiness>) {
     let timeout = deps.readiness_timeout;
     let (postgres, redis, nats, temporal, outbox) = tokio::join!(
-        check(async { deps.db.ping(timeout).await.map_err(|e| e.to_string()) }),
-        check(deps.redis.ping(timeout)),
-        check(nats_jetstream(&deps.nats, timeout)),
-        check(async { deps.temporal.check(timeout).await.map_err(|e| e.reason) }),
+        check("postgres", async {
+            deps.db.ping(timeout).await.map_err(|e| e.to_string())
+        }),
+        check("redis", deps.redis.ping(timeout)),
+        check("nats", nats_jetstream(&deps.nats, timeout)),
+        check("temporal", async {
+            deps.temporal.check(timeout).await.map_err(|e| e.reason)
+        }),
         outbox_check(&deps, timeout),
     );
     let mut checks = BTreeMap::from([
@@ -52,9 +61,6 @@ pub(crate) async fn readyz(State(deps): State<Dependencies>) -> (StatusCode, Jso
         ("temporal", temporal),
     ]);
     let ready = checks.values().all(|c| c.error.is_none());
-    for (name, check) in checks.iter().filter(|(_, c)| c.error.is_some()) {
-        tracing::warn!(dependency = name, error = ?check.error, "readiness check failed");
-    }
     let relay_healthy = outbox.error.is_none();
     checks.insert("outbox", outbox);
     let status = if ready {
@@ -81,7 +87,10 @@ async fn outbox_check(deps: &Dependencies, timeout: Duration) -> Check {
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (status, error) = match backlog {
         Err(_) => ("down", Some(format!("no answer within {timeout:?}"))),
-        Ok(Err(e)) => ("down", Some(e.to_string())),
+        Ok(Err(e)) => {
+            tracing::warn!(check = "outbox", error = %e, "cannot read the outbox backlog");
+            ("down", Some(UNAVAILABLE.to_owned()))
+        }
         Ok(Ok(b)) if b.failed > 0 => (
             "failed",
             Some(format!(
@@ -109,7 +118,7 @@ async fn outbox_check(deps: &Dependencies, timeout: Duration) -> Check {
     }
 }
 
-async fn check(probe: impl Future<Output = Result<(), String>>) -> Check {
+async fn check(dependency: &str, probe: impl Future<Output = Result<(), String>>) -> Check {
     let started = Instant::now();
     let outcome = probe.await;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -119,11 +128,14 @@ async fn check(probe: impl Future<Output = Result<(), String>>) -> Check {
             latency_ms,
             error: None,
         },
-        Err(error) => Check {
-            status: "down",
-            latency_ms,
-            error: Some(error),
-        },
+        Err(error) => {
+            tracing::warn!(dependency, %error, "readiness check failed");
+            Check {
+                status: "down",
+                latency_ms,
+                error: Some(UNAVAILABLE.to_owned()),
+            }
+        }
     }
 }
 

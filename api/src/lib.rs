@@ -17,6 +17,7 @@ pub mod graphql;
 mod health;
 pub mod media;
 pub mod metrics;
+mod panic;
 mod router;
 
 pub use account::{Accounts, AuthSettings};

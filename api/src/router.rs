@@ -4,13 +4,17 @@ use crate::account::Accounts;
 use crate::board::Board;
 use crate::cache::Redis;
 use crate::chat::Chat;
+use crate::error::ApiError;
 use crate::error::finalize_response;
 use crate::graphiql;
+use crate::graphql::body::{self, BodyError, UploadLimits};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, FishappSchema, QueryCostGuard, QueryLimits, RequestContext};
 use crate::health;
 use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
+use crate::panic;
+use async_graphql::ErrorExtensions;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Json;
@@ -34,7 +38,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Handles on everything outside the process that the API talks to. Each connects lazily and
 /// reconnects by itself, so the API starts (and serves what it can) while any of them is down.
@@ -62,6 +66,8 @@ pub struct HttpSettings {
     pub media_dir: Option<std::path::PathBuf>,
     /// What one GraphQL document may cost (checked before validation, on every transport).
     pub query_limits: QueryLimits,
+    /// Files per multipart request and bytes per file, checked while the body streams in.
+    pub upload_limits: UploadLimits,
     /// The process's metrics registry, served at `/metrics`.
     pub metrics: prometheus::Registry,
     /// Serve the GraphiQL IDE to browsers at `/graphql` (its assets under `/graphiql`).
@@ -86,6 +92,7 @@ struct AppState {
     metrics: Arc<HttpMetrics>,
     body_limit_bytes: usize,
     query_limits: QueryLimits,
+    upload_limits: UploadLimits,
     graphql_ide: bool,
 }
 
@@ -132,6 +139,7 @@ pub fn router(
         metrics: metrics.clone(),
         body_limit_bytes: settings.body_limit_bytes,
         query_limits: settings.query_limits,
+        upload_limits: settings.upload_limits,
         graphql_ide: settings.graphql_ide,
     };
 
@@ -177,6 +185,7 @@ pub fn router(
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/.well-known/jwks.json", get(jwks))
+        .layer(middleware::from_fn(panic::catch_panic))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
         .layer(cors)
@@ -189,10 +198,46 @@ pub fn router(
 async fn graphql_post(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    execute(&state, peer, &headers, request.into_inner()).await
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match body::read(content_type, body, state.upload_limits).await {
+        Ok(request) => execute(&state, peer, &parts.headers, request)
+            .await
+            .into_response(),
+        Err(refused) => {
+            let (status, error) = match refused {
+                BodyError::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ApiError::bad_input(
+                        "body",
+                        format!("the request body is over {} bytes", state.body_limit_bytes),
+                    ),
+                ),
+                BodyError::Refused(error) => (StatusCode::BAD_REQUEST, error),
+            };
+            let request_id = parts
+                .headers
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let error = error.extend();
+            let mut response =
+                async_graphql::Response::from_errors(vec![async_graphql::ServerError {
+                    message: error.message,
+                    source: None,
+                    locations: Vec::new(),
+                    path: Vec::new(),
+                    extensions: error.extensions,
+                }]);
+            finalize_response(&mut response, request_id);
+            (status, GraphQLResponse::from(response)).into_response()
+        }
+    }
 }
 
 /// GET serves the GraphiQL IDE to a browser (it asks for HTML) when the IDE is on, subscriptions

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+/// The address itself is not repeated: it may carry a token or a password.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid NATS address {url:?}: {source}")]
+#[error("invalid NATS address: {source}")]
 pub struct NatsAddressError {
-    url: String,
     source: std::io::Error,
 }
 
@@ -28,7 +28,6 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, NatsAddressError> 
         .connect(url)
         .await
         .map_err(|e| NatsAddressError {
-            url: url.to_owned(),
             source: std::io::Error::other(e.to_string()),
         })
 }

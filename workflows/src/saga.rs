@@ -6,6 +6,7 @@ use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use temporalio_common::protos::temporal::api::failure::v1::Failure;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_common::{ActivityDefinition, RetryPolicy};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, ApplicationFailure, WorkflowContext,
@@ -99,8 +100,14 @@ impl Compensations {
     }
 }
 
-/// The innermost failure message of an activity error: the business reason ("maxApply cannot
-/// be below…"), not the wrapper's "activity task failed".
+/// What a saga says when a step kept failing for reasons of its own (a dependency down, a
+/// timeout): the dependency's error text stays in the history, for operators, and never reaches
+/// a user.
+pub const STEP_KEPT_FAILING: &str = "it kept failing; try again later";
+
+/// Why a step failed, in words a user may read: the business reason of a non-retryable
+/// application failure ("maxApply cannot be below…", raised by our activities with our text),
+/// else [`STEP_KEPT_FAILING`].
 pub fn reason(error: &ActivityExecutionError) -> String {
     fn innermost(failure: &Failure) -> &Failure {
         match failure.cause.as_deref() {
@@ -108,9 +115,13 @@ pub fn reason(error: &ActivityExecutionError) -> String {
             None => failure,
         }
     }
-    match error.failure() {
-        Some(failure) => innermost(failure).message.clone(),
-        None => error.to_string(),
+    match error.failure().map(innermost) {
+        Some(Failure {
+            message,
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(info)),
+            ..
+        }) if info.non_retryable => message.clone(),
+        _ => STEP_KEPT_FAILING.to_owned(),
     }
 }
 

@@ -61,6 +61,9 @@ impl User {
 
     /// The user's trips: OPEN and CLOSED ones for everyone, all but those being deleted for the
     /// user themself; newest first.
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+    )]
     async fn posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Post>> {
         let loaded = load(&loaders(ctx).posts_of_users, self.0.id).await?;
         let own = ctx
@@ -76,6 +79,9 @@ impl User {
     }
 
     /// The trips the user applied to, newest application first.
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+    )]
     async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
         let loaded = load(&loaders(ctx).applications_of_users, self.0.id).await?;
         Ok(loaded

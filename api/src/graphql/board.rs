@@ -88,6 +88,9 @@ impl Post {
         self.0.status.into()
     }
     /// Who applied, oldest first.
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+    )]
     async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
         let loaded = load(&loaders(ctx).applications, self.0.id).await?;
         Ok(loaded
@@ -96,6 +99,9 @@ impl Post {
             .map(ApplyPost)
             .collect())
     }
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_IMAGES, child_complexity)"
+    )]
     async fn images(&self, ctx: &Context<'_>) -> ApiResult<Vec<Image>> {
         let loaded = load(&loaders(ctx).post_images, self.0.id).await?;
         Ok(loaded.unwrap_or_default().into_iter().map(Image).collect())
@@ -336,6 +342,9 @@ impl BoardQuery {
     /// OPEN posts, newest first unless asked otherwise, filtered; keyset-paginated (`first`
     /// 1–30, default 10; `after` is the previous page's endCursor). A user asking for their
     /// own posts (`userId` = theirs) sees them whatever their status.
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::page_items(first, DEFAULT_PAGE, MAX_PAGE), child_complexity)"
+    )]
     async fn posts(
         &self,
         ctx: &Context<'_>,

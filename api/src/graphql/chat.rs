@@ -39,6 +39,9 @@ impl Room {
     /// Oldest first. Without arguments: the newest page, as the original answered. `before`: the
     /// page just before that message (scrolling back); `after`: the page just after it. `limit`:
     /// the page size (50 unless asked, at most 100).
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::page_items(limit, DEFAULT_PAGE, MAX_PAGE), child_complexity)"
+    )]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -83,6 +86,9 @@ impl Room {
     }
 
     /// The trip's owner first, then its applicants in the order they joined.
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+    )]
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         let loaded = load(&loaders(ctx).members, self.0.id).await?;
         Ok(loaded.unwrap_or_default().into_iter().map(Member).collect())

@@ -4,6 +4,7 @@
 mod account;
 mod applying;
 mod board;
+pub mod body;
 mod chat;
 pub(crate) mod context;
 mod cost;
@@ -43,10 +44,30 @@ pub type FishappSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits that keep one request from costing the server more than any honest front end needs.
 pub const MAX_DEPTH: usize = 12;
-pub const MAX_COMPLEXITY: usize = 1_000;
+/// Complexity counts every field once per item its enclosing lists may return ([`list_cost`]):
+/// the original front end's listing (`posts(first: 30)` with every field, images and author) is
+/// about 1,800; a list nested in a list nested in a list is refused.
+pub const MAX_COMPLEXITY: usize = 5_000;
 /// Directives on one field (`@include`, `@skip`): an honest front end uses one or two; hundreds on
 /// one field were an attack on GraphQL servers (GHSA-5gc2-7c65-8fq8).
 pub const MAX_DIRECTIVES: usize = 10;
+
+/// Items a list without a page size is assumed to return, for complexity: its typical size, not
+/// its bound (a trip may take up to 1,000 applicants, but that many in one answer is rare).
+pub(crate) const ASSUMED_LIST_ITEMS: usize = 10;
+/// Images one post may have (the default of `board_max_images_per_post`).
+pub(crate) const ASSUMED_IMAGES: usize = 5;
+
+/// The complexity of a list field: its own 1 plus its children once per item.
+pub(crate) fn list_cost(items: usize, child_complexity: usize) -> usize {
+    items.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// A page size as asked (`first`, `limit`), clamped to what the resolver accepts, as a count of
+/// items; an out-of-range value is refused by the resolver with its own error.
+pub(crate) fn page_items(requested: Option<i32>, default: i64, max: i64) -> usize {
+    usize::try_from(requested.map_or(default, i64::from).clamp(1, max)).unwrap_or(1)
+}
 
 /// The schema, without any request-time data attached yet.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
@@ -84,5 +105,43 @@ mod tests {
             "{:?}",
             refused.errors
         );
+    }
+
+    /// A page of every field the original front end asks for is well inside the limit; lists
+    /// nested three deep, or the same page at its largest with nested lists, are not.
+    #[tokio::test]
+    async fn complexity_counts_page_sizes_and_nested_lists() {
+        // Stops after validation: nothing is resolved, so no service is needed.
+        let schema = schema_builder()
+            .extension(original_operations::ValidateOnly)
+            .finish();
+        let complexity_error = |errors: &[async_graphql::ServerError]| {
+            errors.iter().any(|e| e.message.contains("too complex"))
+        };
+        let page = "{ posts(first: 30, input: {}) { pageInfo { hasNextPage endCursor } nodes {
+            id title content fishingSpotTypeId fishTypeIds prefectureId meetingPlaceId meetingAt
+            maxApply images { id name ownerId ownerType createdAt updatedAt }
+            user { id name introduction sex image { id name ownerId ownerType createdAt updatedAt }
+                   createdAt updatedAt }
+            createdAt updatedAt } } }";
+        let response = schema.execute(page).await;
+        assert!(!complexity_error(&response.errors), "{:?}", response.errors);
+        for nested in [
+            "{ posts(first: 30, input: {}) { nodes { applyPosts { user { posts { applyPosts { id } } } } } } }",
+            "{ posts(first: 30, input: {}) { nodes { user { posts { images {
+                id name ownerId ownerType createdAt updatedAt } } } } } }",
+        ] {
+            let response = schema.execute(nested).await;
+            assert!(
+                complexity_error(&response.errors),
+                "{nested}: {:?}",
+                response.errors
+            );
+        }
+        // The same nesting on a page of one passes: the page size is counted.
+        let small = "{ posts(first: 1, input: {}) { nodes { user { posts { images {
+            id name ownerId ownerType createdAt updatedAt } } } } } }";
+        let response = schema.execute(small).await;
+        assert!(!complexity_error(&response.errors), "{:?}", response.errors);
     }
 }

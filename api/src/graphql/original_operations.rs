@@ -13,7 +13,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// Stops every request after validation: nothing is resolved, so no service is needed.
-struct ValidateOnly;
+pub(super) struct ValidateOnly;
 
 impl ExtensionFactory for ValidateOnly {
     fn create(&self) -> Arc<dyn Extension> {

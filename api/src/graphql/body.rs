@@ -1,0 +1,447 @@
+//! Reading a GraphQL request from a POST body: JSON, or a multipart upload (the GraphQL multipart
+//! request spec) read under limits that hold *while the body streams in*:
+//!
+//! - the parts come in the spec's order — `operations`, then `map`, then the files — so the map
+//!   is known before any file arrives;
+//! - `map` may name at most `max_files` files, and only a file the map names is accepted (once);
+//!   anything else ends the request before it is written anywhere;
+//! - each file is spooled to an anonymous temporary file, and refused as soon as it passes
+//!   `max_file_bytes`.
+//!
+//! async-graphql's own reader spools every part with a file name before it looks at the map and
+//! counts no files, so a body of thousands of tiny parts held thousands of descriptors. Errors
+//! are ours (`BAD_USER_INPUT`, the field at fault where there is one), never the parser's text.
+
+use crate::error::ApiError;
+use async_graphql::UploadValue;
+use axum::body::Body;
+use futures::TryStreamExt;
+use std::collections::HashMap;
+use std::io::{Seek, Write};
+
+/// Upload limits (from the media configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most files in one request.
+    pub max_files: usize,
+}
+
+/// Largest `operations` or `map` part: a document is at most `graphql_max_query_bytes` (32 KiB
+/// by default) plus its variables.
+const MAX_JSON_PART_BYTES: u64 = 1024 * 1024;
+
+/// Why a body is not a GraphQL request we take.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body as a whole passed the HTTP body limit.
+    #[error("the request body is too large")]
+    TooLarge,
+    #[error(transparent)]
+    Refused(#[from] ApiError),
+}
+
+fn bad(message: impl Into<String>) -> BodyError {
+    BodyError::Refused(ApiError::bad_input("body", message))
+}
+
+/// Reads the request from a POST body with the given content type.
+pub async fn read(
+    content_type: Option<&str>,
+    body: Body,
+    limits: UploadLimits,
+) -> Result<async_graphql::Request, BodyError> {
+    let boundary = content_type.and_then(|ct| multer::parse_boundary(ct).ok());
+    match boundary {
+        Some(boundary) => read_multipart(body, boundary, limits).await,
+        None => read_json(content_type, body).await,
+    }
+}
+
+fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+async fn read_json(
+    content_type: Option<&str>,
+    body: Body,
+) -> Result<async_graphql::Request, BodyError> {
+    if let Some(ct) = content_type {
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(bad(format!(
+                "unsupported content type {essence:?}: send application/json, or \
+                 multipart/form-data for uploads"
+            )));
+        }
+    }
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+        if is_too_large(&e) {
+            BodyError::TooLarge
+        } else {
+            bad("the request body could not be read")
+        }
+    })?;
+    parse_operations(&bytes)
+}
+
+/// One GraphQL request (batches are not served) from JSON bytes.
+fn parse_operations(bytes: &[u8]) -> Result<async_graphql::Request, BodyError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        bad(format!(
+            "not a JSON GraphQL request (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if value.is_array() {
+        return Err(bad("batched requests are not served: send one operation"));
+    }
+    serde_json::from_value(value).map_err(|_| {
+        bad("not a GraphQL request: expected {\"query\": …, \"variables\": …, \"operationName\": …}")
+    })
+}
+
+/// The field a file's variable path names, as the media checks name it:
+/// `variables.input.images.2` → `images.2`, `variables.input.image` → `image`.
+fn file_field(path: &str) -> &str {
+    path.strip_prefix("variables.input.")
+        .or_else(|| path.strip_prefix("variables."))
+        .unwrap_or(path)
+}
+
+/// The list a file belongs to, as the count checks name it: `variables.input.images.2` →
+/// `input.images`.
+fn list_field(path: &str) -> &str {
+    path.strip_prefix("variables.")
+        .unwrap_or(path)
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .trim_end_matches('.')
+}
+
+async fn read_multipart(
+    body: Body,
+    boundary: String,
+    limits: UploadLimits,
+) -> Result<async_graphql::Request, BodyError> {
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new().per_field(limits.max_file_bytes.max(MAX_JSON_PART_BYTES)),
+    );
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let multipart_error = |e: multer::Error| match e {
+        multer::Error::StreamReadFailed(source) if is_too_large(source.as_ref()) => {
+            BodyError::TooLarge
+        }
+        _ => bad("malformed multipart body"),
+    };
+
+    let mut operations = None;
+    let mut map: Option<HashMap<String, Vec<String>>> = None;
+    let mut files: Vec<(Vec<String>, UploadValue)> = Vec::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match (name.as_str(), &operations, &map) {
+            ("operations", None, None) => {
+                let bytes = small_part(field, "operations").await?;
+                operations = Some(parse_operations(&bytes)?);
+            }
+            ("map", Some(_), None) => {
+                let bytes = small_part(field, "map").await?;
+                let parsed: HashMap<String, Vec<String>> = serde_json::from_slice(&bytes)
+                    .map_err(|_| bad("the `map` part is not a JSON object of path lists"))?;
+                if parsed.len() > limits.max_files {
+                    let field = parsed
+                        .values()
+                        .flatten()
+                        .next()
+                        .map_or("map", |p| list_field(p))
+                        .to_owned();
+                    return Err(BodyError::Refused(ApiError::bad_input(
+                        field,
+                        format!(
+                            "{} files sent; at most {} per request",
+                            parsed.len(),
+                            limits.max_files
+                        ),
+                    )));
+                }
+                if parsed.values().any(Vec::is_empty) {
+                    return Err(bad("the `map` part names a file with no variable path"));
+                }
+                map = Some(parsed);
+            }
+            (_, Some(_), Some(expected)) => {
+                let Some(paths) = expected.get(&name).cloned() else {
+                    return Err(bad(format!(
+                        "multipart part {name:?} is not named in `map` (or came twice)"
+                    )));
+                };
+                let filename = field.file_name().unwrap_or(&name).to_owned();
+                let content_type = field.content_type().map(ToString::to_string);
+                let at = file_field(&paths[0]).to_owned();
+                let mut file =
+                    tempfile::tempfile().map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                let mut size: u64 = 0;
+                while let Some(chunk) = field.chunk().await.map_err(|e| match e {
+                    multer::Error::FieldSizeExceeded { .. } => {
+                        BodyError::Refused(too_big(&at, &filename, limits.max_file_bytes))
+                    }
+                    other => multipart_error(other),
+                })? {
+                    size += chunk.len() as u64;
+                    if size > limits.max_file_bytes {
+                        return Err(BodyError::Refused(too_big(
+                            &at,
+                            &filename,
+                            limits.max_file_bytes,
+                        )));
+                    }
+                    file.write_all(&chunk)
+                        .map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                }
+                file.rewind()
+                    .map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                if let Some(map) = map.as_mut() {
+                    map.remove(&name);
+                }
+                files.push((
+                    paths,
+                    UploadValue {
+                        filename,
+                        content_type,
+                        content: file,
+                    },
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "multipart parts must come as `operations`, then `map`, then the files",
+                ));
+            }
+        }
+    }
+    let mut request =
+        operations.ok_or_else(|| bad("the multipart body has no `operations` part"))?;
+    let map = map.ok_or_else(|| bad("the multipart body has no `map` part"))?;
+    if let Some(missing) = map.keys().next() {
+        return Err(bad(format!(
+            "file {missing:?} is named in `map` but was not sent"
+        )));
+    }
+    for (paths, upload) in files {
+        for path in &paths[1..] {
+            let copy = upload
+                .try_clone()
+                .map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+            request.set_upload(path, copy);
+        }
+        request.set_upload(&paths[0], upload);
+    }
+    Ok(request)
+}
+
+fn too_big(field: &str, filename: &str, max: u64) -> ApiError {
+    ApiError::bad_input(
+        field,
+        format!("{filename:?} is larger than {max} bytes; at most {max} bytes are accepted"),
+    )
+}
+
+/// A JSON part (`operations`, `map`), bounded by [`MAX_JSON_PART_BYTES`].
+async fn small_part(mut field: multer::Field<'static>, what: &str) -> Result<Vec<u8>, BodyError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|_| bad(format!("the `{what}` part could not be read")))?
+    {
+        if (bytes.len() + chunk.len()) as u64 > MAX_JSON_PART_BYTES {
+            return Err(bad(format!(
+                "the `{what}` part is over {MAX_JSON_PART_BYTES} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: UploadLimits = UploadLimits {
+        max_file_bytes: 100,
+        max_files: 2,
+    };
+
+    fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Body) {
+        let boundary = "XbOuNdArYx";
+        let mut body = Vec::new();
+        for (name, filename, content) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match filename {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: image/png\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        (
+            format!("multipart/form-data; boundary={boundary}"),
+            Body::from(body),
+        )
+    }
+
+    const OPS: &[u8] =
+        br#"{"query":"mutation($a: Upload, $b: Upload) { x }","variables":{"a":null,"b":null}}"#;
+
+    async fn refused(parts: &[(&str, Option<&str>, &[u8])]) -> String {
+        let (ct, body) = multipart(parts);
+        match read(Some(&ct), body, LIMITS).await {
+            Ok(_) => panic!("accepted"),
+            Err(BodyError::Refused(e)) => e.to_string(),
+            Err(BodyError::TooLarge) => "too large".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_well_formed_upload_is_read() {
+        let (ct, body) = multipart(&[
+            ("operations", None, OPS),
+            (
+                "map",
+                None,
+                br#"{"0": ["variables.a"], "1": ["variables.b"]}"#,
+            ),
+            ("0", Some("a.png"), b"first"),
+            ("1", Some("b.png"), b"second"),
+        ]);
+        let request = read(Some(&ct), body, LIMITS).await.expect("read");
+        assert_eq!(request.uploads.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn abuse_is_refused_before_it_is_written() {
+        let map = br#"{"0": ["variables.a"]}"#;
+        for (case, parts, says) in [
+            (
+                "too many files",
+                vec![
+                    ("operations", None, OPS),
+                    (
+                        "map",
+                        None,
+                        &br#"{"0":["variables.a"],"1":["variables.b"],"2":["variables.c"]}"#[..],
+                    ),
+                ],
+                "at most 2",
+            ),
+            (
+                "a part not in the map",
+                vec![
+                    ("operations", None, OPS),
+                    ("map", None, &map[..]),
+                    ("9", Some("x.png"), &b"x"[..]),
+                ],
+                "not named in `map`",
+            ),
+            (
+                "a file before the map",
+                vec![("operations", None, OPS), ("0", Some("x.png"), &b"x"[..])],
+                "must come as",
+            ),
+            (
+                "a file twice",
+                vec![
+                    ("operations", None, OPS),
+                    ("map", None, &map[..]),
+                    ("0", Some("x.png"), &b"x"[..]),
+                    ("0", Some("x.png"), &b"x"[..]),
+                ],
+                "not named in `map`",
+            ),
+            (
+                "a missing file",
+                vec![("operations", None, OPS), ("map", None, &map[..])],
+                "was not sent",
+            ),
+            (
+                "an oversized file",
+                vec![
+                    ("operations", None, OPS),
+                    ("map", None, &map[..]),
+                    ("0", Some("big.png"), &[7u8; 101][..]),
+                ],
+                "larger than 100 bytes",
+            ),
+            (
+                "operations that are not JSON",
+                vec![("operations", None, &b"{nope"[..])],
+                "not a JSON GraphQL request",
+            ),
+            (
+                "a map that is not a map",
+                vec![("operations", None, OPS), ("map", None, &b"[1]"[..])],
+                "not a JSON object",
+            ),
+        ] {
+            let message = refused(&parts).await;
+            assert!(message.contains(says), "{case}: {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn json_bodies_are_checked_with_our_words() {
+        for (ct, body, says) in [
+            (Some("text/plain"), "{}", "unsupported content type"),
+            (
+                Some("application/json"),
+                "{\"query\": 1",
+                "not a JSON GraphQL request",
+            ),
+            (
+                Some("application/json"),
+                "[{\"query\": \"{ a }\"}]",
+                "batched",
+            ),
+            (
+                Some("application/json"),
+                "{\"variables\": 1}",
+                "not a GraphQL request",
+            ),
+        ] {
+            match read(ct, Body::from(body), LIMITS).await {
+                Err(BodyError::Refused(e)) => {
+                    assert!(e.to_string().contains(says), "{body}: {e}")
+                }
+                other => panic!("{body}: {:?}", other.map(|_| ())),
+            }
+        }
+        let ok = read(
+            Some("application/json"),
+            Body::from("{\"query\": \"{ a }\"}"),
+            LIMITS,
+        )
+        .await
+        .expect("read");
+        assert_eq!(ok.query, "{ a }");
+    }
+}
