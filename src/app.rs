@@ -171,6 +171,8 @@ pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
         },
         password_hashing_concurrency: config.password_hashing_concurrency,
         redis_key_prefix: config.redis_key_prefix.clone(),
+        max_sign_ups_per_ip_per_hour: config.sign_up_max_per_ip_per_hour,
+        max_password_changes_per_hour: config.password_change_max_per_hour,
     }
 }
 
@@ -290,6 +292,12 @@ pub async fn start_api(
             max_images_per_post: config.board_max_images_per_post,
             workflow_id_prefix: config.temporal_task_queue_prefix.clone(),
         },
+        WindowLimiter::new(
+            deps.redis.clone(),
+            format!("{}:post-creations", config.redis_key_prefix),
+            config.board_max_posts_per_hour,
+            Duration::from_secs(3600),
+        ),
     );
     let live = LiveChat::start(
         deps.nats.clone(),

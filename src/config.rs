@@ -102,6 +102,10 @@ pub struct Config {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_failure_window_secs: u64,
+    /// Sign-ups one client address may make per hour.
+    pub sign_up_max_per_ip_per_hour: u32,
+    /// Password changes (attempts) one user may make per hour.
+    pub password_change_max_per_hour: u32,
     /// Password hashes computed at most at once (0: one core fewer than the machine has, at least 1).
     pub password_hashing_concurrency: usize,
     /// Prefix of every Redis key Fishapp writes.
@@ -179,6 +183,8 @@ pub struct Config {
     pub board_saga_wait_ms: u64,
     /// Most images one post may have.
     pub board_max_images_per_post: usize,
+    /// createPost calls one user may make per hour.
+    pub board_max_posts_per_hour: u32,
     /// How often the lifecycle schedule closes trips whose meeting time has passed.
     pub board_close_interval_secs: u64,
 
@@ -232,6 +238,8 @@ impl Default for Config {
             login_max_failures_per_account: 10,
             login_max_failures_per_ip: 100,
             login_failure_window_secs: 15 * 60,
+            sign_up_max_per_ip_per_hour: 20,
+            password_change_max_per_hour: 10,
             password_hashing_concurrency: 0,
             redis_key_prefix: "fishapp".to_owned(),
             media_storage: MediaBackend::Local,
@@ -268,6 +276,7 @@ impl Default for Config {
             worker_http_addr: SocketAddr::from(([127, 0, 0, 1], 8082)),
             board_saga_wait_ms: 10_000,
             board_max_images_per_post: 5,
+            board_max_posts_per_hour: 30,
             board_close_interval_secs: 300,
             chat_max_messages: 30,
             chat_message_window_secs: 60,

@@ -503,3 +503,51 @@ async fn jwks_publishes_the_key_tokens_name() {
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
 }
+
+fn sign_up_input(email: &str) -> Value {
+    json!({ "input": { "email": email, "password": PASSWORD, "name": "limited", "sex": "FEMALE", "introduction": "hi" } })
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_client_address() {
+    let app = TestApp::spawn_with(|c| c.sign_up_max_per_ip_per_hour = 2).await;
+    for _ in 0..2 {
+        let body = app
+            .graphql_as(None, SIGN_UP, sign_up_input(&unique_email()))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let body = app
+        .graphql_as(None, SIGN_UP, sign_up_input(&unique_email()))
+        .await;
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+    assert!(body["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() > Some(0));
+}
+
+#[tokio::test]
+async fn password_changes_are_limited_per_user_right_or_wrong() {
+    let app = TestApp::spawn_with(|c| c.password_change_max_per_hour = 2).await;
+    let email = unique_email();
+    let session = sign_up(&app, &email).await;
+    const CHANGE: &str = "mutation($old: String!, $new: String!) { updatePassword(input: { oldPassword: $old, newPassword: $new }) { success } }";
+    for guess in ["guess-one-wrong", "guess-two-wrong"] {
+        let body = app
+            .graphql_as(
+                Some(&session.id_token),
+                CHANGE,
+                json!({ "old": guess, "new": "a-brand-new-secret" }),
+            )
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    }
+    // The third attempt is refused before the old password is even looked at: right or wrong.
+    let body = app
+        .graphql_as(
+            Some(&session.id_token),
+            CHANGE,
+            json!({ "old": PASSWORD, "new": "a-brand-new-secret" }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+    assert_eq!(login(&app, &email, PASSWORD).await["errors"], Value::Null);
+}

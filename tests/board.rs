@@ -205,6 +205,20 @@ async fn a_step_that_keeps_failing_is_reported_in_our_words_and_undone() {
     assert_eq!(footprint(&app).await, before, "rows left behind");
 }
 
+#[tokio::test]
+async fn post_creations_are_limited_per_user() {
+    let app = TestApp::spawn_with_worker(|c| c.board_max_posts_per_hour = 1).await;
+    let (token, _) = sign_up(&app).await;
+    let first = create_post(&app, &token, post_input("One"), vec![]).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let second = create_post(&app, &token, post_input("Two"), vec![]).await;
+    assert_eq!(error_code(&second), "RATE_LIMITED", "{second}");
+    // Another user has a limit of their own.
+    let (other, _) = sign_up(&app).await;
+    let theirs = create_post(&app, &other, post_input("Mine"), vec![]).await;
+    assert!(theirs["errors"].is_null(), "{theirs}");
+}
+
 /// A failure injected at `step` leaves every table and the object store as they were.
 async fn create_fails_cleanly_at(step: &str) {
     let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;

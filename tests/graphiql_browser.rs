@@ -189,6 +189,17 @@ async fn graphiql_loads_from_the_api_alone_and_runs_a_query() {
         .await;
     let answer = answer.as_str().unwrap().replace(char::is_whitespace, "");
     assert!(answer.contains("\"healthCheck\":true"), "{answer}");
+    // The schema loaded too (its introspection query is within the limits): the documentation
+    // explorer lists the root types.
+    page.eval(
+        "document.querySelector('.graphiql-sidebar button[aria-label*=\"Documentation\"]').click()",
+    )
+    .await;
+    page.wait_until(
+        "document.body.innerText.includes('Root Types') && !document.body.innerText.includes('nested too deep')",
+        Duration::from_secs(10),
+    )
+    .await;
 
     // Everything the page asked for came from the API (inline data: fonts aside).
     let requested: Vec<String> = page

@@ -159,24 +159,39 @@ async fn bad_files_are_refused_naming_the_field_and_nothing_is_kept() {
     );
 }
 
+/// Two sign-ups for one address at once: both may pass the check before either is written, so
+/// the loser can fail at the insert with its avatar already stored — which is then deleted.
 #[tokio::test]
-async fn a_failed_sign_up_deletes_the_avatar_it_stored() {
+async fn a_sign_up_that_loses_the_race_for_its_email_keeps_no_avatar() {
     let app = TestApp::spawn().await;
-    let address = email();
-    let body = app.graphql_as(None, SIGN_UP, input(&address)).await;
-    assert!(body["errors"].is_null(), "{body}");
-    // The same address again, now with an avatar: refused after the avatar was processed.
-    let body = sign_up_with(
+    let lone = sign_up_with(
         &app,
-        &address,
-        "me.png",
+        &email(),
+        "lone.png",
         picture(100, 100, ImageFormat::Png),
     )
     .await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "email", "{body}");
-    assert!(
-        app.media_files().is_empty(),
-        "left behind: {:?}",
+    assert!(lone["errors"].is_null(), "{lone}");
+    let per_avatar = app.media_files().len();
+    let address = email();
+    let (a, b) = tokio::join!(
+        sign_up_with(&app, &address, "a.png", picture(100, 100, ImageFormat::Png)),
+        sign_up_with(&app, &address, "b.png", picture(120, 100, ImageFormat::Png)),
+    );
+    let (winner, loser) = if a["errors"].is_null() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(winner["errors"].is_null(), "{winner}");
+    assert_eq!(
+        loser["errors"][0]["extensions"]["field"], "email",
+        "{loser}"
+    );
+    assert_eq!(
+        app.media_files().len(),
+        2 * per_avatar,
+        "only the two accounts' avatars remain: {:?}",
         app.media_files()
     );
 }
@@ -263,4 +278,32 @@ async fn replacing_an_avatar_deletes_the_old_one_after_storing_the_new() {
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn a_sign_up_that_cannot_succeed_is_refused_before_its_avatar_is_looked_at() {
+    let app = TestApp::spawn().await;
+    // A bad email and a file that is no image: the email is named, because the fields are
+    // checked before the avatar is processed.
+    let mut bad = input("not-an-email");
+    bad["input"]["image"] = Value::Null;
+    let body = app
+        .graphql_multipart(
+            None,
+            SIGN_UP,
+            bad,
+            vec![(
+                "variables.input.image",
+                "notes.jpg",
+                b"no image at all".to_vec(),
+            )],
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email", "{body}");
+    // An email already registered: refused the same way, nothing stored.
+    let taken = email();
+    assert!(app.graphql_as(None, SIGN_UP, input(&taken)).await["errors"].is_null());
+    let body = sign_up_with(&app, &taken, "me.png", picture(100, 100, ImageFormat::Png)).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email", "{body}");
+    assert!(app.media_files().is_empty(), "{:?}", app.media_files());
 }

@@ -36,7 +36,9 @@ async fn append(pool: &PgPool, event: &Event) -> i64 {
 }
 
 async fn is_published(pool: &PgPool, id: i64) -> bool {
-    sqlx::query_scalar("SELECT published_at IS NOT NULL FROM outbox.events WHERE id = $1")
+    sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM outbox.pending WHERE id = $1) FROM outbox.events WHERE id = $1",
+    )
         .bind(id)
         .fetch_one(pool)
         .await
@@ -256,11 +258,10 @@ async fn nats_down_then_back_the_relay_resumes_by_itself() {
         append(&pool, &event(seq as i64 % 3, seq)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let waiting: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox.events WHERE published_at IS NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox.pending")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(
         waiting, 10,
         "nothing is marked published while NATS is away"
@@ -369,12 +370,13 @@ async fn a_poison_event_holds_back_only_its_aggregate_and_is_reported() {
         is_published(&pool, other).await
     })
     .await;
-    let (failed, error): (bool, Option<String>) =
-        sqlx::query_as("SELECT failed_at IS NOT NULL, last_error FROM outbox.events WHERE id = $1")
-            .bind(poison)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (failed, error): (bool, Option<String>) = sqlx::query_as(
+        "SELECT failed_at IS NOT NULL, last_error FROM outbox.pending WHERE id = $1",
+    )
+    .bind(poison)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert!(failed, "the poison row is marked failed");
     assert!(error.is_some_and(|e| !e.is_empty()));
     assert!(
@@ -479,9 +481,9 @@ async fn published_events_past_their_retention_are_pruned() {
         ids.push(append(&pool, &event(1, seq)).await);
     }
     wait_until_drained(&app, DRAIN).await;
-    // Three of them were published longer ago than the retention (7 days by default).
+    // Three of them were written longer ago than the retention (7 days by default).
     sqlx::query(
-        "UPDATE outbox.events SET published_at = now() - interval '8 days' WHERE id = ANY($1)",
+        "UPDATE outbox.events SET created_at = now() - interval '8 days' WHERE id = ANY($1)",
     )
     .bind(&ids[..3])
     .execute(&pool)

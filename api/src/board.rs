@@ -18,6 +18,7 @@
 //! - `<prefix>/withdraw/<application id>`: one Withdraw per application, ever.
 
 use crate::account::Viewer;
+use crate::cache::WindowLimiter;
 use crate::error::ApiError;
 use crate::media::Media;
 use async_graphql::UploadValue;
@@ -59,6 +60,8 @@ pub struct Board {
     temporal: Temporal,
     media: Media,
     settings: Arc<BoardSettings>,
+    /// createPost calls per user (each may start a saga and upload images).
+    creations: WindowLimiter,
 }
 
 /// A mutation's idempotency key: the caller's `clientMutationId`, or a fresh one.
@@ -130,12 +133,19 @@ pub struct PostChange {
 }
 
 impl Board {
-    pub fn new(db: Database, temporal: Temporal, media: Media, settings: BoardSettings) -> Self {
+    pub fn new(
+        db: Database,
+        temporal: Temporal,
+        media: Media,
+        settings: BoardSettings,
+        creations: WindowLimiter,
+    ) -> Self {
         Self {
             db,
             temporal,
             media,
             settings: Arc::new(settings),
+            creations,
         }
     }
 
@@ -150,6 +160,11 @@ impl Board {
         viewer: &Viewer,
         mut request: NewPost,
     ) -> Result<CreatedPost, ApiError> {
+        if let Some(retry_after_seconds) = self.creations.take(&viewer.user_id.to_string()).await? {
+            return Err(ApiError::RateLimited {
+                retry_after_seconds,
+            });
+        }
         let max_images = self
             .settings
             .max_images_per_post

@@ -298,10 +298,12 @@ impl RoomData {
 }
 
 /// The envelope every event is published in (the JetStream message body, JSON). Types are
-/// strings, so a consumer built before a new event type still reads the envelope.
+/// strings, so a consumer built before a new event type still reads the envelope. `D` is how
+/// `data` is held: parsed by consumers, the stored JSON text as it is (`&RawValue`) by the
+/// relay, which need not parse what it only forwards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope {
+pub struct Envelope<D = serde_json::Value> {
     /// The outbox row id; also the `Nats-Msg-Id` header.
     pub id: i64,
     /// The event's name, e.g. `board.post.published`.
@@ -314,7 +316,7 @@ pub struct Envelope {
     pub occurred_at: DateTime<Utc>,
     /// The schema version of `data`.
     pub version: u16,
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,14 +2,22 @@
 //!
 //! 1. The type comes from the bytes (magic numbers), never from the file name or a header: JPEG,
 //!    PNG, GIF and WebP are accepted, anything else is refused.
-//! 2. The header's dimensions are checked before any pixel is decoded, and the decoder runs under
-//!    allocation limits: a decompression bomb (enormous dimensions in a small file) is refused
-//!    without allocating its pixels.
+//! 2. The header's dimensions *and the bytes its pixels would take* (width × height × bytes per
+//!    pixel of its colour type: 3 for 8-bit RGB, 8 for 16-bit RGBA) are checked before any pixel
+//!    is decoded, and the decoder runs under allocation limits: a decompression bomb (enormous
+//!    dimensions in a small file, or a small one-colour PNG of 16-bit pixels) is refused without
+//!    allocating its pixels.
 //! 3. The EXIF orientation is applied to the pixels; then nothing but pixels survives: the output
 //!    is encoded from scratch, so EXIF (GPS coordinates included — anglers guard their spots),
 //!    XMP, ICC and comments are gone.
 //! 4. The image is fitted inside 600×800 without upscaling (Lanczos3), a 200 px thumbnail is
 //!    made, and both are encoded as JPEG at quality 75, or PNG when the image has transparency.
+//!
+//! Memory is bounded by construction: the decoded pixels (at most `max_decoded_bytes`) are the only
+//! full-size buffer. The transparency check reads them in place, a large image is first averaged
+//! down to twice the display size in one pass (no full-height floating-point intermediate, as a
+//! direct Lanczos3 resize would make), and the EXIF orientation is applied to the display-sized
+//! result, not to the full image.
 //!
 //! Everything here is synchronous CPU work: callers run it off the async runtime
 //! (`tokio::task::spawn_blocking`), bounded.
@@ -32,18 +40,20 @@ pub struct DecodeLimits {
     pub max_height: u32,
     /// Width × height.
     pub max_pixels: u64,
-    /// Bytes the decoder may allocate.
-    pub max_alloc: u64,
+    /// Bytes the decoded pixels may take (width × height × bytes per pixel), checked from the
+    /// header; the decoder's own allocations are capped at twice this.
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for DecodeLimits {
-    /// Generous for phone photos (a 108 MP sensor is 12000 × 9000), far below a bomb.
+    /// Generous for phone photos (a 108 MP sensor is 12000 × 9000: 324 MB of 8-bit RGB), far below
+    /// a bomb. 16-bit RGBA (8 bytes a pixel) is admitted up to about 50 MP.
     fn default() -> Self {
         Self {
             max_width: 12_000,
             max_height: 12_000,
             max_pixels: 120_000_000,
-            max_alloc: 1024 * 1024 * 1024,
+            max_decoded_bytes: 384 * 1024 * 1024,
         }
     }
 }
@@ -122,7 +132,7 @@ pub enum ProcessError {
     #[error("not a JPEG, PNG, GIF or WebP image")]
     UnsupportedType,
     #[error(
-        "the image is {width}×{height} pixels; at most {max_width}×{max_height} and {max_pixels} pixels are accepted"
+        "the image is {width}×{height} pixels; at most {max_width}×{max_height}, {max_pixels} pixels and {max_decoded_mib} MiB of decoded pixels are accepted"
     )]
     TooLarge {
         width: u32,
@@ -130,6 +140,7 @@ pub enum ProcessError {
         max_width: u32,
         max_height: u32,
         max_pixels: u64,
+        max_decoded_mib: u64,
     },
     #[error("the image is corrupt or truncated ({0})")]
     Corrupt(String),
@@ -167,26 +178,37 @@ pub fn process(file: &[u8], limits: DecodeLimits) -> Result<Processed, ProcessEr
     let mut decoder_limits = Limits::default();
     decoder_limits.max_image_width = Some(limits.max_width);
     decoder_limits.max_image_height = Some(limits.max_height);
-    decoder_limits.max_alloc = Some(limits.max_alloc);
+    decoder_limits.max_alloc = Some(limits.max_decoded_bytes.saturating_mul(2));
     reader.limits(decoder_limits);
 
     // Reading the header alone: no pixel is decoded before the dimensions pass.
     let mut decoder = reader.into_decoder().map_err(|e| refuse(e, limits))?;
     let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    let decoded_bytes = pixels * u64::from(decoder.color_type().bytes_per_pixel());
     if width > limits.max_width
         || height > limits.max_height
-        || u64::from(width) * u64::from(height) > limits.max_pixels
+        || pixels > limits.max_pixels
+        || decoded_bytes > limits.max_decoded_bytes
     {
         return Err(too_large(width, height, limits));
     }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| refuse(e, limits))?;
-    image.apply_orientation(orientation);
-
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| refuse(e, limits))?;
     let transparent = has_transparency(&image);
-    let display = fit_within(&image, DISPLAY_MAX.0, DISPLAY_MAX.1);
+
+    // Fitted before it is turned, so that turning copies only the display-sized image: a
+    // quarter turn swaps the box the unturned image must fit.
+    use image::metadata::Orientation::{Rotate90, Rotate90FlipH, Rotate270, Rotate270FlipH};
+    let (max_w, max_h) = match orientation {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => (DISPLAY_MAX.1, DISPLAY_MAX.0),
+        _ => DISPLAY_MAX,
+    };
+    let mut display = fit_within(&image, max_w, max_h);
+    drop(image);
+    display.apply_orientation(orientation);
     let thumbnail = fit_within(&display, THUMBNAIL_MAX, THUMBNAIL_MAX);
     Ok(Processed {
         display: encode(&display, transparent)?,
@@ -201,6 +223,7 @@ fn too_large(width: u32, height: u32, limits: DecodeLimits) -> ProcessError {
         max_width: limits.max_width,
         max_height: limits.max_height,
         max_pixels: limits.max_pixels,
+        max_decoded_mib: limits.max_decoded_bytes / (1024 * 1024),
     }
 }
 
@@ -212,18 +235,43 @@ fn refuse(error: image::ImageError, limits: DecodeLimits) -> ProcessError {
     }
 }
 
-/// Scales down to fit inside `max_w`×`max_h`, keeping the aspect ratio; never scales up.
+/// Scales down to fit inside `max_w`×`max_h`, keeping the aspect ratio; never scales up. An
+/// image more than twice the target is first averaged down to twice the target (a box filter in
+/// one pass, whose only buffer is its output), then resampled with Lanczos3 from there: the
+/// result of Lanczos3, without the full-height floating-point buffer it makes on a large image.
 fn fit_within(image: &DynamicImage, max_w: u32, max_h: u32) -> DynamicImage {
-    if image.width() <= max_w && image.height() <= max_h {
-        image.clone()
+    let (width, height) = (image.width(), image.height());
+    if width <= max_w && height <= max_h {
+        return image.clone();
+    }
+    let (new_w, new_h) = fitted(width, height, max_w, max_h);
+    if width > 2 * new_w && height > 2 * new_h {
+        image
+            .thumbnail_exact(2 * new_w, 2 * new_h)
+            .resize_exact(new_w, new_h, FilterType::Lanczos3)
     } else {
-        image.resize(max_w, max_h, FilterType::Lanczos3)
+        image.resize_exact(new_w, new_h, FilterType::Lanczos3)
     }
 }
 
-/// Whether any pixel is not fully opaque (an alpha channel that is all 255 does not count).
+/// The size `DynamicImage::resize` gives: the aspect ratio kept, rounded, at least 1.
+fn fitted(width: u32, height: u32, max_w: u32, max_h: u32) -> (u32, u32) {
+    let ratio = (f64::from(max_w) / f64::from(width)).min(f64::from(max_h) / f64::from(height));
+    let side = |n: u32| ((f64::from(n) * ratio).round() as u32).max(1);
+    (side(width), side(height))
+}
+
+/// Whether any pixel is not fully opaque (an alpha channel that is all opaque does not count),
+/// read in place: no copy of the image.
 fn has_transparency(image: &DynamicImage) -> bool {
-    image.color().has_alpha() && image.to_rgba8().pixels().any(|p| p.0[3] < u8::MAX)
+    match image {
+        DynamicImage::ImageLumaA8(i) => i.pixels().any(|p| p.0[1] < u8::MAX),
+        DynamicImage::ImageRgba8(i) => i.pixels().any(|p| p.0[3] < u8::MAX),
+        DynamicImage::ImageLumaA16(i) => i.pixels().any(|p| p.0[1] < u16::MAX),
+        DynamicImage::ImageRgba16(i) => i.pixels().any(|p| p.0[3] < u16::MAX),
+        DynamicImage::ImageRgba32F(i) => i.pixels().any(|p| p.0[3] < 1.0),
+        _ => false,
+    }
 }
 
 fn encode(image: &DynamicImage, transparent: bool) -> Result<Rendition, ProcessError> {
@@ -401,6 +449,48 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// The decoded size counts the colour type: 16-bit RGBA takes 8 bytes a pixel, so a small
+    /// one-colour PNG of many such pixels is refused by its header, while the same dimensions in
+    /// 8-bit RGB pass.
+    #[test]
+    fn decoded_bytes_are_bounded_by_the_header() {
+        let limits = DecodeLimits {
+            max_decoded_bytes: 64 * 64 * 4,
+            ..DecodeLimits::default()
+        };
+        let deep = DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(
+            64,
+            64,
+            image::Rgba([1u16, 2, 3, u16::MAX]),
+        ));
+        assert!(matches!(
+            process(&encoded(&deep, ImageFormat::Png), limits),
+            Err(ProcessError::TooLarge {
+                width: 64,
+                height: 64,
+                ..
+            })
+        ));
+        let shallow = DynamicImage::ImageRgb8(photo(64, 64));
+        assert!(process(&encoded(&shallow, ImageFormat::Png), limits).is_ok());
+    }
+
+    /// A large image goes through the two-step fit and comes out exactly where `resize` would
+    /// put it, transparency kept.
+    #[test]
+    fn a_large_image_is_fitted_to_the_exact_size() {
+        let big = DynamicImage::ImageRgba8(image::ImageBuffer::from_fn(2_500, 1_700, |x, _| {
+            image::Rgba([(x % 256) as u8, 0, 0, if x == 0 { 0 } else { 255 }])
+        }));
+        let out = run(&encoded(&big, ImageFormat::Png)).expect("processed");
+        let expected = big.resize(600, 800, FilterType::Lanczos3);
+        assert_eq!(
+            (out.display.width, out.display.height),
+            (expected.width(), expected.height())
+        );
+        assert_eq!(out.display.content_type, "image/png");
     }
 
     /// A JPEG with an EXIF block: orientation 6 (rotate 90° clockwise to view) and a GPS IFD.

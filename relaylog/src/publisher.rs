@@ -13,6 +13,7 @@ use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use fishapp_domain::events::{AggregateRef, Envelope, subject};
 use fishapp_store::outbox::{self, Pending};
+use serde_json::value::RawValue;
 use sqlx::{Connection, PgConnection};
 use std::collections::{HashMap, HashSet};
 
@@ -131,6 +132,9 @@ impl Publisher {
         row: &Pending,
     ) -> Result<async_nats::jetstream::context::PublishAckFuture, PublishError> {
         let subject = subject(&self.subject_prefix, &row.event_type);
+        // The stored text is JSON (Postgres wrote it from jsonb): forwarded, not re-parsed.
+        let data: &RawValue = serde_json::from_str(&row.payload)
+            .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
         let envelope = Envelope {
             id: row.id,
             event_type: row.event_type.clone(),
@@ -141,7 +145,7 @@ impl Publisher {
             },
             occurred_at: row.created_at,
             version: u16::try_from(row.version).unwrap_or_default(),
-            data: row.payload.clone(),
+            data,
         };
         let body = serde_json::to_vec(&envelope)
             .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
@@ -199,7 +203,7 @@ mod tests {
             aggregate_type: "post".to_owned(),
             aggregate_id: aggregate.to_owned(),
             version: 1,
-            payload: serde_json::Value::Null,
+            payload: "null".to_owned(),
             created_at: chrono::Utc::now(),
         }
     }

@@ -12,6 +12,11 @@
 //!   prefix of its events.
 //! - The relay keeps no high-water mark: each batch reads *every* unpublished row, lowest id
 //!   first, so a late-committed lower id of another aggregate is simply picked up next time.
+//!
+//! Unpublished events are listed in `outbox.pending` (a trigger adds every inserted event);
+//! publishing deletes the event's row there. `outbox.events` is written once and never updated:
+//! marking a row published used to rewrite the row and its index entries, most of the relay's
+//! work.
 
 use chrono::{DateTime, Utc};
 use fishapp_domain::events::{
@@ -154,34 +159,46 @@ pub async fn append(tx: &mut Transaction<'_, Postgres>, event: &Event) -> Result
 /// something nobody saw). Returns whether some were already published: then the world must be
 /// told about the undo with an event of its own.
 ///
-/// Never races the relay: the relay holds its batch's rows locked (`FOR UPDATE`) from reading
-/// them until it has marked what JetStream acknowledged, and this locks the same rows (lowest id
-/// first, as the relay does, so the two cannot deadlock) before deciding. So each event is
-/// either withdrawn before the relay sees it, or published and then reported here as published.
+/// Never races the relay: the relay holds its batch's pending rows locked (`FOR UPDATE`) from
+/// reading them until it has deleted those JetStream acknowledged, and this locks the
+/// aggregate's pending rows (lowest id first, as the relay does, so the two cannot deadlock)
+/// before deciding. So each event is either withdrawn before the relay sees it, or published
+/// and then reported here as published.
 pub async fn withdraw_unpublished(
     tx: &mut Transaction<'_, Postgres>,
     aggregate_type: &str,
     aggregate_id: i64,
 ) -> Result<bool, sqlx::Error> {
     let aggregate_id = aggregate_id.to_string();
-    let published: Vec<bool> = sqlx::query_scalar(
-        "SELECT published_at IS NOT NULL FROM outbox.events
+    sqlx::query(
+        "SELECT id FROM outbox.pending
           WHERE aggregate_type = $1 AND aggregate_id = $2
           ORDER BY id FOR UPDATE",
     )
     .bind(aggregate_type)
     .bind(&aggregate_id)
-    .fetch_all(&mut **tx)
+    .execute(&mut **tx)
+    .await?;
+    // A fresh snapshot: what the relay published while this waited is gone from pending.
+    let published: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbox.events e
+                         WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                           AND NOT EXISTS (SELECT 1 FROM outbox.pending p WHERE p.id = e.id))",
+    )
+    .bind(aggregate_type)
+    .bind(&aggregate_id)
+    .fetch_one(&mut **tx)
     .await?;
     sqlx::query(
         "DELETE FROM outbox.events
-          WHERE aggregate_type = $1 AND aggregate_id = $2 AND published_at IS NULL",
+          WHERE id IN (SELECT id FROM outbox.pending
+                        WHERE aggregate_type = $1 AND aggregate_id = $2)",
     )
     .bind(aggregate_type)
     .bind(&aggregate_id)
     .execute(&mut **tx)
     .await?;
-    Ok(published.contains(&true))
+    Ok(published)
 }
 
 /// The event of an undo (a room, a seat, a membership taken back). A teardown or withdrawal
@@ -208,7 +225,8 @@ pub struct Pending {
     pub aggregate_type: String,
     pub aggregate_id: String,
     pub version: i16,
-    pub payload: Value,
+    /// The payload's JSON text, as stored: the relay forwards it without parsing it.
+    pub payload: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -220,23 +238,30 @@ pub async fn lock_batch(
     limit: i64,
 ) -> Result<Vec<Pending>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT e.id, e.event_type, e.aggregate_type, e.aggregate_id, e.version, e.payload, e.created_at
+        // The batch is chosen (and locked) among the pending rows first, then its events are
+        // fetched by id: joining the two tables directly let the planner merge-join from the
+        // first event ever written.
+        "WITH batch AS (
+             SELECT p.id FROM outbox.pending p
+              WHERE NOT EXISTS (SELECT 1 FROM outbox.pending f
+                                 WHERE f.failed_at IS NOT NULL
+                                   AND f.aggregate_type = p.aggregate_type
+                                   AND f.aggregate_id = p.aggregate_id)
+              ORDER BY p.id
+              LIMIT $1
+              FOR UPDATE OF p)
+         SELECT e.id, e.event_type, e.aggregate_type, e.aggregate_id, e.version,
+                e.payload::text AS payload, e.created_at
            FROM outbox.events e
-          WHERE e.published_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM outbox.events f
-                             WHERE f.failed_at IS NOT NULL AND f.published_at IS NULL
-                               AND f.aggregate_type = e.aggregate_type
-                               AND f.aggregate_id = e.aggregate_id)
-          ORDER BY e.id
-          LIMIT $1
-          FOR UPDATE OF e",
+          WHERE e.id = ANY (ARRAY(SELECT id FROM batch))
+          ORDER BY e.id",
     )
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
 }
 
-/// Marks rows JetStream acknowledged.
+/// Marks rows JetStream acknowledged: they leave `outbox.pending`.
 pub async fn mark_published(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[i64],
@@ -244,7 +269,7 @@ pub async fn mark_published(
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE outbox.events SET published_at = now() WHERE id = ANY($1)")
+    sqlx::query("DELETE FROM outbox.pending WHERE id = ANY($1)")
         .bind(ids)
         .execute(&mut **tx)
         .await?;
@@ -252,13 +277,13 @@ pub async fn mark_published(
 }
 
 /// Marks a row JetStream refused for good; its aggregate waits until an operator clears
-/// `failed_at` (to retry) or deletes the row.
+/// `failed_at` (to retry) or deletes the event.
 pub async fn mark_failed(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
     error: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox.events SET failed_at = now(), last_error = $2 WHERE id = $1")
+    sqlx::query("UPDATE outbox.pending SET failed_at = now(), last_error = $2 WHERE id = $1")
         .bind(id)
         .bind(error)
         .execute(&mut **tx)
@@ -266,8 +291,8 @@ pub async fn mark_failed(
     Ok(())
 }
 
-/// Deletes published rows older than `retention`, `batch` rows per statement (short
-/// transactions, no long locks), until none is left. Returns how many.
+/// Deletes published events written longer than `retention` ago, `batch` rows per statement
+/// (short transactions, no long locks), until none is left. Returns how many.
 pub async fn prune_published(
     conn: &mut PgConnection,
     retention: Duration,
@@ -277,9 +302,10 @@ pub async fn prune_published(
     loop {
         let deleted = sqlx::query(
             "DELETE FROM outbox.events WHERE id IN (
-                SELECT id FROM outbox.events
-                 WHERE published_at < now() - make_interval(secs => $1)
-                 ORDER BY published_at LIMIT $2)",
+                SELECT e.id FROM outbox.events e
+                 WHERE e.created_at < now() - make_interval(secs => $1)
+                   AND NOT EXISTS (SELECT 1 FROM outbox.pending p WHERE p.id = e.id)
+                 ORDER BY e.created_at LIMIT $2)",
         )
         .bind(retention.as_secs_f64())
         .bind(batch)
@@ -306,10 +332,10 @@ pub struct Backlog {
 
 pub async fn backlog(db: &PgPool) -> Result<Backlog, sqlx::Error> {
     let (waiting, oldest_secs, failed): (i64, Option<f64>, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE failed_at IS NULL),
-                extract(epoch FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL))::float8,
-                count(*) FILTER (WHERE failed_at IS NOT NULL)
-           FROM outbox.events WHERE published_at IS NULL",
+        "SELECT count(*) FILTER (WHERE p.failed_at IS NULL),
+                extract(epoch FROM now() - min(e.created_at) FILTER (WHERE p.failed_at IS NULL))::float8,
+                count(*) FILTER (WHERE p.failed_at IS NOT NULL)
+           FROM outbox.pending p JOIN outbox.events e ON e.id = p.id",
     )
     .fetch_one(db)
     .await?;

@@ -5,7 +5,7 @@ pub mod limits;
 pub mod passwords;
 pub mod tokens;
 
-use crate::cache::Redis;
+use crate::cache::{Redis, WindowLimiter};
 use crate::error::ApiError;
 use crate::media::StoredImage;
 use chrono::{Duration, Utc};
@@ -30,6 +30,11 @@ pub struct AuthSettings {
     pub password_hashing_concurrency: usize,
     /// Prefix of every Redis key (lets deployments — and tests — share one Redis).
     pub redis_key_prefix: String,
+    /// Sign-ups one client address may make per hour.
+    pub max_sign_ups_per_ip_per_hour: u32,
+    /// Password changes (attempts, right or wrong) one user may make per hour: a stolen ID
+    /// token must not become an oracle for the old password.
+    pub max_password_changes_per_hour: u32,
 }
 
 /// A freshly issued ID token and refresh token.
@@ -53,6 +58,17 @@ pub struct SignUp<'a> {
     pub introduction: &'a str,
 }
 
+/// A sign-up whose fields passed their checks, from a client within its limit, for an email that
+/// was free when checked: [`Accounts::sign_up`] takes only this, so that an avatar is processed
+/// only for a sign-up that can succeed.
+pub struct CheckedSignUp {
+    email: Email,
+    password: NewPassword,
+    name: UserName,
+    sex: Sex,
+    introduction: Introduction,
+}
+
 const BAD_CREDENTIALS: &str = "email or password is incorrect";
 const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid, expired or revoked; sign in again";
 
@@ -63,8 +79,13 @@ pub struct Accounts {
     keys: TokenKeys,
     denylist: Denylist,
     limiter: LoginLimiter,
+    sign_ups: WindowLimiter,
+    password_changes: WindowLimiter,
     refresh_token_ttl: Duration,
 }
+
+/// The window of the sign-up and password-change limits.
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Accounts {
     pub async fn new(
@@ -80,6 +101,18 @@ impl Accounts {
         Ok(Self {
             passwords: Passwords::new(settings.password_hashing_concurrency).await?,
             denylist: Denylist::new(redis.clone(), &settings.redis_key_prefix, id_ttl),
+            sign_ups: WindowLimiter::new(
+                redis.clone(),
+                format!("{}:sign-ups", settings.redis_key_prefix),
+                settings.max_sign_ups_per_ip_per_hour,
+                HOUR,
+            ),
+            password_changes: WindowLimiter::new(
+                redis.clone(),
+                format!("{}:password-changes", settings.redis_key_prefix),
+                settings.max_password_changes_per_hour,
+                HOUR,
+            ),
             limiter: LoginLimiter::new(redis, &settings.redis_key_prefix, settings.login_limits),
             refresh_token_ttl: Duration::from_std(settings.refresh_token_ttl)
                 .unwrap_or(Duration::days(10)),
@@ -92,17 +125,50 @@ impl Accounts {
         &self.keys
     }
 
+    /// Everything a sign-up can be refused for before its avatar is processed: the client's
+    /// sign-up limit, each field, and an email already registered.
+    pub async fn check_sign_up(
+        &self,
+        input: SignUp<'_>,
+        ip: IpAddr,
+    ) -> Result<CheckedSignUp, ApiError> {
+        if let Some(retry_after_seconds) = self.sign_ups.take(&ip.to_string()).await? {
+            return Err(ApiError::RateLimited {
+                retry_after_seconds,
+            });
+        }
+        let checked = CheckedSignUp {
+            email: Email::parse("email", input.email)?,
+            password: NewPassword::parse("password", input.password)?,
+            name: UserName::parse("name", input.name)?,
+            sex: input.sex,
+            introduction: Introduction::parse("introduction", input.introduction)?,
+        };
+        if store::user_by_email(self.db.pool(), checked.email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(email_taken(WriteUserError::EmailTaken(
+                fishapp_store::account::EmailTaken,
+            )));
+        }
+        Ok(checked)
+    }
+
     /// Creates the account, with its avatar (already processed and stored) recorded in the same
     /// transaction: the account exists with its avatar or not at all.
     pub async fn sign_up(
         &self,
-        input: SignUp<'_>,
+        input: CheckedSignUp,
         avatar: Option<&StoredImage>,
     ) -> Result<(UserRow, TokenPair), ApiError> {
-        let email = Email::parse("email", input.email)?;
-        let password = NewPassword::parse("password", input.password)?;
-        let name = UserName::parse("name", input.name)?;
-        let introduction = Introduction::parse("introduction", input.introduction)?;
+        let CheckedSignUp {
+            email,
+            password,
+            name,
+            sex,
+            introduction,
+        } = input;
         let hash = self
             .passwords
             .hash(password.expose())
@@ -115,7 +181,7 @@ impl Accounts {
                 email: email.as_str(),
                 password_hash: &hash,
                 name: name.as_str(),
-                sex: input.sex.as_str(),
+                sex: sex.as_str(),
                 introduction: introduction.as_str(),
             },
         )
@@ -245,6 +311,15 @@ impl Accounts {
         old: &str,
         new: &str,
     ) -> Result<(), ApiError> {
+        if let Some(retry_after_seconds) = self
+            .password_changes
+            .take(&viewer.user_id.to_string())
+            .await?
+        {
+            return Err(ApiError::RateLimited {
+                retry_after_seconds,
+            });
+        }
         let new = NewPassword::parse("newPassword", new)?;
         let user = self.user(viewer.user_id).await?;
         if self

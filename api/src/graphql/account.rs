@@ -232,10 +232,10 @@ impl AccountMutation {
         ctx: &Context<'_>,
         input: CreateUserInput,
     ) -> ApiResult<CreateUserPayload> {
-        let avatar = ingest_avatar(ctx, input.image.as_ref()).await?;
-        let signed_up = ctx
+        // Everything that can refuse the sign-up is checked before the avatar is processed.
+        let checked = ctx
             .accounts()
-            .sign_up(
+            .check_sign_up(
                 SignUp {
                     email: &input.email,
                     password: &input.password,
@@ -243,9 +243,12 @@ impl AccountMutation {
                     sex: input.sex.into(),
                     introduction: &input.introduction,
                 },
-                avatar.as_ref(),
+                ctx.request().client_ip,
             )
-            .await;
+            .await
+            .gql()?;
+        let avatar = ingest_avatar(ctx, input.image.as_ref()).await?;
+        let signed_up = ctx.accounts().sign_up(checked, avatar.as_ref()).await;
         let (user, pair) = discard_on_error(ctx, avatar.as_ref(), signed_up).await?;
         Ok(CreateUserPayload {
             user: User(user),
