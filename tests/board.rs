@@ -866,6 +866,40 @@ async fn record_board_saga_histories() {
     )
     .await;
 
+    // The compensation paths of UpdatePost (its image step fails) and Apply (joining the room
+    // fails after the seat was taken).
+    let later = TestApp::spawn_with_worker(|c| {
+        c.fault_injection = vec![
+            "UpdatePostWorkflow/media.attach_images".to_owned(),
+            "chat.join_room".to_owned(),
+        ]
+    })
+    .await;
+    let later_prefix = later.config.temporal_task_queue_prefix.clone();
+    let (token, _) = sign_up(&later).await;
+    let body = create_post(&later, &token, post_input("Kept"), vec![]).await;
+    let post = body["data"]["createPost"]["post"].clone();
+    let post_id = post["id"].as_str().unwrap();
+    let mut input = update_input(&post, "Not kept");
+    input["clientMutationId"] = json!("record");
+    let body = update_post(&later, &token, input, vec![photo(34)]).await;
+    assert_eq!(error_code(&body), "CONFLICT", "{body}");
+    save(
+        &later,
+        &format!("{later_prefix}/post-update/{post_id}/record"),
+        "update_post_compensated",
+    )
+    .await;
+    let (angler, angler_id) = sign_up(&later).await;
+    let applied = common::apply_to(&later, &angler, &post["id"]).await;
+    assert_eq!(error_code(&applied), "CONFLICT", "{applied}");
+    save(
+        &later,
+        &format!("{later_prefix}/apply/{post_id}/{angler_id}"),
+        "apply_compensated",
+    )
+    .await;
+
     // The scheduled workflows, started the way their schedules start them.
     let (temporal, client) = app.temporal().await;
     let queues = temporal.settings().task_queues.clone();

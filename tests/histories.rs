@@ -25,12 +25,14 @@ async fn every_recorded_history_replays_against_this_build() {
         replayed,
         [
             "apply.json",
+            "apply_compensated.json",
             "cleanup_staged_images.json",
             "close_past_posts.json",
             "create_post.json",
             "create_post_compensated.json",
             "delete_post.json",
             "update_post.json",
+            "update_post_compensated.json",
             "withdraw.json"
         ],
         "every recorded history was replayed"
