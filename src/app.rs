@@ -405,25 +405,31 @@ pub async fn run_relay(
     Ok(())
 }
 
-/// Binds `addr` for a role without the API (relay, worker); the returned future serves
-/// `/healthz` and `/metrics` there until `stop`. Binding first makes a taken port fail the
-/// start, not the end.
-async fn bind_probes(
+/// Runs `work` (a role without the API: relay, worker) with `/healthz` and `/metrics` served on
+/// `addr` until it ends. The address is bound first, so a taken port fails the start, not the
+/// end.
+async fn with_probes(
     role: &'static str,
     addr: SocketAddr,
     registry: prometheus::Registry,
-    stop: CancellationToken,
-) -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
+    shutdown: &CancellationToken,
+    work: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "{role} probes: /healthz, /metrics");
-    Ok(async move {
-        axum::serve(listener, probe_router(registry))
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .with_context(|| format!("{role} probes failed"))
-    })
+    let stop = shutdown.child_token();
+    let probes = axum::serve(listener, probe_router(registry))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let work = async {
+        let result = work.await;
+        stop.cancel();
+        result
+    };
+    let (served, worked) = tokio::join!(probes.into_future(), work);
+    served.with_context(|| format!("{role} probes failed"))?;
+    worked
 }
 
 /// `fishapp relay`: the outbox relay until SIGTERM/SIGINT, with `/healthz` and `/metrics` on
@@ -433,22 +439,15 @@ pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         .await
         .context("nats_url")?;
     let registry = new_registry();
-    let probes_stop = shutdown.child_token();
-    let probes = bind_probes(
+    let relay = run_relay(config, nats, &registry, shutdown.clone());
+    with_probes(
         "relay",
         config.relay_http_addr,
         registry.clone(),
-        probes_stop.clone(),
+        &shutdown,
+        relay,
     )
-    .await?;
-    let relay = async {
-        let result = run_relay(config, nats, &registry, shutdown.clone()).await;
-        probes_stop.cancel();
-        result
-    };
-    let (served, relayed) = tokio::join!(probes, relay);
-    served?;
-    relayed
+    .await
 }
 
 /// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT, with
@@ -461,22 +460,15 @@ pub async fn worker(
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
     let db = Database::connect_lazy(&config.database_url, config.database_max_connections)
         .context("database_url")?;
-    let probes_stop = shutdown.child_token();
-    let probes = bind_probes(
+    let worker = crate::worker::run(config, &temporal, db, queues, shutdown.clone());
+    with_probes(
         "worker",
         config.worker_http_addr,
         new_registry(),
-        probes_stop.clone(),
+        &shutdown,
+        worker,
     )
-    .await?;
-    let worker = async {
-        let result = crate::worker::run(config, &temporal, db, queues, shutdown.clone()).await;
-        probes_stop.cancel();
-        result
-    };
-    let (served, worked) = tokio::join!(probes, worker);
-    served?;
-    worked
+    .await
 }
 
 /// `fishapp dev`: migrate, then the API, the worker and the relay in one process.

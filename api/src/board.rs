@@ -160,11 +160,7 @@ impl Board {
         viewer: &Viewer,
         mut request: NewPost,
     ) -> Result<CreatedPost, ApiError> {
-        if let Some(retry_after_seconds) = self.creations.take(&viewer.user_id.to_string()).await? {
-            return Err(ApiError::RateLimited {
-                retry_after_seconds,
-            });
-        }
+        self.creations.check(&viewer.user_id.to_string()).await?;
         let max_images = self
             .settings
             .max_images_per_post

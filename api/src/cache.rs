@@ -77,6 +77,18 @@ impl WindowLimiter {
         }
     }
 
+    /// Counts one take for `key`: `RATE_LIMITED` (with the seconds until the window ends) when it
+    /// is over the limit, `UNAVAILABLE` when Redis does not answer (the limit fails closed).
+    pub async fn check(&self, key: &str) -> Result<(), crate::error::ApiError> {
+        match self.take(key).await {
+            Ok(None) => Ok(()),
+            Ok(Some(retry_after_seconds)) => Err(crate::error::ApiError::RateLimited {
+                retry_after_seconds,
+            }),
+            Err(e) => Err(crate::error::ApiError::unavailable("the rate limiter", e)),
+        }
+    }
+
     /// Counts one take for `key`; `Some(seconds until the window ends)` when it is over the limit.
     pub async fn take(&self, key: &str) -> Result<Option<u64>, redis::RedisError> {
         let key = format!("{}:{key}", self.prefix);

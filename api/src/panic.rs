@@ -13,12 +13,7 @@ use std::panic::AssertUnwindSafe;
 
 /// Middleware: runs the rest of the stack, turning a panic into a 500 with a GraphQL body.
 pub(crate) async fn catch_panic(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(crate::router::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = crate::router::request_id(request.headers()).to_owned();
     match AssertUnwindSafe(next.run(request)).catch_unwind().await {
         Ok(response) => response,
         Err(panic) => {

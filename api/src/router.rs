@@ -38,7 +38,15 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id (set by `SetRequestIdLayer` before anything else runs), or "".
+pub(crate) fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
 
 /// Handles on everything outside the process that the API talks to. Each connects lazily and
 /// reconnects by itself, so the API starts (and serves what it can) while any of them is down.
@@ -145,11 +153,7 @@ pub fn router(
 
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let request_id = request_id(request.headers());
             // The path only: query strings can carry user data.
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
         })
@@ -220,22 +224,15 @@ async fn graphql_post(
                 ),
                 BodyError::Refused(error) => (StatusCode::BAD_REQUEST, error),
             };
-            let request_id = parts
-                .headers
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
             let error = error.extend();
-            let mut response =
-                async_graphql::Response::from_errors(vec![async_graphql::ServerError {
-                    message: error.message,
-                    source: None,
-                    locations: Vec::new(),
-                    path: Vec::new(),
-                    extensions: error.extensions,
-                }]);
-            finalize_response(&mut response, request_id);
-            (status, GraphQLResponse::from(response)).into_response()
+            let refused = async_graphql::ServerError {
+                message: error.message,
+                source: None,
+                locations: Vec::new(),
+                path: Vec::new(),
+                extensions: error.extensions,
+            };
+            (status, refusal(refused, &parts.headers)).into_response()
         }
     }
 }
@@ -267,16 +264,10 @@ async fn graphql_get(
         };
     let mut request = request.into_inner();
     if let Err(refused) = graphql::refuse_unless_query(&state.query_limits, &mut request) {
-        let request_id = headers
-            .get(&REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let mut response = async_graphql::Response::from_errors(vec![refused]);
-        finalize_response(&mut response, request_id);
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "POST")],
-            GraphQLResponse::from(response),
+            refusal(refused, &headers),
         )
             .into_response();
     }
@@ -285,17 +276,20 @@ async fn graphql_get(
         .into_response()
 }
 
+/// A request refused before it ran: its one error, finalized like every response.
+fn refusal(error: async_graphql::ServerError, headers: &HeaderMap) -> GraphQLResponse {
+    let mut response = async_graphql::Response::from_errors(vec![error]);
+    finalize_response(&mut response, request_id(headers));
+    response.into()
+}
+
 async fn execute(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> GraphQLResponse {
-    let request_id = headers
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = request_id(headers).to_owned();
     let context = RequestContext::new(bearer_token(headers), peer.ip());
     let mut response = state
         .schema

@@ -132,11 +132,7 @@ impl Accounts {
         input: SignUp<'_>,
         ip: IpAddr,
     ) -> Result<CheckedSignUp, ApiError> {
-        if let Some(retry_after_seconds) = self.sign_ups.take(&ip.to_string()).await? {
-            return Err(ApiError::RateLimited {
-                retry_after_seconds,
-            });
-        }
+        self.sign_ups.check(&ip.to_string()).await?;
         let checked = CheckedSignUp {
             email: Email::parse("email", input.email)?,
             password: NewPassword::parse("password", input.password)?,
@@ -148,9 +144,7 @@ impl Accounts {
             .await?
             .is_some()
         {
-            return Err(email_taken(WriteUserError::EmailTaken(
-                fishapp_store::account::EmailTaken,
-            )));
+            return Err(email_already_registered());
         }
         Ok(checked)
     }
@@ -311,15 +305,9 @@ impl Accounts {
         old: &str,
         new: &str,
     ) -> Result<(), ApiError> {
-        if let Some(retry_after_seconds) = self
-            .password_changes
-            .take(&viewer.user_id.to_string())
-            .await?
-        {
-            return Err(ApiError::RateLimited {
-                retry_after_seconds,
-            });
-        }
+        self.password_changes
+            .check(&viewer.user_id.to_string())
+            .await?;
         let new = NewPassword::parse("newPassword", new)?;
         let user = self.user(viewer.user_id).await?;
         if self
@@ -411,11 +399,13 @@ impl Accounts {
     }
 }
 
+fn email_already_registered() -> ApiError {
+    ApiError::bad_input("email", "email is already registered")
+}
+
 fn email_taken(e: WriteUserError) -> ApiError {
     match e {
-        WriteUserError::EmailTaken(_) => {
-            ApiError::bad_input("email", "email is already registered")
-        }
+        WriteUserError::EmailTaken(_) => email_already_registered(),
         WriteUserError::Sql(e) => e.into(),
     }
 }
