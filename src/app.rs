@@ -9,7 +9,9 @@ use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
 use fishapp_api::cache::WindowLimiter;
 use fishapp_api::chat::Chat;
 use fishapp_api::chat::live::{LiveChat, LiveSettings};
+use fishapp_api::client_address::TrustedProxies;
 use fishapp_api::graphql::QueryLimits;
+use fishapp_api::graphql::streams::StreamCaps;
 use fishapp_api::metrics::{new_registry, probe_router};
 use fishapp_api::{
     Accounts, AuthSettings, Board, BoardSettings, Dependencies, HttpSettings, Media, MediaSettings,
@@ -165,7 +167,8 @@ pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
         keys,
         refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
         login_limits: LoginLimits {
-            max_failures_per_account: config.login_max_failures_per_account,
+            failures_before_delay: config.login_failures_before_delay,
+            max_delay: Duration::from_secs(config.login_max_delay_secs),
             max_failures_per_ip: config.login_max_failures_per_ip,
             window: Duration::from_secs(config.login_failure_window_secs),
         },
@@ -266,6 +269,14 @@ pub async fn start_api(
         },
         graphql_ide: config.graphql_ide.unwrap_or(false),
         graphql_introspection: config.graphql_introspection.unwrap_or(false),
+        // Checked when the configuration was loaded.
+        trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(|reason| anyhow::anyhow!("trusted_proxies: {reason}"))?,
+        websocket_init_timeout: Duration::from_secs(config.graphql_ws_init_timeout_secs),
+        stream_caps: StreamCaps::new(
+            config.graphql_max_subscriptions_per_connection,
+            config.graphql_max_subscriptions_per_user,
+        ),
     };
     let accounts = Accounts::new(
         deps.db.clone(),

@@ -55,6 +55,12 @@ pub struct Config {
     pub graphql_max_selections: usize,
     /// Time budget for executing one GraphQL query or mutation over HTTP.
     pub graphql_timeout_ms: u64,
+    /// How long a new WebSocket may take to send `connection_init`; then it is closed (4408).
+    pub graphql_ws_init_timeout_secs: u64,
+    /// Subscriptions one WebSocket connection may hold open at once.
+    pub graphql_max_subscriptions_per_connection: usize,
+    /// Subscriptions one user may hold open at once (per API process).
+    pub graphql_max_subscriptions_per_user: usize,
     /// Serve the GraphiQL IDE at `/graphql` to browsers. Unset: on in `fishapp dev`, off in
     /// `fishapp serve`.
     pub graphql_ide: Option<bool>,
@@ -98,10 +104,20 @@ pub struct Config {
     pub jwt_audience: String,
     pub id_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
-    /// Failed logins allowed per account, then per client address, within the window.
-    pub login_max_failures_per_account: u32,
+    /// Wrong passwords one client address may try on one account before each further try from
+    /// it waits (one second, doubling up to `login_max_delay_secs`). Nobody else is slowed: the
+    /// account's owner signs in as usual from their own address.
+    pub login_failures_before_delay: u32,
+    pub login_max_delay_secs: u64,
+    /// Failed logins per client address (any account) within the window.
     pub login_max_failures_per_ip: u32,
     pub login_failure_window_secs: u64,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed: when the TCP
+    /// peer is one, the client is the right-most address in that header that is not one. Empty
+    /// (the default): the header is ignored and the peer is the client. In the environment: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
     /// Sign-ups one client address may make per hour.
     pub sign_up_max_per_ip_per_hour: u32,
     /// Password changes (attempts) one user may make per hour.
@@ -212,6 +228,9 @@ impl Default for Config {
             graphql_max_nesting: 64,
             graphql_max_selections: 2_000,
             graphql_timeout_ms: 60_000,
+            graphql_ws_init_timeout_secs: 10,
+            graphql_max_subscriptions_per_connection: 20,
+            graphql_max_subscriptions_per_user: 50,
             graphql_ide: None,
             graphql_introspection: None,
             cors_allowed_origins: vec![
@@ -235,9 +254,11 @@ impl Default for Config {
             jwt_audience: "fishapp".to_owned(),
             id_token_ttl_secs: 3_600,
             refresh_token_ttl_secs: 10 * 24 * 3_600,
-            login_max_failures_per_account: 10,
+            login_failures_before_delay: 5,
+            login_max_delay_secs: 15 * 60,
             login_max_failures_per_ip: 100,
             login_failure_window_secs: 15 * 60,
+            trusted_proxies: Vec::new(),
             sign_up_max_per_ip_per_hour: 20,
             password_change_max_per_hour: 10,
             password_hashing_concurrency: 0,
@@ -370,6 +391,8 @@ impl Config {
                 "must be non-empty and without spaces".to_owned(),
             ));
         }
+        fishapp_api::client_address::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|m| ("trusted_proxies", m))?;
         for origin in &self.cors_allowed_origins {
             check_origin(origin).map_err(|m| ("cors_allowed_origins", m))?;
         }
@@ -382,13 +405,26 @@ impl Config {
             ("graphql_max_nesting", self.graphql_max_nesting as u64),
             ("graphql_max_selections", self.graphql_max_selections as u64),
             ("graphql_timeout_ms", self.graphql_timeout_ms),
+            (
+                "graphql_ws_init_timeout_secs",
+                self.graphql_ws_init_timeout_secs,
+            ),
+            (
+                "graphql_max_subscriptions_per_connection",
+                self.graphql_max_subscriptions_per_connection as u64,
+            ),
+            (
+                "graphql_max_subscriptions_per_user",
+                self.graphql_max_subscriptions_per_user as u64,
+            ),
             ("id_token_ttl_secs", self.id_token_ttl_secs),
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
             ("login_failure_window_secs", self.login_failure_window_secs),
             (
-                "login_max_failures_per_account",
-                self.login_max_failures_per_account.into(),
+                "login_failures_before_delay",
+                self.login_failures_before_delay.into(),
             ),
+            ("login_max_delay_secs", self.login_max_delay_secs),
             (
                 "login_max_failures_per_ip",
                 self.login_max_failures_per_ip.into(),

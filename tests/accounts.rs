@@ -233,16 +233,6 @@ async fn unknown_email_and_wrong_password_look_the_same() {
     assert_eq!(error_code(&unknown), "UNAUTHENTICATED");
 }
 
-fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
-    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
-    format!(
-        "{}.{}.{}",
-        encode(header),
-        encode(claims),
-        URL_SAFE_NO_PAD.encode(signature)
-    )
-}
-
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -271,7 +261,7 @@ async fn forged_and_foreign_id_tokens_are_refused() {
     let tampered = parts.join(".");
 
     // alg: none.
-    let none = forge(
+    let none = common::forge_jwt(
         &json!({ "alg": "none", "typ": "JWT", "kid": kid }),
         &claims,
         b"",
@@ -315,20 +305,17 @@ async fn forged_and_foreign_id_tokens_are_refused() {
         .issue(user_id, family, chrono::Utc::now())
         .unwrap()
         .token;
-    let same = TokenKeys::new(pem, &[], "fishapp", "fishapp", Duration::from_secs(3600)).unwrap();
-    let expired = same
-        .issue(
-            user_id,
-            family,
-            chrono::Utc::now() - chrono::Duration::hours(2),
-        )
-        .unwrap()
-        .token;
+    let now = chrono::Utc::now();
+    let expired = common::id_token_signed(
+        pem,
+        "fishapp",
+        "fishapp",
+        user_id,
+        family,
+        now - chrono::Duration::hours(2),
+    );
     // And a control: a fresh token from the same key works.
-    let fresh = same
-        .issue(user_id, family, chrono::Utc::now())
-        .unwrap()
-        .token;
+    let fresh = common::id_token_signed(pem, "fishapp", "fishapp", user_id, family, now);
     assert!(current_user(&app, &fresh).await["errors"].is_null());
 
     for (what, token) in [
@@ -391,44 +378,80 @@ async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
     }
 }
 
+/// A login sent through the test's trusted proxy (127.0.0.1) for the client `from`.
+async fn login_from(app: &TestApp, from: &str, email: &str, password: &str) -> Value {
+    let request = app
+        .http
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", from)
+        .json(&json!({ "query": LOGIN, "variables": { "email": email, "password": password } }));
+    common::send(request, None).await
+}
+
+fn retry_after(body: &Value) -> u64 {
+    body["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no retryAfterSeconds: {body}"))
+}
+
 #[tokio::test]
-async fn failed_logins_are_rate_limited_per_account_and_a_success_clears_the_count() {
+async fn wrong_passwords_slow_down_the_guessing_client_and_never_the_owner() {
     let app = TestApp::spawn_with(|c| {
-        c.login_max_failures_per_account = 3;
-        c.login_failure_window_secs = 3;
+        c.login_failures_before_delay = 3;
+        c.trusted_proxies = vec!["127.0.0.1".to_owned()];
     })
     .await;
     let email = unique_email();
     sign_up(&app, &email).await;
+    let (attacker, owner) = ("203.0.113.7", "198.51.100.20");
 
     // Two failures, then a success: the count starts again.
     for _ in 0..2 {
-        assert_eq!(
-            error_code(&login(&app, &email, "wrong-password").await),
-            "UNAUTHENTICATED"
-        );
+        let body = login_from(&app, attacker, &email, "wrong-password").await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
     }
-    assert!(login(&app, &email, PASSWORD).await["errors"].is_null());
+    assert!(login_from(&app, attacker, &email, PASSWORD).await["errors"].is_null());
 
     for _ in 0..3 {
-        assert_eq!(
-            error_code(&login(&app, &email, "wrong-password").await),
-            "UNAUTHENTICATED"
-        );
+        let body = login_from(&app, attacker, &email, "wrong-password").await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
     }
-    // Now even the right password waits, and the error says how long.
-    let limited = login(&app, &email, PASSWORD).await;
+    // The guessing client waits, even with the right password...
+    let limited = login_from(&app, attacker, &email, PASSWORD).await;
     assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
-    let wait = limited["errors"][0]["extensions"]["retryAfterSeconds"]
-        .as_u64()
-        .unwrap();
-    assert!((1..=3).contains(&wait), "{limited}");
+    assert_eq!(retry_after(&limited), 1, "{limited}");
+    // ...but the owner, from their own address, signs in at once.
+    let owner_body = login_from(&app, owner, &email, PASSWORD).await;
+    assert!(owner_body["errors"].is_null(), "{owner_body}");
 
-    tokio::time::sleep(Duration::from_secs(wait + 1)).await;
-    assert!(
-        login(&app, &email, PASSWORD).await["errors"].is_null(),
-        "the window passed"
-    );
+    // Each further wrong try doubles the wait.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let body = login_from(&app, attacker, &email, "wrong-password").await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    let limited = login_from(&app, attacker, &email, "wrong-password").await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
+    assert_eq!(retry_after(&limited), 2, "{limited}");
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_limit_together() {
+    let app = TestApp::spawn_with(|c| c.login_failures_before_delay = 3).await;
+    let email = unique_email();
+    sign_up(&app, &email).await;
+    let guesses = (0..20).map(|i| {
+        let (app, email) = (&app, &email);
+        async move { login(app, email, &format!("guess-{i}")).await }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers
+        .iter()
+        .filter(|body| error_code(body) == "UNAUTHENTICATED")
+        .count();
+    let limited = answers
+        .iter()
+        .filter(|body| error_code(body) == "RATE_LIMITED")
+        .count();
+    assert_eq!((checked, limited), (3, 17), "{answers:#?}");
 }
 
 #[tokio::test]
@@ -444,6 +467,35 @@ async fn failed_logins_are_rate_limited_per_client_address() {
         error_code(&login(&app, &unique_email(), "whatever-it-is").await),
         "RATE_LIMITED"
     );
+}
+
+#[tokio::test]
+async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
+    // Not trusted (the default): a client cannot escape its limit by naming other addresses.
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_ip = 3).await;
+    for i in 0..3 {
+        let body = login_from(&app, &format!("203.0.113.{i}"), &unique_email(), "x").await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    }
+    let body = login_from(&app, "203.0.113.99", &unique_email(), "x").await;
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+
+    // Behind a trusted proxy each client has its own count; IPv6 clients count by /64.
+    let app = TestApp::spawn_with(|c| {
+        c.login_max_failures_per_ip = 3;
+        c.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+    })
+    .await;
+    for i in 0..3 {
+        let body = login_from(&app, &format!("203.0.113.{i}"), &unique_email(), "x").await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+        let body = login_from(&app, &format!("2001:db8:7::{i}"), &unique_email(), "x").await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    }
+    let body = login_from(&app, "203.0.113.99", &unique_email(), "x").await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "a new client: {body}");
+    let body = login_from(&app, "2001:db8:7::ffff", &unique_email(), "x").await;
+    assert_eq!(error_code(&body), "RATE_LIMITED", "the same /64: {body}");
 }
 
 #[tokio::test]

@@ -511,6 +511,96 @@ async fn delete_post_tears_everything_down() {
     assert_eq!(error_code(&gone), "NOT_FOUND");
 }
 
+/// The id of the first post the create saga has written and not yet published.
+async fn first_pending_post(app: &TestApp) -> i64 {
+    let pool = app.pool().await;
+    loop {
+        let pending: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM board.posts WHERE status = 'PENDING' LIMIT 1")
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+        if let Some(id) = pending {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn update_and_delete_during_the_create_saga_wait_for_it_and_leave_nothing_behind() {
+    // The room step fails twice (retried after 1 s, then 2 s), so each post stays PENDING for
+    // a few seconds after its row is written: long enough for its owner to change or delete it.
+    let app = TestApp::spawn_with_worker(|c| {
+        c.fault_injection = vec!["CreatePostWorkflow/chat.create_room@2".to_owned()];
+    })
+    .await;
+    let (token, _) = sign_up(&app).await;
+    let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
+
+    // Changed while it is being created: the change waits, then applies to the open post.
+    let creating = create_post(&app, &token, post_input("Racing"), vec![photo(21)]);
+    let updating = async {
+        let id = first_pending_post(&app).await;
+        let body = update_post(
+            &app,
+            &token,
+            update_input(&json!({ "id": id.to_string() }), "Renamed"),
+            vec![],
+        )
+        .await;
+        (id, body)
+    };
+    let (created, (id, updated)) = tokio::join!(creating, updating);
+    assert!(
+        created["errors"].is_null(),
+        "the create saga finished: {created}"
+    );
+    assert!(updated["errors"].is_null(), "{updated}");
+    assert_eq!(updated["data"]["updatePost"]["post"]["title"], "Renamed");
+    let events = event_types(&app).await;
+    let published = events.iter().position(|e| e == "board.post.published");
+    let changed = events.iter().position(|e| e == "board.post.updated");
+    assert!(
+        matches!((published, changed), (Some(p), Some(c)) if p < c),
+        "published, then changed: {events:?}"
+    );
+
+    // Deleted while it is being created: the teardown waits, then removes everything.
+    let delete_input = json!({ "input": { "id": id.to_string() } });
+    let gone = app.graphql_as(Some(&token), delete, delete_input).await;
+    assert_eq!(gone["data"]["deletePost"]["success"], true, "{gone}");
+    let creating = create_post(&app, &token, post_input("Doomed"), vec![photo(22)]);
+    let deleting = async {
+        let id = first_pending_post(&app).await;
+        app.graphql_as(
+            Some(&token),
+            delete,
+            json!({ "input": { "id": id.to_string() } }),
+        )
+        .await
+    };
+    let (created, deleted) = tokio::join!(creating, deleting);
+    assert!(
+        created["errors"].is_null(),
+        "the create saga finished: {created}"
+    );
+    assert_eq!(deleted["data"]["deletePost"]["success"], true, "{deleted}");
+    let [posts, fish, rooms, members, images, _] = footprint(&app).await;
+    assert_eq!((posts, fish, rooms, members, images), (0, 0, 0, 0, 0));
+    assert!(app.media_files().is_empty());
+    let events = event_types(&app).await;
+    assert_eq!(
+        &events[events.len() - 3..],
+        [
+            "board.post.published",
+            "chat.room.deleted",
+            "board.post.deleted"
+        ],
+        "the teardown came after the publication: {events:?}"
+    );
+}
+
 #[tokio::test]
 async fn past_the_wait_create_post_answers_pending_and_the_subscription_delivers_the_result() {
     // A wait so short that createPost answers before its saga is done.

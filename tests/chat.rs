@@ -702,3 +702,88 @@ async fn a_trip_being_deleted_takes_no_messages() {
         .unwrap();
     assert_eq!(messages, 0);
 }
+
+/// A raw graphql-transport-ws connection, initialised with `token`.
+async fn raw_connection(app: &TestApp, token: &str) -> common::WebSocketClient {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ws = common::ws_connect(app.addr, Some("graphql-transport-ws"))
+        .await
+        .unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
+/// Sends `subscribe` for `id` and returns the error's reason if the server refused it at once,
+/// `None` if it is open (nothing but keep-alives within a second).
+async fn subscribe_on(ws: &mut common::WebSocketClient, id: &str, room: &str) -> Option<Value> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let message = json!({ "id": id, "type": "subscribe",
+        "payload": { "query": FOLLOW, "variables": { "input": { "roomId": room } } } });
+    ws.send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout_at(deadline, ws.next()).await
+    {
+        let value: Value = serde_json::from_str(&text).unwrap();
+        if value["id"] == id {
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn subscriptions_are_capped_per_connection_and_per_user() {
+    let app = TestApp::spawn_with_worker(|c| {
+        c.graphql_max_subscriptions_per_connection = 2;
+        c.graphql_max_subscriptions_per_user = 3;
+    })
+    .await;
+    app.start_relay().await;
+    let trip = trip(&app, 0).await;
+    let refused = |answer: Option<Value>| {
+        let answer = answer.expect("an answer");
+        assert_eq!(
+            answer["payload"]["errors"][0]["extensions"]["reason"], "TOO_MANY_SUBSCRIPTIONS",
+            "{answer}"
+        );
+    };
+
+    let mut first = raw_connection(&app, &trip.owner).await;
+    assert_eq!(subscribe_on(&mut first, "a", &trip.room).await, None);
+    assert_eq!(subscribe_on(&mut first, "b", &trip.room).await, None);
+    refused(subscribe_on(&mut first, "c", &trip.room).await);
+
+    // The user's third subscription opens on another connection; the fourth is one too many.
+    let mut second = raw_connection(&app, &trip.owner).await;
+    assert_eq!(subscribe_on(&mut second, "a", &trip.room).await, None);
+    refused(subscribe_on(&mut second, "b", &trip.room).await);
+
+    // Closing a connection gives its places back.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(subscribe_on(&mut second, "c", &trip.room).await, None);
+}
+
+#[tokio::test]
+async fn a_socket_that_never_initialises_is_closed_with_4408() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn_with(|c| c.graphql_ws_init_timeout_secs = 1).await;
+    let mut ws = common::ws_connect(app.addr, Some("graphql-transport-ws"))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("closed within the timeout");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4408),
+        other => panic!("expected a 4408 close: {other:?}"),
+    }
+}

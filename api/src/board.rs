@@ -276,7 +276,7 @@ impl Board {
         viewer: &Viewer,
         change: PostChange,
     ) -> Result<PostRow, ApiError> {
-        let current = self.owned_post(viewer, change.post_id).await?;
+        let current = self.settled_post(viewer, change.post_id).await?;
         if current.status == PostStatus::Deleting {
             return Err(not_found(current.id));
         }
@@ -372,7 +372,7 @@ impl Board {
     /// Tears the owner's post down through the DeletePost saga (once per post, ever) and waits
     /// for it up to the budget; the teardown finishes whatever happens to this request.
     pub async fn delete_post(&self, viewer: &Viewer, post_id: i64) -> Result<(), ApiError> {
-        let post = self.owned_post(viewer, post_id).await?;
+        let post = self.settled_post(viewer, post_id).await?;
         let client = self.client()?;
         let saga_id = self.saga_id(&format!("post-delete/{}", post.id));
         let input = DeletePostInput {
@@ -568,6 +568,31 @@ impl Board {
             return Err(ApiError::Forbidden("only the owner may do this".to_owned()));
         }
         Ok(post)
+    }
+
+    /// The owner's post once its create saga is over. A post is PENDING exactly while its
+    /// create saga runs (the saga's last step publishes it; its compensation deletes it), and
+    /// changing or tearing it down then would race the saga: a room created after the teardown
+    /// deleted the room, images attached to a post that is gone. So both wait, up to the saga
+    /// budget, for the post to leave PENDING: OPEN, or NOT_FOUND when the creation was undone.
+    async fn settled_post(&self, viewer: &Viewer, post_id: i64) -> Result<PostRow, ApiError> {
+        let deadline = tokio::time::Instant::now() + self.settings.saga_wait;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let post = self.owned_post(viewer, post_id).await?;
+            if post.status != PostStatus::Pending {
+                return Ok(post);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(ApiError::Refused {
+                    code: fishapp_domain::ErrorCode::Conflict,
+                    reason: "POST_BEING_CREATED",
+                    message: "the post is still being created; try again shortly".to_owned(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// The Temporal client, or UNAVAILABLE: asked before anything is written, so that an

@@ -10,6 +10,7 @@ pub mod account;
 pub mod board;
 pub mod cache;
 pub mod chat;
+pub mod client_address;
 mod cpu;
 pub mod error;
 mod graphiql;
@@ -19,6 +20,7 @@ pub mod media;
 pub mod metrics;
 mod panic;
 mod router;
+mod websocket;
 
 pub use account::{Accounts, AuthSettings};
 pub use board::{Board, BoardSettings};

@@ -4,22 +4,23 @@ use crate::account::Accounts;
 use crate::board::Board;
 use crate::cache::Redis;
 use crate::chat::Chat;
+use crate::client_address::TrustedProxies;
 use crate::error::ApiError;
 use crate::error::finalize_response;
 use crate::graphiql;
 use crate::graphql::body::{self, BodyError, UploadLimits};
 use crate::graphql::loaders::Loaders;
+use crate::graphql::streams::StreamCaps;
 use crate::graphql::{self, FishappSchema, QueryCostGuard, QueryLimits, RequestContext};
 use crate::health;
 use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
 use crate::panic;
+use crate::websocket;
 use async_graphql::ErrorExtensions;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::GraphQLResponse;
 use axum::Json;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -82,6 +83,12 @@ pub struct HttpSettings {
     pub graphql_ide: bool,
     /// Answer introspection queries (`__schema`, `__type`); GraphiQL needs them for its docs.
     pub graphql_introspection: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (per-client limits count by it).
+    pub trusted_proxies: TrustedProxies,
+    /// How long a new WebSocket may take to send `connection_init`.
+    pub websocket_init_timeout: Duration,
+    /// Subscriptions one connection, and one user, may hold open.
+    pub stream_caps: StreamCaps,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +109,9 @@ struct AppState {
     query_limits: QueryLimits,
     upload_limits: UploadLimits,
     graphql_ide: bool,
+    trusted_proxies: TrustedProxies,
+    websocket_init_timeout: Duration,
+    stream_caps: StreamCaps,
 }
 
 impl FromRef<AppState> for Dependencies {
@@ -136,7 +146,9 @@ pub fn router(
         .data(media)
         .data(board)
         .data(chat)
+        .data(settings.stream_caps.clone())
         .extension(QueryCostGuard::new(settings.query_limits))
+        .extension(crate::error::CodedSubscriptionErrors)
         .finish();
     let metrics = HttpMetrics::new(&settings.metrics)?;
     let cors = cors_layer(&settings.cors_allowed_origins)?;
@@ -149,6 +161,9 @@ pub fn router(
         query_limits: settings.query_limits,
         upload_limits: settings.upload_limits,
         graphql_ide: settings.graphql_ide,
+        trusted_proxies: settings.trusted_proxies.clone(),
+        websocket_init_timeout: settings.websocket_init_timeout,
+        stream_caps: settings.stream_caps.clone(),
     };
 
     let trace = TraceLayer::new_for_http()
@@ -224,16 +239,20 @@ async fn graphql_post(
                 ),
                 BodyError::Refused(error) => (StatusCode::BAD_REQUEST, error),
             };
-            let error = error.extend();
-            let refused = async_graphql::ServerError {
-                message: error.message,
-                source: None,
-                locations: Vec::new(),
-                path: Vec::new(),
-                extensions: error.extensions,
-            };
-            (status, refusal(refused, &parts.headers)).into_response()
+            (status, refusal(server_error(error), &parts.headers)).into_response()
         }
+    }
+}
+
+/// An error of ours as the one error of a response.
+fn server_error(error: ApiError) -> async_graphql::ServerError {
+    let error = error.extend();
+    async_graphql::ServerError {
+        message: error.message,
+        source: None,
+        locations: Vec::new(),
+        path: Vec::new(),
+        extensions: error.extensions,
     }
 }
 
@@ -251,18 +270,31 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
     {
-        return websocket(state, peer, request).await;
+        let client = state.trusted_proxies.client(peer.ip(), request.headers());
+        let settings = websocket::Session {
+            schema: state.schema.clone(),
+            db: state.deps.db.clone(),
+            client,
+            max_message_bytes: state.body_limit_bytes,
+            init_timeout: state.websocket_init_timeout,
+            streams: state.stream_caps.clone(),
+        };
+        return websocket::upgrade(settings, request).await;
     }
     if state.graphql_ide && wants_html(&request) {
         return graphiql::page();
     }
     let headers = request.headers().clone();
-    let request =
-        match <GraphQLRequest as FromRequest<AppState>>::from_request(request, &state).await {
-            Ok(request) => request,
-            Err(rejection) => return rejection.into_response(),
-        };
-    let mut request = request.into_inner();
+    let mut request = match body::from_query_string(request.uri().query().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                refusal(server_error(error), &headers),
+            )
+                .into_response();
+        }
+    };
     if let Err(refused) = graphql::refuse_unless_query(&state.query_limits, &mut request) {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -290,7 +322,8 @@ async fn execute(
     request: async_graphql::Request,
 ) -> GraphQLResponse {
     let request_id = request_id(headers).to_owned();
-    let context = RequestContext::new(bearer_token(headers), peer.ip());
+    let client = state.trusted_proxies.client(peer.ip(), headers);
+    let context = RequestContext::new(bearer_token(headers), client);
     let mut response = state
         .schema
         .execute(request.data(context).data(Loaders::new(&state.deps.db)))
@@ -299,43 +332,8 @@ async fn execute(
     response.into()
 }
 
-/// Subscriptions over WebSocket (graphql-transport-ws and the older graphql-ws). The ID token
-/// comes in the `connection_init` payload's `Authorization` (`Bearer <token>`, or the bare token),
-/// as in the original API.
-async fn websocket(state: AppState, peer: SocketAddr, request: Request) -> Response {
-    let (mut parts, _body) = request.into_parts();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
-        Ok(protocol) => protocol,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let schema = state.schema.clone();
-    let db = state.deps.db.clone();
-    upgrade
-        // A message is a request: the same cap as an HTTP body.
-        .max_message_size(state.body_limit_bytes)
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = ["Authorization", "authorization"]
-                        .iter()
-                        .find_map(|k| payload.get(k).and_then(|v| v.as_str()))
-                        .and_then(|v| credential(v, BareToken::Accepted));
-                    let mut data = async_graphql::Data::default();
-                    data.insert(RequestContext::new(token, peer.ip()));
-                    data.insert(Loaders::new(&db));
-                    Ok(data)
-                })
-                .serve()
-        })
-}
-
 /// The credential in `Authorization: Bearer <token>`.
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     credential(value, BareToken::Refused)
 }
@@ -343,14 +341,14 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
 /// Whether an `Authorization` value may be the token alone, without `Bearer ` (the original
 /// API's WebSocket clients send it so; HTTP clients never did).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum BareToken {
+pub(crate) enum BareToken {
     Accepted,
     Refused,
 }
 
 /// The token of an `Authorization` value: `Bearer <token>` (the scheme is case-insensitive), or
 /// the bare token where accepted. Empty is none.
-fn credential(value: &str, bare: BareToken) -> Option<String> {
+pub(crate) fn credential(value: &str, bare: BareToken) -> Option<String> {
     let value = value.trim();
     let token = match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),

@@ -9,6 +9,8 @@
 //! - **Nothing skipped.** Each batch reads every unpublished row, lowest id first (no high-water
 //!   mark), locked `FOR UPDATE` in one transaction with the marking of what JetStream
 //!   acknowledged; see `fishapp_store::outbox` for why ids within one aggregate commit in order.
+//!   Under load the next batch is read (on a second connection) while one is being published;
+//!   `publisher` says why that keeps every guarantee here.
 //! - **Nothing twice.** The row id is the `Nats-Msg-Id`: a republish after a crash (published,
 //!   not yet marked) is dropped by JetStream within the stream's duplicate window, and the id is
 //!   in the envelope for consumers.
@@ -30,7 +32,7 @@ pub mod stream;
 pub use metrics::RelayMetrics;
 pub use stream::StreamSettings;
 
-use publisher::{Batch, Publisher};
+use publisher::{Batch, Pipeline, Publisher};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -88,11 +90,15 @@ pub async fn run(
     while let Some(leadership) = leadership::acquire(&settings, &shutdown).await {
         metrics.leader.set(1);
         tracing::info!("outbox relay: this process is the leader");
-        let mut connection = leadership.into_connection();
-        let outcome = lead(&settings, &publisher, &mut connection, &shutdown).await;
+        // Closing the leader's connection (when `lead` returns) releases the lock for a standby.
+        let outcome = lead(
+            &settings,
+            &publisher,
+            leadership.into_connection(),
+            &shutdown,
+        )
+        .await;
         metrics.leader.set(0);
-        // Closing the connection releases the lock for a standby.
-        drop(connection);
         match outcome {
             Ok(()) => break,
             Err(e) => tracing::warn!(error = %e, "outbox relay stepped down; standing by"),
@@ -104,9 +110,15 @@ pub async fn run(
 async fn lead(
     settings: &RelaySettings,
     publisher: &Publisher,
-    connection: &mut sqlx::PgConnection,
+    connection: sqlx::PgConnection,
     shutdown: &CancellationToken,
 ) -> Result<(), SteppedDown> {
+    // The second connection reads the next batch while one is being published.
+    let second = within_budget(<sqlx::PgConnection as sqlx::Connection>::connect(
+        &settings.database_url,
+    ))
+    .await?;
+    let mut pipeline = Pipeline::new(connection, second);
     let mut backoff = Backoff::new(settings.max_backoff);
     // Nothing goes out before the stream exists with the configured limits.
     loop {
@@ -131,7 +143,7 @@ async fn lead(
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            match within_budget(publisher.publish_batch(connection)).await? {
+            match within_budget(publisher.publish_batch(&mut pipeline)).await? {
                 Batch::Full => backoff.reset(),
                 Batch::Drained => {
                     backoff.reset();
@@ -148,7 +160,7 @@ async fn lead(
         }
         if tokio::time::Instant::now() >= next_prune {
             let pruned = within_budget(fishapp_store::outbox::prune_published(
-                connection,
+                pipeline.idle_connection(),
                 settings.retention,
                 1_000,
             ))

@@ -1,5 +1,5 @@
 //! One batch: read the unpublished rows (locked), publish them to JetStream, mark what was
-//! acknowledged — all in one transaction on the leader's connection.
+//! acknowledged — all in one transaction.
 //!
 //! Order within an aggregate survives failures because a batch is published in *waves*: wave k
 //! holds the k-th row of every aggregate in the batch. A wave's messages are all sent before any
@@ -7,6 +7,17 @@
 //! the next wave starts only after every acknowledgement of this one came back. So a row is never
 //! sent while an earlier row of its aggregate might still be lost: when one fails, its
 //! aggregate's later rows are held back, and the batch stops at the end of the wave.
+//!
+//! Under load the next batch is read while this one is being published, in a transaction on a
+//! second connection that leaves this batch's rows out ([`Pipeline`]). That is safe because:
+//! - a later batch's rows of an aggregate always have higher ids than its rows in this batch
+//!   (`append` serializes an aggregate's writers, so its ids grow in commit order), and the later
+//!   batch is only sent after this one's waves are all acknowledged;
+//! - the batch read ahead is kept only when this one went out whole: after any failure it is
+//!   rolled back and read again, so a held-back or failed aggregate's later rows are not sent;
+//! - the read-ahead waits for nothing of this batch (its rows are excluded by id), and a
+//!   compensation that withdraws events locks an aggregate's rows lowest id first, as both
+//!   batches do, so the three cannot deadlock.
 
 use crate::metrics::RelayMetrics;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
@@ -14,7 +25,7 @@ use async_nats::jetstream::message::PublishMessage;
 use fishapp_domain::events::{AggregateRef, Envelope, subject};
 use fishapp_store::outbox::{self, Pending};
 use serde_json::value::RawValue;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Executor, PgConnection};
 use std::collections::{HashMap, HashSet};
 
 /// How a batch ended.
@@ -29,6 +40,53 @@ pub(crate) enum Batch {
     Retry(String),
 }
 
+/// The leader's two connections, taking turns: one holds the batch being published, the other
+/// reads the next one meanwhile.
+pub(crate) struct Pipeline {
+    connections: [PgConnection; 2],
+    /// The connection of the next batch.
+    current: usize,
+    /// The next batch, already read and locked in an open transaction on `current`.
+    ahead: Option<Vec<Pending>>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(leader: PgConnection, second: PgConnection) -> Self {
+        Self {
+            connections: [leader, second],
+            current: 0,
+            ahead: None,
+        }
+    }
+
+    /// A connection for other work, between batches (after a drain nothing is read ahead, so
+    /// neither has a transaction open).
+    pub(crate) fn idle_connection(&mut self) -> &mut PgConnection {
+        debug_assert!(self.ahead.is_none());
+        &mut self.connections[self.current]
+    }
+
+    /// The current connection and the other one.
+    fn split(&mut self) -> (&mut PgConnection, &mut PgConnection) {
+        let [first, second] = &mut self.connections;
+        if self.current == 0 {
+            (first, second)
+        } else {
+            (second, first)
+        }
+    }
+}
+
+/// What JetStream made of one batch.
+#[derive(Default)]
+struct Sent {
+    acknowledged: Vec<i64>,
+    /// Rows JetStream will never take, with its reason.
+    refused: Vec<(i64, String)>,
+    /// The first error that may pass on a later try.
+    retry: Option<String>,
+}
+
 pub(crate) struct Publisher {
     pub(crate) jetstream: async_nats::jetstream::Context,
     pub(crate) subject_prefix: String,
@@ -37,16 +95,25 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
+    /// Publishes one batch: the one read ahead, or else a fresh one. A full batch is published
+    /// while the next is read on the other connection.
     pub(crate) async fn publish_batch(
         &self,
-        conn: &mut PgConnection,
+        pipeline: &mut Pipeline,
     ) -> Result<Batch, sqlx::Error> {
         let started = std::time::Instant::now();
-        let mut tx = conn.begin().await?;
-        let rows = outbox::lock_batch(&mut tx, self.batch_size).await?;
+        let ahead = pipeline.ahead.take();
+        let (this, other) = pipeline.split();
+        let rows = match ahead {
+            Some(rows) => rows,
+            None => {
+                begin(this).await?;
+                outbox::lock_batch(this, self.batch_size, &[]).await?
+            }
+        };
         let read = started.elapsed();
         let Some(oldest) = rows.first() else {
-            tx.commit().await?;
+            commit(this).await?;
             self.metrics.lag_ms.set(0);
             return Ok(Batch::Drained);
         };
@@ -56,11 +123,57 @@ impl Publisher {
                 .max(0),
         );
         self.metrics.batch_size.observe(rows.len() as f64);
+        let full = rows.len() as i64 >= self.batch_size;
 
-        let mut acknowledged = Vec::with_capacity(rows.len());
+        let read_next = async {
+            if !full {
+                return Ok(None);
+            }
+            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            begin(other).await?;
+            outbox::lock_batch(other, self.batch_size, &ids)
+                .await
+                .map(Some)
+        };
+        let (sent, next) = tokio::join!(self.send_batch(&rows), read_next);
+        let published = started.elapsed();
+        for (id, error) in &sent.refused {
+            outbox::mark_failed(this, *id, error).await?;
+        }
+        outbox::mark_published(this, &sent.acknowledged).await?;
+        commit(this).await?;
+        self.metrics
+            .published
+            .inc_by(sent.acknowledged.len() as u64);
+        tracing::debug!(
+            rows = rows.len(),
+            acknowledged = sent.acknowledged.len(),
+            read_ms = read.as_secs_f64() * 1e3,
+            publish_ms = (published - read).as_secs_f64() * 1e3,
+            mark_ms = (started.elapsed() - published).as_secs_f64() * 1e3,
+            "outbox batch"
+        );
+        // What was acknowledged is marked; a failed read-ahead now fails the leader.
+        match next? {
+            Some(next) if sent.retry.is_none() && sent.refused.is_empty() => {
+                pipeline.ahead = Some(next);
+                pipeline.current ^= 1;
+            }
+            Some(_) => rollback(other).await?,
+            None => {}
+        }
+        Ok(match sent.retry {
+            Some(error) => Batch::Retry(error),
+            None if full => Batch::Full,
+            None => Batch::Drained,
+        })
+    }
+
+    /// Sends a batch wave by wave (see the module's note) and says what JetStream acknowledged.
+    async fn send_batch(&self, rows: &[Pending]) -> Sent {
+        let mut sent = Sent::default();
         let mut held_back: HashSet<(&str, &str)> = HashSet::new();
-        let mut retry = None;
-        for wave in waves(&rows) {
+        for wave in waves(rows) {
             let mut failures = Vec::new();
             let mut in_flight = Vec::with_capacity(wave.len());
             for row in wave {
@@ -75,7 +188,7 @@ impl Publisher {
             for (row, ack) in in_flight {
                 match ack.await {
                     Ok(_) => {
-                        acknowledged.push(row.id);
+                        sent.acknowledged.push(row.id);
                         let delay = chrono::Utc::now() - row.created_at;
                         self.metrics
                             .delay
@@ -96,33 +209,18 @@ impl Publisher {
                         "JetStream refused an outbox event for good; its aggregate's later events \
                          wait until an operator deals with it (docs/operations.md, relay runbook)"
                     );
-                    outbox::mark_failed(&mut tx, row.id, &error.to_string()).await?;
+                    sent.refused.push((row.id, error.to_string()));
                 } else {
                     self.metrics.errors.with_label_values(&["transient"]).inc();
-                    retry.get_or_insert_with(|| format!("event {}: {error}", row.id));
+                    sent.retry
+                        .get_or_insert_with(|| format!("event {}: {error}", row.id));
                 }
             }
-            if retry.is_some() {
+            if sent.retry.is_some() {
                 break;
             }
         }
-        let published = started.elapsed();
-        outbox::mark_published(&mut tx, &acknowledged).await?;
-        tx.commit().await?;
-        tracing::debug!(
-            rows = rows.len(),
-            acknowledged = acknowledged.len(),
-            read_ms = read.as_secs_f64() * 1e3,
-            publish_ms = (published - read).as_secs_f64() * 1e3,
-            mark_ms = (started.elapsed() - published).as_secs_f64() * 1e3,
-            "outbox batch"
-        );
-        self.metrics.published.inc_by(acknowledged.len() as u64);
-        Ok(match retry {
-            Some(error) => Batch::Retry(error),
-            None if rows.len() as i64 >= self.batch_size => Batch::Full,
-            None => Batch::Drained,
-        })
+        sent
     }
 
     /// Sends one row (its envelope, with the row id as `Nats-Msg-Id`); the acknowledgement is
@@ -158,6 +256,20 @@ impl Publisher {
 
 fn aggregate_of(row: &Pending) -> (&str, &str) {
     (&row.aggregate_type, &row.aggregate_id)
+}
+
+// The relay's transactions are opened and closed by hand: two are open at once, on two
+// connections.
+async fn begin(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.execute("BEGIN").await.map(drop)
+}
+
+async fn commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.execute("COMMIT").await.map(drop)
+}
+
+async fn rollback(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.execute("ROLLBACK").await.map(drop)
 }
 
 /// The batch's rows in waves: wave k holds the k-th row of each aggregate, in id order.

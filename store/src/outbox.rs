@@ -232,10 +232,15 @@ pub struct Pending {
 
 /// The next batch to publish, locked until the caller's transaction ends: unpublished rows,
 /// lowest id first, leaving out every aggregate that has a failed row (its later events wait
-/// behind it, so the aggregate's order holds while other aggregates go on).
+/// behind it, so the aggregate's order holds while other aggregates go on) and the rows of
+/// `exclude` (the batch another of the relay's transactions holds while this one is read ahead).
+///
+/// Takes the connection of a transaction the caller opened: the relay keeps two open at once,
+/// on two connections, which sqlx's borrowing `Transaction` cannot express.
 pub async fn lock_batch(
-    tx: &mut Transaction<'_, Postgres>,
+    conn: &mut PgConnection,
     limit: i64,
+    exclude: &[i64],
 ) -> Result<Vec<Pending>, sqlx::Error> {
     sqlx::query_as(
         // The batch is chosen (and locked) among the pending rows first, then its events are
@@ -247,6 +252,7 @@ pub async fn lock_batch(
                                  WHERE f.failed_at IS NOT NULL
                                    AND f.aggregate_type = p.aggregate_type
                                    AND f.aggregate_id = p.aggregate_id)
+                AND p.id <> ALL ($2)
               ORDER BY p.id
               LIMIT $1
               FOR UPDATE OF p)
@@ -257,36 +263,30 @@ pub async fn lock_batch(
           ORDER BY e.id",
     )
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .bind(exclude)
+    .fetch_all(conn)
     .await
 }
 
 /// Marks rows JetStream acknowledged: they leave `outbox.pending`.
-pub async fn mark_published(
-    tx: &mut Transaction<'_, Postgres>,
-    ids: &[i64],
-) -> Result<(), sqlx::Error> {
+pub async fn mark_published(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
     sqlx::query("DELETE FROM outbox.pending WHERE id = ANY($1)")
         .bind(ids)
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
 /// Marks a row JetStream refused for good; its aggregate waits until an operator clears
 /// `failed_at` (to retry) or deletes the event.
-pub async fn mark_failed(
-    tx: &mut Transaction<'_, Postgres>,
-    id: i64,
-    error: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE outbox.pending SET failed_at = now(), last_error = $2 WHERE id = $1")
         .bind(id)
         .bind(error)
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }

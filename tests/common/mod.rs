@@ -480,7 +480,8 @@ impl RunningRelay {
 }
 
 /// Sends a GraphQL request, with `Authorization: Bearer <token>` when given; the JSON response.
-async fn send(mut request: reqwest::RequestBuilder, bearer: Option<&str>) -> serde_json::Value {
+/// Sends a request (with `Authorization: Bearer <token>` when given) and returns its JSON body.
+pub async fn send(mut request: reqwest::RequestBuilder, bearer: Option<&str>) -> serde_json::Value {
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
     }
@@ -652,9 +653,7 @@ pub async fn subscribe(
 
 /// One open graphql-transport-ws subscription, read message by message.
 pub struct LiveSubscription {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: WebSocketClient,
 }
 
 impl LiveSubscription {
@@ -675,15 +674,8 @@ impl LiveSubscription {
         variables: serde_json::Value,
     ) -> Self {
         use futures::SinkExt;
-        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-        let mut request = format!("ws://{addr}/graphql")
-            .into_client_request()
-            .expect("a WebSocket request");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().expect("a header value"),
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        use tokio_tungstenite::tungstenite::Message;
+        let mut ws = ws_connect(addr, Some("graphql-transport-ws"))
             .await
             .expect("the WebSocket connects");
         let send = |v: serde_json::Value| Message::Text(v.to_string().into());
@@ -853,4 +845,70 @@ pub async fn withdraw(
         serde_json::json!({ "id": application_id }),
     )
     .await
+}
+
+/// A JWT from its header and claims (as JSON) and a signature, for forgery tests.
+pub fn forge_jwt(
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+    signature: &[u8],
+) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let encode =
+        |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("JSON"));
+    format!(
+        "{}.{}.{}",
+        encode(header),
+        encode(claims),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// A WebSocket client connection.
+pub type WebSocketClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket to `/graphql`, asking for `protocol` (none: no subprotocol header).
+pub async fn ws_connect(
+    addr: SocketAddr,
+    protocol: Option<&str>,
+) -> Result<WebSocketClient, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .expect("a WebSocket request");
+    if let Some(protocol) = protocol {
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            protocol.parse().expect("a header value"),
+        );
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| format!("refused: {e}"))
+}
+
+/// An ID token for `user_id` signed with `key` (PKCS#8 PEM), under the given issuer and audience,
+/// issued at `at` (an hour's lifetime): for tests of tokens that must be refused.
+pub fn id_token_signed(
+    key: &str,
+    issuer: &str,
+    audience: &str,
+    user_id: i64,
+    family: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    fishapp_api::account::tokens::TokenKeys::new(
+        key,
+        &[],
+        issuer,
+        audience,
+        Duration::from_secs(3600),
+    )
+    .expect("a signing key")
+    .issue(user_id, family, at)
+    .expect("a token")
+    .token
 }

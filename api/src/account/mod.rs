@@ -14,7 +14,7 @@ use fishapp_domain::media::ImageOwner;
 use fishapp_store::Database;
 use fishapp_store::account::{self as store, NewUser, Rotation, UserRow, WriteUserError};
 use fishapp_store::media as media_store;
-use limits::{Denylist, LoginLimiter, LoginLimits};
+use limits::{Denylist, LoginLimiter, LoginLimits, Refused};
 use passwords::{Passwords, Verdict};
 use std::net::IpAddr;
 use tokens::{IdClaims, TokenKeys, new_refresh_token, refresh_token_hash};
@@ -132,7 +132,7 @@ impl Accounts {
         input: SignUp<'_>,
         ip: IpAddr,
     ) -> Result<CheckedSignUp, ApiError> {
-        self.sign_ups.check(&ip.to_string()).await?;
+        self.sign_ups.check(&limits::limit_key(ip)).await?;
         let checked = CheckedSignUp {
             email: Email::parse("email", input.email)?,
             password: NewPassword::parse("password", input.password)?,
@@ -202,25 +202,27 @@ impl Accounts {
         ip: IpAddr,
     ) -> Result<(UserRow, TokenPair), ApiError> {
         let account = email.trim().to_lowercase();
-        if let Some(retry_after_seconds) = self.limiter.blocked_for(&account, ip).await? {
-            return Err(ApiError::RateLimited {
-                retry_after_seconds,
-            });
-        }
+        let attempt = match self.limiter.attempt(&account, ip).await {
+            Ok(attempt) => attempt,
+            Err(Refused::Wait(retry_after_seconds)) => {
+                return Err(ApiError::RateLimited {
+                    retry_after_seconds,
+                });
+            }
+            Err(Refused::Unavailable(e)) => return Err(e.into()),
+        };
         let user = store::user_by_email(self.db.pool(), &account).await?;
         let verdict = self
             .passwords
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
             .await
             .map_err(ApiError::internal)?;
+        // A wrong password was counted when the attempt was admitted.
         let (user, rehash) = match (user, verdict) {
             (Some(user), Verdict::Right { rehash }) => (user, rehash),
-            _ => {
-                self.limiter.record_failure(&account, ip).await?;
-                return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
-            }
+            _ => return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned())),
         };
-        self.limiter.clear_account(&account).await?;
+        self.limiter.succeeded(attempt).await?;
         if rehash {
             let hash = self
                 .passwords

@@ -9,6 +9,7 @@ use super::cursor::Cursor;
 use super::loaders::{load, loaders};
 use super::media::Image;
 use super::scalars::Time;
+use super::streams::open_stream;
 use crate::board::{Board, MutationKey, NewPost, PostChange};
 use crate::error::{ApiError, ApiResult, IntoGql};
 use async_graphql::{
@@ -546,6 +547,7 @@ impl BoardSubscription {
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<CreatePostResultPayload>>>
     {
         let viewer = ctx.viewer().await.gql()?;
+        let permit = open_stream(ctx, &viewer).gql()?;
         let result = ctx
             .data_unchecked::<Board>()
             .create_result(&viewer, &input.saga_id, RESULT_WAIT)
@@ -564,6 +566,6 @@ impl BoardSubscription {
             })
         })
         .boxed();
-        Ok(while_signed_in(ctx, &viewer, outcome))
+        Ok(while_signed_in(ctx, &viewer, permit, outcome))
     }
 }

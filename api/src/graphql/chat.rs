@@ -8,6 +8,7 @@ use super::context::{Guards, while_signed_in};
 use super::loaders::{load, loaders};
 use super::media::Image;
 use super::scalars::Time;
+use super::streams::open_stream;
 use crate::board::MutationKey;
 use crate::chat::{Chat, Content, DEFAULT_PAGE, MAX_PAGE};
 use crate::error::{ApiError, ApiResult, IntoGql};
@@ -280,6 +281,7 @@ impl ChatSubscription {
         input: MessageAddedInput,
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<MessageAddedPayload>>> {
         let viewer = ctx.viewer().await.gql()?;
+        let permit = open_stream(ctx, &viewer).gql()?;
         let room_id = parse_id("input.roomId", &input.room_id).gql()?;
         let after = input
             .after
@@ -297,6 +299,6 @@ impl ChatSubscription {
             })
             .map_err(|e| e.extend())
             .boxed();
-        Ok(while_signed_in(ctx, &viewer, payloads))
+        Ok(while_signed_in(ctx, &viewer, permit, payloads))
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::account::{Accounts, Viewer};
 use crate::error::ApiError;
+use crate::graphql::streams::StreamPermit;
 use async_graphql::{Context, ErrorExtensions};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -85,9 +86,11 @@ pub(crate) const REVOCATION_CHECK: Duration = Duration::from_secs(10);
 /// UNAUTHENTICATED when the ID token it was opened with expires, or within [`REVOCATION_CHECK`]
 /// of its revocation — a WebSocket outlives any one token, and must not keep serving a token that
 /// no longer works over HTTP.
+/// The stream holds `permit` (its place under the subscription caps) until it is dropped.
 pub(crate) fn while_signed_in<T: Send + 'static>(
     ctx: &Context<'_>,
     viewer: &Viewer,
+    permit: StreamPermit,
     items: BoxStream<'static, async_graphql::Result<T>>,
 ) -> BoxStream<'static, async_graphql::Result<T>> {
     let accounts = ctx.accounts().clone();
@@ -114,14 +117,14 @@ pub(crate) fn while_signed_in<T: Send + 'static>(
             }
         }
     };
-    let state = (items, Box::pin(ended), false);
-    futures::stream::unfold(state, |(mut items, mut ended, over)| async move {
+    let state = (items, Box::pin(ended), false, permit);
+    futures::stream::unfold(state, |(mut items, mut ended, over, permit)| async move {
         if over {
             return None;
         }
         tokio::select! {
-            item = items.next() => item.map(|item| (item, (items, ended, false))),
-            why = &mut ended => Some((Err(why.extend()), (items, ended, true))),
+            item = items.next() => item.map(|item| (item, (items, ended, false, permit))),
+            why = &mut ended => Some((Err(why.extend()), (items, ended, true, permit))),
         }
     })
     .boxed()

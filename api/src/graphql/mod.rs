@@ -15,6 +15,7 @@ mod media;
 #[cfg(test)]
 mod original_operations;
 mod scalars;
+pub mod streams;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
