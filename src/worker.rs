@@ -65,8 +65,13 @@ pub async fn run(
     for queue in queues {
         let options = match queue {
             // The same list the replayer knows.
+            // The post and chat activities too: sagas run their database steps as local
+            // activities, on the worker that runs the workflow.
             Queue::Workflows => {
-                fishapp_workflows::register_all!(WorkerOptions::new(&names.workflows))?.build()
+                fishapp_workflows::register_all!(WorkerOptions::new(&names.workflows))?
+                    .register_activities(PostActivities::new(db.clone(), faults.clone()))
+                    .register_activities(ChatActivities::new(db.clone(), faults.clone()))
+                    .build()
             }
             Queue::Post => WorkerOptions::new(&names.post)
                 .register_activities(PostActivities::new(db.clone(), faults.clone()))

@@ -895,7 +895,7 @@ async fn record_board_saga_histories() {
     let (token, _) = sign_up(&app).await;
     let body = create_post(&app, &token, post_input("Recorded"), vec![photo(31)]).await;
     let saga_id = body["data"]["createPost"]["sagaId"].as_str().unwrap();
-    save(&app, saga_id, "create_post").await;
+    save(&app, saga_id, "create_post_local_steps").await;
     let post = body["data"]["createPost"]["post"].clone();
     let mut input = update_input(&post, "Recorded again");
     input["clientMutationId"] = json!("record");
@@ -952,7 +952,7 @@ async fn record_board_saga_histories() {
             "{}/post-create/{user_id}/record",
             failing.config.temporal_task_queue_prefix
         ),
-        "create_post_compensated",
+        "create_post_local_steps_compensated",
     )
     .await;
 

@@ -1,7 +1,8 @@
 //! Recorded saga histories (`tests/histories/*.json`, written by `scripts/record-histories` from
 //! the real worker) replayed against this build: a change that makes a workflow decide
 //! differently for a history already in flight — a nondeterminism — fails here, before it
-//! reaches a deployment.
+//! reaches a deployment. `create_post*.json` ran before CreatePost's database steps became local
+//! activities (the `local-db-steps` patch), `create_post_local_steps*.json` after.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 #[tokio::test]
@@ -30,6 +31,8 @@ async fn every_recorded_history_replays_against_this_build() {
             "close_past_posts.json",
             "create_post.json",
             "create_post_compensated.json",
+            "create_post_local_steps.json",
+            "create_post_local_steps_compensated.json",
             "delete_post.json",
             "update_post.json",
             "update_post_compensated.json",

@@ -180,7 +180,13 @@ async fn drop_leader_connection(pool: &PgPool) {
 
 #[tokio::test]
 async fn killing_the_relay_mid_publish_loses_duplicates_and_reorders_nothing() {
-    let app = TestApp::spawn_with(|c| c.relay_standby_retry_ms = 100).await;
+    // Batches of 4, smaller than a burst: many are full, so the next batch is read ahead on the
+    // second connection while one is published, and kills land in both.
+    let app = TestApp::spawn_with(|c| {
+        c.relay_standby_retry_ms = 100;
+        c.relay_batch_size = 4;
+    })
+    .await;
     let pool = app.pool().await;
     let stop = tokio_util::sync::CancellationToken::new();
     // A steady stream of events over 8 aggregates, in bursts, while the relay is killed.
@@ -344,6 +350,8 @@ async fn a_poison_event_holds_back_only_its_aggregate_and_is_reported() {
         c.relay_stream_max_message_bytes = 4096;
         c.relay_poll_interval_ms = 200;
         c.relay_stall_threshold_secs = 1;
+        // Full batches: a refusal must also drop the batch read ahead behind it.
+        c.relay_batch_size = 4;
     })
     .await;
     let pool = app.pool().await;

@@ -252,7 +252,9 @@ pub async fn lock_batch(
                                  WHERE f.failed_at IS NOT NULL
                                    AND f.aggregate_type = p.aggregate_type
                                    AND f.aggregate_id = p.aggregate_id)
-                AND p.id <> ALL ($2)
+                -- A hashed subplan: one probe per row, whatever the plan (`<> ALL` compares
+                -- each row with every excluded id under a generic plan).
+                AND p.id NOT IN (SELECT unnest($2::bigint[]))
               ORDER BY p.id
               LIMIT $1
               FOR UPDATE OF p)

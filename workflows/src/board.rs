@@ -1,9 +1,11 @@
 //! The board's sagas: create, update and delete (teardown) a post. Each step is an activity on
-//! its context's task queue; ids are business keys (see `fishapp_api`'s board service), so a
+//! its context's task queue, but CreatePost's database steps, which run as local activities on
+//! the workflow's worker (see `saga::Placement`); ids are business keys (see `fishapp_api`'s board service), so a
 //! retried mutation finds the saga it already started.
 
 use crate::saga::{
-    Compensations, ContextQueues, DB_STEP, MEDIA_STEP, StepError, forward, settle, step, until_done,
+    Compensations, ContextQueues, DB_STEP, MEDIA_STEP, Placement, StepError, forward, settle, step,
+    until_done,
 };
 use fishapp_activities::chat::{CreateRoom, DeleteRoom, LeaveRoom, Membership};
 use fishapp_activities::media::{AttachImages, DeleteImages, Owner};
@@ -72,6 +74,10 @@ impl CreatePostWorkflow {
     ) -> Result<CreatePostOutput, StepError> {
         let q = &input.queues;
         let post_id = input.post_id;
+        // The database steps run as local activities (sagas started before that change replay
+        // with them on the context queues); the image step touches storage and stays on the
+        // media queue; compensations retry until done and stay regular activities.
+        let db = Placement::of(ctx);
         // The staged uploads belong to the saga from its start: whatever fails, they go.
         if !input.image_ids.is_empty() {
             undo.push_activity(
@@ -90,14 +96,16 @@ impl CreatePostWorkflow {
             post_id,
             until_done(&q.post, DB_STEP),
         );
-        ctx.execute_activity(
+        db.forward(
+            ctx,
             PostActivities::create_pending,
             CreatePending {
                 post_id,
                 user_id: input.user_id,
                 fields: input.fields.clone(),
             },
-            forward(&q.post, DB_STEP),
+            &q.post,
+            DB_STEP,
         )
         .await
         .map_err(step("create the post"))?;
@@ -111,14 +119,16 @@ impl CreatePostWorkflow {
             },
             until_done(&q.chat, DB_STEP),
         );
-        let room_id = ctx
-            .execute_activity(
+        let room_id = db
+            .forward(
+                ctx,
                 ChatActivities::create_room,
                 CreateRoom {
                     post_id,
                     owner_id: input.user_id,
                 },
-                forward(&q.chat, DB_STEP),
+                &q.chat,
+                DB_STEP,
             )
             .await
             .map_err(step("create the chat room"))?;
@@ -136,7 +146,7 @@ impl CreatePostWorkflow {
             .map_err(step("attach the images"))?;
         }
 
-        ctx.execute_activity(PostActivities::publish, post_id, forward(&q.post, DB_STEP))
+        db.forward(ctx, PostActivities::publish, post_id, &q.post, DB_STEP)
             .await
             .map_err(step("publish the post"))?;
         Ok(CreatePostOutput { post_id, room_id })

@@ -9,7 +9,8 @@ use temporalio_common::protos::temporal::api::failure::v1::Failure;
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_common::{ActivityDefinition, RetryPolicy};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, WorkflowContext,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, LocalActivityOptions,
+    WorkflowContext,
 };
 
 /// The activity task queues of each context, as workflow input: queue names are configuration,
@@ -34,13 +35,91 @@ impl From<&crate::TaskQueues> for ContextQueues {
 /// Forward steps of create and update: a few quick retries (about 15 s in all), then the saga
 /// gives up and compensates, so that a user waiting on createPost hears back.
 pub fn forward(task_queue: &str, start_to_close: Duration) -> ActivityOptions {
-    options(task_queue, start_to_close, Duration::from_secs(8), 5)
+    options(
+        task_queue,
+        start_to_close,
+        FORWARD_MAX_INTERVAL,
+        FORWARD_ATTEMPTS,
+    )
 }
 
 /// Compensations and teardown steps: they must happen, so they retry until they do (capped
 /// back-off); each is idempotent, so a retry after a lost reply is harmless.
 pub fn until_done(task_queue: &str, start_to_close: Duration) -> ActivityOptions {
     options(task_queue, start_to_close, Duration::from_secs(60), 0)
+}
+
+/// Where a saga's quick database steps run.
+///
+/// On the dev server a regular activity costs a round trip through Temporal's matching service
+/// (≈ 50 ms here, docs/benchmarks.md); a local activity runs on the worker that runs the
+/// workflow, and only its result is recorded (a marker in the history). Durability is the same:
+/// a worker that dies mid-step loses the workflow task, and the next worker runs the step again
+/// (every step is idempotent). What is given up is the context's own task queue: local steps
+/// need the workflow worker to be able to run them (`fishapp worker` registers the post and
+/// chat activities on the workflow queue too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A regular activity on the context's task queue: sagas started before local steps, so
+    /// that their histories replay as they ran.
+    ContextQueue,
+    /// A local activity on the workflow's worker.
+    Local,
+}
+
+/// The patch that moved a saga's forward database steps to local activities. A saga started
+/// before it replays without it (its steps ran on the context queues).
+pub const LOCAL_DB_STEPS: &str = "local-db-steps";
+
+impl Placement {
+    /// The placement for this saga: local, unless it is a replay of a saga started before.
+    pub fn of<W>(ctx: &WorkflowContext<W>) -> Self {
+        if ctx.patched(LOCAL_DB_STEPS) {
+            Placement::Local
+        } else {
+            Placement::ContextQueue
+        }
+    }
+
+    /// Runs a forward step (the [`forward`] retry policy) here.
+    pub async fn forward<W, AD>(
+        self,
+        ctx: &WorkflowContext<W>,
+        activity: AD,
+        input: AD::Input,
+        task_queue: &str,
+        start_to_close: Duration,
+    ) -> Result<AD::Output, ActivityExecutionError>
+    where
+        AD: ActivityDefinition,
+        AD::Output: temporalio_common::data_converters::TemporalDeserializable,
+    {
+        match self {
+            Placement::ContextQueue => {
+                ctx.execute_activity(activity, input, forward(task_queue, start_to_close))
+                    .await
+            }
+            Placement::Local => {
+                let options = LocalActivityOptions::builder()
+                    .start_to_close_timeout(start_to_close)
+                    .retry_policy(retry_policy(FORWARD_MAX_INTERVAL, FORWARD_ATTEMPTS))
+                    .build();
+                ctx.execute_local_activity(activity, input, options).await
+            }
+        }
+    }
+}
+
+const FORWARD_MAX_INTERVAL: Duration = Duration::from_secs(8);
+const FORWARD_ATTEMPTS: u32 = 5;
+
+fn retry_policy(max_interval: Duration, max_attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(max_interval)
+        .maximum_attempts(max_attempts)
+        .build()
 }
 
 /// Retries from 1 s, doubling up to `max_interval`; `max_attempts` 0 is unlimited.
@@ -52,14 +131,7 @@ fn options(
 ) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(start_to_close)
         .task_queue(task_queue.to_owned())
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(max_interval)
-                .maximum_attempts(max_attempts)
-                .build(),
-        )
+        .retry_policy(retry_policy(max_interval, max_attempts))
         .build()
 }
 

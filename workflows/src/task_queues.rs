@@ -1,5 +1,6 @@
 //! Task queue names. Workflows run on their own queue, activities on one queue per context, so
-//! that a context's activities can be deployed (and scaled) apart from the rest.
+//! that a context's activities can be deployed (and scaled) apart from the rest — except the
+//! steps a saga runs as local activities, on the workflow's own worker (`saga::Placement`).
 
 /// The task queues of one Fishapp deployment, all derived from one prefix so that a test (or a
 /// second deployment on the same Temporal namespace) gets a set of its own by changing one value.
