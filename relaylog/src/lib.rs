@@ -141,6 +141,7 @@ async fn lead(
         // Drain: batch after batch until the outbox is empty for now.
         loop {
             if shutdown.is_cancelled() {
+                within_budget(publisher.flush(&mut pipeline)).await?;
                 return Ok(());
             }
             match within_budget(publisher.publish_batch(&mut pipeline)).await? {

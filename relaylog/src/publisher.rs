@@ -18,6 +18,13 @@
 //! - the read-ahead waits for nothing of this batch (its rows are excluded by id), and a
 //!   compensation that withdraws events locks an aggregate's rows lowest id first, as both
 //!   batches do, so the three cannot deadlock.
+//!
+//! A batch that went out whole is marked (its pending rows deleted, its transaction committed)
+//! on its connection while the next batch is published, not before: marking only records what
+//! JetStream already holds, so nothing waits for it. A leader that dies in between leaves those
+//! rows pending; the next leader republishes them and JetStream drops the copies by message id,
+//! as after any crash between acknowledgement and commit. A compensation that withdraws them
+//! waits for the commit and then sees them published, as before.
 
 use crate::metrics::RelayMetrics;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
@@ -48,6 +55,9 @@ pub(crate) struct Pipeline {
     current: usize,
     /// The next batch, already read and locked in an open transaction on `current`.
     ahead: Option<Vec<Pending>>,
+    /// The previous batch's acknowledged rows, still locked in an open transaction on the other
+    /// connection: they are marked while the next batch is published.
+    unmarked: Option<Vec<i64>>,
 }
 
 impl Pipeline {
@@ -56,13 +66,14 @@ impl Pipeline {
             connections: [leader, second],
             current: 0,
             ahead: None,
+            unmarked: None,
         }
     }
 
     /// A connection for other work, between batches (after a drain nothing is read ahead, so
     /// neither has a transaction open).
     pub(crate) fn idle_connection(&mut self) -> &mut PgConnection {
-        debug_assert!(self.ahead.is_none());
+        debug_assert!(self.ahead.is_none() && self.unmarked.is_none());
         &mut self.connections[self.current]
     }
 
@@ -103,6 +114,7 @@ impl Publisher {
     ) -> Result<Batch, sqlx::Error> {
         let started = std::time::Instant::now();
         let ahead = pipeline.ahead.take();
+        let unmarked = pipeline.unmarked.take();
         let (this, other) = pipeline.split();
         let rows = match ahead {
             Some(rows) => rows,
@@ -112,20 +124,23 @@ impl Publisher {
             }
         };
         let read = started.elapsed();
-        let Some(oldest) = rows.first() else {
-            commit(this).await?;
-            self.metrics.lag_ms.set(0);
-            return Ok(Batch::Drained);
-        };
-        self.metrics.lag_ms.set(
+        let lag = rows.first().map_or(0, |oldest| {
             (chrono::Utc::now() - oldest.created_at)
                 .num_milliseconds()
-                .max(0),
-        );
-        self.metrics.batch_size.observe(rows.len() as f64);
+                .max(0)
+        });
+        self.metrics.lag_ms.set(lag);
+        if !rows.is_empty() {
+            self.metrics.batch_size.observe(rows.len() as f64);
+        }
         let full = rows.len() as i64 >= self.batch_size;
 
-        let read_next = async {
+        // On the other connection, meanwhile: mark the previous batch, then read the next one.
+        let other_work = async {
+            if let Some(ids) = &unmarked {
+                outbox::mark_published(other, ids).await?;
+                commit(other).await?;
+            }
             if !full {
                 return Ok(None);
             }
@@ -135,16 +150,37 @@ impl Publisher {
                 .await
                 .map(Some)
         };
-        let (sent, next) = tokio::join!(self.send_batch(&rows), read_next);
+        let (sent, next) = tokio::join!(self.send_batch(&rows), other_work);
         let published = started.elapsed();
+        self.metrics
+            .published
+            .inc_by(sent.acknowledged.len() as u64);
+        // A failed mark or read-ahead fails the leader; what this batch got acknowledged is then
+        // republished by the next one, and JetStream drops the copies by message id.
+        let next = next?;
+        let went_out_whole = sent.retry.is_none() && sent.refused.is_empty();
+        match next {
+            Some(next) if went_out_whole => {
+                // This batch is marked during the next one's publishing.
+                pipeline.ahead = Some(next);
+                pipeline.unmarked = Some(sent.acknowledged);
+                pipeline.current ^= 1;
+                tracing::debug!(
+                    rows = rows.len(),
+                    read_ms = read.as_secs_f64() * 1e3,
+                    publish_ms = (published - read).as_secs_f64() * 1e3,
+                    "outbox batch (marked with the next)"
+                );
+                return Ok(Batch::Full);
+            }
+            Some(_) => rollback(other).await?,
+            None => {}
+        }
         for (id, error) in &sent.refused {
             outbox::mark_failed(this, *id, error).await?;
         }
         outbox::mark_published(this, &sent.acknowledged).await?;
         commit(this).await?;
-        self.metrics
-            .published
-            .inc_by(sent.acknowledged.len() as u64);
         tracing::debug!(
             rows = rows.len(),
             acknowledged = sent.acknowledged.len(),
@@ -153,20 +189,27 @@ impl Publisher {
             mark_ms = (started.elapsed() - published).as_secs_f64() * 1e3,
             "outbox batch"
         );
-        // What was acknowledged is marked; a failed read-ahead now fails the leader.
-        match next? {
-            Some(next) if sent.retry.is_none() && sent.refused.is_empty() => {
-                pipeline.ahead = Some(next);
-                pipeline.current ^= 1;
-            }
-            Some(_) => rollback(other).await?,
-            None => {}
-        }
         Ok(match sent.retry {
             Some(error) => Batch::Retry(error),
             None if full => Batch::Full,
             None => Batch::Drained,
         })
+    }
+
+    /// Before the leader stops: marks what was acknowledged and not yet marked, and lets go of
+    /// the batch read ahead.
+    pub(crate) async fn flush(&self, pipeline: &mut Pipeline) -> Result<(), sqlx::Error> {
+        let ahead = pipeline.ahead.take();
+        let unmarked = pipeline.unmarked.take();
+        let (this, other) = pipeline.split();
+        if ahead.is_some() {
+            rollback(this).await?;
+        }
+        if let Some(ids) = unmarked {
+            outbox::mark_published(other, &ids).await?;
+            commit(other).await?;
+        }
+        Ok(())
     }
 
     /// Sends a batch wave by wave (see the module's note) and says what JetStream acknowledged.
