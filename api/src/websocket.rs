@@ -111,10 +111,13 @@ async fn serve(session: Session, protocol: GraphQLProtocol, mut socket: WebSocke
 }
 
 /// The close frame for a read error: 1009 for a message over the size limit, 1002 otherwise.
+/// (axum hides the WebSocket library's error type, so the kind is told by its text:
+/// tungstenite's "Space limit exceeded: Message too long: …".)
 fn close_frame_for(error: &axum::Error) -> CloseFrame {
-    let too_big = error.to_string().to_ascii_lowercase().contains("too long")
-        || error.to_string().to_ascii_lowercase().contains("too big")
-        || error.to_string().to_ascii_lowercase().contains("capacity");
+    let text = error.to_string().to_ascii_lowercase();
+    let too_big = ["too long", "too big", "capacity"]
+        .iter()
+        .any(|mark| text.contains(mark));
     if too_big {
         CloseFrame {
             code: 1009,
