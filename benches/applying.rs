@@ -2,9 +2,9 @@
 //!
 //! 1. createApplyPost end to end (GraphQL mutation → Apply saga → application and membership) at
 //!    concurrency 1 and 16, interleaved round by round (A, B, A, B …) with a floor of the same
-//!    shape: a workflow on its own workflow queue running two no-op activities, one on a "post"
-//!    queue and one on a "chat" queue, as the Apply saga's take_seat and join_room are. The ratio
-//!    is what our own work costs over Temporal's round trips.
+//!    shape: a workflow on its own workflow queue running two no-op local activities with inputs
+//!    of the same size, as the Apply saga's take_seat and join_room are (since the
+//!    `local-db-steps` patch reached Apply). The ratio is what our own work costs over Temporal's.
 //! 2. Capacity under fire: 100 users apply at once to a trip with 3 seats, 20 times over; each
 //!    round must end with exactly 3 applied, 97 refused with `POST_FULL`, and the seat count,
 //!    the application rows and the room's members in agreement.
@@ -18,36 +18,10 @@ mod common;
 mod support;
 
 use common::{TestApp, apply_to, error_code, sign_up};
-use fishapp_domain::board::PostDraft;
-use fishapp_store::{board, chat};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{floor, load, ms, percentile};
-
-/// An OPEN trip of `owner` with `max_apply` seats and its room, written straight through the
-/// store (what the CreatePost saga leaves behind), so that seeding does not dominate the run.
-async fn open_trip(pool: &sqlx::PgPool, owner: i64, max_apply: i32) -> i64 {
-    let id = board::reserve_post_id(pool).await.unwrap();
-    let fields: PostDraft = serde_json::from_value(json!({
-        "title": "Bench trip",
-        "content": "Seeded for the benchmark.",
-        "fishing_spot_type_id": 1,
-        "prefecture_id": 13,
-        "meeting_place_id": "ChIJN1t_tDeuEmsRUsoyG83frY4",
-        "meeting_at": chrono::Utc::now() + chrono::Duration::days(7),
-        "max_apply": max_apply,
-        "fish_type_ids": [3],
-    }))
-    .unwrap();
-    board::insert_pending(pool, id, owner, &fields)
-        .await
-        .unwrap();
-    chat::create_room(pool, id, owner).await.unwrap();
-    board::publish(pool, id).await.unwrap();
-    id
-}
+use support::{floor, interleaved, ms, percentile, seed};
 
 async fn users(app: &TestApp, n: usize) -> Vec<String> {
     let mut tokens = Vec::with_capacity(n);
@@ -68,10 +42,13 @@ async fn apply_latency(app: &Arc<TestApp>, owner: i64) {
     let calls: usize = per_round.iter().map(|(_, n)| n * ROUNDS).sum();
     let mut trips = Vec::new();
     for _ in 0..calls.div_ceil(APPLICANTS) {
-        trips.push(open_trip(&pool, owner, APPLICANTS as i32).await);
+        trips.push(
+            seed::open_post(&pool, owner, APPLICANTS as i32, trips.len())
+                .await
+                .0,
+        );
     }
     let trips = Arc::new(trips);
-    let next = Arc::new(AtomicUsize::new(0));
 
     let prefix = app.config.temporal_task_queue_prefix.clone();
     let [workflows, post, chat] =
@@ -81,21 +58,32 @@ async fn apply_latency(app: &Arc<TestApp>, owner: i64) {
         &[workflows.clone(), post.clone(), chat.clone()],
     );
     let client = floor::client(&app.config).await;
-    let steps = Arc::new(vec![post, chat]);
+    // take_seat and join_room: local activities on the workflow's worker, two ids each.
+    let steps = Arc::new(vec![
+        floor::Step::local(json!({ "post_id": 1, "user_id": 1 })),
+        floor::Step::local(json!({ "post_id": 1, "user_id": 1 })),
+    ]);
 
     println!(
         "| concurrency | applies | createApplyPost p50 | p99 | applies/s | floor p50 | floor p99 | floor runs/s | **p50 ratio** | **throughput ratio** |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut done = 0;
     for (concurrency, n) in per_round {
-        let (mut applied, mut floored) = (Vec::new(), Vec::new());
-        let (mut applied_secs, mut floor_secs) = (0.0, 0.0);
-        for round in 0..ROUNDS {
-            let (app2, applicants2, trips2, next2) =
-                (app.clone(), applicants.clone(), trips.clone(), next.clone());
-            let (latencies, rate) = load(n, concurrency, move |_| {
+        let (app2, applicants2, trips2) = (app.clone(), applicants.clone(), trips.clone());
+        let (client2, workflows2, steps2, prefix2) = (
+            client.clone(),
+            workflows.clone(),
+            steps.clone(),
+            prefix.clone(),
+        );
+        let (applied, floored) = interleaved(
+            ROUNDS,
+            n,
+            concurrency,
+            move |i| {
                 let (app, applicants, trips) = (app2.clone(), applicants2.clone(), trips2.clone());
-                let k = next2.fetch_add(1, Ordering::SeqCst);
+                let k = done + i;
                 async move {
                     let body = apply_to(
                         &app,
@@ -105,40 +93,28 @@ async fn apply_latency(app: &Arc<TestApp>, owner: i64) {
                     .await;
                     assert!(body["errors"].is_null(), "{body}");
                 }
-            })
-            .await;
-            applied.extend(latencies);
-            applied_secs += n as f64 / rate;
-            let (client2, workflows2, steps2, prefix2) = (
-                client.clone(),
-                workflows.clone(),
-                steps.clone(),
-                prefix.clone(),
-            );
-            let (latencies, rate) = load(n, concurrency, move |i| {
+            },
+            move |i| {
                 let (client, workflows, steps) =
                     (client2.clone(), workflows2.clone(), steps2.clone());
-                let id = format!("{prefix2}/floor/{concurrency}/{round}/{i}");
+                let id = format!("{prefix2}/floor/{concurrency}/{i}");
                 async move { floor::run(&client, &workflows, id, &steps).await }
-            })
-            .await;
-            floored.extend(latencies);
-            floor_secs += n as f64 / rate;
-        }
-        applied.sort();
-        floored.sort();
-        let total = (n * ROUNDS) as f64;
-        let (rate, floor_rate) = (total / applied_secs, total / floor_secs);
-        let (p50, fp50) = (percentile(&applied, 0.5), percentile(&floored, 0.5));
+            },
+        )
+        .await;
+        done += n * ROUNDS;
+        let (p50, fp50) = (applied.p(0.5), floored.p(0.5));
         println!(
-            "| {concurrency} | {} | {} | {} | {rate:.1} | {} | {} | {floor_rate:.1} | **{:.2}** | **{:.2}** |",
+            "| {concurrency} | {} | {} | {} | {:.1} | {} | {} | {:.1} | **{:.2}** | **{:.2}** |",
             n * ROUNDS,
             ms(p50),
-            ms(percentile(&applied, 0.99)),
+            ms(applied.p(0.99)),
+            applied.rate,
             ms(fp50),
-            ms(percentile(&floored, 0.99)),
+            ms(floored.p(0.99)),
+            floored.rate,
             p50.as_secs_f64() / fp50.as_secs_f64(),
-            floor_rate / rate,
+            floored.rate / applied.rate,
         );
     }
 }
@@ -153,7 +129,7 @@ async fn capacity_under_fire(app: &Arc<TestApp>, owner: i64) {
     let mut round_times = Vec::new();
     let (mut applied_total, mut refused_total) = (0, 0);
     for round in 0..ROUNDS {
-        let trip = open_trip(&pool, owner, SEATS).await;
+        let trip = seed::open_post(&pool, owner, SEATS, round).await.0;
         let id = json!(trip.to_string());
         let started = Instant::now();
         let bodies: Vec<Value> =

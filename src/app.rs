@@ -242,16 +242,12 @@ pub struct RunningApi {
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
-/// Binds `http_addr` and serves until `shutdown`; then stops accepting, lets in-flight requests
-/// finish for up to `shutdown_grace_secs`, and returns.
-pub async fn start_api(
+/// The HTTP knobs of the API, from `config`, with metrics registered in `metrics`.
+pub fn http_settings(
     config: &Config,
-    deps: Dependencies,
-    keys: TokenKeys,
     metrics: prometheus::Registry,
-    shutdown: CancellationToken,
-) -> anyhow::Result<RunningApi> {
-    let settings = HttpSettings {
+) -> anyhow::Result<HttpSettings> {
+    Ok(HttpSettings {
         cors_allowed_origins: config.cors_allowed_origins.clone(),
         body_limit_bytes: config.http_body_limit_bytes,
         media_dir: (config.media_storage == MediaBackend::Local).then(|| config.media_dir.clone()),
@@ -277,7 +273,19 @@ pub async fn start_api(
             config.graphql_max_subscriptions_per_connection,
             config.graphql_max_subscriptions_per_user,
         ),
-    };
+    })
+}
+
+/// Binds `http_addr` and serves until `shutdown`; then stops accepting, lets in-flight requests
+/// finish for up to `shutdown_grace_secs`, and returns.
+pub async fn start_api(
+    config: &Config,
+    deps: Dependencies,
+    keys: TokenKeys,
+    metrics: prometheus::Registry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningApi> {
+    let settings = http_settings(config, metrics)?;
     let accounts = Accounts::new(
         deps.db.clone(),
         deps.redis.clone(),

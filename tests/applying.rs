@@ -400,22 +400,14 @@ async fn withdrawing_while_the_post_is_deleted_leaves_no_orphan() {
     assert_eq!(orphans, (0, 0, 0, 0));
 }
 
-/// An Apply saga whose worker stops after the seat is taken finishes once on another worker:
-/// one application, one membership, one event per step.
+/// An Apply saga whose worker is killed after the seat is taken, inside the join step (a local
+/// activity, failing and retrying on that worker), finishes once on another worker: one
+/// application, one membership, one event per step.
 #[tokio::test]
-async fn an_apply_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
+async fn an_apply_interrupted_by_a_worker_kill_finishes_once_on_another_worker() {
     use fishapp::worker::Queue;
     use std::time::Duration;
     let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 200).await;
-    let stop_worker = |stop: tokio_util::sync::CancellationToken,
-                       worker: std::thread::JoinHandle<anyhow::Result<()>>| async move {
-        stop.cancel();
-        tokio::task::spawn_blocking(move || worker.join())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    };
     let setup = tokio_util::sync::CancellationToken::new();
     let setup_worker = app.start_worker(setup.clone(), &Queue::ALL);
     app.wait_for_readiness(200, Duration::from_secs(30)).await;
@@ -438,12 +430,17 @@ async fn an_apply_interrupted_by_a_worker_stop_finishes_once_on_another_worker()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // From here on only a worker without the chat queue runs: the saga stops before join_room.
-    stop_worker(setup, setup_worker).await;
-    let first = tokio_util::sync::CancellationToken::new();
-    let first_worker = app.start_worker(first.clone(), &[Queue::Workflows, Queue::Post]);
+    // From here on only a worker process whose join step fails its first four attempts runs.
+    setup.cancel();
+    tokio::task::spawn_blocking(move || setup_worker.join())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let mut first = common::worker_process(&app, "ApplyWorkflow/chat.join_room@4");
     let body = apply(&app, &angler, &post).await;
     assert_eq!(error_code(&body), "UNAVAILABLE", "still running: {body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while seats(&app, &post).await.0 == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -451,20 +448,20 @@ async fn an_apply_interrupted_by_a_worker_stop_finishes_once_on_another_worker()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
     assert_eq!(
         seats(&app, &post).await,
         (1, 1, 1),
         "seat taken, not joined yet"
     );
-    stop_worker(first, first_worker).await;
 
     let second = tokio_util::sync::CancellationToken::new();
     let _second_worker = app.start_worker(second.clone(), &Queue::ALL);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while seats(&app, &post).await.2 < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline + Duration::from_secs(30),
-            "never joined"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "never joined");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Asking again afterwards finds the finished application, not a second one.

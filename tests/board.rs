@@ -659,13 +659,6 @@ async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
         .parse()
         .unwrap();
     let pool = app.pool().await;
-    let status = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, String>("SELECT status FROM board.posts WHERE id = $1")
-            .bind(post_id)
-            .fetch_optional(&pool)
-            .await
-            .unwrap()
-    };
     let rooms = |pool: sqlx::PgPool| async move {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM chat.rooms")
             .fetch_one(&pool)
@@ -680,7 +673,10 @@ async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(status(pool.clone()).await.as_deref(), Some("PENDING"));
+    assert_eq!(
+        post_status(&pool, post_id).await.as_deref(),
+        Some("PENDING")
+    );
     first.cancel();
     tokio::task::spawn_blocking(move || first_worker.join())
         .await
@@ -692,22 +688,92 @@ async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
     let second = tokio_util::sync::CancellationToken::new();
     let _second_worker = app.start_worker(second.clone(), &Queue::ALL);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while status(pool.clone()).await.as_deref() != Some("OPEN") {
+    while post_status(&pool, post_id).await.as_deref() != Some("OPEN") {
         assert!(tokio::time::Instant::now() < deadline, "never published");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     second.cancel();
-    let [posts, _, rooms, members, images, _] = footprint(&app).await;
+    assert_created_once(&app, 1).await;
+}
+
+/// One post, one room with one member, `images` images, and one event per step: a CreatePost
+/// saga whose every step ran once.
+async fn assert_created_once(app: &TestApp, images: i64) {
+    let [posts, _, rooms, members, stored, _] = footprint(app).await;
     assert_eq!(
-        (posts, rooms, members, images),
-        (1, 1, 1, 1),
+        (posts, rooms, members, stored),
+        (1, 1, 1, images),
         "every step ran once"
     );
     assert_eq!(
-        event_types(&app).await,
+        event_types(app).await,
         ["chat.room.created", "board.post.published"],
         "one event per step"
     );
+}
+
+/// A post's status, `None` once it is gone (or before it was written).
+async fn post_status(pool: &sqlx::PgPool, post_id: i64) -> Option<String> {
+    sqlx::query_scalar("SELECT status FROM board.posts WHERE id = $1")
+        .bind(post_id)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+/// A worker killed (SIGKILL) in the middle of a local step — the room step, failing and retrying
+/// on that worker: the step's result was never recorded, so once Temporal gives the workflow
+/// task up (its 10 s timeout), the next worker runs the step again and the saga ends with every
+/// step done once. (A graceful stop is no test of this: the SDK lets a local step in flight finish
+/// first, retries included.)
+#[tokio::test]
+async fn a_saga_killed_inside_a_local_step_finishes_once_on_another_worker() {
+    use fishapp::worker::Queue;
+    let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 1).await;
+    let (token, _) = sign_up(&app).await;
+    // A worker process whose room step fails its first four attempts (retried after 1, 2 and
+    // 4 s): it is inside that step when it is killed.
+    let mut first = common::worker_process(&app, "CreatePostWorkflow/chat.create_room@4");
+    let body = create_post(&app, &token, post_input("Killed mid-step"), vec![]).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let post_id: i64 = body["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pool = app.pool().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while post_status(&pool, post_id).await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first step never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Inside the room step's retries.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert_eq!(
+        post_status(&pool, post_id).await.as_deref(),
+        Some("PENDING"),
+        "killed inside the room step"
+    );
+
+    let second = tokio_util::sync::CancellationToken::new();
+    let _second_worker = app.start_worker(second.clone(), &Queue::ALL);
+    let taking_over = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    while post_status(&pool, post_id).await.as_deref() != Some("OPEN") {
+        assert!(tokio::time::Instant::now() < deadline, "never published");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "the second worker finished the saga {:?} after it started",
+        taking_over.elapsed()
+    );
+    second.cancel();
+    assert_created_once(&app, 0).await;
 }
 
 #[tokio::test]
@@ -917,7 +983,7 @@ async fn record_board_saga_histories() {
     save(
         &app,
         &format!("{prefix}/apply/{post_id}/{angler_id}"),
-        "apply",
+        "apply_local_steps",
     )
     .await;
     common::withdraw(&app, &angler, &application).await;
@@ -989,7 +1055,7 @@ async fn record_board_saga_histories() {
     save(
         &later,
         &format!("{later_prefix}/apply/{post_id}/{angler_id}"),
-        "apply_compensated",
+        "apply_local_steps_compensated",
     )
     .await;
 

@@ -1,8 +1,8 @@
 //! Recorded saga histories (`tests/histories/*.json`, written by `scripts/record-histories` from
 //! the real worker) replayed against this build: a change that makes a workflow decide
 //! differently for a history already in flight — a nondeterminism — fails here, before it
-//! reaches a deployment. `create_post*.json` ran before CreatePost's database steps became local
-//! activities (the `local-db-steps` patch), `create_post_local_steps*.json` after.
+//! reaches a deployment. `create_post*.json` and `apply*.json` ran before the sagas' database
+//! steps became local activities (the `local-db-steps` patch), `*_local_steps*.json` after.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 #[tokio::test]
@@ -27,6 +27,8 @@ async fn every_recorded_history_replays_against_this_build() {
         [
             "apply.json",
             "apply_compensated.json",
+            "apply_local_steps.json",
+            "apply_local_steps_compensated.json",
             "cleanup_staged_images.json",
             "close_past_posts.json",
             "create_post.json",

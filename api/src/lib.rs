@@ -27,4 +27,4 @@ pub use board::{Board, BoardSettings};
 pub use cache::Redis;
 pub use error::ApiError;
 pub use media::{Media, MediaSettings};
-pub use router::{Dependencies, HttpSettings, RouterError, router};
+pub use router::{Dependencies, HttpSettings, RouterError, router, with_middleware};

@@ -151,7 +151,6 @@ pub fn router(
         .extension(crate::error::CodedSubscriptionErrors)
         .finish();
     let metrics = HttpMetrics::new(&settings.metrics)?;
-    let cors = cors_layer(&settings.cors_allowed_origins)?;
     let state = AppState {
         deps,
         accounts,
@@ -165,14 +164,6 @@ pub fn router(
         websocket_init_timeout: settings.websocket_init_timeout,
         stream_caps: settings.stream_caps.clone(),
     };
-
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let request_id = request_id(request.headers());
-            // The path only: query strings can carry user data.
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
-        })
-        .on_response(DefaultOnResponse::new().level(Level::INFO));
 
     let mut routes = Router::new();
     if let Some(dir) = &settings.media_dir {
@@ -196,22 +187,48 @@ pub fn router(
         );
     }
 
-    // Layers wrap bottom-up: the request id is set first, so the trace span, the handlers and
-    // the response all see the same one.
-    Ok(routes
+    let routes = routes
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/.well-known/jwks.json", get(jwks))
+        .with_state(state);
+    layered(routes, metrics, settings)
+}
+
+/// `routes` behind the middleware every request of the API passes through (request id, trace
+/// span, CORS, body limit, metrics, panic catcher), with metrics registered in
+/// `settings.metrics`. For handlers outside the API that must be measured or served under the same
+/// conditions (the benchmarks' plain handlers).
+pub fn with_middleware(routes: Router, settings: &HttpSettings) -> Result<Router, RouterError> {
+    layered(routes, HttpMetrics::new(&settings.metrics)?, settings)
+}
+
+fn layered(
+    routes: Router,
+    metrics: Arc<HttpMetrics>,
+    settings: &HttpSettings,
+) -> Result<Router, RouterError> {
+    let cors = cors_layer(&settings.cors_allowed_origins)?;
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let request_id = request_id(request.headers());
+            // The path only: query strings can carry user data.
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+
+    // Layers wrap bottom-up: the request id is set first, so the trace span, the handlers and
+    // the response all see the same one.
+    Ok(routes
         .layer(middleware::from_fn(panic::catch_panic))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))
 }
 
 async fn graphql_post(

@@ -793,6 +793,32 @@ pub async fn seats(pool: &sqlx::PgPool, post_id: i64) -> (i32, i64, i64) {
     .expect("the post's seats")
 }
 
+/// A `fishapp worker` process on every task queue of `app`, with the fault plan `faults` (see
+/// `FISHAPP_FAULT_INJECTION`): a worker a test can kill outright (`start_kill` sends SIGKILL),
+/// which an in-process worker cannot be.
+pub fn worker_process(app: &TestApp, faults: &str) -> tokio::process::Child {
+    app.schedules_made
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let config = &app.config;
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
+        .arg("worker")
+        .env("FISHAPP_DATABASE_URL", &config.database_url)
+        .env("FISHAPP_TEMPORAL_ADDRESS", config.temporal_address.as_str())
+        .env("FISHAPP_TEMPORAL_NAMESPACE", &config.temporal_namespace)
+        .env(
+            "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
+            &config.temporal_task_queue_prefix,
+        )
+        .env("FISHAPP_MEDIA_DIR", &config.media_dir)
+        .env("FISHAPP_WORKER_HTTP_ADDR", "127.0.0.1:0")
+        .env("FISHAPP_FAULT_INJECTION", faults)
+        .env("FISHAPP_LOG_FILTER", "error")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("fishapp worker starts")
+}
+
 /// A small JPEG photo, its colour set by `seed` (each seed a different file).
 pub fn jpeg(seed: u8) -> Vec<u8> {
     use image::{DynamicImage, ImageFormat, RgbImage};

@@ -1,6 +1,7 @@
-//! The board's sagas: create, update and delete (teardown) a post. Each step is an activity on
-//! its context's task queue, but CreatePost's database steps, which run as local activities on
-//! the workflow's worker (see `saga::Placement`); ids are business keys (see `fishapp_api`'s board service), so a
+//! The board's sagas: create, update and delete (teardown) a post, apply and withdraw. Each step
+//! is an activity on its context's task queue, but CreatePost's and Apply's forward database
+//! steps, which run as local activities on the workflow's worker (see `saga::Placement`); ids are
+//! business keys (see `fishapp_api`'s board service), so a
 //! retried mutation finds the saga it already started.
 
 use crate::saga::{
@@ -396,6 +397,9 @@ impl ApplyWorkflow {
     ) -> Result<ApplyOutput, StepError> {
         let q = &input.queues;
         let (post_id, user_id) = (input.post_id, input.user_id);
+        // Both steps are database steps: local activities, like CreatePost's (sagas started
+        // before that change replay with them on the context queues).
+        let db = Placement::of(ctx);
         // Recorded before the step: a seat taken by an attempt whose reply was lost goes back too.
         undo.push_activity(
             ctx,
@@ -407,11 +411,13 @@ impl ApplyWorkflow {
             },
             until_done(&q.post, DB_STEP),
         );
-        let seat = ctx
-            .execute_activity(
+        let seat = db
+            .forward(
+                ctx,
                 PostActivities::take_seat,
                 SeatOf { post_id, user_id },
-                forward(&q.post, DB_STEP),
+                &q.post,
+                DB_STEP,
             )
             .await
             .map_err(step("take a seat"))?;
@@ -429,10 +435,12 @@ impl ApplyWorkflow {
             },
             until_done(&q.chat, DB_STEP),
         );
-        ctx.execute_activity(
+        db.forward(
+            ctx,
             ChatActivities::join_room,
             Membership { post_id, user_id },
-            forward(&q.chat, DB_STEP),
+            &q.chat,
+            DB_STEP,
         )
         .await
         .map_err(step("join the chat room"))?;
