@@ -190,36 +190,6 @@ pub fn finalize_response(response: &mut async_graphql::Response, request_id: &st
     }
 }
 
-/// Gives every response of a subscription (over WebSocket, where [`finalize_response`] is not
-/// called per message) the same treatment: each error carries a code, and resolver errors
-/// without one are logged and replaced. The subscription gets a request id of its own, for the
-/// client to quote.
-pub struct CodedSubscriptionErrors;
-
-impl async_graphql::extensions::ExtensionFactory for CodedSubscriptionErrors {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(CodedSubscriptionErrors)
-    }
-}
-
-impl async_graphql::extensions::Extension for CodedSubscriptionErrors {
-    fn subscribe<'s>(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
-        next: async_graphql::extensions::NextSubscribe<'_>,
-    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
-        use futures::StreamExt;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        next.run(ctx, stream)
-            .map(move |mut response| {
-                finalize_response(&mut response, &request_id);
-                response
-            })
-            .boxed()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

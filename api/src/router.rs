@@ -11,13 +11,13 @@ use crate::graphiql;
 use crate::graphql::body::{self, BodyError, UploadLimits};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::streams::StreamCaps;
-use crate::graphql::{self, FishappSchema, QueryCostGuard, QueryLimits, RequestContext};
+use crate::graphql::{self, GuardedSchema, QueryLimits, RequestContext};
 use crate::health;
 use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
 use crate::panic;
 use crate::websocket;
-use async_graphql::ErrorExtensions;
+use async_graphql::{ErrorExtensions, Executor};
 use async_graphql_axum::GraphQLResponse;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRef, Request, State};
@@ -103,7 +103,7 @@ pub enum RouterError {
 struct AppState {
     deps: Dependencies,
     accounts: Accounts,
-    schema: FishappSchema,
+    schema: GuardedSchema,
     metrics: Arc<HttpMetrics>,
     body_limit_bytes: usize,
     query_limits: QueryLimits,
@@ -136,20 +136,20 @@ pub fn router(
     chat: Chat,
     settings: &HttpSettings,
 ) -> Result<Router, RouterError> {
-    let mut schema = graphql::schema_builder();
-    if !settings.graphql_introspection {
-        schema = schema.disable_introspection();
-    }
-    let schema = schema
-        .data(deps.clone())
-        .data(accounts.clone())
-        .data(media)
-        .data(board)
-        .data(chat)
-        .data(settings.stream_caps.clone())
-        .extension(QueryCostGuard::new(settings.query_limits))
-        .extension(crate::error::CodedSubscriptionErrors)
-        .finish();
+    let build = || {
+        let mut schema = graphql::schema_builder();
+        if !settings.graphql_introspection {
+            schema = schema.disable_introspection();
+        }
+        schema
+            .data(deps.clone())
+            .data(accounts.clone())
+            .data(media.clone())
+            .data(board.clone())
+            .data(chat.clone())
+            .data(settings.stream_caps.clone())
+    };
+    let schema = GuardedSchema::new(build, settings.query_limits);
     let metrics = HttpMetrics::new(&settings.metrics)?;
     let state = AppState {
         deps,

@@ -7,7 +7,7 @@
 //! costs the server a task and a descriptor, and one that never says who it is must not keep
 //! them. The subscription caps (`graphql::streams`) bound what an initialised one may hold.
 
-use crate::graphql::FishappSchema;
+use crate::graphql::GuardedSchema;
 use crate::graphql::RequestContext;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::streams::StreamCaps;
@@ -32,7 +32,7 @@ const MAX_EARLY_MESSAGES: usize = 8;
 
 /// What one WebSocket session needs.
 pub(crate) struct Session {
-    pub schema: FishappSchema,
+    pub schema: GuardedSchema,
     pub db: Database,
     /// The client's address (after trusted proxies).
     pub client: IpAddr,

@@ -19,21 +19,23 @@
 //! through [`offload`], so they never starve the async workers that serve `/healthz` and the
 //! other requests. Execution — resolvers, I/O — gets a time budget.
 
+use super::{Mutation, Query, Subscription};
+use crate::error::finalize_response;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
 use async_graphql::{
-    ErrorExtensionValues, Name, Positioned, Request, Response, ServerError, ServerResult,
-    ValidationResult, Value, Variables,
+    Data, ErrorExtensionValues, Executor, Name, ObjectType, Positioned, Request, Response, Schema,
+    SchemaBuilder, ServerError, ServerResult, SubscriptionType, ValidationResult, Value, Variables,
 };
 use fishapp_domain::ErrorCode;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What one document may cost. The defaults admit every query an honest front end sends (the
@@ -71,39 +73,81 @@ impl Default for QueryLimits {
 const OFFLOAD_PARSE_ABOVE_BYTES: usize = 4 * 1024;
 const OFFLOAD_VALIDATION_ABOVE_SELECTIONS: usize = 256;
 
-/// The async-graphql extension that applies [`QueryLimits`] to every request the schema runs:
-/// POST, GET, multipart and WebSocket subscriptions all pass through `prepare_request`.
-#[derive(Debug, Clone)]
-pub struct QueryCostGuard {
+/// The schema as the API runs it on every transport (POST, GET, multipart, WebSocket): each
+/// request is admitted under [`QueryLimits`] before async-graphql sees it, queries and mutations
+/// get the time budget, and every response of a WebSocket operation gets codes and a request id
+/// the way an HTTP response does ([`finalize_response`]).
+///
+/// It holds two copies of the schema. As soon as a schema has any extension, async-graphql runs
+/// the extension chain around every field of every response: a boxed future, a registry lookup
+/// and type-name strings per field, about a sixth of a 30-post listing's throughput
+/// (docs/benchmarks.md). Only large documents need a hook: one that moves async-graphql's
+/// parse-depth check and validation, which walk every spread, off the async worker. So only
+/// they run on the copy that has it ([`OffloadChecks`]); the rest run on a copy without
+/// extensions.
+pub struct Guarded<Q, M, S> {
+    plain: Schema<Q, M, S>,
+    offloading: Schema<Q, M, S>,
     limits: QueryLimits,
 }
 
-impl QueryCostGuard {
-    pub fn new(limits: QueryLimits) -> Self {
-        Self { limits }
+/// Fishapp's schema, guarded.
+pub type GuardedSchema = Guarded<Query, Mutation, Subscription>;
+
+// Not derived: the derive would ask the root types to be `Clone`; a `Schema` is a shared handle.
+impl<Q, M, S> Clone for Guarded<Q, M, S> {
+    fn clone(&self) -> Self {
+        Self {
+            plain: self.plain.clone(),
+            offloading: self.offloading.clone(),
+            limits: self.limits,
+        }
     }
 }
 
-impl ExtensionFactory for QueryCostGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardedRequest {
-            limits: self.limits,
-            selections: AtomicUsize::new(0),
+impl<Q, M, S> Guarded<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    /// `build` gives the schema with its data; it is called twice, once per copy (data is cloned
+    /// handles, so both copies share the same state).
+    pub fn new(build: impl Fn() -> SchemaBuilder<Q, M, S>, limits: QueryLimits) -> Self {
+        Self {
+            plain: build().finish(),
+            offloading: build().extension(OffloadChecks).finish(),
+            limits,
+        }
+    }
+
+    /// Admits `request` (parsing it; a large document off the async worker) and picks the copy
+    /// of the schema to run it on.
+    fn admit(&self, request: &mut Request) -> ServerResult<&Schema<Q, M, S>> {
+        let limits = self.limits;
+        let selections = offload(request.query.len() > OFFLOAD_PARSE_ABOVE_BYTES, || {
+            admit(&limits, request)
+        })?;
+        Ok(if selections > OFFLOAD_VALIDATION_ABOVE_SELECTIONS {
+            &self.offloading
+        } else {
+            &self.plain
         })
     }
 }
 
-/// One request's guard (async-graphql creates an extension instance per request).
-struct GuardedRequest {
-    limits: QueryLimits,
-    /// The admitted document's expanded size, which decides where validation runs.
-    selections: AtomicUsize,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for GuardedRequest {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        match tokio::time::timeout(self.limits.timeout, next.run(ctx)).await {
+impl<Q, M, S> Executor for Guarded<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    async fn execute(&self, mut request: Request) -> Response {
+        let schema = match self.admit(&mut request) {
+            Ok(schema) => schema,
+            Err(refused) => return Response::from_errors(vec![refused]),
+        };
+        match tokio::time::timeout(self.limits.timeout, schema.execute(request)).await {
             Ok(response) => response,
             Err(_) => Response::from_errors(vec![error(
                 ErrorCode::Timeout,
@@ -116,22 +160,44 @@ impl Extension for GuardedRequest {
         }
     }
 
-    async fn prepare_request(
+    fn execute_stream(
         &self,
-        ctx: &ExtensionContext<'_>,
         mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let limits = self.limits;
-        let selections = offload(request.query.len() > OFFLOAD_PARSE_ABOVE_BYTES, || {
-            admit(&limits, &mut request)
-        })?;
-        self.selections.store(selections, Ordering::Relaxed);
-        next.run(ctx, request).await
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let stream = match self.admit(&mut request) {
+            Ok(schema) => {
+                schema.execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            }
+            Err(refused) => {
+                futures::stream::once(async { Response::from_errors(vec![refused]) }).boxed()
+            }
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        stream
+            .map(move |mut response| {
+                finalize_response(&mut response, &request_id);
+                response
+            })
+            .boxed()
     }
+}
 
-    /// The document is parsed already; what async-graphql does here is its recursion-depth
-    /// check, which walks every spread like validation does.
+/// The hooks of the schema copy that runs large documents: async-graphql's parse-depth check
+/// and its validation leave the async worker. (Their futures do all their work on the first
+/// poll, so blocking on them is blocking on CPU work, never on I/O.)
+struct OffloadChecks;
+
+impl ExtensionFactory for OffloadChecks {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OffloadChecks)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OffloadChecks {
+    /// The document is parsed already (by [`admit`]); what async-graphql does here is its
+    /// recursion-depth check.
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -139,7 +205,7 @@ impl Extension for GuardedRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        offload(self.large(), || {
+        offload(true, || {
             futures::executor::block_on(next.run(ctx, query, variables))
         })
     }
@@ -149,16 +215,7 @@ impl Extension for GuardedRequest {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        offload(self.large(), || futures::executor::block_on(next.run(ctx)))
-    }
-}
-
-impl GuardedRequest {
-    /// Whether the admitted document is large enough for its checks to leave the async worker.
-    /// (async-graphql's parse and validation futures do all their work on the first poll, so
-    /// blocking on them is blocking on CPU work, never on I/O.)
-    fn large(&self) -> bool {
-        self.selections.load(Ordering::Relaxed) > OFFLOAD_VALIDATION_ABOVE_SELECTIONS
+        offload(true, || futures::executor::block_on(next.run(ctx)))
     }
 }
 
@@ -559,14 +616,15 @@ mod tests {
             timeout: Duration::from_millis(50),
             ..limits()
         };
-        let schema = async_graphql::Schema::build(
-            Slow,
-            async_graphql::EmptyMutation,
-            async_graphql::EmptySubscription,
-        )
-        .extension(QueryCostGuard::new(budget))
-        .finish();
-        let response = schema.execute("{ slow }").await;
+        let build = || {
+            async_graphql::Schema::build(
+                Slow,
+                async_graphql::EmptyMutation,
+                async_graphql::EmptySubscription,
+            )
+        };
+        let schema = Guarded::new(build, budget);
+        let response = schema.execute(Request::new("{ slow }")).await;
         let code = response.errors[0]
             .extensions
             .as_ref()

@@ -20,7 +20,7 @@ pub mod streams;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
-pub use cost::{QueryCostGuard, QueryLimits, refuse_unless_query};
+pub use cost::{GuardedSchema, QueryLimits, refuse_unless_query};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
