@@ -35,7 +35,11 @@ impl User {
     /// A user by id through the request's loader (one statement for a whole page);
     /// NOT_FOUND with `missing` when there is none.
     pub(crate) async fn load(ctx: &Context<'_>, id: i64, missing: &str) -> ApiResult<User> {
-        let loaded = load(&loaders(ctx).users, id).await?;
+        let page = loaders(ctx).page.get().and_then(|p| p.users.as_ref());
+        let loaded = match page.and_then(|p| p.get(id)) {
+            Some(prefetched) => prefetched.cloned(),
+            None => load(&loaders(ctx).users, id).await?,
+        };
         loaded
             .map(User)
             .ok_or_else(|| ApiError::NotFound(missing.to_owned()))

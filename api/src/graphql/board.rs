@@ -6,7 +6,7 @@ use super::account::{User, parse_id};
 use super::applying::ApplyPost;
 use super::context::{Guards, while_signed_in};
 use super::cursor::Cursor;
-use super::loaders::{load, loaders};
+use super::loaders::{Page, PageSelection, load, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use super::streams::open_stream;
@@ -61,12 +61,14 @@ impl Post {
     }
     /// Codes (1–95), as the original's `ID`s.
     async fn fish_type_ids(&self, ctx: &Context<'_>) -> ApiResult<Vec<ID>> {
-        let loaded = load(&loaders(ctx).fish_types, self.0.id).await?;
-        Ok(loaded
-            .unwrap_or_default()
-            .into_iter()
-            .map(|code| ID(code.to_string()))
-            .collect())
+        let id = self.0.id;
+        let ids = |codes: &[i16]| codes.iter().map(|code| ID(code.to_string())).collect();
+        let page = loaders(ctx).page.get().and_then(|p| p.fish_types.as_ref());
+        if let Some(prefetched) = page.and_then(|p| p.get(id)) {
+            return Ok(ids(prefetched.map(Vec::as_slice).unwrap_or_default()));
+        }
+        let loaded = load(&loaders(ctx).fish_types, id).await?;
+        Ok(ids(&loaded.unwrap_or_default()))
     }
     /// A JIS prefecture code (1–47), as the original's `ID`.
     async fn prefecture_id(&self) -> ID {
@@ -104,7 +106,17 @@ impl Post {
         complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_IMAGES, child_complexity)"
     )]
     async fn images(&self, ctx: &Context<'_>) -> ApiResult<Vec<Image>> {
-        let loaded = load(&loaders(ctx).post_images, self.0.id).await?;
+        let id = self.0.id;
+        let page = loaders(ctx).page.get().and_then(|p| p.images.as_ref());
+        if let Some(prefetched) = page.and_then(|p| p.get(id)) {
+            return Ok(prefetched
+                .into_iter()
+                .flatten()
+                .cloned()
+                .map(Image)
+                .collect());
+        }
+        let loaded = load(&loaders(ctx).post_images, id).await?;
         Ok(loaded.unwrap_or_default().into_iter().map(Image).collect())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
@@ -395,6 +407,16 @@ impl BoardQuery {
         .gql()?;
         let has_next_page = rows.len() as i64 > first;
         rows.truncate(first as usize);
+        // The page's authors, images and fish types in one go, where the query asks for them.
+        let nodes = ctx.look_ahead().field("nodes");
+        let selected = PageSelection {
+            users: nodes.field("user").exists(),
+            images: nodes.field("images").exists(),
+            fish_types: nodes.field("fishTypeIds").exists(),
+        };
+        let page = Page::load(loaders(ctx), &rows, selected).await?;
+        // A second `posts` in the same request (under an alias) goes through the loaders.
+        let _ = loaders(ctx).page.set(page);
         let end_cursor = rows.last().map(|last| {
             Cursor {
                 s: sort_by,

@@ -3,6 +3,7 @@
 //! across requests.
 
 use crate::error::ApiError;
+use crate::error::ApiResult;
 use async_graphql::dataloader::{DataLoader, Loader};
 use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
@@ -10,8 +11,8 @@ use fishapp_store::account::{self, UserRow};
 use fishapp_store::board::{self, ApplicationRow, PostRow};
 use fishapp_store::chat::{self, MemberRow};
 use fishapp_store::media::{self, ImageRow};
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 pub(crate) struct Loaders {
     pub users: DataLoader<UserLoader>,
@@ -31,6 +32,8 @@ pub(crate) struct Loaders {
     pub applications_of_users: DataLoader<UserApplicationsLoader>,
     /// A user's posts (any status but DELETING), newest first.
     pub posts_of_users: DataLoader<UserPostsLoader>,
+    /// The nested data of the request's page of posts, when `posts` loaded it in one go.
+    pub page: OnceLock<Page>,
 }
 
 impl Loaders {
@@ -50,7 +53,100 @@ impl Loaders {
                 tokio::spawn,
             ),
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
+            page: OnceLock::new(),
         }
+    }
+}
+
+/// Values a loader's own statement loaded for a set of keys ahead of time: the same answer
+/// `load_one` would give for those keys, without 30 `load_one` calls and a batch task per page.
+pub(crate) struct Prefetched<V> {
+    keys: HashSet<i64>,
+    values: HashMap<i64, V>,
+}
+
+impl<V> Prefetched<V> {
+    /// The loader's answer for `key` if it was among the keys loaded; `None` for any other key
+    /// (ask the loader).
+    pub(crate) fn get(&self, key: i64) -> Option<Option<&V>> {
+        self.keys.contains(&key).then(|| self.values.get(&key))
+    }
+
+    async fn load<L>(loader: &DataLoader<L>, keys: Vec<i64>) -> ApiResult<Self>
+    where
+        L: Loader<i64, Value = V, Error = LoadError>,
+    {
+        use crate::error::IntoGql;
+        let mut keys = keys;
+        keys.sort_unstable();
+        keys.dedup();
+        let values = loader
+            .loader()
+            .load(&keys)
+            .await
+            .map_err(|e| load_error(&e))
+            .gql()?;
+        Ok(Self {
+            keys: keys.into_iter().collect(),
+            values,
+        })
+    }
+}
+
+/// A page of posts' authors, images and fish types, each loaded only when the query selects it.
+/// Through the loaders a page is the same statements, but 30 `load_one` calls per field, each
+/// batch a spawned task after the loader's delay: a sizeable part of a listing's cost
+/// (docs/benchmarks.md).
+#[derive(Default)]
+pub(crate) struct Page {
+    pub users: Option<Prefetched<UserRow>>,
+    pub images: Option<Prefetched<Vec<ImageRow>>>,
+    pub fish_types: Option<Prefetched<Vec<i16>>>,
+}
+
+/// What of a page's nested data the query selects.
+pub(crate) struct PageSelection {
+    pub users: bool,
+    pub images: bool,
+    pub fish_types: bool,
+}
+
+impl Page {
+    /// Loads what `selected` asks for the posts `rows`, the statements side by side.
+    pub(crate) async fn load(
+        loaders: &Loaders,
+        rows: &[PostRow],
+        selected: PageSelection,
+    ) -> ApiResult<Self> {
+        let ids = || rows.iter().map(|p| p.id).collect::<Vec<_>>();
+        let authors = rows.iter().map(|p| p.user_id).collect::<Vec<_>>();
+        let (users, images, fish_types) = futures::join!(
+            async {
+                match selected.users {
+                    true => Prefetched::load(&loaders.users, authors).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match selected.images {
+                    true => Prefetched::load(&loaders.post_images, ids())
+                        .await
+                        .map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match selected.fish_types {
+                    true => Prefetched::load(&loaders.fish_types, ids()).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+        );
+        Ok(Self {
+            users: users?,
+            images: images?,
+            fish_types: fish_types?,
+        })
     }
 }
 
