@@ -159,8 +159,12 @@ fn dechunk(body: &str) -> String {
     out
 }
 
-/// Runs every case (a few at a time), then checks the server is still ready.
+/// Runs every case (a few at a time), then checks the server is still ready. It must be ready
+/// first: its Temporal client connects in the background, which can take a few seconds on a
+/// loaded machine.
 async fn run_all(app: &TestApp, cases: Vec<Case>) {
+    app.wait_for_readiness(200, std::time::Duration::from_secs(30))
+        .await;
     let results: Vec<(String, Result<(), String>)> = futures::stream::iter(cases)
         .map(|case| async move {
             let result = run(app, &case).await;
