@@ -284,15 +284,7 @@ async fn list_posts(app: &Arc<TestApp>) {
             let (http, plain) = (http.clone(), plain.clone());
             async move {
                 let request = json!({ "query": LIST, "variables": {} });
-                let body: Value = http
-                    .post(&plain)
-                    .json(&request)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let body = common::send(http.post(&plain).json(&request), None).await;
                 assert_eq!(body["data"]["posts"]["nodes"].as_array().unwrap().len(), 30);
             }
         },

@@ -4,7 +4,7 @@
 use super::applying::ApplyPost;
 use super::board::Post;
 use super::context::Guards;
-use super::loaders::{load, loaders};
+use super::loaders::{load, load_in_page, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use crate::account::{SignUp, TokenPair as Pair};
@@ -35,11 +35,8 @@ impl User {
     /// A user by id through the request's loader (one statement for a whole page);
     /// NOT_FOUND with `missing` when there is none.
     pub(crate) async fn load(ctx: &Context<'_>, id: i64, missing: &str) -> ApiResult<User> {
-        let page = loaders(ctx).page.get().and_then(|p| p.users.as_ref());
-        let loaded = match page.and_then(|p| p.get(id)) {
-            Some(prefetched) => prefetched.cloned(),
-            None => load(&loaders(ctx).users, id).await?,
-        };
+        let users = &loaders(ctx).users;
+        let loaded = load_in_page(ctx, |p| p.users.as_ref(), users, id).await?;
         loaded
             .map(User)
             .ok_or_else(|| ApiError::NotFound(missing.to_owned()))

@@ -6,7 +6,7 @@ use super::account::{User, parse_id};
 use super::applying::ApplyPost;
 use super::context::{Guards, while_signed_in};
 use super::cursor::Cursor;
-use super::loaders::{Page, PageSelection, load, loaders};
+use super::loaders::{Page, PageSelection, load, load_in_page, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use super::streams::open_stream;
@@ -61,14 +61,13 @@ impl Post {
     }
     /// Codes (1–95), as the original's `ID`s.
     async fn fish_type_ids(&self, ctx: &Context<'_>) -> ApiResult<Vec<ID>> {
-        let id = self.0.id;
-        let ids = |codes: &[i16]| codes.iter().map(|code| ID(code.to_string())).collect();
-        let page = loaders(ctx).page.get().and_then(|p| p.fish_types.as_ref());
-        if let Some(prefetched) = page.and_then(|p| p.get(id)) {
-            return Ok(ids(prefetched.map(Vec::as_slice).unwrap_or_default()));
-        }
-        let loaded = load(&loaders(ctx).fish_types, id).await?;
-        Ok(ids(&loaded.unwrap_or_default()))
+        let fish = &loaders(ctx).fish_types;
+        let loaded = load_in_page(ctx, |p| p.fish_types.as_ref(), fish, self.0.id).await?;
+        Ok(loaded
+            .unwrap_or_default()
+            .into_iter()
+            .map(|code| ID(code.to_string()))
+            .collect())
     }
     /// A JIS prefecture code (1–47), as the original's `ID`.
     async fn prefecture_id(&self) -> ID {
@@ -106,17 +105,8 @@ impl Post {
         complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_IMAGES, child_complexity)"
     )]
     async fn images(&self, ctx: &Context<'_>) -> ApiResult<Vec<Image>> {
-        let id = self.0.id;
-        let page = loaders(ctx).page.get().and_then(|p| p.images.as_ref());
-        if let Some(prefetched) = page.and_then(|p| p.get(id)) {
-            return Ok(prefetched
-                .into_iter()
-                .flatten()
-                .cloned()
-                .map(Image)
-                .collect());
-        }
-        let loaded = load(&loaders(ctx).post_images, id).await?;
+        let images = &loaders(ctx).post_images;
+        let loaded = load_in_page(ctx, |p| p.images.as_ref(), images, self.0.id).await?;
         Ok(loaded.unwrap_or_default().into_iter().map(Image).collect())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {

@@ -112,41 +112,59 @@ pub(crate) struct PageSelection {
 }
 
 impl Page {
-    /// Loads what `selected` asks for the posts `rows`, the statements side by side.
+    /// Loads what `selected` asks for the posts `rows`, the statements side by side (none for
+    /// an empty page).
     pub(crate) async fn load(
         loaders: &Loaders,
         rows: &[PostRow],
         selected: PageSelection,
     ) -> ApiResult<Self> {
-        let ids = || rows.iter().map(|p| p.id).collect::<Vec<_>>();
-        let authors = rows.iter().map(|p| p.user_id).collect::<Vec<_>>();
+        async fn when<L>(
+            wanted: bool,
+            loader: &DataLoader<L>,
+            keys: impl FnOnce() -> Vec<i64>,
+        ) -> ApiResult<Option<Prefetched<L::Value>>>
+        where
+            L: Loader<i64, Error = LoadError>,
+        {
+            match wanted {
+                true => Prefetched::load(loader, keys()).await.map(Some),
+                false => Ok(None),
+            }
+        }
+        let any = !rows.is_empty();
+        let ids = || rows.iter().map(|p| p.id).collect();
         let (users, images, fish_types) = futures::join!(
-            async {
-                match selected.users {
-                    true => Prefetched::load(&loaders.users, authors).await.map(Some),
-                    false => Ok(None),
-                }
-            },
-            async {
-                match selected.images {
-                    true => Prefetched::load(&loaders.post_images, ids())
-                        .await
-                        .map(Some),
-                    false => Ok(None),
-                }
-            },
-            async {
-                match selected.fish_types {
-                    true => Prefetched::load(&loaders.fish_types, ids()).await.map(Some),
-                    false => Ok(None),
-                }
-            },
+            when(any && selected.users, &loaders.users, || rows
+                .iter()
+                .map(|p| p.user_id)
+                .collect()),
+            when(any && selected.images, &loaders.post_images, ids),
+            when(any && selected.fish_types, &loaders.fish_types, ids),
         );
         Ok(Self {
             users: users?,
             images: images?,
             fish_types: fish_types?,
         })
+    }
+}
+
+/// `key`'s value from the request's page where the page loaded it (`in_page` picks which of
+/// its values), else through `loader`.
+pub(crate) async fn load_in_page<L>(
+    ctx: &async_graphql::Context<'_>,
+    in_page: impl FnOnce(&Page) -> Option<&Prefetched<L::Value>>,
+    loader: &DataLoader<L>,
+    key: i64,
+) -> ApiResult<Option<L::Value>>
+where
+    L: Loader<i64, Error = LoadError>,
+{
+    let prefetched = loaders(ctx).page.get().and_then(in_page);
+    match prefetched.and_then(|p| p.get(key)) {
+        Some(value) => Ok(value.cloned()),
+        None => load(loader, key).await,
     }
 }
 
