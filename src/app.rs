@@ -257,6 +257,7 @@ pub fn http_settings(
             max_nesting: config.graphql_max_nesting,
             max_selections: config.graphql_max_selections,
             timeout: Duration::from_millis(config.graphql_timeout_ms),
+            document_cache_entries: config.graphql_document_cache_entries,
         },
         metrics,
         upload_limits: fishapp_api::graphql::body::UploadLimits {

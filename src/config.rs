@@ -55,6 +55,9 @@ pub struct Config {
     pub graphql_max_selections: usize,
     /// Time budget for executing one GraphQL query or mutation over HTTP.
     pub graphql_timeout_ms: u64,
+    /// How many admitted GraphQL documents (up to 4 KiB each) are kept parsed, so that a
+    /// document sent again is not parsed again; 0 keeps none.
+    pub graphql_document_cache_entries: usize,
     /// How long a new WebSocket may take to send `connection_init`; then it is closed (4408).
     pub graphql_ws_init_timeout_secs: u64,
     /// Subscriptions one WebSocket connection may hold open at once.
@@ -227,6 +230,7 @@ impl Default for Config {
             graphql_max_tokens: 10_000,
             graphql_max_nesting: 64,
             graphql_max_selections: 2_000,
+            graphql_document_cache_entries: 256,
             graphql_timeout_ms: 60_000,
             graphql_ws_init_timeout_secs: 10,
             graphql_max_subscriptions_per_connection: 20,

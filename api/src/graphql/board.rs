@@ -44,7 +44,13 @@ pub(crate) enum PostStatus {
 
 pub(crate) struct Post(pub(crate) PostRow);
 
-#[Object]
+/// Resolved field by field (`serial`), not concurrently: its fields are at hand (a page's
+/// nested data is loaded ahead, see `posts` and `post`), and concurrent resolution costs a
+/// `FuturesUnordered` and a task per field, several per cent of a listing (docs/benchmarks.md).
+/// Where a post comes without a page (`User.posts`, an application's post), its user, images
+/// and fish types go through the loaders one after another; every post of a list still asks at
+/// the same time, so each is still one batch.
+#[Object(serial)]
 impl Post {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
@@ -339,7 +345,13 @@ impl BoardQuery {
         let id = parse_id("id", &id).gql()?;
         let viewer = ctx.viewer_if_any().await;
         let board = ctx.data_unchecked::<Board>();
-        Ok(Post(board.post(viewer.as_ref(), id).await.gql()?))
+        let row = board.post(viewer.as_ref(), id).await.gql()?;
+        // Its author, images and fish types side by side now: `Post` resolves its fields one
+        // after another (see `Post`), so through the loaders they would be three rounds.
+        let selected = PageSelection::of(&ctx.look_ahead());
+        let page = Page::load(loaders(ctx), std::slice::from_ref(&row), selected).await?;
+        let _ = loaders(ctx).page.set(page);
+        Ok(Post(row))
     }
 
     /// OPEN posts, newest first unless asked otherwise, filtered; keyset-paginated (`first`
@@ -398,12 +410,7 @@ impl BoardQuery {
         let has_next_page = rows.len() as i64 > first;
         rows.truncate(first as usize);
         // The page's authors, images and fish types in one go, where the query asks for them.
-        let nodes = ctx.look_ahead().field("nodes");
-        let selected = PageSelection {
-            users: nodes.field("user").exists(),
-            images: nodes.field("images").exists(),
-            fish_types: nodes.field("fishTypeIds").exists(),
-        };
+        let selected = PageSelection::of(&ctx.look_ahead().field("nodes"));
         let page = Page::load(loaders(ctx), &rows, selected).await?;
         // A second `posts` in the same request (under an alias) goes through the loaders.
         let _ = loaders(ctx).page.set(page);

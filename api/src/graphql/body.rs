@@ -144,20 +144,31 @@ async fn read_json(
     parse_operations(&bytes)
 }
 
-/// One GraphQL request (batches are not served) from JSON bytes.
+/// One GraphQL request (batches are not served) from JSON bytes, read straight into the request
+/// (no intermediate JSON tree: this runs for every POST).
 fn parse_operations(bytes: &[u8]) -> Result<async_graphql::Request, BodyError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        bad(format!(
-            "not a JSON GraphQL request (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    if value.is_array() {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(bad("batched requests are not served: send one operation"));
     }
-    serde_json::from_value(value).map_err(|_| {
-        bad("not a GraphQL request: expected {\"query\": …, \"variables\": …, \"operationName\": …}")
+    serde_json::from_slice(bytes).map_err(|e| {
+        // A wrong type can show before a syntax error further on; the syntax error is the one
+        // to report. (Only a refused body pays for the second read.)
+        let syntax = match e.classify() {
+            serde_json::error::Category::Data => {
+                serde_json::from_slice::<serde::de::IgnoredAny>(bytes).err()
+            }
+            _ => Some(e),
+        };
+        match syntax {
+            Some(e) => bad(format!(
+                "not a JSON GraphQL request (line {}, column {})",
+                e.line(),
+                e.column()
+            )),
+            None => bad(
+                "not a GraphQL request: expected {\"query\": …, \"variables\": …, \"operationName\": …}",
+            ),
+        }
     })
 }
 
@@ -477,6 +488,17 @@ mod tests {
                 Some("application/json"),
                 "{\"variables\": 1}",
                 "not a GraphQL request",
+            ),
+            (
+                Some("application/json"),
+                "{\"query\": 1}",
+                "not a GraphQL request",
+            ),
+            (Some("application/json"), " \n [1]", "batched"),
+            (
+                Some("application/json"),
+                "{\"query\": \"{ a }\"} trailing",
+                "not a JSON GraphQL request",
             ),
         ] {
             match read(ct, Body::from(body), LIMITS).await {

@@ -19,6 +19,7 @@
 //! through [`offload`], so they never starve the async workers that serve `/healthz` and the
 //! other requests. Execution — resolvers, I/O — gets a time budget.
 
+use super::documents::Documents;
 use super::{Mutation, Query, Subscription};
 use crate::error::finalize_response;
 use async_graphql::extensions::{
@@ -53,6 +54,8 @@ pub struct QueryLimits {
     pub max_selections: usize,
     /// Time budget for executing one query or mutation over HTTP.
     pub timeout: Duration,
+    /// How many admitted documents are kept parsed ([`super::documents`]); 0 keeps none.
+    pub document_cache_entries: usize,
 }
 
 impl Default for QueryLimits {
@@ -63,6 +66,7 @@ impl Default for QueryLimits {
             max_nesting: 64,
             max_selections: 2_000,
             timeout: Duration::from_secs(60),
+            document_cache_entries: 256,
         }
     }
 }
@@ -70,7 +74,7 @@ impl Default for QueryLimits {
 /// Work above these sizes leaves the async worker (see [`offload`]); below, handing it to
 /// another thread would cost more than doing it (parsing 4 KiB or validating a few hundred
 /// selections takes well under a millisecond).
-const OFFLOAD_PARSE_ABOVE_BYTES: usize = 4 * 1024;
+pub(super) const OFFLOAD_PARSE_ABOVE_BYTES: usize = 4 * 1024;
 const OFFLOAD_VALIDATION_ABOVE_SELECTIONS: usize = 256;
 
 /// The schema as the API runs it on every transport (POST, GET, multipart, WebSocket): each
@@ -89,6 +93,7 @@ pub struct Guarded<Q, M, S> {
     plain: Schema<Q, M, S>,
     offloading: Schema<Q, M, S>,
     limits: QueryLimits,
+    documents: Arc<Documents>,
 }
 
 /// Fishapp's schema, guarded.
@@ -101,6 +106,7 @@ impl<Q, M, S> Clone for Guarded<Q, M, S> {
             plain: self.plain.clone(),
             offloading: self.offloading.clone(),
             limits: self.limits,
+            documents: self.documents.clone(),
         }
     }
 }
@@ -117,17 +123,29 @@ where
         Self {
             plain: build().finish(),
             offloading: build().extension(OffloadChecks).finish(),
+            documents: Arc::new(Documents::new(limits.document_cache_entries)),
             limits,
         }
     }
 
     /// Admits `request` (parsing it; a large document off the async worker) and picks the copy
-    /// of the schema to run it on.
+    /// of the schema to run it on. A document admitted before is not checked or parsed again:
+    /// the request gets a copy of it ([`Documents`]).
     fn admit(&self, request: &mut Request) -> ServerResult<&Schema<Q, M, S>> {
-        let limits = self.limits;
-        let selections = offload(request.query.len() > OFFLOAD_PARSE_ABOVE_BYTES, || {
-            admit(&limits, request)
-        })?;
+        let selections = match self.documents.get(&request.query) {
+            Some(admitted) => {
+                request.set_parsed_query(admitted.document.clone());
+                admitted.selections
+            }
+            None => {
+                let limits = self.limits;
+                let selections = offload(request.query.len() > OFFLOAD_PARSE_ABOVE_BYTES, || {
+                    admit(&limits, request)
+                })?;
+                self.documents.keep(request, selections);
+                selections
+            }
+        };
         Ok(if selections > OFFLOAD_VALIDATION_ABOVE_SELECTIONS {
             &self.offloading
         } else {
@@ -600,6 +618,68 @@ mod tests {
         assert!(refuse_unless_query(&limits, &mut pick("M")).is_err());
         // A document over the limits is left to the guard (which refuses it for its size).
         assert!(refuse_unless_query(&limits, &mut Request::new(doubling(40))).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_kept_document_runs_with_each_requests_own_variables_and_operation() {
+        struct Echo;
+        #[async_graphql::Object]
+        impl Echo {
+            async fn echo(&self, n: i32) -> i32 {
+                n
+            }
+        }
+        let build = || {
+            async_graphql::Schema::build(
+                Echo,
+                async_graphql::EmptyMutation,
+                async_graphql::EmptySubscription,
+            )
+        };
+        let schema = Guarded::new(build, limits());
+        let document = "query A($n: Int!, $more: Boolean!) { echo(n: $n) again: echo(n: 7) @include(if: $more) }
+                        query B { echo(n: 2) }";
+        let run = async |operation: &str, variables: serde_json::Value| {
+            let request = Request::new(document)
+                .operation_name(operation)
+                .variables(Variables::from_json(variables));
+            let response = schema.execute(request).await;
+            (
+                response.data.into_json().expect("JSON"),
+                response.errors.len(),
+            )
+        };
+        let both = run("A", serde_json::json!({ "n": 1, "more": true })).await;
+        assert_eq!(both, (serde_json::json!({ "echo": 1, "again": 7 }), 0));
+        assert_eq!(schema.documents.len(), 1);
+        // The same text: the kept copy, which the first run's `@include` did not edit.
+        let one = run("A", serde_json::json!({ "n": 3, "more": false })).await;
+        assert_eq!(one, (serde_json::json!({ "echo": 3 }), 0));
+        let other = run("B", serde_json::json!({})).await;
+        assert_eq!(other, (serde_json::json!({ "echo": 2 }), 0));
+        // Variables are still validated per request.
+        let (data, errors) = run("A", serde_json::json!({ "n": "x", "more": true })).await;
+        assert_eq!((data, errors), (serde_json::Value::Null, 1));
+        assert_eq!(schema.documents.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refused_documents_are_not_kept() {
+        let schema = Guarded::new(
+            || {
+                async_graphql::Schema::build(
+                    crate::graphql::health::HealthQuery,
+                    async_graphql::EmptyMutation,
+                    async_graphql::EmptySubscription,
+                )
+            },
+            limits(),
+        );
+        for _ in 0..2 {
+            let response = schema.execute(Request::new(doubling(30))).await;
+            assert!(response.errors[0].message.contains("expands to"));
+        }
+        assert_eq!(schema.documents.len(), 0);
     }
 
     #[tokio::test]

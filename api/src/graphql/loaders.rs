@@ -111,6 +111,17 @@ pub(crate) struct PageSelection {
     pub fish_types: bool,
 }
 
+impl PageSelection {
+    /// What a post's own selection (`post`: its look-ahead) asks for.
+    pub(crate) fn of(post: &async_graphql::Lookahead<'_>) -> Self {
+        Self {
+            users: post.field("user").exists(),
+            images: post.field("images").exists(),
+            fish_types: post.field("fishTypeIds").exists(),
+        }
+    }
+}
+
 impl Page {
     /// Loads what `selected` asks for the posts `rows`, the statements side by side (none for
     /// an empty page).

@@ -27,7 +27,11 @@ impl Image {
     }
 }
 
-#[Object]
+/// Resolved field by field (`serial`): concurrent resolution would cost a task per field (see
+/// `Post`), and nothing here waits on I/O, except signing a GCS URL with credentials that sign
+/// remotely (application default credentials without a key): then an image's two URLs are
+/// signed one after the other, while the images of a list still go at the same time.
+#[Object(serial)]
 impl Image {
     /// The image's number (the original API's integer id; `imageIdsToDelete` takes it back).
     async fn id(&self) -> ID {

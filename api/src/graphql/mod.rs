@@ -9,6 +9,7 @@ mod chat;
 pub(crate) mod context;
 mod cost;
 mod cursor;
+mod documents;
 mod health;
 pub(crate) mod loaders;
 mod media;
