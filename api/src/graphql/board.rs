@@ -47,9 +47,9 @@ pub(crate) struct Post(pub(crate) PostRow);
 /// Resolved field by field (`serial`), not concurrently: its fields are at hand (a page's
 /// nested data is loaded ahead, see `posts` and `post`), and concurrent resolution costs a
 /// `FuturesUnordered` and a task per field, several per cent of a listing (docs/benchmarks.md).
-/// Where a post comes without a page (`User.posts`, an application's post), its user, images
-/// and fish types go through the loaders one after another; every post of a list still asks at
-/// the same time, so each is still one batch.
+/// Where a post comes without a page (`User.posts`, an application's post, a mutation's
+/// result), its user, images and fish types go through the loaders one after another; every
+/// post of a list still asks at the same time, so each is still one batch.
 #[Object(serial)]
 impl Post {
     async fn id(&self) -> ID {
