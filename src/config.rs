@@ -38,6 +38,10 @@ pub enum MediaBackend {
     Gcs,
 }
 
+/// Most GraphQL documents kept parsed: far more than any front end sends, and a bound on the
+/// cache's memory (up to 4 KiB of text each, plus its parsed form).
+const MAX_DOCUMENT_CACHE_ENTRIES: usize = 10_000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -381,6 +385,14 @@ impl Config {
         }
         if self.http_body_limit_bytes < 1024 {
             return Err(("http_body_limit_bytes", "must be at least 1024".to_owned()));
+        }
+        // The cache sets its table aside up front: a mistyped huge value must be a message, not
+        // an allocation failure at start-up.
+        if self.graphql_document_cache_entries > MAX_DOCUMENT_CACHE_ENTRIES {
+            return Err((
+                "graphql_document_cache_entries",
+                format!("must be at most {MAX_DOCUMENT_CACHE_ENTRIES} (0 keeps none)"),
+            ));
         }
         if self.readiness_timeout_ms == 0 {
             return Err(("readiness_timeout_ms", "must be at least 1".to_owned()));
@@ -781,6 +793,19 @@ mod tests {
         let error = load_with_file(Some("cors_allowed_origins = [\"http://a.example/path\"]\n"))
             .unwrap_err();
         assert!(error.key.starts_with("cors_allowed_origins"), "{error}");
+    }
+
+    #[test]
+    fn a_huge_document_cache_is_refused_by_name() {
+        let error =
+            load_with_file(Some("graphql_document_cache_entries = 1000000000000\n")).unwrap_err();
+        assert!(
+            error.key.starts_with("graphql_document_cache_entries"),
+            "{error}"
+        );
+        assert!(error.message.contains("at most 10000"), "{error}");
+        let off = load_with_file(Some("graphql_document_cache_entries = 0\n")).expect("valid");
+        assert_eq!(off.graphql_document_cache_entries, 0);
     }
 
     #[test]
