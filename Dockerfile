@@ -29,6 +29,7 @@ COPY --from=build /out/fishapp /usr/local/bin/fishapp
 # The key variable holds a path, not the key (DL3064 flags it by name).
 # hadolint ignore=DL3064
 ENV FISHAPP_HTTP_ADDR=0.0.0.0:8080 \
+    FISHAPP_HTTP_METRICS_ADDR=0.0.0.0:8083 \
     FISHAPP_RELAY_HTTP_ADDR=0.0.0.0:8081 \
     FISHAPP_WORKER_HTTP_ADDR=0.0.0.0:8082 \
     FISHAPP_LOG_FORMAT=json \
@@ -36,6 +37,6 @@ ENV FISHAPP_HTTP_ADDR=0.0.0.0:8080 \
     FISHAPP_JWT_PRIVATE_KEY_FILE=/etc/fishapp/keys/jwt-private-key.pem
 USER 10001:10001
 WORKDIR /var/lib/fishapp
-EXPOSE 8080 8081 8082
+EXPOSE 8080 8081 8082 8083
 ENTRYPOINT ["/usr/local/bin/fishapp"]
 CMD ["serve"]

@@ -71,6 +71,8 @@ async fn rooms(app: &TestApp) -> Vec<Room> {
         let room = chat::create_room(&pool, post, ids[0]).await.unwrap();
         board::publish(&pool, post).await.unwrap();
         for id in &ids[1..] {
+            // A member holds a seat first, as the Apply saga does it.
+            board::take_seat(&pool, post, *id).await.unwrap();
             chat::join_room(&pool, post, *id).await.unwrap();
         }
         rooms.push(Room {
@@ -317,10 +319,12 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
     const IDLE: usize = 1_000;
     let port = common::free_port().await;
     let addr = format!("127.0.0.1:{port}");
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port().await);
     let config = &app.config;
     let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
         .arg("serve")
         .env("FISHAPP_HTTP_ADDR", &addr)
+        .env("FISHAPP_HTTP_METRICS_ADDR", &metrics_addr)
         .env("FISHAPP_DATABASE_URL", &config.database_url)
         .env("FISHAPP_NATS_URL", &config.nats_url)
         .env("FISHAPP_REDIS_URL", &config.redis_url)
@@ -339,7 +343,7 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
         .expect("fishapp serve starts");
     let pid = serve.id().unwrap();
     let http = reqwest::Client::new();
-    let metrics = format!("http://{addr}/metrics");
+    let metrics = format!("http://{metrics_addr}/metrics");
     let open = || async {
         let text = http.get(&metrics).send().await.ok()?.text().await.ok()?;
         text.lines()

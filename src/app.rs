@@ -239,6 +239,8 @@ pub async fn media_store(config: &Config) -> anyhow::Result<MediaStore> {
 /// The HTTP API, bound to its address and serving in the background.
 pub struct RunningApi {
     pub addr: SocketAddr,
+    /// Where its `/metrics` are served (a listener of its own: not on the public port).
+    pub metrics_addr: SocketAddr,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -264,6 +266,10 @@ pub fn http_settings(
             max_file_bytes: config.media_max_file_bytes,
             max_files: config.media_max_files_per_request,
         },
+        json_limits: fishapp_api::graphql::body::JsonLimits {
+            max_bytes: config.graphql_max_json_bytes,
+            max_values: config.graphql_max_json_values,
+        },
         graphql_ide: config.graphql_ide.unwrap_or(false),
         graphql_introspection: config.graphql_introspection.unwrap_or(false),
         // Checked when the configuration was loaded.
@@ -274,6 +280,7 @@ pub fn http_settings(
             config.graphql_max_subscriptions_per_connection,
             config.graphql_max_subscriptions_per_user,
         ),
+        websocket_max_operations: config.graphql_ws_max_operations,
     })
 }
 
@@ -286,7 +293,7 @@ pub async fn start_api(
     metrics: prometheus::Registry,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningApi> {
-    let settings = http_settings(config, metrics)?;
+    let settings = http_settings(config, metrics.clone())?;
     let accounts = Accounts::new(
         deps.db.clone(),
         deps.redis.clone(),
@@ -302,6 +309,12 @@ pub async fn start_api(
             decode_limits: DecodeLimits::default(),
             processing_concurrency: config.media_processing_concurrency,
         },
+        WindowLimiter::new(
+            deps.redis.clone(),
+            format!("{}:images", config.redis_key_prefix),
+            config.media_max_images_per_user_per_hour,
+            Duration::from_secs(3600),
+        ),
     );
     let board = Board::new(
         deps.db.clone(),
@@ -345,6 +358,18 @@ pub async fn start_api(
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = TcpListener::bind(config.http_metrics_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_metrics_addr))?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let scrapes = axum::serve(metrics_listener, probe_router(metrics))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    tokio::spawn(async move {
+        if let Err(e) = scrapes.await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    });
     // No Nagle: a live message is a small WebSocket frame that must leave at once, not wait for
     // the acknowledgement of the previous one.
     let listener = listener.tap_io(|socket| {
@@ -374,7 +399,11 @@ pub async fn start_api(
             }
         }
     });
-    Ok(RunningApi { addr, task })
+    Ok(RunningApi {
+        addr,
+        metrics_addr,
+        task,
+    })
 }
 
 /// `fishapp serve`: the API until SIGTERM/SIGINT.
@@ -383,9 +412,9 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let deps = connect_dependencies(config, &shutdown).await?;
     let api = start_api(config, deps, keys, new_registry(), shutdown).await?;
     if config.graphql_ide == Some(true) {
-        tracing::info!(addr = %api.addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
+        tracing::info!(addr = %api.addr, metrics = %api.metrics_addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
     } else {
-        tracing::info!(addr = %api.addr, "API listening (GraphiQL off: graphql_ide)");
+        tracing::info!(addr = %api.addr, metrics = %api.metrics_addr, "API listening (GraphiQL off: graphql_ide)");
     }
     api.task.await?
 }

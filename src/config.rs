@@ -47,8 +47,15 @@ const MAX_DOCUMENT_CACHE_ENTRIES: usize = 10_000;
 pub struct Config {
     /// Address the HTTP API listens on (port 0 picks a free one).
     pub http_addr: SocketAddr,
+    /// Where the API serves `/metrics` (and `/healthz`) for scrapers: never on the public port.
+    pub http_metrics_addr: SocketAddr,
     /// Largest request body accepted, in bytes (uploads included).
     pub http_body_limit_bytes: usize,
+    /// Largest JSON of one request: a JSON body, the multipart `operations` part, a GET request's
+    /// `variables`, a WebSocket message.
+    pub graphql_max_json_bytes: usize,
+    /// Most JSON values (numbers, strings, lists, objects …) in that JSON.
+    pub graphql_max_json_values: usize,
     /// Largest GraphQL document (the query text, not the variables), in bytes.
     pub graphql_max_query_bytes: usize,
     /// Most lexical tokens in a GraphQL document.
@@ -68,6 +75,9 @@ pub struct Config {
     pub graphql_max_subscriptions_per_connection: usize,
     /// Subscriptions one user may hold open at once (per API process).
     pub graphql_max_subscriptions_per_user: usize,
+    /// Operations (queries, mutations and subscriptions) one WebSocket connection may run at
+    /// once; more than the subscriptions per connection.
+    pub graphql_ws_max_operations: usize,
     /// Serve the GraphiQL IDE at `/graphql` to browsers. Unset: on in `fishapp dev`, off in
     /// `fishapp serve`.
     pub graphql_ide: Option<bool>,
@@ -147,6 +157,9 @@ pub struct Config {
     pub media_max_files_per_request: usize,
     /// Images processed at most at once (0: one core fewer than the machine has, at least 1).
     pub media_processing_concurrency: usize,
+    /// Images one signed-in user may upload per hour, over every entry point (avatar, a post's
+    /// photos, chat photos).
+    pub media_max_images_per_user_per_hour: u32,
     /// Staged uploads nothing attached are deleted once this old.
     pub media_staged_max_age_secs: u64,
     /// How often the cleanup schedule runs.
@@ -229,7 +242,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http_metrics_addr: SocketAddr::from(([127, 0, 0, 1], 8083)),
             http_body_limit_bytes: 64 * 1024 * 1024,
+            graphql_max_json_bytes: 1024 * 1024,
+            graphql_max_json_values: 10_000,
             graphql_max_query_bytes: 32 * 1024,
             graphql_max_tokens: 10_000,
             graphql_max_nesting: 64,
@@ -239,6 +255,7 @@ impl Default for Config {
             graphql_ws_init_timeout_secs: 10,
             graphql_max_subscriptions_per_connection: 20,
             graphql_max_subscriptions_per_user: 50,
+            graphql_ws_max_operations: 32,
             graphql_ide: None,
             graphql_introspection: None,
             cors_allowed_origins: vec![
@@ -277,6 +294,7 @@ impl Default for Config {
             media_max_file_bytes: 10 * 1024 * 1024,
             media_max_files_per_request: 5,
             media_processing_concurrency: 0,
+            media_max_images_per_user_per_hour: 100,
             media_staged_max_age_secs: 24 * 3_600,
             media_cleanup_interval_secs: 3_600,
             media_gcs_bucket: String::new(),
@@ -386,6 +404,20 @@ impl Config {
         if self.http_body_limit_bytes < 1024 {
             return Err(("http_body_limit_bytes", "must be at least 1024".to_owned()));
         }
+        if self.graphql_max_json_bytes > self.http_body_limit_bytes {
+            return Err((
+                "graphql_max_json_bytes",
+                "must not be over http_body_limit_bytes".to_owned(),
+            ));
+        }
+        // Every subscription is an operation: the connection must be able to run its
+        // subscriptions and still answer a query.
+        if self.graphql_ws_max_operations <= self.graphql_max_subscriptions_per_connection {
+            return Err((
+                "graphql_ws_max_operations",
+                "must be more than graphql_max_subscriptions_per_connection".to_owned(),
+            ));
+        }
         // The cache sets its table aside up front: a mistyped huge value must be a message, not
         // an allocation failure at start-up.
         if self.graphql_document_cache_entries > MAX_DOCUMENT_CACHE_ENTRIES {
@@ -418,6 +450,11 @@ impl Config {
                 self.graphql_max_query_bytes as u64,
             ),
             ("graphql_max_tokens", self.graphql_max_tokens as u64),
+            ("graphql_max_json_bytes", self.graphql_max_json_bytes as u64),
+            (
+                "graphql_max_json_values",
+                self.graphql_max_json_values as u64,
+            ),
             ("graphql_max_nesting", self.graphql_max_nesting as u64),
             ("graphql_max_selections", self.graphql_max_selections as u64),
             ("graphql_timeout_ms", self.graphql_timeout_ms),
@@ -441,6 +478,10 @@ impl Config {
                 self.login_failures_before_delay.into(),
             ),
             ("login_max_delay_secs", self.login_max_delay_secs),
+            (
+                "media_max_images_per_user_per_hour",
+                self.media_max_images_per_user_per_hour.into(),
+            ),
             (
                 "login_max_failures_per_ip",
                 self.login_max_failures_per_ip.into(),

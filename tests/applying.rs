@@ -150,8 +150,9 @@ async fn an_applicant_joins_and_withdraws_and_the_rules_say_why_not() {
         [
             "board.application.created",
             "chat.member.joined",
-            "chat.member.left",
+            // A withdrawal gives the seat back first, then leaves the room.
             "board.application.deleted",
+            "chat.member.left",
             "board.application.created",
             "chat.member.joined"
         ]
@@ -342,8 +343,8 @@ async fn withdraw_retries_until_done_at(step: &str) {
         [
             "board.application.created",
             "chat.member.joined",
-            "chat.member.left",
-            "board.application.deleted"
+            "board.application.deleted",
+            "chat.member.left"
         ],
         "{step}: each change announced once"
     );

@@ -372,7 +372,7 @@ async fn a_page_of_posts_with_authors_images_and_fish_costs_a_constant_number_of
     .unwrap();
     let query = "query($first: Int) { posts(first: $first, input: {}) {
         nodes { id title fishTypeIds user { id name image { id url } } images { id url thumbnailUrl }
-                applyPosts { id user { id name } } } } }";
+                applyPosts(first: 10) { id user { id name } } } } }";
     let mut counts = Vec::new();
     for first in [30, 10, 30] {
         statements.store(0, Ordering::SeqCst);

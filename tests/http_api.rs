@@ -175,14 +175,17 @@ async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
 }
 
 #[tokio::test]
-async fn metrics_count_requests_by_route() {
+async fn metrics_count_requests_by_route_on_their_own_address() {
     let app = TestApp::spawn().await;
     for _ in 0..3 {
         app.graphql("{ healthCheck }").await;
     }
+    // Not on the public port: what the process counts is the operator's.
+    let public = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
     let text = app
         .http
-        .get(app.url("/metrics"))
+        .get(format!("http://{}/metrics", app.metrics_addr))
         .send()
         .await
         .unwrap()

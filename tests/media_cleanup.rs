@@ -193,52 +193,120 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
     std::fs::remove_dir_all(&config.media_dir).ok();
 }
 
+/// A live post of its own (PENDING, as during its create saga), for images to be attached to.
+async fn a_post(pool: &sqlx::PgPool) -> i64 {
+    use fishapp_store::board;
+    let id = board::reserve_post_id(pool).await.unwrap();
+    let draft = serde_json::from_value(serde_json::json!({
+        "title": "Attach", "content": "A trip.", "fishing_spot_type_id": 1,
+        "prefecture_id": 13, "meeting_place_id": "ChIJN1t_tDeuEmsRUsoyG83frY4",
+        "meeting_at": chrono::Utc::now() + chrono::Duration::days(2),
+        "max_apply": 3, "fish_type_ids": [3],
+    }))
+    .unwrap();
+    board::insert_pending(pool, id, 1, &draft).await.unwrap();
+    id
+}
+
 #[tokio::test]
 async fn attaching_is_all_or_none_and_idempotent() {
     let (config, _db, pool, objects) = setup().await;
+    let post = a_post(&pool).await;
+    let owner = ImageOwner::Post(post);
     let a = stored_image(&pool, &objects, None, 0).await;
     let b = stored_image(&pool, &objects, None, 0).await;
     let elsewhere = stored_image(&pool, &objects, Some(ImageOwner::Post(99)), 0).await;
 
     // One of them belongs to another post: nothing is attached.
-    let refused = store::attach(&pool, ImageOwner::Post(1), &[a, elsewhere]).await;
+    let refused = store::attach(&pool, owner, &[a, elsewhere], None).await;
     assert!(
         matches!(refused, Err(store::AttachError::NotAttachable(ref e)) if e.0 == vec![elsewhere]),
         "{refused:?}"
     );
-    assert!(
-        store::images_of(&pool, ImageOwner::Post(1))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store::images_of(&pool, owner).await.unwrap().is_empty());
 
-    assert_eq!(
-        store::attach(&pool, ImageOwner::Post(1), &[a, b])
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(store::attach(&pool, owner, &[a, b], None).await.unwrap(), 2);
     // A retried activity attaches the same images again: fine.
-    assert_eq!(
-        store::attach(&pool, ImageOwner::Post(1), &[a, b])
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store::images_of(&pool, ImageOwner::Post(1))
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(store::attach(&pool, owner, &[a, b], None).await.unwrap(), 2);
+    assert_eq!(store::images_of(&pool, owner).await.unwrap().len(), 2);
     // An unknown id is refused.
     assert!(
-        store::attach(&pool, ImageOwner::Post(1), &[Uuid::new_v4()])
+        store::attach(&pool, owner, &[Uuid::new_v4()], None)
             .await
             .is_err()
     );
+    pool.close().await;
+    std::fs::remove_dir_all(&config.media_dir).ok();
+}
+
+/// The store's rules, not timing: nothing is attached to a post that does not exist or is being
+/// torn down, and a post never gets more images than its limit, counting the ones the same
+/// change removes afterwards as gone.
+#[tokio::test]
+async fn images_are_attached_only_to_a_live_post_and_within_its_limit() {
+    let (config, _db, pool, objects) = setup().await;
+    let post = a_post(&pool).await;
+    let owner = ImageOwner::Post(post);
+    let staged = |n| {
+        let (pool, objects) = (&pool, &objects);
+        async move {
+            let mut ids = Vec::new();
+            for _ in 0..n {
+                ids.push(stored_image(pool, objects, None, 0).await);
+            }
+            ids
+        }
+    };
+    let limit = |max, leaving: &[Uuid]| store::ImageLimit {
+        max,
+        leaving: leaving.to_vec(),
+    };
+
+    let first = staged(2).await;
+    store::attach(&pool, owner, &first, Some(&limit(3, &[])))
+        .await
+        .unwrap();
+    // Two more would make four.
+    let more = staged(2).await;
+    let refused = store::attach(&pool, owner, &more, Some(&limit(3, &[]))).await;
+    assert!(
+        matches!(
+            refused,
+            Err(store::AttachError::TooMany {
+                max: 3,
+                would_have: 4
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(store::images_of(&pool, owner).await.unwrap().len(), 2);
+    // The same two, while the change removes one of the first: three.
+    store::attach(&pool, owner, &more, Some(&limit(3, &first[..1])))
+        .await
+        .unwrap();
+    assert_eq!(store::images_of(&pool, owner).await.unwrap().len(), 4);
+
+    // No such post.
+    let orphan = staged(1).await;
+    let gone = store::attach(&pool, ImageOwner::Post(post + 1000), &orphan, None).await;
+    assert!(
+        matches!(gone, Err(store::AttachError::OwnerGone)),
+        "{gone:?}"
+    );
+    // A post being torn down (the teardown's first step marks it).
+    fishapp_store::board::hide(&pool, post).await.unwrap();
+    let late = store::attach(&pool, owner, &orphan, None).await;
+    assert!(
+        matches!(late, Err(store::AttachError::OwnerGone)),
+        "{late:?}"
+    );
+    let staged_still: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT owner_id FROM media.images WHERE id = $1")
+            .bind(orphan[0])
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    assert_eq!(staged_still, Some(None), "the image stays staged");
     pool.close().await;
     std::fs::remove_dir_all(&config.media_dir).ok();
 }

@@ -2,7 +2,7 @@
 
 use crate::faults::{FaultPlan, rule_violation};
 use fishapp_store::Database;
-use fishapp_store::chat as store;
+use fishapp_store::chat::{self as store, Joined};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -90,7 +90,8 @@ impl ChatActivities {
     }
 
     /// Apply, second step: the applicant joins the post's room. Returns the member id. No room
-    /// (the post is being torn down) fails for good, and the saga gives the seat back.
+    /// (the post is being torn down), or no seat (the application was withdrawn meanwhile),
+    /// fails for good, and the saga gives the seat back.
     #[activity]
     pub async fn join_room(
         self: Arc<Self>,
@@ -99,8 +100,9 @@ impl ChatActivities {
     ) -> Result<i64, ActivityError> {
         self.faults.check(&ctx, "chat.join_room")?;
         match store::join_room(self.db.pool(), input.post_id, input.user_id).await? {
-            Some(member) => Ok(member.id),
-            None => Err(rule_violation("the trip is being removed")),
+            Joined::Member(member) => Ok(member.id),
+            Joined::NoRoom => Err(rule_violation("the trip is being removed")),
+            Joined::NoSeat => Err(rule_violation("the application was withdrawn")),
         }
     }
 

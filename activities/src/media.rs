@@ -7,6 +7,7 @@ pub use fishapp_domain::media::ImageOwner as Owner;
 use fishapp_domain::media::OwnerType;
 use fishapp_media::MediaStore;
 use fishapp_store::Database;
+pub use fishapp_store::media::ImageLimit;
 use fishapp_store::media::{self as store, AttachError, Selection};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -19,6 +20,10 @@ use uuid::Uuid;
 pub struct AttachImages {
     pub owner: Owner,
     pub image_ids: Vec<Uuid>,
+    /// How many images the owner may have afterwards; none in sagas started before the limit
+    /// was enforced here.
+    #[serde(default)]
+    pub limit: Option<ImageLimit>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,7 +56,8 @@ impl MediaActivities {
 #[activities]
 impl MediaActivities {
     /// Attaches staged images to `owner`, all or none; attaching again to the same owner is a
-    /// no-op. An unknown image, or one attached elsewhere, fails for good (no retry can fix it).
+    /// no-op. An unknown image, one attached elsewhere, a post being torn down, or more images
+    /// than the limit fails for good (no retry can fix it).
     #[activity]
     pub async fn attach_images(
         self: Arc<Self>,
@@ -59,12 +65,19 @@ impl MediaActivities {
         input: AttachImages,
     ) -> Result<u64, ActivityError> {
         self.faults.check(&ctx, "media.attach_images")?;
-        match store::attach(self.db.pool(), input.owner, &input.image_ids).await {
+        let attached = store::attach(
+            self.db.pool(),
+            input.owner,
+            &input.image_ids,
+            input.limit.as_ref(),
+        )
+        .await;
+        match attached {
             Ok(attached) => Ok(attached),
-            Err(AttachError::NotAttachable(e)) => Err(ActivityError::application(
-                ApplicationFailure::non_retryable(e.to_string()),
-            )),
             Err(AttachError::Sql(e)) => Err(e.into()),
+            Err(refused) => Err(ActivityError::application(
+                ApplicationFailure::non_retryable(refused.to_string()),
+            )),
         }
     }
 

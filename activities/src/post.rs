@@ -21,6 +21,17 @@ pub struct UpdateFields {
     pub post_id: i64,
     pub owner_id: i64,
     pub fields: PostDraft,
+    /// The saga that holds the post while it changes it (its workflow id); none in sagas
+    /// started before changes were serialized.
+    #[serde(default)]
+    pub hold: Option<String>,
+}
+
+/// The end of an UpdatePost saga's hold on a post.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseUpdate {
+    pub post_id: i64,
+    pub saga: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,7 +113,8 @@ impl PostActivities {
             .map_err(write_error)
     }
 
-    /// Replaces the fields; returns what they were, for the compensation.
+    /// Replaces the fields, holding the post for the saga (another change meanwhile fails for
+    /// good); returns what they were, for the compensation.
     #[activity]
     pub async fn update_fields(
         self: Arc<Self>,
@@ -110,9 +122,25 @@ impl PostActivities {
         input: UpdateFields,
     ) -> Result<Snapshot, ActivityError> {
         self.faults.check(&ctx, "post.update_fields")?;
-        store::update_fields(self.db.pool(), input.post_id, input.owner_id, &input.fields)
-            .await
-            .map_err(write_error)
+        store::update_fields(
+            self.db.pool(),
+            input.post_id,
+            input.owner_id,
+            &input.fields,
+            input.hold.as_deref(),
+        )
+        .await
+        .map_err(write_error)
+    }
+
+    /// The UpdatePost saga's last step (or last compensation): the post is free to change again.
+    #[activity]
+    pub async fn release_update(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ReleaseUpdate,
+    ) -> Result<(), ActivityError> {
+        Ok(store::release_update(self.db.pool(), input.post_id, &input.saga).await?)
     }
 
     /// Compensation of `update_fields`.

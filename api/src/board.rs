@@ -19,7 +19,7 @@
 
 use crate::account::Viewer;
 use crate::cache::WindowLimiter;
-use crate::error::ApiError;
+use crate::error::{ApiError, NO_SUCH_SAGA};
 use crate::media::Media;
 use async_graphql::UploadValue;
 use chrono::Utc;
@@ -205,15 +205,30 @@ impl Board {
         let outcome =
             sagas::wait_for::<CreatePostWorkflow>(&client, &saga_id, self.settings.saga_wait)
                 .await?;
-        if let SagaOutcome::Failed(reason) = outcome {
-            return Err(ApiError::Conflict(format!(
-                "the post could not be created ({reason}); nothing was kept"
-            )));
-        }
+        let running = match outcome {
+            SagaOutcome::Failed(reason) => {
+                return Err(ApiError::Conflict(format!(
+                    "the post could not be created ({reason}); nothing was kept"
+                )));
+            }
+            SagaOutcome::Running => true,
+            SagaOutcome::Done(_) => false,
+        };
         let post = match store::post_by_id(self.db.pool(), post_id).await? {
             Some(row) => row,
             // The saga has not written the row yet: answer with what it will write.
-            None => pending_post(post_id, viewer.user_id, &request.draft),
+            None if running => pending_post(post_id, viewer.user_id, &request.draft),
+            // The saga under this key created the post long ago, and it has been deleted since.
+            None => {
+                return Err(ApiError::Refused {
+                    code: fishapp_domain::ErrorCode::NotFound,
+                    reason: "POST_DELETED",
+                    message: format!(
+                        "the post created under this clientMutationId ({post_id}) has since been \
+                         deleted; send a new key to post again"
+                    ),
+                });
+            }
         };
         Ok(CreatedPost { post, saga_id })
     }
@@ -237,6 +252,7 @@ impl Board {
             user_id,
             fields: request.draft.clone(),
             image_ids,
+            max_images: Some(self.max_images()),
         };
         let photos = match input.image_ids.len() {
             1 => "1 photo".to_owned(),
@@ -332,6 +348,7 @@ impl Board {
             fields: change.draft,
             new_image_ids: new_images.clone(),
             image_ids_to_delete: to_delete,
+            max_images: Some(self.max_images()),
         };
         let options = self.start_options(
             &saga_id,
@@ -359,6 +376,13 @@ impl Board {
         let outcome =
             sagas::wait_for::<UpdatePostWorkflow>(&client, &saga_id, self.settings.saga_wait)
                 .await?;
+        // A saga that is over attaches nothing more: whatever of this request's uploads is
+        // still staged was not used (the key named an earlier request's saga, which had images
+        // of its own) and goes now rather than with the daily cleanup. Attached images are left
+        // alone.
+        if !matches!(outcome, SagaOutcome::Running) {
+            self.media.discard_staged(&new_images).await;
+        }
         if let SagaOutcome::Failed(reason) = outcome {
             return Err(ApiError::Conflict(format!(
                 "the post was not changed ({reason})"
@@ -513,12 +537,12 @@ impl Board {
         // Only this deployment's sagas: another one sharing the namespace has its own user ids,
         // so a matching `UserId` there proves nothing.
         if !saga_id.starts_with(&self.saga_id("")) {
-            return Err(ApiError::NotFound(format!("no saga {saga_id:?}")));
+            return Err(ApiError::NotFound(NO_SUCH_SAGA.to_owned()));
         }
         let client = self.client()?;
         let info = sagas::describe(&client, saga_id).await?;
         if info.user_id != Some(viewer.user_id) {
-            return Err(ApiError::NotFound(format!("no saga {saga_id:?}")));
+            return Err(ApiError::NotFound(NO_SUCH_SAGA.to_owned()));
         }
         Ok(info)
     }
@@ -537,7 +561,7 @@ impl Board {
     > {
         let info = self.saga(viewer, saga_id).await?;
         if info.workflow_type != CREATE_POST_WORKFLOW {
-            return Err(ApiError::NotFound(format!("no saga {saga_id:?}")));
+            return Err(ApiError::NotFound(NO_SUCH_SAGA.to_owned()));
         }
         let client = self.client()?;
         let db = self.db.clone();
@@ -599,6 +623,10 @@ impl Board {
     /// unreachable workflow engine leaves no row behind.
     fn client(&self) -> Result<Client, ApiError> {
         Ok(self.temporal.client()?)
+    }
+
+    fn max_images(&self) -> u32 {
+        u32::try_from(self.settings.max_images_per_post).unwrap_or(u32::MAX)
     }
 
     fn queues(&self) -> ContextQueues {

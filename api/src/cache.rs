@@ -80,7 +80,12 @@ impl WindowLimiter {
     /// Counts one take for `key`: `RATE_LIMITED` (with the seconds until the window ends) when it
     /// is over the limit, `UNAVAILABLE` when Redis does not answer (the limit fails closed).
     pub async fn check(&self, key: &str) -> Result<(), crate::error::ApiError> {
-        match self.take(key).await {
+        self.check_n(key, 1).await
+    }
+
+    /// Like [`WindowLimiter::check`], counting `n` takes at once (a request with `n` images).
+    pub async fn check_n(&self, key: &str, n: u32) -> Result<(), crate::error::ApiError> {
+        match self.take_n(key, n).await {
             Ok(None) => Ok(()),
             Ok(Some(retry_after_seconds)) => Err(crate::error::ApiError::RateLimited {
                 retry_after_seconds,
@@ -91,6 +96,12 @@ impl WindowLimiter {
 
     /// Counts one take for `key`; `Some(seconds until the window ends)` when it is over the limit.
     pub async fn take(&self, key: &str) -> Result<Option<u64>, redis::RedisError> {
+        self.take_n(key, 1).await
+    }
+
+    /// Counts `n` takes for `key`; `Some(seconds until the window ends)` when that puts it over
+    /// the limit.
+    pub async fn take_n(&self, key: &str, n: u32) -> Result<Option<u64>, redis::RedisError> {
         let key = format!("{}:{key}", self.prefix);
         let window = self.window.as_secs().max(1);
         let mut connection = self.connection().await?;
@@ -104,7 +115,7 @@ impl WindowLimiter {
             .arg(window)
             .arg("NX")
             .ignore()
-            .incr(&key, 1)
+            .incr(&key, n)
             .ttl(&key)
             .query_async(&mut connection)
             .await?;

@@ -13,6 +13,14 @@ type Source = Box<dyn std::error::Error + Send + Sync>;
 pub enum ApiError {
     #[error("{message}")]
     BadUserInput { field: String, message: String },
+    /// A request over one of the server's limits: `BAD_USER_INPUT` with `field` and
+    /// `extensions.limit` naming the limit (as the query-cost guard's limits do).
+    #[error("{message}")]
+    OverLimit {
+        field: String,
+        limit: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -41,7 +49,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::BadUserInput { .. } => ErrorCode::BadUserInput,
+            ApiError::BadUserInput { .. } | ApiError::OverLimit { .. } => ErrorCode::BadUserInput,
             ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
@@ -57,6 +65,18 @@ impl ApiError {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::BadUserInput {
             field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn over_limit(
+        field: impl Into<String>,
+        limit: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::OverLimit {
+            field: field.into(),
+            limit,
             message: message.into(),
         }
     }
@@ -118,13 +138,17 @@ impl From<TemporalUnavailable> for ApiError {
     }
 }
 
+/// What a client hears of a saga it may not see or that does not exist: never an id (a
+/// workflow id names the deployment's prefix).
+pub const NO_SUCH_SAGA: &str = "no such saga";
+
 /// Temporal's side of a saga: never the caller's fault, and never a business failure (a saga
 /// that failed for a business reason is an outcome, not an error: see `SagaOutcome::Failed`).
 impl From<SagaError> for ApiError {
     fn from(e: SagaError) -> Self {
         match e {
             SagaError::Unavailable(reason) => ApiError::unavailable("the workflow service", reason),
-            SagaError::NotFound(id) => ApiError::NotFound(format!("no saga {id:?}")),
+            SagaError::NotFound => ApiError::NotFound(NO_SUCH_SAGA.to_owned()),
             SagaError::TimedOut => {
                 tracing::error!("a saga timed out");
                 ApiError::Timeout("the saga ran out of time; nothing more will happen".to_owned())
@@ -146,6 +170,10 @@ impl ErrorExtensions for ApiError {
             ext.set("code", self.code().as_str());
             match self {
                 ApiError::BadUserInput { field, .. } => ext.set("field", field.as_str()),
+                ApiError::OverLimit { field, limit, .. } => {
+                    ext.set("field", field.as_str());
+                    ext.set("limit", *limit);
+                }
                 ApiError::RateLimited {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
@@ -153,6 +181,19 @@ impl ErrorExtensions for ApiError {
                 _ => {}
             }
         })
+    }
+}
+
+/// An error of ours as a request-level error (no location, no path): the one error of a
+/// response refused before it ran.
+pub fn server_error(error: ApiError) -> async_graphql::ServerError {
+    let error = error.extend();
+    async_graphql::ServerError {
+        message: error.message,
+        source: None,
+        locations: Vec::new(),
+        path: Vec::new(),
+        extensions: error.extensions,
     }
 }
 
@@ -225,7 +266,7 @@ mod tests {
     fn saga_failures_on_temporal_side_have_codes_of_their_own() {
         let cases = [
             (SagaError::Unavailable("refused".into()), "UNAVAILABLE"),
-            (SagaError::NotFound("x".into()), "NOT_FOUND"),
+            (SagaError::NotFound, "NOT_FOUND"),
             (SagaError::TimedOut, "TIMEOUT"),
             (
                 SagaError::Aborted("terminated".into()),

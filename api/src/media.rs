@@ -3,6 +3,7 @@
 //! The upload itself arrives streamed to a temporary file by the multipart parser, and is
 //! deleted with it whatever happens.
 
+use crate::cache::WindowLimiter;
 use crate::error::ApiError;
 use async_graphql::UploadValue;
 use fishapp_domain::media::ImageOwner;
@@ -61,17 +62,48 @@ pub struct Media {
     store: Arc<MediaStore>,
     settings: Arc<MediaSettings>,
     permits: Arc<Semaphore>,
+    /// Images each signed-in user may have processed per window, over every entry point
+    /// (avatars, a post's photos, chat photos): processing is the costliest thing a request
+    /// can ask for.
+    per_user: WindowLimiter,
 }
 
 impl Media {
-    pub fn new(db: Database, store: MediaStore, settings: MediaSettings) -> Self {
+    pub fn new(
+        db: Database,
+        store: MediaStore,
+        settings: MediaSettings,
+        per_user: WindowLimiter,
+    ) -> Self {
         let permits = crate::cpu::cpu_permits(settings.processing_concurrency);
         Self {
             db,
             store: Arc::new(store),
             settings: Arc::new(settings),
             permits: Arc::new(Semaphore::new(permits)),
+            per_user,
         }
+    }
+
+    /// Counts `count` images against `uploader`'s limit before any of them is processed:
+    /// `RATE_LIMITED` past it.
+    async fn admit(&self, uploader: i64, count: usize) -> Result<(), ApiError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        self.per_user.check_n(&uploader.to_string(), count).await
+    }
+
+    /// [`Media::ingest`] for a signed-in uploader, within their image limit.
+    pub async fn ingest_by(
+        &self,
+        uploader: i64,
+        field: &str,
+        upload: UploadValue,
+    ) -> Result<StoredImage, ApiError> {
+        self.admit(uploader, 1).await?;
+        self.ingest(field, upload).await
     }
 
     pub fn settings(&self) -> &MediaSettings {
@@ -84,6 +116,8 @@ impl Media {
     }
 
     /// Checks, processes and stores one upload. `field` names it in errors (`image`, `images.2`).
+    /// Anonymous (a sign-up's avatar, within the sign-up limit); a signed-in user's uploads go
+    /// through [`Media::ingest_by`] or [`Media::stage_all`].
     pub async fn ingest(&self, field: &str, upload: UploadValue) -> Result<StoredImage, ApiError> {
         let name = upload.filename.clone();
         let size = upload.size().map_err(ApiError::internal)?;
@@ -217,13 +251,14 @@ impl Media {
 
     /// Checks, processes and stores uploads as staged images (rows without an owner) for a
     /// saga to attach: all or none — when one fails, the ones before it are discarded. Fields
-    /// are `<field>.<index>`.
+    /// are `<field>.<index>`. All of them count against the uploader's image limit first.
     pub async fn stage_all(
         &self,
         field: &str,
         uploads: Vec<UploadValue>,
         uploader_id: i64,
     ) -> Result<Vec<Uuid>, ApiError> {
+        self.admit(uploader_id, uploads.len()).await?;
         let mut staged = Vec::with_capacity(uploads.len());
         for (i, upload) in uploads.into_iter().enumerate() {
             let result = async {

@@ -1,5 +1,6 @@
-//! Prometheus metrics: per-route request counts and latency histograms, served at `/metrics`
-//! together with whatever else the process registered (the relay's, in `fishapp dev`). The
+//! Prometheus metrics: per-route request counts and latency histograms, served at `/metrics` on a
+//! listener of their own (never the public port) together with whatever else the process
+//! registered (the relay's, in `fishapp dev`). The
 //! registry is the process's, handed in (no global state), so several apps in one test process
 //! count separately.
 
@@ -14,14 +15,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub(crate) struct HttpMetrics {
-    registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
 }
 
 impl HttpMetrics {
     pub(crate) fn new(registry: &Registry) -> Result<Arc<Self>, prometheus::Error> {
-        let registry = registry.clone();
         let requests = IntCounterVec::new(
             Opts::new("http_requests_total", "HTTP requests answered"),
             &["method", "route", "status"],
@@ -38,11 +37,7 @@ impl HttpMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Arc::new(Self {
-            registry,
-            requests,
-            latency,
-        }))
+        Ok(Arc::new(Self { requests, latency }))
     }
 }
 
@@ -72,16 +67,13 @@ pub(crate) async fn track(
     response
 }
 
-pub(crate) async fn render(State(metrics): State<Arc<HttpMetrics>>) -> Response {
-    render_registry(&metrics.registry)
-}
-
 /// A registry for one process: every metric name starts with `fishapp_`.
 pub fn new_registry() -> Registry {
     Registry::new_custom(Some("fishapp".to_owned()), None).unwrap_or_else(|_| Registry::new())
 }
 
-/// What a process without the API serves (`fishapp relay`): `/healthz` and `/metrics`.
+/// What the scrapers' listener of every role serves (the relay's and the worker's probe address,
+/// the API's metrics address): `/healthz` and `/metrics`.
 pub fn probe_router(registry: Registry) -> axum::Router {
     axum::Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))

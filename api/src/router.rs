@@ -5,10 +5,9 @@ use crate::board::Board;
 use crate::cache::Redis;
 use crate::chat::Chat;
 use crate::client_address::TrustedProxies;
-use crate::error::ApiError;
-use crate::error::finalize_response;
+use crate::error::{finalize_response, server_error};
 use crate::graphiql;
-use crate::graphql::body::{self, BodyError, UploadLimits};
+use crate::graphql::body::{self, BodyError, BodyLimits, JsonLimits, UploadLimits};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::streams::StreamCaps;
 use crate::graphql::{self, GuardedSchema, QueryLimits, RequestContext};
@@ -17,7 +16,7 @@ use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
 use crate::panic;
 use crate::websocket;
-use async_graphql::{ErrorExtensions, Executor};
+use async_graphql::Executor;
 use async_graphql_axum::GraphQLResponse;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRef, Request, State};
@@ -77,6 +76,9 @@ pub struct HttpSettings {
     pub query_limits: QueryLimits,
     /// Files per multipart request and bytes per file, checked while the body streams in.
     pub upload_limits: UploadLimits,
+    /// Size and values of a request's JSON (a JSON body, the multipart `operations`, GET
+    /// variables, a WebSocket message).
+    pub json_limits: JsonLimits,
     /// The process's metrics registry, served at `/metrics`.
     pub metrics: prometheus::Registry,
     /// Serve the GraphiQL IDE to browsers at `/graphql` (its assets under `/graphiql`).
@@ -89,6 +91,8 @@ pub struct HttpSettings {
     pub websocket_init_timeout: Duration,
     /// Subscriptions one connection, and one user, may hold open.
     pub stream_caps: StreamCaps,
+    /// Operations (subscriptions included) one WebSocket may run at once.
+    pub websocket_max_operations: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +109,13 @@ struct AppState {
     accounts: Accounts,
     schema: GuardedSchema,
     metrics: Arc<HttpMetrics>,
-    body_limit_bytes: usize,
     query_limits: QueryLimits,
-    upload_limits: UploadLimits,
+    body_limits: BodyLimits,
     graphql_ide: bool,
     trusted_proxies: TrustedProxies,
     websocket_init_timeout: Duration,
     stream_caps: StreamCaps,
+    websocket_max_operations: usize,
 }
 
 impl FromRef<AppState> for Dependencies {
@@ -156,13 +160,17 @@ pub fn router(
         accounts,
         schema,
         metrics: metrics.clone(),
-        body_limit_bytes: settings.body_limit_bytes,
         query_limits: settings.query_limits,
-        upload_limits: settings.upload_limits,
+        body_limits: BodyLimits {
+            upload: settings.upload_limits,
+            json: settings.json_limits,
+            body_bytes: settings.body_limit_bytes,
+        },
         graphql_ide: settings.graphql_ide,
         trusted_proxies: settings.trusted_proxies.clone(),
         websocket_init_timeout: settings.websocket_init_timeout,
         stream_caps: settings.stream_caps.clone(),
+        websocket_max_operations: settings.websocket_max_operations,
     };
 
     let mut routes = Router::new();
@@ -191,7 +199,6 @@ pub fn router(
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(state);
     layered(routes, metrics, settings)
@@ -241,35 +248,17 @@ async fn graphql_post(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    match body::read(content_type, body, state.upload_limits).await {
+    match body::read(content_type, body, state.body_limits).await {
         Ok(request) => execute(&state, peer, &parts.headers, request)
             .await
             .into_response(),
         Err(refused) => {
             let (status, error) = match refused {
-                BodyError::TooLarge => (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ApiError::bad_input(
-                        "body",
-                        format!("the request body is over {} bytes", state.body_limit_bytes),
-                    ),
-                ),
+                BodyError::TooLarge(error) => (StatusCode::PAYLOAD_TOO_LARGE, error),
                 BodyError::Refused(error) => (StatusCode::BAD_REQUEST, error),
             };
             (status, refusal(server_error(error), &parts.headers)).into_response()
         }
-    }
-}
-
-/// An error of ours as the one error of a response.
-fn server_error(error: ApiError) -> async_graphql::ServerError {
-    let error = error.extend();
-    async_graphql::ServerError {
-        message: error.message,
-        source: None,
-        locations: Vec::new(),
-        path: Vec::new(),
-        extensions: error.extensions,
     }
 }
 
@@ -292,9 +281,10 @@ async fn graphql_get(
             schema: state.schema.clone(),
             db: state.deps.db.clone(),
             client,
-            max_message_bytes: state.body_limit_bytes,
+            json_limits: state.body_limits.json,
             init_timeout: state.websocket_init_timeout,
             streams: state.stream_caps.clone(),
+            max_operations: state.websocket_max_operations,
         };
         return websocket::upgrade(settings, request).await;
     }
@@ -302,7 +292,8 @@ async fn graphql_get(
         return graphiql::page();
     }
     let headers = request.headers().clone();
-    let mut request = match body::from_query_string(request.uri().query().unwrap_or_default()) {
+    let query_string = request.uri().query().unwrap_or_default();
+    let mut request = match body::from_query_string(query_string, &state.body_limits.json) {
         Ok(request) => request,
         Err(error) => {
             return (

@@ -6,22 +6,36 @@
 //! ("Connection initialisation timeout", as graphql-transport-ws prescribes): an open socket
 //! costs the server a task and a descriptor, and one that never says who it is must not keep
 //! them. The subscription caps (`graphql::streams`) bound what an initialised one may hold.
+//!
+//! Each operation on a socket runs as an HTTP request would ([`SocketExecutor`]): with a request
+//! context of its own, so the ID token is verified again for every operation (a logout, a
+//! password change or the token's expiry refuses the next one with UNAUTHENTICATED), and with
+//! dataloaders of its own (nothing one operation loaded is served to a later one). A socket may
+//! run only so many operations at once, and every message is held to the JSON limits before it
+//! is parsed (a message over them closes the socket with 1009).
 
+use crate::error::{ApiError, server_error};
 use crate::graphql::GuardedSchema;
 use crate::graphql::RequestContext;
+use crate::graphql::body::JsonLimits;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::streams::StreamCaps;
 use crate::router::{BareToken, credential};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Data, Executor};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
+use fishapp_domain::ErrorCode;
 use fishapp_store::Database;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
+use std::any::TypeId;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Close code for a socket that did not initialise in time (graphql-transport-ws).
 const INIT_TIMEOUT: u16 = 4408;
@@ -30,16 +44,21 @@ const BAD_REQUEST: u16 = 4400;
 /// Messages a client may send before `connection_init` (graphql-transport-ws allows pings).
 const MAX_EARLY_MESSAGES: usize = 8;
 
+/// Close code for a message over the JSON limits (RFC 6455: "message too big").
+const TOO_BIG: u16 = 1009;
+
 /// What one WebSocket session needs.
 pub(crate) struct Session {
     pub schema: GuardedSchema,
     pub db: Database,
     /// The client's address (after trusted proxies).
     pub client: IpAddr,
-    /// A message is a request: the same cap as an HTTP body.
-    pub max_message_bytes: usize,
+    /// A message is a request's JSON: the same limits as a JSON body.
+    pub json_limits: JsonLimits,
     pub init_timeout: Duration,
     pub streams: StreamCaps,
+    /// Operations (queries, mutations, subscriptions) one socket may run at once.
+    pub max_operations: usize,
 }
 
 pub(crate) async fn upgrade(session: Session, request: Request) -> Response {
@@ -53,7 +72,8 @@ pub(crate) async fn upgrade(session: Session, request: Request) -> Response {
         Err(rejection) => return rejection.into_response(),
     };
     upgrade
-        .max_message_size(session.max_message_bytes)
+        .max_message_size(session.json_limits.max_bytes)
+        .max_frame_size(session.json_limits.max_bytes)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(session, protocol, socket))
 }
@@ -66,25 +86,42 @@ async fn serve(session: Session, protocol: GraphQLProtocol, mut socket: WebSocke
         schema,
         db,
         client,
+        json_limits,
         streams,
+        max_operations,
         ..
     } = session;
+    let executor = SocketExecutor {
+        schema,
+        db,
+        client,
+        operations: Arc::new(Semaphore::new(max_operations)),
+    };
     let (mut sink, stream) = socket.split();
     // A read error (a message over the size limit, a protocol violation) ends the session; the
-    // client is then told why with a close frame instead of a bare reset.
+    // client is then told why with a close frame instead of a bare reset. A message over the
+    // JSON limits ends it the same way, before it is parsed.
     let failed = Arc::new(Mutex::new(None::<CloseFrame>));
     let stream = futures::stream::iter(early.into_iter().map(Ok))
         .chain(stream)
         .map({
             let failed = failed.clone();
             move |item| {
-                if let Err(e) = &item {
-                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(close_frame_for(e));
+                let frame = match &item {
+                    Err(e) => Some(close_frame_for(e)),
+                    Ok(message) => over_json_limits(message, &json_limits),
+                };
+                match frame {
+                    None => item,
+                    Some(frame) => {
+                        let reason = frame.reason.to_string();
+                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(frame);
+                        Err(axum::Error::new(reason))
+                    }
                 }
-                item
             }
         });
-    GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
+    GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
         .on_connection_init(move |payload| async move {
             if !(payload.is_object() || payload.is_null()) {
                 return Err(async_graphql::Error::new(
@@ -96,8 +133,7 @@ async fn serve(session: Session, protocol: GraphQLProtocol, mut socket: WebSocke
                 .find_map(|k| payload.get(k).and_then(|v| v.as_str()))
                 .and_then(|v| credential(v, BareToken::Accepted));
             let mut data = async_graphql::Data::default();
-            data.insert(RequestContext::new(token, client));
-            data.insert(Loaders::new(&db));
+            data.insert(SocketSignIn { token });
             data.insert(streams.for_connection());
             Ok(data)
         })
@@ -108,6 +144,89 @@ async fn serve(session: Session, protocol: GraphQLProtocol, mut socket: WebSocke
         // The client may be gone already; nothing to do then.
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
+}
+
+/// The sign-in a socket's `connection_init` named (its session data): every operation
+/// verifies it again.
+struct SocketSignIn {
+    token: Option<String>,
+}
+
+/// The schema as one socket runs it: each operation gets a request context and dataloaders of
+/// its own, as an HTTP request does, and takes one of the socket's operation permits for as
+/// long as it runs (a subscription: until it ends).
+#[derive(Clone)]
+struct SocketExecutor {
+    schema: GuardedSchema,
+    db: Database,
+    client: IpAddr,
+    operations: Arc<Semaphore>,
+}
+
+impl SocketExecutor {
+    fn with_own_context(
+        &self,
+        request: async_graphql::Request,
+        session: Option<&Data>,
+    ) -> async_graphql::Request {
+        let token = session
+            .and_then(|data| data.get(&TypeId::of::<SocketSignIn>()))
+            .and_then(|value| value.downcast_ref::<SocketSignIn>())
+            .and_then(|sign_in| sign_in.token.clone());
+        request
+            .data(RequestContext::new(token, self.client))
+            .data(Loaders::new(&self.db))
+    }
+}
+
+impl Executor for SocketExecutor {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.schema
+            .execute(self.with_own_context(request, None))
+            .await
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let Ok(permit) = self.operations.clone().try_acquire_owned() else {
+            let refused = ApiError::Refused {
+                code: ErrorCode::Conflict,
+                reason: "TOO_MANY_OPERATIONS",
+                message: "this connection runs too many operations at once; wait for one to finish"
+                    .to_owned(),
+            };
+            let response = async_graphql::Response::from_errors(vec![server_error(refused)]);
+            return self
+                .schema
+                .finalized(futures::stream::once(async { response }).boxed());
+        };
+        let request = self.with_own_context(request, session_data.as_deref());
+        self.schema
+            .execute_stream(request, session_data)
+            .map(move |response| {
+                // The permit goes back when the operation's stream is dropped.
+                let _held = &permit;
+                response
+            })
+            .boxed()
+    }
+}
+
+/// A close frame when a message is over the JSON limits (its size is also bounded by the
+/// WebSocket library, which refuses a larger one as it reads).
+fn over_json_limits(message: &Message, limits: &JsonLimits) -> Option<CloseFrame> {
+    let bytes: &[u8] = match message {
+        Message::Text(text) => text.as_bytes(),
+        Message::Binary(bytes) => bytes,
+        _ => return None,
+    };
+    limits.check("message", bytes).err().map(|e| CloseFrame {
+        code: TOO_BIG,
+        reason: e.to_string().into(),
+    })
 }
 
 /// The close frame for a read error: 1009 for a message over the size limit, 1002 otherwise.

@@ -84,6 +84,35 @@ impl NewPassword {
     }
 }
 
+/// A password presented to be checked (at login, or as updatePassword's old password): never
+/// longer than any password can be, so that no request hands megabytes to the hash.
+pub struct PasswordAttempt<'a>(&'a str);
+
+impl<'a> PasswordAttempt<'a> {
+    pub fn parse(field: &str, raw: &'a str) -> Result<Self, Invalid> {
+        if raw.chars().count() > NewPassword::MAX_CHARS {
+            return Err(Invalid::new(
+                field,
+                format!(
+                    "is longer than any password ({} characters at most)",
+                    NewPassword::MAX_CHARS
+                ),
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn expose(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl fmt::Debug for PasswordAttempt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordAttempt(…)")
+    }
+}
+
 impl fmt::Debug for NewPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("NewPassword(…)")
@@ -127,6 +156,15 @@ impl Sex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_attempt_is_never_longer_than_a_password() {
+        assert!(PasswordAttempt::parse("password", &"x".repeat(128)).is_ok());
+        assert!(PasswordAttempt::parse("password", "").is_ok());
+        let long = "x".repeat(129);
+        let refused = PasswordAttempt::parse("password", &long).err();
+        assert_eq!(refused.map(|e| e.field), Some("password".to_owned()));
+    }
 
     #[test]
     fn emails() {

@@ -57,6 +57,8 @@ pub enum PostRuleError {
     MaxApplyBelowApplicants(i32),
     #[error("post {0} does not exist or is not yours")]
     NotFound(i64),
+    #[error("another change of this post is in progress; try again shortly")]
+    UpdateInProgress,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +239,7 @@ pub async fn update_fields(
     id: i64,
     owner_id: i64,
     draft: &PostDraft,
+    saga: Option<&str>,
 ) -> Result<Snapshot, WritePostError> {
     let mut tx = db.begin().await?;
     let before: Option<PostRow> = sqlx::query_as(&format!(
@@ -248,6 +251,9 @@ pub async fn update_fields(
     .fetch_optional(&mut *tx)
     .await?;
     let before = before.ok_or(PostRuleError::NotFound(id))?;
+    if let Some(saga) = saga {
+        hold_for_update(&mut tx, id, saga).await?;
+    }
     let fish_types = fish_types_of(&mut *tx, &[id]).await?;
     let snapshot = before.draft(fish_types.into_iter().map(|(_, f)| f).collect());
     if draft.max_apply.get() < before.apply_count {
@@ -263,6 +269,47 @@ pub async fn update_fields(
         })?;
     tx.commit().await?;
     Ok(snapshot)
+}
+
+/// How long an UpdatePost saga's hold on a post lasts at most: one that old belongs to a saga
+/// that will not finish (terminated by an operator) and may be taken over.
+const STALE_UPDATE_HOLD: &str = "1 hour";
+
+/// Marks the post (locked by the caller) as being changed by `saga`; refused while another
+/// saga's hold is fresh. Holding it again is success (a retried step).
+async fn hold_for_update(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    id: i64,
+    saga: &str,
+) -> Result<(), WritePostError> {
+    let held = sqlx::query(&format!(
+        "UPDATE board.posts SET update_saga = $2, update_started_at = now()
+          WHERE id = $1 AND (update_saga IS NULL OR update_saga = $2
+                             OR update_started_at < now() - interval '{STALE_UPDATE_HOLD}')"
+    ))
+    .bind(id)
+    .bind(saga)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if held == 0 {
+        return Err(PostRuleError::UpdateInProgress.into());
+    }
+    Ok(())
+}
+
+/// Ends `saga`'s hold on the post (its last step, or after its compensations); gone already,
+/// or held by another saga since (a stale hold taken over), is success.
+pub async fn release_update(db: &PgPool, id: i64, saga: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE board.posts SET update_saga = NULL, update_started_at = NULL
+          WHERE id = $1 AND update_saga = $2",
+    )
+    .bind(id)
+    .bind(saga)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Writes a post's fields and fish types, and `post.updated` when the post is public.
@@ -322,16 +369,36 @@ pub async fn posts_by_ids(db: &PgPool, ids: &[i64]) -> Result<Vec<PostRow>, sqlx
     .await
 }
 
-/// The posts of these users (any status but DELETING: the caller decides what to show), newest
-/// first; one statement for a whole page.
-pub async fn posts_of_users(db: &PgPool, user_ids: &[i64]) -> Result<Vec<PostRow>, sqlx::Error> {
+/// The `limit` newest posts of each of these users that `visible` shows; one statement for a
+/// whole page.
+pub async fn posts_of_users(
+    db: &PgPool,
+    user_ids: &[i64],
+    visible: PostVisibility,
+    limit: i64,
+) -> Result<Vec<PostRow>, sqlx::Error> {
+    let statuses = match visible {
+        PostVisibility::Public => "status IN ('OPEN', 'CLOSED')",
+        PostVisibility::Owner => "status <> 'DELETING'",
+    };
     sqlx::query_as(&format!(
-        "SELECT {POST_COLUMNS} FROM board.posts p
-          WHERE user_id = ANY($1) AND status <> 'DELETING' ORDER BY p.created_at DESC, p.id DESC"
+        "SELECT {POST_COLUMNS} FROM (
+            SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS n
+              FROM board.posts WHERE user_id = ANY($1) AND {statuses}
+         ) p WHERE n <= $2 ORDER BY p.user_id, p.created_at DESC, p.id DESC"
     ))
     .bind(user_ids)
+    .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// Which of a user's posts a reader sees: everyone the public ones, the user themself all but
+/// those being deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PostVisibility {
+    Public,
+    Owner,
 }
 
 /// (post id, fish type id) pairs of these posts, ordered; one statement for a whole page.
@@ -594,30 +661,39 @@ pub async fn application_of(
     .await
 }
 
-/// The applications of these users, newest first; one statement for a whole page.
+/// The `limit` newest applications of each of these users; one statement for a whole page.
 pub async fn applications_of_users(
     db: &PgPool,
     user_ids: &[i64],
+    limit: i64,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {APPLICATION_COLUMNS} FROM board.applications a
-          WHERE user_id = ANY($1) ORDER BY a.user_id, a.id DESC"
+        "SELECT {APPLICATION_COLUMNS} FROM (
+            SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY id DESC) AS n
+              FROM board.applications WHERE user_id = ANY($1)
+         ) a WHERE n <= $2 ORDER BY a.user_id, a.id DESC"
     ))
     .bind(user_ids)
+    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// The applications of these posts, oldest first; one statement for a whole page.
+/// The first `limit` applications of each of these posts, oldest first; one statement for a
+/// whole page.
 pub async fn applications_of_posts(
     db: &PgPool,
     post_ids: &[i64],
+    limit: i64,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {APPLICATION_COLUMNS} FROM board.applications a
-          WHERE post_id = ANY($1) ORDER BY a.post_id, a.id"
+        "SELECT {APPLICATION_COLUMNS} FROM (
+            SELECT *, row_number() OVER (PARTITION BY post_id ORDER BY id) AS n
+              FROM board.applications WHERE post_id = ANY($1)
+         ) a WHERE n <= $2 ORDER BY a.post_id, a.id"
     ))
     .bind(post_ids)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -93,13 +93,22 @@ pub async fn delete_room(db: &PgPool, post_id: i64, event: bool) -> Result<bool,
     Ok(deleted.is_some())
 }
 
-/// Adds `user_id` to the post's room, with `chat.member.joined`; a member already is success (no
-/// second event). `None` when the post has no room (it is being torn down).
-pub async fn join_room(
-    db: &PgPool,
-    post_id: i64,
-    user_id: i64,
-) -> Result<Option<MemberRow>, sqlx::Error> {
+/// What joining a room came to.
+#[derive(Debug)]
+pub enum Joined {
+    /// A member now, or already (no second event).
+    Member(MemberRow),
+    /// The post has no room: it is being torn down.
+    NoRoom,
+    /// The user holds no seat on the trip (the application was withdrawn meanwhile).
+    NoSeat,
+}
+
+/// Adds `user_id` to the post's room, with `chat.member.joined` — only while the user holds a
+/// seat (an application). The application is read `FOR SHARE`: a withdrawal that gives the seat
+/// back either waits for this transaction (and its leave step then removes the member) or came
+/// first (and nobody joins without a seat).
+pub async fn join_room(db: &PgPool, post_id: i64, user_id: i64) -> Result<Joined, sqlx::Error> {
     let mut tx = db.begin().await?;
     let Some(room) =
         sqlx::query_scalar::<_, i64>("SELECT id FROM chat.rooms WHERE post_id = $1 FOR SHARE")
@@ -107,8 +116,18 @@ pub async fn join_room(
             .fetch_optional(&mut *tx)
             .await?
     else {
-        return Ok(None);
+        return Ok(Joined::NoRoom);
     };
+    let seat: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM board.applications WHERE post_id = $1 AND user_id = $2 FOR SHARE",
+    )
+    .bind(post_id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if seat.is_none() {
+        return Ok(Joined::NoSeat);
+    }
     let joined: Option<MemberRow> = sqlx::query_as(
         "INSERT INTO chat.members (room_id, user_id) VALUES ($1, $2)
          ON CONFLICT (room_id, user_id) DO NOTHING
@@ -135,7 +154,7 @@ pub async fn join_room(
         }
     };
     tx.commit().await?;
-    Ok(Some(member))
+    Ok(Joined::Member(member))
 }
 
 /// Removes `user_id` from the post's room; not a member (or no room) is success. `announce` as in
@@ -212,16 +231,21 @@ pub async fn room_of_post_for_member(
     .await
 }
 
-/// The rooms' members, oldest first (the owner, then the applicants in the order they joined).
+/// The first `limit` members of each room, oldest first (the owner, then the applicants in the
+/// order they joined).
 pub async fn members_of_rooms(
     db: &PgPool,
     room_ids: &[i64],
+    limit: i64,
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, room_id, user_id, created_at, updated_at FROM chat.members
-          WHERE room_id = ANY($1) ORDER BY room_id, id",
+        "SELECT id, room_id, user_id, created_at, updated_at FROM (
+            SELECT *, row_number() OVER (PARTITION BY room_id ORDER BY id) AS n
+              FROM chat.members WHERE room_id = ANY($1)
+         ) m WHERE n <= $2 ORDER BY room_id, id",
     )
     .bind(room_ids)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

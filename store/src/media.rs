@@ -1,6 +1,7 @@
 //! The media context's table: image metadata (the bytes are in object storage).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -115,14 +116,49 @@ pub struct NotAttachable(pub Vec<Uuid>);
 pub enum AttachError {
     #[error(transparent)]
     NotAttachable(#[from] NotAttachable),
+    /// The post is gone, or being torn down: its images would outlive it.
+    #[error("the trip is being removed")]
+    OwnerGone,
+    /// The owner would have more images than it may.
+    #[error("a trip may have at most {max} images; this change would give it {would_have}")]
+    TooMany { max: u32, would_have: i64 },
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
 
+/// How many images an owner may have once an attachment is done: at most `max`, not counting
+/// `leaving` (its images the same change removes afterwards).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLimit {
+    pub max: u32,
+    pub leaving: Vec<Uuid>,
+}
+
 /// Attaches staged images to an owner, all or none. Attaching images already attached to the
 /// same owner succeeds (a retried activity lands here).
-pub async fn attach(db: &PgPool, owner: ImageOwner, ids: &[Uuid]) -> Result<u64, AttachError> {
+///
+/// A post must be live: its row is locked first, so a teardown (which marks it DELETING
+/// before it collects the post's images) either waits for this attachment — and then deletes
+/// these images with the others — or came first, and nothing is attached to a post that is
+/// going. The lock also orders attachments to one post, and under `limit` the owner's images are
+/// counted inside it: concurrent changes cannot together pass the limit.
+pub async fn attach(
+    db: &PgPool,
+    owner: ImageOwner,
+    ids: &[Uuid],
+    limit: Option<&ImageLimit>,
+) -> Result<u64, AttachError> {
     let mut tx = db.begin().await?;
+    if let ImageOwner::Post(post_id) = owner {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM board.posts WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(post_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if status.as_deref().is_none_or(|s| s == "DELETING") {
+            return Err(AttachError::OwnerGone);
+        }
+    }
     let attached: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE media.images SET owner_type = $1, owner_id = $2, updated_at = now()
           WHERE id = ANY($3)
@@ -141,6 +177,23 @@ pub async fn attach(db: &PgPool, owner: ImageOwner, ids: &[Uuid]) -> Result<u64,
         .collect();
     if !missing.is_empty() {
         return Err(NotAttachable(missing).into());
+    }
+    if let Some(limit) = limit {
+        let would_have: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM media.images
+              WHERE owner_type = $1 AND owner_id = $2 AND NOT (id = ANY($3))",
+        )
+        .bind(owner.kind().as_str())
+        .bind(owner.id())
+        .bind(&limit.leaving)
+        .fetch_one(&mut *tx)
+        .await?;
+        if would_have > i64::from(limit.max) {
+            return Err(AttachError::TooMany {
+                max: limit.max,
+                would_have,
+            });
+        }
     }
     tx.commit().await?;
     Ok(attached.len() as u64)

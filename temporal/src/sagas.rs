@@ -39,9 +39,10 @@ pub enum SagaError {
     /// Temporal could not be reached, or refused the call.
     #[error("the workflow service is unavailable: {0}")]
     Unavailable(String),
-    /// No saga has this id (in this namespace).
-    #[error("no saga {0:?}")]
-    NotFound(String),
+    /// No saga has this id (in this namespace). Temporal's own text (which names the workflow
+    /// id, and with it the deployment's prefix) is not kept: it is never a client's business.
+    #[error("no such saga")]
+    NotFound,
     /// The saga ran past its workflow timeout.
     #[error("the saga timed out")]
     TimedOut,
@@ -170,9 +171,7 @@ fn classify<T>(error: WorkflowGetResultError) -> Result<SagaOutcome<T>, SagaErro
             }
             other => Err(SagaError::Aborted(other.to_string())),
         },
-        WorkflowGetResultError::NotFound(status) => {
-            Err(SagaError::NotFound(status.message().to_owned()))
-        }
+        WorkflowGetResultError::NotFound(_) => Err(SagaError::NotFound),
         WorkflowGetResultError::TimedOut => Err(SagaError::TimedOut),
         WorkflowGetResultError::Rpc(status) => Err(SagaError::Unavailable(status.to_string())),
         other => Err(SagaError::Aborted(other.to_string())),
@@ -186,7 +185,7 @@ pub async fn describe(client: &Client, saga_id: &str) -> Result<SagaInfo, SagaEr
         .describe(WorkflowDescribeOptions::default())
         .await
         .map_err(|e| match e {
-            WorkflowInteractionError::NotFound(_) => SagaError::NotFound(saga_id.to_owned()),
+            WorkflowInteractionError::NotFound(_) => SagaError::NotFound,
             other => SagaError::Unavailable(other.to_string()),
         })?;
     let attributes = description.search_attributes();

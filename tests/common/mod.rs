@@ -21,6 +21,7 @@ pub fn test_config() -> Config {
     database_url.set_path(&format!("fishapp_test_{id}"));
     Config {
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: database_url.to_string(),
         database_max_connections: 5,
         temporal_task_queue_prefix: format!("test-{id}"),
@@ -111,6 +112,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where the app serves `/metrics` (not on the public port).
+    pub metrics_addr: SocketAddr,
     pub http: reqwest::Client,
     pub config: Config,
     shutdown: CancellationToken,
@@ -148,6 +151,7 @@ impl TestApp {
             .expect("API starts");
         Self {
             addr: api.addr,
+            metrics_addr: api.metrics_addr,
             http: reqwest::Client::new(),
             config,
             shutdown,
@@ -259,7 +263,7 @@ impl TestApp {
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
-            .get(self.url("/metrics"))
+            .get(format!("http://{}/metrics", self.metrics_addr))
             .send()
             .await
             .expect("/metrics answers")
@@ -937,4 +941,254 @@ pub fn id_token_signed(
     .issue(user_id, family, at)
     .expect("a token")
     .token
+}
+
+/// A `fishapp serve` process on `app`'s database, Redis, NATS stream and task queues, on ports of
+/// its own: for what must be measured from outside (its memory, its descriptors) or killed.
+pub struct ServeProcess {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub pid: u32,
+    _child: tokio::process::Child,
+}
+
+impl ServeProcess {
+    /// Starts it with `extra` environment (`FISHAPP_…` keys) and waits until it answers.
+    pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Self {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port().await)
+            .parse()
+            .expect("an address");
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port().await)
+            .parse()
+            .expect("an address");
+        let config = &app.config;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"));
+        command
+            .arg("serve")
+            .env("FISHAPP_HTTP_ADDR", addr.to_string())
+            .env("FISHAPP_HTTP_METRICS_ADDR", metrics_addr.to_string())
+            .env("FISHAPP_DATABASE_URL", &config.database_url)
+            .env("FISHAPP_NATS_URL", &config.nats_url)
+            .env("FISHAPP_REDIS_URL", &config.redis_url)
+            .env("FISHAPP_REDIS_KEY_PREFIX", &config.redis_key_prefix)
+            .env("FISHAPP_RELAY_STREAM", &config.relay_stream)
+            .env("FISHAPP_RELAY_SUBJECT_PREFIX", &config.relay_subject_prefix)
+            .env("FISHAPP_TEMPORAL_ADDRESS", config.temporal_address.as_str())
+            .env(
+                "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
+                &config.temporal_task_queue_prefix,
+            )
+            .env("FISHAPP_MEDIA_DIR", &config.media_dir)
+            .env("FISHAPP_JWT_PRIVATE_KEY_PEM", test_signing_key())
+            .env("FISHAPP_SIGN_UP_MAX_PER_IP_PER_HOUR", "1000000")
+            .env("FISHAPP_LOG_FILTER", "error")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("fishapp serve starts");
+        let pid = child.id().expect("a running process");
+        let http = reqwest::Client::new();
+        let healthz = format!("http://{addr}/healthz");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while http.get(&healthz).send().await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fishapp serve did not answer within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            addr,
+            metrics_addr,
+            pid,
+            _child: child,
+        }
+    }
+
+    /// Resident memory now and at its peak (VmRSS, VmHWM), in MiB.
+    pub fn memory_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .expect("the process is running");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1024.0
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Descriptors the process holds open now.
+    pub fn open_descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    }
+
+    /// One sample of its `/metrics` (a gauge or counter without labels); 0 when absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        metric_at(self.metrics_addr, name).await
+    }
+}
+
+/// One sample of the `/metrics` page at `addr` (a gauge or counter without labels); 0 when
+/// absent.
+pub async fn metric_at(addr: SocketAddr, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("a metrics page");
+    text.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+/// A graphql-transport-ws session for queries and mutations as well as subscriptions: each
+/// operation has an id, and its messages are read by that id.
+pub struct SocketClient {
+    ws: WebSocketClient,
+    /// Messages read while waiting for another operation's.
+    unread: Vec<serde_json::Value>,
+}
+
+impl SocketClient {
+    /// Connects and initialises (with `Authorization: Bearer <token>` when given), waiting for
+    /// the acknowledgement.
+    pub async fn connect(addr: SocketAddr, token: Option<&str>) -> Self {
+        let ws = ws_connect(addr, Some("graphql-transport-ws"))
+            .await
+            .expect("the WebSocket connects");
+        let mut client = Self {
+            ws,
+            unread: Vec::new(),
+        };
+        let payload = match token {
+            Some(token) => serde_json::json!({ "Authorization": format!("Bearer {token}") }),
+            None => serde_json::json!({}),
+        };
+        client
+            .send(serde_json::json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        let ack = client.read(Duration::from_secs(10)).await;
+        assert_eq!(
+            ack.as_ref().and_then(|m| m["type"].as_str()),
+            Some("connection_ack"),
+            "{ack:?}"
+        );
+        client
+    }
+
+    async fn send(&mut self, message: serde_json::Value) {
+        use futures::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                message.to_string().into(),
+            ))
+            .await
+            .expect("the message is sent");
+    }
+
+    /// The next JSON message (pings answered and skipped), or `None` when none came `within`
+    /// or the socket closed.
+    async fn read(&mut self, within: Duration) -> Option<serde_json::Value> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match message {
+                Message::Text(text) => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&text).expect("JSON messages");
+                    if value["type"] == "ping" {
+                        self.send(serde_json::json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return Some(value);
+                }
+                Message::Close(frame) => {
+                    return Some(serde_json::json!({
+                        "type": "closed",
+                        "code": frame.map(|f| u16::from(f.code)),
+                    }));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Starts an operation (query, mutation or subscription) under `id`.
+    pub async fn start(&mut self, id: &str, query: &str, variables: serde_json::Value) {
+        self.send(serde_json::json!({ "id": id, "type": "subscribe",
+                                      "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+
+    /// The next message of operation `id` (`next`, `error` or `complete`), or of the socket
+    /// (`closed`); `None` when none came `within`.
+    pub async fn next_of(&mut self, id: &str, within: Duration) -> Option<serde_json::Value> {
+        if let Some(i) = self.unread.iter().position(|m| m["id"] == id) {
+            return Some(self.unread.remove(i));
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self.read(left).await?;
+            if message["id"] == id || message["type"] == "closed" {
+                return Some(message);
+            }
+            self.unread.push(message);
+        }
+    }
+
+    /// A query or mutation's response (its `next` payload: `data` and `errors`).
+    pub async fn request(
+        &mut self,
+        id: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        self.start(id, query, variables).await;
+        let message = self
+            .next_of(id, Duration::from_secs(30))
+            .await
+            .expect("an answer within 30 s");
+        match message["type"].as_str() {
+            Some("next") => message["payload"].clone(),
+            Some("error") => serde_json::json!({ "errors": message["payload"] }),
+            _ => panic!("unexpected: {message}"),
+        }
+    }
+
+    /// Sends raw text (not necessarily an operation).
+    pub async fn send_text(&mut self, text: String) {
+        use futures::SinkExt;
+        // The server may close first: what it said is read afterwards.
+        let _ = self
+            .ws
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await;
+    }
+
+    /// Reads until the socket closes: its close code, or `None` when it did not close
+    /// `within`.
+    pub async fn closed(&mut self, within: Duration) -> Option<Option<u16>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self.read(left).await?;
+            if message["type"] == "closed" {
+                return Some(message["code"].as_u64().map(|c| c as u16));
+            }
+        }
+    }
 }

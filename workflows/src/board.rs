@@ -9,8 +9,10 @@ use crate::saga::{
     until_done,
 };
 use fishapp_activities::chat::{CreateRoom, DeleteRoom, LeaveRoom, Membership};
-use fishapp_activities::media::{AttachImages, DeleteImages, Owner};
-use fishapp_activities::post::{CreatePending, GiveBackSeat, RestoreFields, SeatOf, UpdateFields};
+use fishapp_activities::media::{AttachImages, DeleteImages, ImageLimit, Owner};
+use fishapp_activities::post::{
+    CreatePending, GiveBackSeat, ReleaseUpdate, RestoreFields, SeatOf, UpdateFields,
+};
 use fishapp_activities::{ChatActivities, MediaActivities, PostActivities};
 use fishapp_domain::board::{ApplyRefusal, PostDraft};
 use fishapp_store::board::{ApplicationRow, Seat};
@@ -40,6 +42,10 @@ pub struct CreatePostInput {
     pub fields: PostDraft,
     /// Staged uploads to attach (ids only: workflows never carry bytes).
     pub image_ids: Vec<Uuid>,
+    /// Most images a post may have (`board_max_images_per_post`), enforced where they are
+    /// attached; none in sagas started before.
+    #[serde(default)]
+    pub max_images: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -140,6 +146,10 @@ impl CreatePostWorkflow {
                 AttachImages {
                     owner: Owner::Post(post_id),
                     image_ids: input.image_ids.clone(),
+                    limit: input.max_images.map(|max| ImageLimit {
+                        max,
+                        leaving: Vec::new(),
+                    }),
                 },
                 forward(&q.media, MEDIA_STEP),
             )
@@ -166,6 +176,9 @@ pub struct UpdatePostInput {
     pub new_image_ids: Vec<Uuid>,
     /// This post's images to delete (ids of other owners' images select nothing).
     pub image_ids_to_delete: Vec<Uuid>,
+    /// As in [`CreatePostInput::max_images`].
+    #[serde(default)]
+    pub max_images: Option<u32>,
 }
 
 #[workflow]
@@ -196,6 +209,23 @@ impl UpdatePostWorkflow {
     ) -> Result<(), StepError> {
         let q = &input.queues;
         let post_id = input.post_id;
+        // One change of a post at a time: this saga holds the post from its first step to its
+        // last (released last of all when it compensates, so nothing else changes the post
+        // before its fields are restored).
+        let hold = ctx
+            .patched(SERIALIZED_UPDATES)
+            .then(|| ctx.workflow_id().to_owned());
+        if let Some(saga) = &hold {
+            undo.push_activity(
+                ctx,
+                PostActivities::release_update,
+                ReleaseUpdate {
+                    post_id,
+                    saga: saga.clone(),
+                },
+                until_done(&q.post, DB_STEP),
+            );
+        }
         // The new staged uploads belong to the saga from its start: on failure, they go.
         if !input.new_image_ids.is_empty() {
             undo.push_activity(
@@ -217,6 +247,7 @@ impl UpdatePostWorkflow {
                     post_id,
                     owner_id: input.owner_id,
                     fields: input.fields.clone(),
+                    hold: hold.clone(),
                 },
                 forward(&q.post, DB_STEP),
             )
@@ -235,6 +266,10 @@ impl UpdatePostWorkflow {
                 AttachImages {
                     owner: Owner::Post(post_id),
                     image_ids: input.new_image_ids.clone(),
+                    limit: input.max_images.map(|max| ImageLimit {
+                        max,
+                        leaving: input.image_ids_to_delete.clone(),
+                    }),
                 },
                 forward(&q.media, MEDIA_STEP),
             )
@@ -254,9 +289,28 @@ impl UpdatePostWorkflow {
             .await
             .map_err(step("delete the removed images"))?;
         }
+        if let Some(saga) = hold {
+            // Retried until done: the change is made; only the hold is left to end.
+            ctx.execute_activity(
+                PostActivities::release_update,
+                ReleaseUpdate { post_id, saga },
+                until_done(&q.post, DB_STEP),
+            )
+            .await
+            .map_err(step("release the post"))?;
+        }
         Ok(())
     }
 }
+
+/// The patch that made UpdatePost hold its post (one change at a time); sagas started before
+/// replay without the hold.
+pub const SERIALIZED_UPDATES: &str = "serialized-updates";
+
+/// The patch that made Withdraw give the seat back before leaving the room (an Apply that joins
+/// the room meanwhile then finds no seat, or its member is removed by the leave step); sagas
+/// started before replay in the old order.
+pub const WITHDRAW_SEAT_FIRST: &str = "withdraw-seat-first";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeletePostInput {
@@ -463,8 +517,10 @@ pub struct WithdrawWorkflow;
 
 #[workflow_methods]
 impl WithdrawWorkflow {
-    /// Forward only, like the teardown: leave the room → give the seat back (the application
-    /// goes). Each step is idempotent and retried until done.
+    /// Forward only, like the teardown: give the seat back (the application goes) → leave the
+    /// room. Each step is idempotent and retried until done. In this order an Apply whose
+    /// join step runs meanwhile cannot leave a member without a seat: its join finds no
+    /// application, or came first and is undone by the leave step.
     #[run]
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
@@ -472,18 +528,19 @@ impl WithdrawWorkflow {
     ) -> WorkflowResult<bool> {
         let q = &input.queues;
         let (post_id, user_id) = (input.post_id, input.user_id);
-        ctx.execute_activity(
-            ChatActivities::leave_room,
-            LeaveRoom {
-                post_id,
-                user_id,
-                announce: true,
-            },
-            until_done(&q.chat, DB_STEP),
-        )
-        .await?;
-        Ok(ctx
-            .execute_activity(
+        let leave = || {
+            ctx.execute_activity(
+                ChatActivities::leave_room,
+                LeaveRoom {
+                    post_id,
+                    user_id,
+                    announce: true,
+                },
+                until_done(&q.chat, DB_STEP),
+            )
+        };
+        let give_back = || {
+            ctx.execute_activity(
                 PostActivities::give_back_seat,
                 GiveBackSeat {
                     post_id,
@@ -492,6 +549,14 @@ impl WithdrawWorkflow {
                 },
                 until_done(&q.post, DB_STEP),
             )
-            .await?)
+        };
+        if ctx.patched(WITHDRAW_SEAT_FIRST) {
+            let gave_back = give_back().await?;
+            leave().await?;
+            Ok(gave_back)
+        } else {
+            leave().await?;
+            Ok(give_back().await?)
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::cache::{Redis, WindowLimiter};
 use crate::error::ApiError;
 use crate::media::StoredImage;
 use chrono::{Duration, Utc};
-use fishapp_domain::account::{Email, Introduction, NewPassword, Sex, UserName};
+use fishapp_domain::account::{Email, Introduction, NewPassword, PasswordAttempt, Sex, UserName};
 use fishapp_domain::media::ImageOwner;
 use fishapp_store::Database;
 use fishapp_store::account::{self as store, NewUser, Rotation, UserRow, WriteUserError};
@@ -68,6 +68,32 @@ pub struct CheckedSignUp {
     sex: Sex,
     introduction: Introduction,
 }
+
+/// updateUser's fields, each parsed; a field left out keeps its value.
+pub struct ProfileChange {
+    email: Option<Email>,
+    name: Option<UserName>,
+    introduction: Option<Introduction>,
+}
+
+impl ProfileChange {
+    pub fn parse(
+        email: Option<&str>,
+        name: Option<&str>,
+        introduction: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            email: email.map(|e| Email::parse("email", e)).transpose()?,
+            name: name.map(|n| UserName::parse("name", n)).transpose()?,
+            introduction: introduction
+                .map(|i| Introduction::parse("introduction", i))
+                .transpose()?,
+        })
+    }
+}
+
+/// No email address is longer (RFC 5321's path limit); a longer one cannot be an account.
+const MAX_EMAIL_BYTES: usize = 254;
 
 const BAD_CREDENTIALS: &str = "email or password is incorrect";
 const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid, expired or revoked; sign in again";
@@ -201,6 +227,12 @@ impl Accounts {
         password: &str,
         ip: IpAddr,
     ) -> Result<(UserRow, TokenPair), ApiError> {
+        // Bounded before anything is counted or hashed: the email keys the login limits in
+        // Redis, the password goes to argon2.
+        if email.len() > MAX_EMAIL_BYTES {
+            return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
+        }
+        let password = PasswordAttempt::parse("password", password)?.expose();
         let account = email.trim().to_lowercase();
         let attempt = match self.limiter.attempt(&account, ip).await {
             Ok(attempt) => attempt,
@@ -307,10 +339,11 @@ impl Accounts {
         old: &str,
         new: &str,
     ) -> Result<(), ApiError> {
+        let old = PasswordAttempt::parse("oldPassword", old)?.expose();
+        let new = NewPassword::parse("newPassword", new)?;
         self.password_changes
             .check(&viewer.user_id.to_string())
             .await?;
-        let new = NewPassword::parse("newPassword", new)?;
         let user = self.user(viewer.user_id).await?;
         if self
             .passwords
@@ -351,15 +384,13 @@ impl Accounts {
     pub async fn update_profile(
         &self,
         viewer: &Viewer,
-        email: Option<&str>,
-        name: Option<&str>,
-        introduction: Option<&str>,
+        change: ProfileChange,
     ) -> Result<UserRow, ApiError> {
-        let email = email.map(|e| Email::parse("email", e)).transpose()?;
-        let name = name.map(|n| UserName::parse("name", n)).transpose()?;
-        let introduction = introduction
-            .map(|i| Introduction::parse("introduction", i))
-            .transpose()?;
+        let ProfileChange {
+            email,
+            name,
+            introduction,
+        } = change;
         store::update_profile(
             self.db.pool(),
             viewer.user_id,

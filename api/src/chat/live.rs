@@ -46,17 +46,71 @@ pub struct LiveSettings {
 }
 
 /// The process's fan-out of chat events. Cheap to clone.
+///
+/// The room map holds a room only while it has live subscribers: an entry is made by the first
+/// [`Watch`] of a room (after the caller's membership was checked) and removed by the last one
+/// when it is dropped, so the map never grows with what clients ask for, only with what they
+/// hold open (which the subscription caps bound).
 #[derive(Clone)]
 pub struct LiveChat {
-    rooms: Arc<Mutex<HashMap<i64, broadcast::Sender<RoomEvent>>>>,
+    rooms: Rooms,
     /// `chat_live_subscriptions`: subscriptions open in this process.
     open: IntGauge,
 }
 
+/// The rooms with subscribers, and their count in `chat_live_rooms`.
+#[derive(Clone)]
+struct Rooms {
+    map: Arc<Mutex<HashMap<i64, broadcast::Sender<RoomEvent>>>>,
+    size: IntGauge,
+}
+
+impl Rooms {
+    fn new(size: IntGauge) -> Self {
+        Self {
+            map: Arc::default(),
+            size,
+        }
+    }
+
+    fn lock(&self) -> RoomsGuard<'_> {
+        RoomsGuard {
+            map: self.map.lock().unwrap_or_else(PoisonError::into_inner),
+            size: &self.size,
+        }
+    }
+}
+
+/// The locked map; its gauge is brought up to date when the lock is given back.
+struct RoomsGuard<'a> {
+    map: std::sync::MutexGuard<'a, HashMap<i64, broadcast::Sender<RoomEvent>>>,
+    size: &'a IntGauge,
+}
+
+impl std::ops::Deref for RoomsGuard<'_> {
+    type Target = HashMap<i64, broadcast::Sender<RoomEvent>>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for RoomsGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+impl Drop for RoomsGuard<'_> {
+    fn drop(&mut self) {
+        self.size
+            .set(i64::try_from(self.map.len()).unwrap_or(i64::MAX));
+    }
+}
+
 impl LiveChat {
     /// Starts the consumer; it runs (reconnecting as needed) until `shutdown`. Its gauges go
-    /// into `registry`: `chat_live_subscriptions` and `chat_live_reading` (1 while the stream
-    /// is being read).
+    /// into `registry`: `chat_live_subscriptions`, `chat_live_rooms` (rooms with subscribers)
+    /// and `chat_live_reading` (1 while the stream is being read).
     pub fn start(
         nats: async_nats::Client,
         settings: LiveSettings,
@@ -71,10 +125,15 @@ impl LiveChat {
             "chat_live_reading",
             "1 while this process reads the chat events from JetStream",
         )?;
+        let rooms = IntGauge::new(
+            "chat_live_rooms",
+            "rooms with at least one messageAdded subscription in this process",
+        )?;
         registry.register(Box::new(open.clone()))?;
         registry.register(Box::new(reading.clone()))?;
+        registry.register(Box::new(rooms.clone()))?;
         let chat = Self {
-            rooms: Arc::default(),
+            rooms: Rooms::new(rooms),
             open,
         };
         let fan_out = chat.clone();
@@ -84,33 +143,33 @@ impl LiveChat {
                 () = shutdown.cancelled() => {}
             }
             // Ends every subscription: their channels close.
-            fan_out.rooms().clear();
+            fan_out.rooms.lock().clear();
         });
         Ok(chat)
     }
 
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<i64, broadcast::Sender<RoomEvent>>> {
-        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The room's events from now on; counted in `chat_live_subscriptions` until dropped.
+    /// The room's events from now on, for a caller whose membership was checked; counted in
+    /// `chat_live_subscriptions` until dropped. The last watch of a room dropped removes it.
     pub fn watch(&self, room_id: i64) -> Watch {
         let events = self
-            .rooms()
+            .rooms
+            .lock()
             .entry(room_id)
             .or_insert_with(|| broadcast::channel(ROOM_BUFFER).0)
             .subscribe();
         self.open.inc();
         Watch {
-            events,
+            events: Some(events),
+            room_id,
+            rooms: self.rooms.clone(),
             open: self.open.clone(),
         }
     }
 
     fn dispatch(&self, room_id: i64, event: RoomEvent) {
-        let mut rooms = self.rooms();
+        let mut rooms = self.rooms.lock();
         if let Some(sender) = rooms.get(&room_id) {
-            // No receivers left: forget the room (send fails exactly then).
+            // No receivers left (the process is shutting down): forget the room.
             if sender.send(event).is_err() {
                 rooms.remove(&room_id);
             }
@@ -120,13 +179,36 @@ impl LiveChat {
 
 /// One subscription's view of its room's events.
 pub struct Watch {
-    pub events: broadcast::Receiver<RoomEvent>,
+    /// Always `Some` until dropped (taken out to be dropped under the map's lock).
+    events: Option<broadcast::Receiver<RoomEvent>>,
+    room_id: i64,
+    rooms: Rooms,
     open: IntGauge,
+}
+
+impl Watch {
+    /// The next event of the room (see [`broadcast::Receiver::recv`]).
+    pub async fn recv(&mut self) -> Result<RoomEvent, broadcast::error::RecvError> {
+        match self.events.as_mut() {
+            Some(events) => events.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
         self.open.dec();
+        // Under the lock, so that no new watch of the room subscribes in between: the receiver
+        // goes, and with the last one the room's entry.
+        let mut rooms = self.rooms.lock();
+        drop(self.events.take());
+        if rooms
+            .get(&self.room_id)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            rooms.remove(&self.room_id);
+        }
     }
 }
 
@@ -298,18 +380,36 @@ mod tests {
     }
 
     #[test]
-    fn a_room_without_subscribers_is_forgotten() {
+    fn a_room_is_held_exactly_while_it_has_subscribers() {
         let open = IntGauge::new("open", "open").unwrap();
+        let size = IntGauge::new("rooms", "rooms").unwrap();
         let chat = LiveChat {
-            rooms: Arc::default(),
+            rooms: Rooms::new(size.clone()),
             open: open.clone(),
         };
-        let receiver = chat.watch(3);
-        let receivers = chat.rooms()[&3].receiver_count();
-        assert_eq!((receivers, open.get()), (1, 1));
-        drop(receiver);
-        assert_eq!(open.get(), 0);
-        chat.dispatch(3, RoomEvent::Deleted);
-        assert!(chat.rooms().is_empty());
+        let first = chat.watch(3);
+        let second = chat.watch(3);
+        let other = chat.watch(4);
+        let receivers = chat.rooms.lock()[&3].receiver_count();
+        assert_eq!((receivers, open.get(), size.get()), (2, 3, 2));
+        drop(first);
+        assert_eq!(
+            (open.get(), size.get()),
+            (2, 2),
+            "room 3 still has a subscriber"
+        );
+        drop(second);
+        assert_eq!(
+            (open.get(), size.get()),
+            (1, 1),
+            "room 3 went with its last"
+        );
+        assert!(!chat.rooms.lock().contains_key(&3));
+        drop(other);
+        assert!(chat.rooms.lock().is_empty());
+        assert_eq!(size.get(), 0);
+        // An event for a room nobody watches makes no entry.
+        chat.dispatch(5, RoomEvent::Deleted);
+        assert!(chat.rooms.lock().is_empty());
     }
 }

@@ -86,7 +86,13 @@ impl Chat {
         self.room(viewer, room_id).await?;
         let (body, image) = match content {
             Content::Text(body) => (Some(body), None),
-            Content::Image(upload) => (None, Some(self.media.ingest("input.image", upload).await?)),
+            Content::Image(upload) => {
+                let image = self
+                    .media
+                    .ingest_by(viewer.user_id, "input.image", upload)
+                    .await?;
+                (None, Some(image))
+            }
         };
         let written = store::add_message(
             self.db.pool(),
@@ -130,8 +136,9 @@ impl Chat {
         room_id: i64,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<MessageRow, ApiError>> + use<>, ApiError> {
-        let feed = self.live.watch(room_id);
+        // Membership first: the live map holds only rooms someone may follow.
         self.room(viewer, room_id).await?;
+        let feed = self.live.watch(room_id);
         let last = match after {
             Some(id) => id,
             None => latest_message_id(&self.db, room_id).await?,
@@ -181,14 +188,18 @@ impl Follower {
                 return Some(Ok(message));
             }
             if self.catch_up {
-                self.catch_up = false;
+                // A page at a time, each delivered before the next is read: a subscription that
+                // resumes far back holds one page, not the room's history.
                 match missed(&self.db, self.room_id, self.user_id, self.last).await {
-                    Ok(messages) => self.ready.extend(messages),
+                    Ok(page) => {
+                        self.catch_up = page.len() as i64 == CATCH_UP_PAGE;
+                        self.ready.extend(page);
+                    }
                     Err(e) => return self.end(e),
                 }
                 continue;
             }
-            match self.feed.events.recv().await {
+            match self.feed.recv().await {
                 Ok(RoomEvent::Message(message)) if message.id > self.last => {
                     self.last = message.id;
                     return Some(Ok(message));
@@ -224,7 +235,8 @@ impl Follower {
     }
 }
 
-/// Every message of the room after `after`, oldest first, if `user_id` is still a member.
+/// The next page of the room's messages after `after`, oldest first, if `user_id` is still a
+/// member; a full page means there may be more.
 async fn missed(
     db: &Database,
     room_id: i64,
@@ -237,23 +249,11 @@ async fn missed(
     {
         return Err(no_longer_a_member());
     }
-    let mut all = Vec::new();
-    let mut last = after;
-    loop {
-        let page = MessagePage::After {
-            after: last,
-            limit: CATCH_UP_PAGE,
-        };
-        let messages = store::messages(db.pool(), room_id, page).await?;
-        let full = messages.len() as i64 == CATCH_UP_PAGE;
-        if let Some(message) = messages.last() {
-            last = message.id;
-        }
-        all.extend(messages);
-        if !full {
-            return Ok(all);
-        }
-    }
+    let page = MessagePage::After {
+        after,
+        limit: CATCH_UP_PAGE,
+    };
+    Ok(store::messages(db.pool(), room_id, page).await?)
 }
 
 async fn latest_message_id(db: &Database, room_id: i64) -> Result<i64, ApiError> {

@@ -1,18 +1,20 @@
 //! Accounts over GraphQL: createUser, login, refreshIDToken, logout, currentUser, user(id),
 //! updateUser, updatePassword.
 
+use super::USER_LISTS;
 use super::applying::ApplyPost;
 use super::board::Post;
 use super::context::Guards;
-use super::loaders::{load, load_in_page, loaders};
+use super::loaders::{ListOf, PostsOf, load, load_in_page, loaders};
 use super::media::Image;
 use super::scalars::Time;
-use crate::account::{SignUp, TokenPair as Pair};
+use crate::account::{ProfileChange, SignUp, TokenPair as Pair};
 use crate::error::{ApiError, ApiResult, IntoGql};
 use crate::media::{Media, StoredImage};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
 use fishapp_domain::account::Sex as DomainSex;
 use fishapp_store::account::UserRow;
+use fishapp_store::board::PostVisibility;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Sex {
@@ -61,30 +63,47 @@ impl User {
     }
 
     /// The user's trips: OPEN and CLOSED ones for everyone, all but those being deleted for the
-    /// user themself; newest first.
+    /// user themself; newest first. `first`: at most that many (30 unless asked, up to 100).
     #[graphql(
-        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+        complexity = "crate::graphql::list_cost(crate::graphql::USER_LISTS.items(first), child_complexity)"
     )]
-    async fn posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Post>> {
-        let loaded = load(&loaders(ctx).posts_of_users, self.0.id).await?;
+    async fn posts(&self, ctx: &Context<'_>, first: Option<i32>) -> ApiResult<Vec<Post>> {
+        let limit = USER_LISTS.limit("first", first).gql()?;
         let own = ctx
             .viewer_if_any()
             .await
             .is_some_and(|viewer| viewer.user_id == self.0.id);
-        Ok(loaded
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|post| own || post.status.is_public())
-            .map(Post)
-            .collect())
+        let key = PostsOf {
+            list: ListOf {
+                id: self.0.id,
+                limit,
+            },
+            visible: if own {
+                PostVisibility::Owner
+            } else {
+                PostVisibility::Public
+            },
+        };
+        let loaded = load(&loaders(ctx).posts_of_users, key).await?;
+        Ok(loaded.unwrap_or_default().into_iter().map(Post).collect())
     }
 
-    /// The trips the user applied to, newest application first.
+    /// The trips the user applied to, newest application first. `first`: at most that many (30
+    /// unless asked, up to 100).
     #[graphql(
-        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+        complexity = "crate::graphql::list_cost(crate::graphql::USER_LISTS.items(first), child_complexity)"
     )]
-    async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
-        let loaded = load(&loaders(ctx).applications_of_users, self.0.id).await?;
+    async fn apply_posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> ApiResult<Vec<ApplyPost>> {
+        let limit = USER_LISTS.limit("first", first).gql()?;
+        let key = ListOf {
+            id: self.0.id,
+            limit,
+        };
+        let loaded = load(&loaders(ctx).applications_of_users, key).await?;
         Ok(loaded
             .unwrap_or_default()
             .into_iter()
@@ -248,7 +267,7 @@ impl AccountMutation {
             )
             .await
             .gql()?;
-        let avatar = ingest_avatar(ctx, input.image.as_ref()).await?;
+        let avatar = ingest_avatar(ctx, None, input.image.as_ref()).await?;
         let signed_up = ctx.accounts().sign_up(checked, avatar.as_ref()).await;
         let (user, pair) = discard_on_error(ctx, avatar.as_ref(), signed_up).await?;
         Ok(CreateUserPayload {
@@ -311,16 +330,15 @@ impl AccountMutation {
         input: UpdateUserInput,
     ) -> ApiResult<UpdateUserPayload> {
         let viewer = ctx.viewer().await.gql()?;
-        let avatar = ingest_avatar(ctx, input.image.as_ref()).await?;
-        let updated = ctx
-            .accounts()
-            .update_profile(
-                &viewer,
-                input.email.as_deref(),
-                input.name.as_deref(),
-                input.introduction.as_deref(),
-            )
-            .await;
+        // Every field is checked before the avatar is processed.
+        let change = ProfileChange::parse(
+            input.email.as_deref(),
+            input.name.as_deref(),
+            input.introduction.as_deref(),
+        )
+        .gql()?;
+        let avatar = ingest_avatar(ctx, Some(viewer.user_id), input.image.as_ref()).await?;
+        let updated = ctx.accounts().update_profile(&viewer, change).await;
         let user = discard_on_error(ctx, avatar.as_ref(), updated).await?;
         if let Some(avatar) = &avatar {
             ctx.data_unchecked::<Media>()
@@ -346,9 +364,11 @@ impl AccountMutation {
     }
 }
 
-/// Checks, processes and stores an avatar upload (no row yet).
+/// Checks, processes and stores an avatar upload (no row yet): a signed-in user's within their
+/// image limit, a sign-up's within the sign-up limit.
 async fn ingest_avatar(
     ctx: &Context<'_>,
+    uploader: Option<i64>,
     upload: Option<&Upload>,
 ) -> ApiResult<Option<StoredImage>> {
     let Some(upload) = upload else {
@@ -358,12 +378,12 @@ async fn ingest_avatar(
         .value(ctx)
         .map_err(|e| ApiError::bad_input("image", format!("image: {e}")))
         .gql()?;
-    Ok(Some(
-        ctx.data_unchecked::<Media>()
-            .ingest("image", value)
-            .await
-            .gql()?,
-    ))
+    let media = ctx.data_unchecked::<Media>();
+    let stored = match uploader {
+        Some(user_id) => media.ingest_by(user_id, "image", value).await,
+        None => media.ingest("image", value).await,
+    };
+    Ok(Some(stored.gql()?))
 }
 
 /// A stored avatar that nothing will record (the operation failed) is deleted again.

@@ -2,11 +2,12 @@
 //! original API's names. Changes go through the sagas (see `crate::board`); reads come from
 //! Postgres, nested fields through the dataloaders.
 
+use super::APPLICANTS;
 use super::account::{User, parse_id};
 use super::applying::ApplyPost;
 use super::context::{Guards, while_signed_in};
 use super::cursor::Cursor;
-use super::loaders::{Page, PageSelection, load, load_in_page, loaders};
+use super::loaders::{ListOf, Page, PageSelection, load, load_in_page, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use super::streams::open_stream;
@@ -95,12 +96,21 @@ impl Post {
     async fn status(&self) -> PostStatus {
         self.0.status.into()
     }
-    /// Who applied, oldest first.
+    /// Who applied, oldest first. `first`: at most that many (100 unless asked, up to 1000).
     #[graphql(
-        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+        complexity = "crate::graphql::list_cost(crate::graphql::APPLICANTS.items(first), child_complexity)"
     )]
-    async fn apply_posts(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplyPost>> {
-        let loaded = load(&loaders(ctx).applications, self.0.id).await?;
+    async fn apply_posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> ApiResult<Vec<ApplyPost>> {
+        let limit = APPLICANTS.limit("first", first).gql()?;
+        let key = ListOf {
+            id: self.0.id,
+            limit,
+        };
+        let loaded = load(&loaders(ctx).applications, key).await?;
         Ok(loaded
             .unwrap_or_default()
             .into_iter()

@@ -1,5 +1,12 @@
 //! Reading a GraphQL request from a POST body: JSON, or a multipart upload (the GraphQL multipart
-//! request spec) read under limits that hold *while the body streams in*:
+//! request spec) read under limits that hold *while the body streams in*.
+//!
+//! Every JSON a client sends (a JSON body, the multipart `operations` part, a GET request's
+//! `variables`, a WebSocket message) is held to [`JsonLimits`] before it is parsed: parsed into
+//! GraphQL values, a JSON document takes far more memory than its text (a 60 MiB list of zeros
+//! took 3.5 GB), so both its size and the number of values in it are bounded.
+//!
+//! Multipart:
 //!
 //! - the parts come in the spec's order — `operations`, then `map`, then the files — so the map
 //!   is known before any file arrives;
@@ -15,7 +22,7 @@
 use crate::error::ApiError;
 use async_graphql::UploadValue;
 use axum::body::Body;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::io::{Seek, Write};
 
@@ -24,20 +31,107 @@ use std::io::{Seek, Write};
 pub struct UploadLimits {
     /// Largest file, in bytes.
     pub max_file_bytes: u64,
-    /// Most files in one request.
+    /// Most files in one request (and most variable paths in its `map`: a file is one upload
+    /// variable, and each path names one).
     pub max_files: usize,
 }
 
-/// Largest `operations` or `map` part: a document is at most `graphql_max_query_bytes` (32 KiB
-/// by default) plus its variables.
-const MAX_JSON_PART_BYTES: u64 = 1024 * 1024;
+/// What a request's JSON may be: a document is at most `graphql_max_query_bytes` (32 KiB by
+/// default) and an honest request's variables are a few dozen values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonLimits {
+    /// Largest JSON text, in bytes.
+    pub max_bytes: usize,
+    /// Most JSON values (scalars, lists and objects) in it, counted before it is parsed.
+    pub max_values: usize,
+}
+
+impl Default for JsonLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1024 * 1024,
+            max_values: 10_000,
+        }
+    }
+}
+
+impl JsonLimits {
+    /// Refuses `json` when it is over either limit; `field` names where it came from. Linear,
+    /// and stops counting past the limit.
+    pub fn check(&self, field: &str, json: &[u8]) -> Result<(), ApiError> {
+        if json.len() > self.max_bytes {
+            return Err(ApiError::over_limit(
+                field,
+                "maxJsonBytes",
+                format!(
+                    "{field} is {} bytes of JSON; at most {} are accepted",
+                    json.len(),
+                    self.max_bytes
+                ),
+            ));
+        }
+        if count_json_values(json, self.max_values) > self.max_values {
+            return Err(ApiError::over_limit(
+                field,
+                "maxJsonValues",
+                format!(
+                    "{field} holds more than {} JSON values; send fewer",
+                    self.max_values
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An upper bound of the number of values in a JSON text: one, plus one per `[`, `{` and `,`
+/// outside strings (each element or member after the first follows a comma; each list or
+/// object is a value of its own). Stops once past `max`. Malformed text is counted the same
+/// way; the parser refuses it afterwards.
+fn count_json_values(json: &[u8], max: usize) -> usize {
+    let mut count = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' => {
+                count += 1;
+                if count > max {
+                    return count;
+                }
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+/// How a POST body is read: the upload limits for multipart bodies, the JSON limits for JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub upload: UploadLimits,
+    pub json: JsonLimits,
+    /// The HTTP body limit (enforced by a layer around every route; named here for its error).
+    pub body_bytes: usize,
+}
 
 /// Why a body is not a GraphQL request we take.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
-    /// The body as a whole passed the HTTP body limit.
-    #[error("the request body is too large")]
-    TooLarge,
+    /// The body passed a size limit (the JSON limit for a JSON body, the HTTP body limit for an
+    /// upload): HTTP 413 with this error.
+    #[error("{0}")]
+    TooLarge(ApiError),
     #[error(transparent)]
     Refused(#[from] ApiError),
 }
@@ -50,7 +144,10 @@ fn bad(message: impl Into<String>) -> BodyError {
 /// `variables` and `extensions` as URL-encoded JSON), as the GraphQL-over-HTTP spec names them.
 /// (async-graphql's own reader expects `operation_name`, so a client's `operationName` was
 /// silently ignored.) Errors name the parameter at fault.
-pub fn from_query_string(query_string: &str) -> Result<async_graphql::Request, ApiError> {
+pub fn from_query_string(
+    query_string: &str,
+    limits: &JsonLimits,
+) -> Result<async_graphql::Request, ApiError> {
     let mut query = None;
     let mut operation_name = None;
     let mut variables = None;
@@ -73,6 +170,7 @@ pub fn from_query_string(query_string: &str) -> Result<async_graphql::Request, A
     let json = |field: &str, text: Option<String>| -> Result<Option<serde_json::Value>, ApiError> {
         text.filter(|t| !t.is_empty())
             .map(|t| {
+                limits.check(field, t.as_bytes())?;
                 serde_json::from_str::<serde_json::Value>(&t)
                     .ok()
                     .filter(serde_json::Value::is_object)
@@ -101,12 +199,12 @@ pub fn from_query_string(query_string: &str) -> Result<async_graphql::Request, A
 pub async fn read(
     content_type: Option<&str>,
     body: Body,
-    limits: UploadLimits,
+    limits: BodyLimits,
 ) -> Result<async_graphql::Request, BodyError> {
     let boundary = content_type.and_then(|ct| multer::parse_boundary(ct).ok());
     match boundary {
         Some(boundary) => read_multipart(body, boundary, limits).await,
-        None => read_json(content_type, body).await,
+        None => read_json(content_type, body, &limits).await,
     }
 }
 
@@ -124,29 +222,81 @@ fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
 async fn read_json(
     content_type: Option<&str>,
     body: Body,
+    body_limits: &BodyLimits,
 ) -> Result<async_graphql::Request, BodyError> {
+    let limits = &body_limits.json;
     if let Some(ct) = content_type {
         let essence = ct.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(bad(format!(
+            let refused = bad(format!(
                 "unsupported content type {essence:?}: send application/json, or \
                  multipart/form-data for uploads"
-            )));
+            ));
+            return Err(drained(body, refused).await);
         }
     }
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
-        if is_too_large(&e) {
-            BodyError::TooLarge
-        } else {
-            bad("the request body could not be read")
+    // Kept up to the JSON limit; past it the rest is read and dropped (see `drained`).
+    let mut bytes = Vec::new();
+    let mut over = false;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| read_error(&e, body_limits.body_bytes))?;
+        if over || bytes.len() + chunk.len() > limits.max_bytes {
+            over = true;
+            bytes = Vec::new();
+            continue;
         }
-    })?;
-    parse_operations(&bytes)
+        bytes.extend_from_slice(&chunk);
+    }
+    if over {
+        return Err(too_large("maxJsonBytes", limits.max_bytes));
+    }
+    parse_operations(&bytes, limits, "body")
 }
 
-/// One GraphQL request (batches are not served) from JSON bytes, read straight into the request
-/// (no intermediate JSON tree: this runs for every POST).
-fn parse_operations(bytes: &[u8]) -> Result<async_graphql::Request, BodyError> {
+/// A body over the limit named `limit` (`maxJsonBytes`, `maxBodyBytes`) of `bytes`.
+fn too_large(limit: &'static str, bytes: usize) -> BodyError {
+    BodyError::TooLarge(ApiError::over_limit(
+        "body",
+        limit,
+        format!("the request body is over {bytes} bytes"),
+    ))
+}
+
+fn read_error(error: &axum::Error, body_bytes: usize) -> BodyError {
+    if is_too_large(error) {
+        too_large("maxBodyBytes", body_bytes)
+    } else {
+        bad("the request body could not be read")
+    }
+}
+
+/// `refused`, once the rest of the body has been read and dropped. A request refused before its
+/// body is read would otherwise be answered while the client is still sending, and the
+/// connection closed on unread data: the client's TCP stack then sees a reset and often loses
+/// the answer. Draining costs bandwidth, never memory (nothing is kept), and stops at the HTTP
+/// body limit.
+async fn drained(body: Body, refused: BodyError) -> BodyError {
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        if chunk.is_err() {
+            break;
+        }
+    }
+    refused
+}
+
+/// One GraphQL request (batches are not served) from JSON bytes, held to `limits` and then
+/// read straight into the request (no intermediate JSON tree: this runs for every POST).
+fn parse_operations(
+    bytes: &[u8],
+    limits: &JsonLimits,
+    field: &str,
+) -> Result<async_graphql::Request, BodyError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(too_large("maxJsonBytes", limits.max_bytes));
+    }
+    limits.check(field, bytes)?;
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(bad("batched requests are not served: send one operation"));
     }
@@ -192,16 +342,18 @@ fn list_field(path: &str) -> &str {
 async fn read_multipart(
     body: Body,
     boundary: String,
-    limits: UploadLimits,
+    body_limits: BodyLimits,
 ) -> Result<async_graphql::Request, BodyError> {
+    let (limits, json_limits) = (body_limits.upload, body_limits.json);
+    let body_bytes = body_limits.body_bytes;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let constraints = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new().per_field(limits.max_file_bytes.max(MAX_JSON_PART_BYTES)),
+        multer::SizeLimit::new().per_field(limits.max_file_bytes.max(json_limits.max_bytes as u64)),
     );
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
     let multipart_error = |e: multer::Error| match e {
         multer::Error::StreamReadFailed(source) if is_too_large(source.as_ref()) => {
-            BodyError::TooLarge
+            too_large("maxBodyBytes", body_bytes)
         }
         _ => bad("malformed multipart body"),
     };
@@ -213,11 +365,12 @@ async fn read_multipart(
         let name = field.name().unwrap_or_default().to_owned();
         match (name.as_str(), &operations, &map) {
             ("operations", None, None) => {
-                let bytes = small_part(field, "operations").await?;
-                operations = Some(parse_operations(&bytes)?);
+                let bytes = small_part(field, "operations", &json_limits).await?;
+                operations = Some(parse_operations(&bytes, &json_limits, "operations")?);
             }
             ("map", Some(_), None) => {
-                let bytes = small_part(field, "map").await?;
+                let bytes = small_part(field, "map", &json_limits).await?;
+                json_limits.check("map", &bytes)?;
                 let parsed: HashMap<String, Vec<String>> = serde_json::from_slice(&bytes)
                     .map_err(|_| bad("the `map` part is not a JSON object of path lists"))?;
                 if parsed.len() > limits.max_files {
@@ -238,6 +391,19 @@ async fn read_multipart(
                 }
                 if parsed.values().any(Vec::is_empty) {
                     return Err(bad("the `map` part names a file with no variable path"));
+                }
+                // Each path is an upload variable set to its own handle on the file: thousands
+                // of paths for one file held thousands of descriptors.
+                let paths: usize = parsed.values().map(Vec::len).sum();
+                if paths > limits.max_files {
+                    return Err(BodyError::Refused(ApiError::over_limit(
+                        "map",
+                        "maxUploadPaths",
+                        format!(
+                            "the `map` part names {paths} variable paths; at most {} per request",
+                            limits.max_files
+                        ),
+                    )));
                 }
                 map = Some(parsed);
             }
@@ -318,17 +484,23 @@ fn too_big(field: &str, filename: &str, max: u64) -> ApiError {
     )
 }
 
-/// A JSON part (`operations`, `map`), bounded by [`MAX_JSON_PART_BYTES`].
-async fn small_part(mut field: multer::Field<'static>, what: &str) -> Result<Vec<u8>, BodyError> {
+/// A JSON part (`operations`, `map`), read no further than the JSON limit.
+async fn small_part(
+    mut field: multer::Field<'static>,
+    what: &str,
+    limits: &JsonLimits,
+) -> Result<Vec<u8>, BodyError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field
         .chunk()
         .await
         .map_err(|_| bad(format!("the `{what}` part could not be read")))?
     {
-        if (bytes.len() + chunk.len()) as u64 > MAX_JSON_PART_BYTES {
-            return Err(bad(format!(
-                "the `{what}` part is over {MAX_JSON_PART_BYTES} bytes"
+        if bytes.len() + chunk.len() > limits.max_bytes {
+            return Err(BodyError::Refused(ApiError::over_limit(
+                what,
+                "maxJsonBytes",
+                format!("the `{what}` part is over {} bytes", limits.max_bytes),
             )));
         }
         bytes.extend_from_slice(&chunk);
@@ -340,9 +512,16 @@ async fn small_part(mut field: multer::Field<'static>, what: &str) -> Result<Vec
 mod tests {
     use super::*;
 
-    const LIMITS: UploadLimits = UploadLimits {
-        max_file_bytes: 100,
-        max_files: 2,
+    const LIMITS: BodyLimits = BodyLimits {
+        upload: UploadLimits {
+            max_file_bytes: 100,
+            max_files: 2,
+        },
+        json: JsonLimits {
+            max_bytes: 1024,
+            max_values: 50,
+        },
+        body_bytes: 1 << 20,
     };
 
     fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Body) {
@@ -380,7 +559,7 @@ mod tests {
         match read(Some(&ct), body, LIMITS).await {
             Ok(_) => panic!("accepted"),
             Err(BodyError::Refused(e)) => e.to_string(),
-            Err(BodyError::TooLarge) => "too large".to_owned(),
+            Err(BodyError::TooLarge(_)) => "too large".to_owned(),
         }
     }
 

@@ -2,10 +2,11 @@
 //! `messageAdded`, and the `Room`, `Member`, `Message` types. Every entry point checks that the
 //! caller is a member of the room (see `crate::chat`).
 
+use super::MEMBERS;
 use super::account::{User, parse_id};
 use super::board::Post;
 use super::context::{Guards, while_signed_in};
-use super::loaders::{load, loaders};
+use super::loaders::{ListOf, load, loaders};
 use super::media::Image;
 use super::scalars::Time;
 use super::streams::open_stream;
@@ -86,12 +87,18 @@ impl Room {
         Ok(Some(rows.into_iter().map(Message).collect()))
     }
 
-    /// The trip's owner first, then its applicants in the order they joined.
+    /// The trip's owner first, then its applicants in the order they joined. `first`: at most
+    /// that many (100 unless asked, up to 1001).
     #[graphql(
-        complexity = "crate::graphql::list_cost(crate::graphql::ASSUMED_LIST_ITEMS, child_complexity)"
+        complexity = "crate::graphql::list_cost(crate::graphql::MEMBERS.items(first), child_complexity)"
     )]
-    async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
-        let loaded = load(&loaders(ctx).members, self.0.id).await?;
+    async fn members(&self, ctx: &Context<'_>, first: Option<i32>) -> ApiResult<Vec<Member>> {
+        let limit = MEMBERS.limit("first", first).gql()?;
+        let key = ListOf {
+            id: self.0.id,
+            limit,
+        };
+        let loaded = load(&loaders(ctx).members, key).await?;
         Ok(loaded.unwrap_or_default().into_iter().map(Member).collect())
     }
 

@@ -26,7 +26,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{
     Data, ErrorExtensionValues, Executor, Name, ObjectType, Positioned, Request, Response, Schema,
@@ -52,7 +52,7 @@ pub struct QueryLimits {
     /// Most selections (fields, fragment spreads, inline fragments) in the operation with every
     /// fragment spread expanded.
     pub max_selections: usize,
-    /// Time budget for executing one query or mutation over HTTP.
+    /// Time budget for executing one query or mutation (over HTTP or a WebSocket).
     pub timeout: Duration,
     /// How many admitted documents are kept parsed ([`super::documents`]); 0 keeps none.
     pub document_cache_entries: usize,
@@ -167,17 +167,12 @@ where
         };
         match tokio::time::timeout(self.limits.timeout, schema.execute(request)).await {
             Ok(response) => response,
-            Err(_) => Response::from_errors(vec![error(
-                ErrorCode::Timeout,
-                format!(
-                    "the request took longer than its budget of {} ms and was stopped",
-                    self.limits.timeout.as_millis()
-                ),
-                None,
-            )]),
+            Err(_) => Response::from_errors(vec![over_budget(self.limits.timeout)]),
         }
     }
 
+    /// Subscriptions (over a WebSocket) stream for as long as they last; a query or mutation
+    /// sent over a WebSocket gets the same time budget as over HTTP.
     fn execute_stream(
         &self,
         mut request: Request,
@@ -185,19 +180,73 @@ where
     ) -> BoxStream<'static, Response> {
         let stream = match self.admit(&mut request) {
             Ok(schema) => {
-                schema.execute_stream_with_session_data(request, session_data.unwrap_or_default())
+                let budgeted = selected_operation(&mut request)
+                    .is_some_and(|ty| ty != OperationType::Subscription);
+                let stream = schema
+                    .execute_stream_with_session_data(request, session_data.unwrap_or_default());
+                if budgeted {
+                    let budget = self.limits.timeout;
+                    futures::stream::once(async move {
+                        let mut stream = stream;
+                        match tokio::time::timeout(budget, stream.next()).await {
+                            Ok(Some(response)) => response,
+                            Ok(None) => Response::default(),
+                            Err(_) => Response::from_errors(vec![over_budget(budget)]),
+                        }
+                    })
+                    .boxed()
+                } else {
+                    stream
+                }
             }
             Err(refused) => {
                 futures::stream::once(async { Response::from_errors(vec![refused]) }).boxed()
             }
         };
+        self.finalized(stream)
+    }
+}
+
+impl<Q, M, S> Guarded<Q, M, S> {
+    /// `responses` as a streamed operation's responses go out: with codes and a request id, as
+    /// an HTTP response gets them ([`finalize_response`]).
+    pub(crate) fn finalized(
+        &self,
+        responses: BoxStream<'static, Response>,
+    ) -> BoxStream<'static, Response> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        stream
+        responses
             .map(move |mut response| {
                 finalize_response(&mut response, &request_id);
                 response
             })
             .boxed()
+    }
+}
+
+fn over_budget(budget: Duration) -> ServerError {
+    error(
+        ErrorCode::Timeout,
+        format!(
+            "the request took longer than its budget of {} ms and was stopped",
+            budget.as_millis()
+        ),
+        None,
+    )
+}
+
+/// The type of the operation `request` runs, once its document is parsed; `None` when the
+/// operation is ambiguous or unknown (execution says so).
+fn selected_operation(request: &mut Request) -> Option<OperationType> {
+    let operation_name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    match &document.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match &operation_name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
     }
 }
 
@@ -265,22 +314,10 @@ fn admit(limits: &QueryLimits, request: &mut Request) -> ServerResult<usize> {
 /// the same limits as every request, so that nothing unbounded is parsed to find out; one that
 /// fails admission passes here and is refused by the guard like any other.
 pub fn refuse_unless_query(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
-    use async_graphql::parser::types::OperationType;
     if admit(limits, request).is_err() {
         return Ok(());
     }
-    let operation_name = request.operation_name.clone();
-    let document = request.parsed_query()?;
-    let selected = match &document.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &operation_name {
-            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
-            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            // Ambiguous or unknown: execution says so.
-            None => None,
-        },
-    };
-    match selected {
+    match selected_operation(request) {
         Some(OperationType::Mutation | OperationType::Subscription) => Err(error(
             ErrorCode::BadUserInput,
             "only queries are accepted over GET; send mutations with POST and subscribe over a WebSocket"

@@ -22,15 +22,15 @@ pub(crate) struct Loaders {
     pub user_images: DataLoader<ImagesLoader>,
     /// A message's image (one at most).
     pub message_images: DataLoader<ImagesLoader>,
-    /// A room's members, oldest first.
+    /// A room's members, oldest first (as many as the field asked for).
     pub members: DataLoader<MembersLoader>,
     pub fish_types: DataLoader<FishTypesLoader>,
     pub posts: DataLoader<PostLoader>,
-    /// A post's applications, oldest first.
+    /// A post's applications, oldest first (as many as the field asked for).
     pub applications: DataLoader<ApplicationsLoader>,
-    /// A user's applications, newest first.
+    /// A user's applications, newest first (as many as the field asked for).
     pub applications_of_users: DataLoader<UserApplicationsLoader>,
-    /// A user's posts (any status but DELETING), newest first.
+    /// A user's posts as the reader may see them, newest first (as many as the field asked for).
     pub posts_of_users: DataLoader<UserPostsLoader>,
     /// The nested data of the request's page of posts, when `posts` loaded it in one go.
     pub page: OnceLock<Page>,
@@ -188,12 +188,13 @@ pub(crate) fn loaders<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Loaders {
 }
 
 /// One key's value through a loader (batched with every other key asked in the same tick).
-pub(crate) async fn load<L>(
+pub(crate) async fn load<K, L>(
     loader: &DataLoader<L>,
-    key: i64,
+    key: K,
 ) -> crate::error::ApiResult<Option<L::Value>>
 where
-    L: Loader<i64, Error = LoadError>,
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    L: Loader<K, Error = LoadError>,
 {
     use crate::error::IntoGql;
     loader.load_one(key).await.map_err(|e| load_error(&e)).gql()
@@ -267,51 +268,120 @@ impl Loader<i64> for PostLoader {
     }
 }
 
+/// The key of a list that is not paged by a cursor but bounded: whose list, and at most how many
+/// of its items (the field's `first`). The loaders read each list's first `limit` items in the
+/// database, so a list costs what its field's complexity says, never what was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ListOf {
+    pub id: i64,
+    pub limit: i64,
+}
+
+impl ListOf {
+    /// The ids of `keys` and the largest limit among them: one statement reads them all.
+    fn batch(keys: &[ListOf]) -> (Vec<i64>, i64) {
+        let mut ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        (ids, keys.iter().map(|k| k.limit).max().unwrap_or(0))
+    }
+
+    /// Each key's list out of rows read for the whole batch (grouped by `id`, in order).
+    fn answer<T: Clone>(
+        keys: &[ListOf],
+        rows: Vec<T>,
+        id: impl Fn(&T) -> i64,
+    ) -> HashMap<ListOf, Vec<T>> {
+        let groups = group(rows, id);
+        keys.iter()
+            .map(|key| {
+                let items = groups.get(&key.id).map_or_else(Vec::new, |items| {
+                    let limit = usize::try_from(key.limit).unwrap_or(0);
+                    items.iter().take(limit).cloned().collect()
+                });
+                (*key, items)
+            })
+            .collect()
+    }
+}
+
 pub(crate) struct MembersLoader(Database);
 
-impl Loader<i64> for MembersLoader {
+impl Loader<ListOf> for MembersLoader {
     type Value = Vec<MemberRow>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<MemberRow>>, LoadError> {
-        let rows = chat::members_of_rooms(self.0.pool(), keys).await?;
-        Ok(group(rows, |m| m.room_id))
+    async fn load(&self, keys: &[ListOf]) -> Result<HashMap<ListOf, Vec<MemberRow>>, LoadError> {
+        let (ids, limit) = ListOf::batch(keys);
+        let rows = chat::members_of_rooms(self.0.pool(), &ids, limit).await?;
+        Ok(ListOf::answer(keys, rows, |m| m.room_id))
     }
 }
 
 pub(crate) struct ApplicationsLoader(Database);
 
-impl Loader<i64> for ApplicationsLoader {
+impl Loader<ListOf> for ApplicationsLoader {
     type Value = Vec<ApplicationRow>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ApplicationRow>>, LoadError> {
-        let rows = board::applications_of_posts(self.0.pool(), keys).await?;
-        Ok(group(rows, |a| a.post_id))
+    async fn load(
+        &self,
+        keys: &[ListOf],
+    ) -> Result<HashMap<ListOf, Vec<ApplicationRow>>, LoadError> {
+        let (ids, limit) = ListOf::batch(keys);
+        let rows = board::applications_of_posts(self.0.pool(), &ids, limit).await?;
+        Ok(ListOf::answer(keys, rows, |a| a.post_id))
     }
 }
 
 pub(crate) struct UserApplicationsLoader(Database);
 
-impl Loader<i64> for UserApplicationsLoader {
+impl Loader<ListOf> for UserApplicationsLoader {
     type Value = Vec<ApplicationRow>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ApplicationRow>>, LoadError> {
-        let rows = board::applications_of_users(self.0.pool(), keys).await?;
-        Ok(group(rows, |a| a.user_id))
+    async fn load(
+        &self,
+        keys: &[ListOf],
+    ) -> Result<HashMap<ListOf, Vec<ApplicationRow>>, LoadError> {
+        let (ids, limit) = ListOf::batch(keys);
+        let rows = board::applications_of_users(self.0.pool(), &ids, limit).await?;
+        Ok(ListOf::answer(keys, rows, |a| a.user_id))
     }
 }
 
 pub(crate) struct UserPostsLoader(Database);
 
-impl Loader<i64> for UserPostsLoader {
+/// A user's posts as one reader sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PostsOf {
+    pub list: ListOf,
+    pub visible: board::PostVisibility,
+}
+
+impl Loader<PostsOf> for UserPostsLoader {
     type Value = Vec<PostRow>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PostRow>>, LoadError> {
-        let rows = board::posts_of_users(self.0.pool(), keys).await?;
-        Ok(group(rows, |p| p.user_id))
+    async fn load(&self, keys: &[PostsOf]) -> Result<HashMap<PostsOf, Vec<PostRow>>, LoadError> {
+        let mut answers = HashMap::new();
+        // At most two statements: the posts readers see, and those their owners see.
+        for visible in [board::PostVisibility::Public, board::PostVisibility::Owner] {
+            let lists: Vec<ListOf> = keys
+                .iter()
+                .filter(|k| k.visible == visible)
+                .map(|k| k.list)
+                .collect();
+            if lists.is_empty() {
+                continue;
+            }
+            let (ids, limit) = ListOf::batch(&lists);
+            let rows = board::posts_of_users(self.0.pool(), &ids, visible, limit).await?;
+            for (list, posts) in ListOf::answer(&lists, rows, |p| p.user_id) {
+                answers.insert(PostsOf { list, visible }, posts);
+            }
+        }
+        Ok(answers)
     }
 }
 

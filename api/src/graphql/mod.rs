@@ -18,6 +18,7 @@ mod original_operations;
 mod scalars;
 pub mod streams;
 
+use crate::error::ApiError;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
@@ -56,11 +57,53 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 /// one field were an attack on GraphQL servers (GHSA-5gc2-7c65-8fq8).
 pub const MAX_DIRECTIVES: usize = 10;
 
-/// Items a list without a page size is assumed to return, for complexity: its typical size, not
-/// its bound (a trip may take up to 1,000 applicants, but that many in one answer is rare).
-pub(crate) const ASSUMED_LIST_ITEMS: usize = 10;
 /// Images one post may have (the default of `board_max_images_per_post`).
 pub(crate) const ASSUMED_IMAGES: usize = 5;
+
+/// A nested list that is not paged by a cursor (`User.posts`, `Post.applyPosts`, …) but
+/// bounded: it returns at most `first` items (its default when not given), and its complexity
+/// counts exactly that many. What a list costs is then known before it runs, whatever its owner
+/// wrote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListBound {
+    pub default: i64,
+    pub max: i64,
+}
+
+impl ListBound {
+    /// The items the field returns at most, as asked; BAD_USER_INPUT on `field` outside 1..=max.
+    pub(crate) fn limit(&self, field: &str, first: Option<i32>) -> Result<i64, ApiError> {
+        match first.map(i64::from) {
+            None => Ok(self.default),
+            Some(n) if (1..=self.max).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::bad_input(
+                field,
+                format!("must be 1 to {}", self.max),
+            )),
+        }
+    }
+
+    /// The same count for complexity (an out-of-range `first` is refused by the resolver).
+    pub(crate) fn items(&self, first: Option<i32>) -> usize {
+        page_items(first, self.default, self.max)
+    }
+}
+
+/// A user's trips and applications: as many as a page of the listing by default.
+pub(crate) const USER_LISTS: ListBound = ListBound {
+    default: 30,
+    max: 100,
+};
+/// A trip's applicants: up to `MaxApply::MAX`; the first 100 unless asked.
+pub(crate) const APPLICANTS: ListBound = ListBound {
+    default: 100,
+    max: fishapp_domain::board::MaxApply::MAX,
+};
+/// A room's members: its trip's owner and applicants.
+pub(crate) const MEMBERS: ListBound = ListBound {
+    default: 100,
+    max: fishapp_domain::board::MaxApply::MAX + 1,
+};
 
 /// The complexity of a list field: its own 1 plus its children once per item.
 pub(crate) fn list_cost(items: usize, child_complexity: usize) -> usize {
