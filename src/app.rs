@@ -1,9 +1,10 @@
 //! Wiring: builds the dependency handles from configuration and runs each role. This is the
 //! only place that knows every crate.
 
-use crate::config::{Config, MediaBackend};
+use crate::config::{Config, MailTransportKind, MediaBackend};
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use fishapp_api::account::EmailChangeSettings;
 use fishapp_api::account::limits::LoginLimits;
 use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
 use fishapp_api::cache::WindowLimiter;
@@ -17,6 +18,7 @@ use fishapp_api::{
     Accounts, AuthSettings, Board, BoardSettings, Dependencies, HttpSettings, Media, MediaSettings,
     Redis,
 };
+use fishapp_mail::{MailSettings, Mailer, Transport};
 use fishapp_media::{
     DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
 };
@@ -176,7 +178,29 @@ pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
         redis_key_prefix: config.redis_key_prefix.clone(),
         max_sign_ups_per_ip_per_hour: config.sign_up_max_per_ip_per_hour,
         max_password_changes_per_hour: config.password_change_max_per_hour,
+        email_change: EmailChangeSettings {
+            confirm_url: config.email_change_confirm_url.clone(),
+            ttl: Duration::from_secs(config.email_change_ttl_secs),
+            max_per_day: config.email_change_max_per_day,
+        },
     }
+}
+
+/// The mail transport from configuration (it connects with the first mail, not here).
+pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
+    let transport = match config.mail_transport.unwrap_or(MailTransportKind::Off) {
+        MailTransportKind::Smtp => Transport::Smtp {
+            // Checked when the configuration was loaded.
+            url: config.mail_smtp_url.clone().unwrap_or_default(),
+        },
+        MailTransportKind::Directory => Transport::Directory(config.mail_dir.clone()),
+        MailTransportKind::Off => Transport::Off,
+    };
+    Ok(Mailer::new(&MailSettings {
+        transport,
+        from: config.mail_from.clone(),
+        timeout: Duration::from_secs(10),
+    })?)
 }
 
 /// Creates the database when missing and applies pending migrations (all or none).
@@ -297,6 +321,7 @@ pub async fn start_api(
     let accounts = Accounts::new(
         deps.db.clone(),
         deps.redis.clone(),
+        mailer(config)?,
         auth_settings(config, keys),
     )
     .await?;

@@ -38,6 +38,15 @@ pub enum MediaBackend {
     Gcs,
 }
 
+/// How mail leaves the process (`mail_transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    Smtp,
+    Directory,
+    Off,
+}
+
 /// Most GraphQL documents kept parsed: far more than any front end sends, and a bound on the
 /// cache's memory (up to 4 KiB of text each, plus its parsed form).
 const MAX_DOCUMENT_CACHE_ENTRIES: usize = 10_000;
@@ -228,6 +237,23 @@ pub struct Config {
     pub chat_max_messages: u32,
     pub chat_message_window_secs: u64,
 
+    /// How mail leaves: `smtp` (`mail_smtp_url`), `directory` (`.eml` files in `mail_dir`,
+    /// development) or `off`. Unset: `directory` in `fishapp dev`, `off` otherwise.
+    pub mail_transport: Option<MailTransportKind>,
+    /// The SMTP server, e.g. `smtp://user:password@host:587?tls=required`. Secret.
+    pub mail_smtp_url: Option<String>,
+    /// The sender of every mail.
+    pub mail_from: String,
+    /// Where the `directory` transport writes mails.
+    pub mail_dir: PathBuf,
+    /// The link an email-change confirmation carries, with `{token}` where the token goes: a
+    /// page of the front end that calls `confirmEmailChange`.
+    pub email_change_confirm_url: String,
+    /// How long an email change can be confirmed.
+    pub email_change_ttl_secs: u64,
+    /// Email changes one user may request per day.
+    pub email_change_max_per_day: u32,
+
     /// Saga steps that fail for good when reached (`post.publish`, `chat.create_room`, …): for
     /// tests of the compensations only; never set it in production.
     #[serde(deserialize_with = "list_or_comma_separated")]
@@ -327,6 +353,14 @@ impl Default for Config {
             board_close_interval_secs: 300,
             chat_max_messages: 30,
             chat_message_window_secs: 60,
+            mail_transport: None,
+            mail_smtp_url: None,
+            mail_from: "Fishapp <no-reply@localhost>".to_owned(),
+            mail_dir: PathBuf::from(".stack/data/mail"),
+            email_change_confirm_url: "http://localhost:3000/confirm-email?token={token}"
+                .to_owned(),
+            email_change_ttl_secs: 24 * 3_600,
+            email_change_max_per_day: 5,
             fault_injection: Vec::new(),
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
@@ -351,6 +385,9 @@ impl Config {
         let mut config = self.clone();
         config.graphql_ide.get_or_insert(true);
         config.graphql_introspection.get_or_insert(true);
+        config
+            .mail_transport
+            .get_or_insert(MailTransportKind::Directory);
         config
     }
 
@@ -519,9 +556,35 @@ impl Config {
                 "anonymous credentials cannot sign URLs".to_owned(),
             ));
         }
+        self.validate_mail()?;
         self.validate_relay()?;
         tracing_subscriber::EnvFilter::try_new(&self.log_filter)
             .map_err(|e| ("log_filter", e.to_string()))?;
+        Ok(())
+    }
+
+    fn validate_mail(&self) -> Result<(), (&'static str, String)> {
+        if self.mail_transport == Some(MailTransportKind::Smtp) {
+            let url = self.mail_smtp_url.as_deref().unwrap_or_default();
+            check_url("mail_smtp_url", url, &["smtp", "smtps"])?;
+        }
+        if !self.email_change_confirm_url.contains("{token}") {
+            return Err((
+                "email_change_confirm_url",
+                "must contain {token}, where the confirmation token goes".to_owned(),
+            ));
+        }
+        for (key, value) in [
+            ("email_change_ttl_secs", self.email_change_ttl_secs),
+            (
+                "email_change_max_per_day",
+                self.email_change_max_per_day.into(),
+            ),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".to_owned()));
+            }
+        }
         Ok(())
     }
 
@@ -610,6 +673,7 @@ impl Config {
                 .jwt_private_key_pem
                 .as_ref()
                 .map(|_| REDACTED.to_owned()),
+            mail_smtp_url: self.mail_smtp_url.as_deref().map(redact_url),
             ..self.clone()
         }
     }

@@ -603,3 +603,141 @@ async fn password_changes_are_limited_per_user_right_or_wrong() {
     assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
     assert_eq!(login(&app, &email, PASSWORD).await["errors"], Value::Null);
 }
+
+const UPDATE_EMAIL: &str = "mutation($email: String!) { updateUser(input: { email: $email }) { user { email pendingEmail } } }";
+const CONFIRM_EMAIL: &str =
+    "mutation($token: String!) { confirmEmailChange(input: { token: $token }) { user { id } } }";
+
+/// The token of the confirmation link in a mail.
+fn confirmation_token(mail: &str) -> Option<String> {
+    let text = common::mail_text(mail);
+    let at = text.find("token=")? + "token=".len();
+    Some(
+        text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .collect(),
+    )
+}
+
+/// An email change answers the same for a free and a registered address, claims nothing until
+/// the new mailbox's owner confirms, tells the old address, and is limited per user.
+#[tokio::test]
+async fn an_email_change_neither_reveals_nor_claims_an_address() {
+    let smtp = common::SmtpServer::start().await;
+    let app = TestApp::spawn_with(|c| {
+        c.mail_transport = Some(fishapp::config::MailTransportKind::Smtp);
+        c.mail_smtp_url = Some(smtp.url());
+        c.email_change_max_per_day = 3;
+    })
+    .await;
+    let (alice_email, bob_email) = (unique_email(), unique_email());
+    let alice = sign_up(&app, &alice_email).await;
+    sign_up(&app, &bob_email).await;
+    let free = unique_email();
+
+    // Bob's address, then a free one: the same answer; nothing changes yet.
+    let mut answers = Vec::new();
+    for wanted in [&bob_email, &free] {
+        let body = app
+            .graphql_as(
+                Some(&alice.id_token),
+                UPDATE_EMAIL,
+                json!({ "email": wanted }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        let user = &body["data"]["updateUser"]["user"];
+        assert_eq!(user["email"], alice_email.as_str());
+        assert_eq!(user["pendingEmail"], wanted.as_str());
+        answers.push(user.clone());
+    }
+    // The registered address's owner is told, without a link; Alice learns nothing.
+    let to_bob = smtp.mails_to(&bob_email, 1, Duration::from_secs(10)).await;
+    assert_eq!(to_bob.len(), 1);
+    let text = common::mail_text(&to_bob[0]);
+    assert!(text.contains("already has a Fishapp account"), "{text}");
+    assert!(confirmation_token(&to_bob[0]).is_none(), "{text}");
+    // Logging in with Bob's address still signs Bob in, not Alice.
+    let bob_login = login(&app, &bob_email, PASSWORD).await;
+    assert_ne!(
+        bob_login["data"]["login"]["user"]["id"],
+        alice.user_id.as_str()
+    );
+
+    // The free address's mailbox confirms.
+    let to_free = smtp.mails_to(&free, 1, Duration::from_secs(10)).await;
+    assert_eq!(to_free.len(), 1);
+    let token = confirmation_token(&to_free[0]).expect("a confirmation link");
+    let confirmed = app
+        .graphql_as(None, CONFIRM_EMAIL, json!({ "token": token }))
+        .await;
+    assert_eq!(
+        confirmed["data"]["confirmEmailChange"]["user"]["id"], alice.user_id,
+        "{confirmed}"
+    );
+    assert!(login(&app, &free, PASSWORD).await["errors"].is_null());
+    assert_eq!(
+        error_code(&login(&app, &alice_email, PASSWORD).await),
+        "UNAUTHENTICATED"
+    );
+    let notice = smtp
+        .mails_to(&alice_email, 1, Duration::from_secs(10))
+        .await;
+    assert!(
+        common::mail_text(&notice[0]).contains("now signs in with"),
+        "{notice:?}"
+    );
+    // A token works once.
+    let again = app
+        .graphql_as(None, CONFIRM_EMAIL, json!({ "token": token }))
+        .await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT", "{again}");
+    assert_eq!(again["errors"][0]["extensions"]["field"], "input.token");
+
+    // Three requests a day: the fourth is refused.
+    let third = app
+        .graphql_as(
+            Some(&alice.id_token),
+            UPDATE_EMAIL,
+            json!({ "email": unique_email() }),
+        )
+        .await;
+    assert!(third["errors"].is_null(), "{third}");
+    let fourth = app
+        .graphql_as(
+            Some(&alice.id_token),
+            UPDATE_EMAIL,
+            json!({ "email": unique_email() }),
+        )
+        .await;
+    assert_eq!(error_code(&fourth), "RATE_LIMITED", "{fourth}");
+}
+
+#[tokio::test]
+async fn without_a_mail_transport_an_email_change_is_refused_and_the_rest_applies() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let session = sign_up(&app, &email).await;
+    let body = app
+        .graphql_as(
+            Some(&session.id_token),
+            UPDATE_EMAIL,
+            json!({ "email": unique_email() }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "UNAVAILABLE", "{body}");
+    // Naming the current address (in any case) is no change at all.
+    let same = app
+        .graphql_as(
+            Some(&session.id_token),
+            UPDATE_EMAIL,
+            json!({ "email": email.to_uppercase() }),
+        )
+        .await;
+    assert_eq!(
+        same["data"]["updateUser"]["user"]["email"],
+        email.as_str(),
+        "{same}"
+    );
+}

@@ -974,7 +974,7 @@ async fn record_board_saga_histories() {
     save(
         &app,
         &format!("{prefix}/post-update/{post_id}/record"),
-        "update_post",
+        "update_post_serialized",
     )
     .await;
     let (angler, angler_id) = sign_up(&app).await;
@@ -991,7 +991,7 @@ async fn record_board_saga_histories() {
     save(
         &app,
         &format!("{prefix}/withdraw/{application}"),
-        "withdraw",
+        "withdraw_seat_first",
     )
     .await;
     let delete = "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }";
@@ -1046,7 +1046,7 @@ async fn record_board_saga_histories() {
     save(
         &later,
         &format!("{later_prefix}/post-update/{post_id}/record"),
-        "update_post_compensated",
+        "update_post_serialized_compensated",
     )
     .await;
     let (angler, angler_id) = sign_up(&later).await;

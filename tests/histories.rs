@@ -2,7 +2,10 @@
 //! the real worker) replayed against this build: a change that makes a workflow decide
 //! differently for a history already in flight — a nondeterminism — fails here, before it
 //! reaches a deployment. `create_post*.json` and `apply*.json` ran before the sagas' database
-//! steps became local activities (the `local-db-steps` patch), `*_local_steps*.json` after.
+//! steps became local activities (the `local-db-steps` patch), `*_local_steps*.json` after;
+//! `update_post*.json` and `withdraw.json` before UpdatePost held its post and Withdraw gave the
+//! seat back first (`serialized-updates`, `withdraw-seat-first`), `update_post_serialized*.json`
+//! and `withdraw_seat_first.json` after.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 #[tokio::test]
@@ -38,7 +41,10 @@ async fn every_recorded_history_replays_against_this_build() {
             "delete_post.json",
             "update_post.json",
             "update_post_compensated.json",
-            "withdraw.json"
+            "update_post_serialized.json",
+            "update_post_serialized_compensated.json",
+            "withdraw.json",
+            "withdraw_seat_first.json"
         ],
         "every recorded history was replayed"
     );

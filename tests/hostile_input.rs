@@ -243,6 +243,38 @@ fn malformed_bodies() -> Vec<Case> {
             "}".repeat(10_000)
         ),
     ));
+    // `{ healthCheck }` with `variables` of this JSON text.
+    let with_variables =
+        |variables: String| format!(r#"{{"query":"{{ healthCheck }}","variables":{variables}}}"#);
+    for (name, variables) in [
+        (
+            "variables: 2 MiB of zeros (over the JSON size limit)",
+            format!(r#"{{"a":[{}0]}}"#, "0,".repeat(1 << 20)),
+        ),
+        (
+            "variables: 400,000 values in 800 KB (over the value limit)",
+            format!(r#"{{"a":[{}0]}}"#, "0,".repeat(400_000)),
+        ),
+        (
+            "variables: 100,000 empty objects",
+            format!(r#"{{"a":[{}{{}}]}}"#, "{},".repeat(100_000)),
+        ),
+        (
+            "variables: 50,000 keys",
+            format!(
+                r#"{{{}"z":0}}"#,
+                (0..50_000)
+                    .map(|i| format!("\"k{i}\":0,"))
+                    .collect::<String>()
+            ),
+        ),
+    ] {
+        cases.push(Case::post(
+            name,
+            "application/json",
+            with_variables(variables),
+        ));
+    }
     cases.push(Case::post(
         "a 4 MB query string",
         "application/json",
@@ -276,6 +308,10 @@ fn content_types() -> Vec<Case> {
 
 fn query_strings() -> Vec<Case> {
     let long = format!("query={}", "%7B".repeat(3_000));
+    let many_values = format!(
+        "query=%7BhealthCheck%7D&variables=%7B%22a%22%3A%5B{}0%5D%7D",
+        "0%2C".repeat(10_500)
+    );
     [
         "",
         "query=",
@@ -292,6 +328,7 @@ fn query_strings() -> Vec<Case> {
         "query=%7BhealthCheck%7D&query=%7Bnope%7D",
         "variables=%7B%7D",
         long.as_str(),
+        many_values.as_str(),
     ]
     .iter()
     .map(|qs| Case::get(format!("GET ?{qs:.60}"), qs))
@@ -608,7 +645,7 @@ fn bad_tokens(user_id: i64) -> Vec<(&'static str, String)> {
         ("unicode", "トークン".to_owned()),
         (
             "a refresh-token shape",
-            fishapp_api::account::tokens::new_refresh_token(),
+            fishapp_api::account::tokens::new_opaque_token(),
         ),
     ]
 }
@@ -808,6 +845,54 @@ fn multipart_cases() -> Vec<Case> {
             ],
         ),
         ("500 parts", flood),
+        (
+            "one file at six paths (more paths than files allowed)",
+            vec![
+                ("operations", None, sign_up(true)),
+                (
+                    "map",
+                    None,
+                    map(&format!(
+                        r#"{{"0":[{}]}}"#,
+                        [r#""variables.input.image""#; 6].join(",")
+                    )),
+                ),
+                ("0", Some("a.png"), b"x".to_vec()),
+            ],
+        ),
+        (
+            "one file at 9,000 paths",
+            vec![
+                ("operations", None, sign_up(true)),
+                (
+                    "map",
+                    None,
+                    map(&format!(
+                        r#"{{"0":[{}]}}"#,
+                        (0..9_000)
+                            .map(|i| format!(r#""variables.v.{i}""#))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )),
+                ),
+                ("0", Some("a.png"), b"x".to_vec()),
+            ],
+        ),
+        (
+            "operations with 300,000 values",
+            vec![
+                (
+                    "operations",
+                    None,
+                    format!(
+                        r#"{{"query":"{{ healthCheck }}","variables":{{"a":[{}0]}}}}"#,
+                        "0,".repeat(300_000)
+                    )
+                    .into_bytes(),
+                ),
+                ("map", None, map("{}")),
+            ],
+        ),
         (
             "an upload where a string goes",
             vec![
@@ -1026,6 +1111,45 @@ fn ws_cases(token: &str) -> Vec<WsCase> {
             messages: vec![init.clone(), Message::Text("x".repeat(2 << 20).into())],
         },
         WsCase {
+            name: "a message of 20,000 values",
+            protocol: transport,
+            messages: vec![
+                init.clone(),
+                Message::Text(
+                    format!(
+                        r#"{{"id":"1","type":"subscribe","payload":{{"query":"{{ healthCheck }}","variables":{{"a":[{}0]}}}}}}"#,
+                        "0,".repeat(20_000)
+                    )
+                    .into(),
+                ),
+            ],
+        },
+        WsCase {
+            name: "40 operations at once",
+            protocol: transport,
+            messages: std::iter::once(init.clone())
+                .chain((0..40).map(|i| {
+                    subscribe(
+                        json!(i.to_string()),
+                        "subscription { messageAdded(input: { roomId: \"1\" }) { message { id } } }",
+                    )
+                }))
+                .collect(),
+        },
+        WsCase {
+            name: "a mutation on a socket whose token is forged",
+            protocol: transport,
+            messages: vec![
+                text(
+                    json!({ "type": "connection_init", "payload": { "Authorization": "Bearer x.y.z" } }),
+                ),
+                subscribe(
+                    json!("1"),
+                    "mutation { updateUser(input: { introduction: \"x\" }) { user { id } } }",
+                ),
+            ],
+        },
+        WsCase {
             name: "nothing at all (init timeout)",
             protocol: transport,
             messages: vec![],
@@ -1103,11 +1227,8 @@ async fn multipart_abuse_gets_coded_errors() {
 
 #[tokio::test]
 async fn websocket_abuse_gets_a_coded_error_or_a_clean_close() {
-    let app = TestApp::spawn_with(|c| {
-        c.graphql_ws_init_timeout_secs = 1;
-        c.http_body_limit_bytes = 1 << 20;
-    })
-    .await;
+    // Messages are held to the JSON limits (1 MiB by default), whatever the HTTP body limit.
+    let app = TestApp::spawn_with(|c| c.graphql_ws_init_timeout_secs = 1).await;
     let session = sign_up_session(&app).await;
     let mut failures = Vec::new();
     for case in ws_cases(&session.id_token) {

@@ -97,25 +97,23 @@ pub async fn user_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, 
     .await
 }
 
-/// Changes the profile fields given (`None` keeps the current value).
+/// Changes the profile fields given (`None` keeps the current value). The email is not among
+/// them: it changes only through a confirmed [`request_email_change`].
 pub async fn update_profile(
     db: &PgPool,
     id: i64,
-    email: Option<&str>,
     name: Option<&str>,
     introduction: Option<&str>,
 ) -> Result<Option<UserRow>, WriteUserError> {
     sqlx::query_as(&format!(
         "UPDATE account.users
-            SET email = coalesce($2, email),
-                name = coalesce($3, name),
-                introduction = coalesce($4, introduction),
+            SET name = coalesce($2, name),
+                introduction = coalesce($3, introduction),
                 updated_at = now()
           WHERE id = $1
           RETURNING {USER_COLUMNS}"
     ))
     .bind(id)
-    .bind(email)
     .bind(name)
     .bind(introduction)
     .fetch_optional(db)
@@ -279,4 +277,101 @@ pub async fn revoke_other_families(
     .bind(why)
     .fetch_all(db)
     .await
+}
+
+/// Records (or replaces) the user's pending email change: the address waits for the holder of
+/// `token` (its hash is kept) until `expires_at`.
+pub async fn request_email_change(
+    db: &PgPool,
+    user_id: i64,
+    new_email: &str,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO account.email_changes (user_id, new_email, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id) DO UPDATE
+            SET new_email = EXCLUDED.new_email, token_hash = EXCLUDED.token_hash,
+                expires_at = EXCLUDED.expires_at, created_at = now()",
+    )
+    .bind(user_id)
+    .bind(new_email)
+    .bind(token_hash)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The address a user asked to change to, while the request is alive.
+pub async fn pending_email(db: &PgPool, user_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT new_email FROM account.email_changes WHERE user_id = $1 AND expires_at > now()",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// What confirming an email change came to.
+#[derive(Debug)]
+pub enum Confirmation {
+    /// The user's address is the new one now; it was `old_email`.
+    Changed { user: UserRow, old_email: String },
+    /// No live request has this token (unknown, used, replaced or expired).
+    Unknown,
+    /// The address was registered by someone else meanwhile.
+    Taken,
+}
+
+/// Applies the email change whose token hashes to `token_hash`, in one transaction with the
+/// removal of the request (a token works once). The unique index decides a race for the
+/// address.
+pub async fn confirm_email_change(
+    db: &PgPool,
+    token_hash: &[u8],
+) -> Result<Confirmation, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let pending: Option<(i64, String)> = sqlx::query_as(
+        "DELETE FROM account.email_changes WHERE token_hash = $1 AND expires_at > now()
+         RETURNING user_id, new_email",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((user_id, new_email)) = pending else {
+        return Ok(Confirmation::Unknown);
+    };
+    let old_email: String =
+        sqlx::query_scalar("SELECT email FROM account.users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let changed = sqlx::query_as(&format!(
+        "UPDATE account.users SET email = $2, updated_at = now() WHERE id = $1
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user_id)
+    .bind(&new_email)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(email_taken);
+    match changed {
+        Ok(user) => {
+            tx.commit().await?;
+            Ok(Confirmation::Changed { user, old_email })
+        }
+        Err(WriteUserError::EmailTaken(_)) => {
+            // The request goes too (the address will not become free for this user by
+            // waiting), once the failed transaction has let go of its row.
+            tx.rollback().await?;
+            sqlx::query("DELETE FROM account.email_changes WHERE user_id = $1")
+                .bind(user_id)
+                .execute(db)
+                .await?;
+            Ok(Confirmation::Taken)
+        }
+        Err(WriteUserError::Sql(e)) => Err(e),
+    }
 }

@@ -2,6 +2,7 @@
 //! changes. Single-context writes, so they go straight through the store (no workflow).
 
 pub mod limits;
+mod mails;
 pub mod passwords;
 pub mod tokens;
 
@@ -11,13 +12,14 @@ use crate::media::StoredImage;
 use chrono::{Duration, Utc};
 use fishapp_domain::account::{Email, Introduction, NewPassword, PasswordAttempt, Sex, UserName};
 use fishapp_domain::media::ImageOwner;
+use fishapp_mail::Mailer;
 use fishapp_store::Database;
 use fishapp_store::account::{self as store, NewUser, Rotation, UserRow, WriteUserError};
 use fishapp_store::media as media_store;
 use limits::{Denylist, LoginLimiter, LoginLimits, Refused};
 use passwords::{Passwords, Verdict};
 use std::net::IpAddr;
-use tokens::{IdClaims, TokenKeys, new_refresh_token, refresh_token_hash};
+use tokens::{IdClaims, TokenKeys, new_opaque_token, opaque_token_hash};
 use uuid::Uuid;
 
 /// What the account context needs from configuration.
@@ -35,6 +37,20 @@ pub struct AuthSettings {
     /// Password changes (attempts, right or wrong) one user may make per hour: a stolen ID
     /// token must not become an oracle for the old password.
     pub max_password_changes_per_hour: u32,
+    pub email_change: EmailChangeSettings,
+}
+
+/// How an email change is confirmed: a mail to the new address with a link that carries a
+/// one-time token.
+#[derive(Clone, Debug)]
+pub struct EmailChangeSettings {
+    /// The confirmation link, with `{token}` where the token goes (a page of the front end,
+    /// which calls `confirmEmailChange`).
+    pub confirm_url: String,
+    /// How long a request can be confirmed.
+    pub ttl: std::time::Duration,
+    /// Requests one user may make per day.
+    pub max_per_day: u32,
 }
 
 /// A freshly issued ID token and refresh token.
@@ -101,6 +117,9 @@ const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid, expired or revoke
 #[derive(Clone)]
 pub struct Accounts {
     db: Database,
+    mailer: Mailer,
+    email_change: EmailChangeSettings,
+    email_changes: WindowLimiter,
     passwords: Passwords,
     keys: TokenKeys,
     denylist: Denylist,
@@ -112,11 +131,14 @@ pub struct Accounts {
 
 /// The window of the sign-up and password-change limits.
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The window of the email-change limit.
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl Accounts {
     pub async fn new(
         db: Database,
         redis: Redis,
+        mailer: Mailer,
         settings: AuthSettings,
     ) -> Result<Self, passwords::PasswordError> {
         let id_ttl = settings
@@ -139,7 +161,19 @@ impl Accounts {
                 settings.max_password_changes_per_hour,
                 HOUR,
             ),
-            limiter: LoginLimiter::new(redis, &settings.redis_key_prefix, settings.login_limits),
+            limiter: LoginLimiter::new(
+                redis.clone(),
+                &settings.redis_key_prefix,
+                settings.login_limits,
+            ),
+            email_changes: WindowLimiter::new(
+                redis,
+                format!("{}:email-changes", settings.redis_key_prefix),
+                settings.email_change.max_per_day,
+                DAY,
+            ),
+            mailer,
+            email_change: settings.email_change,
             refresh_token_ttl: Duration::from_std(settings.refresh_token_ttl)
                 .unwrap_or(Duration::days(10)),
             keys: settings.keys,
@@ -273,11 +307,11 @@ impl Accounts {
 
     /// Rotates a refresh token. Presenting one that was already rotated revokes its family.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
-        let new_token = new_refresh_token();
+        let new_token = new_opaque_token();
         let rotation = store::rotate(
             self.db.pool(),
-            &refresh_token_hash(refresh_token),
-            &refresh_token_hash(&new_token),
+            &opaque_token_hash(refresh_token),
+            &opaque_token_hash(&new_token),
             Utc::now() + self.refresh_token_ttl,
         )
         .await?;
@@ -303,7 +337,7 @@ impl Accounts {
         id_token: Option<&IdClaims>,
     ) -> Result<(), ApiError> {
         let Some((family_id, user_id)) =
-            store::family_of(self.db.pool(), &refresh_token_hash(refresh_token)).await?
+            store::family_of(self.db.pool(), &opaque_token_hash(refresh_token)).await?
         else {
             return Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()));
         };
@@ -381,6 +415,8 @@ impl Accounts {
         Ok(())
     }
 
+    /// Changes the name and introduction at once; a new email address only once it is
+    /// confirmed ([`Accounts::request_email_change`]).
     pub async fn update_profile(
         &self,
         viewer: &Viewer,
@@ -391,16 +427,97 @@ impl Accounts {
             name,
             introduction,
         } = change;
+        let current = self.user(viewer.user_id).await?;
+        if let Some(email) = email.filter(|e| e.normalized() != current.email.to_lowercase()) {
+            self.request_email_change(&current, &email).await?;
+        }
+        if name.is_none() && introduction.is_none() {
+            return Ok(current);
+        }
         store::update_profile(
             self.db.pool(),
             viewer.user_id,
-            email.as_ref().map(Email::as_str),
             name.as_ref().map(UserName::as_str),
             introduction.as_ref().map(Introduction::as_str),
         )
         .await
         .map_err(email_taken)?
         .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
+    }
+
+    /// Asks the holder of `email` to confirm it as `user`'s new address. The answer is the same
+    /// whether the address is free or already someone's — both get a request and a mail, and
+    /// the mail alone says which (only the mailbox's owner learns it) — so this is no oracle
+    /// for registered addresses, and nobody claims an address without reading its mail.
+    async fn request_email_change(&self, user: &UserRow, email: &Email) -> Result<(), ApiError> {
+        if !self.mailer.is_on() {
+            return Err(ApiError::Unavailable(
+                "email addresses cannot be changed here: this server sends no mail".to_owned(),
+            ));
+        }
+        self.email_changes.check(&user.id.to_string()).await?;
+        let token = new_opaque_token();
+        let ttl = Duration::from_std(self.email_change.ttl).unwrap_or(Duration::days(1));
+        store::request_email_change(
+            self.db.pool(),
+            user.id,
+            email.as_str(),
+            &opaque_token_hash(&token),
+            Utc::now() + ttl,
+        )
+        .await?;
+        let taken = store::user_by_email(self.db.pool(), email.as_str())
+            .await?
+            .is_some();
+        let mail = if taken {
+            mails::address_in_use(email.as_str())
+        } else {
+            let link = self.email_change.confirm_url.replace("{token}", &token);
+            mails::confirm_address(email.as_str(), &user.name, &link, ttl)
+        };
+        self.mailer.send(&mail).await.map_err(|e| {
+            tracing::warn!(user_id = user.id, error = %e, "the confirmation mail was not sent");
+            ApiError::Unavailable(
+                "the confirmation mail could not be sent; try again shortly".to_owned(),
+            )
+        })?;
+        tracing::info!(user_id = user.id, "email change requested");
+        Ok(())
+    }
+
+    /// The address `user_id` asked to change to, while its request is alive.
+    pub async fn pending_email(&self, user_id: i64) -> Result<Option<String>, ApiError> {
+        Ok(store::pending_email(self.db.pool(), user_id).await?)
+    }
+
+    /// Makes a requested address the user's, for whoever holds the mailed token (the token is
+    /// the proof of the mailbox; no sign-in is needed). The old address is told.
+    pub async fn confirm_email_change(&self, token: &str) -> Result<UserRow, ApiError> {
+        let unknown = || {
+            ApiError::bad_input(
+                "input.token",
+                "this confirmation is unknown, already used or expired",
+            )
+        };
+        if token.len() > 64 {
+            return Err(unknown());
+        }
+        let user = match store::confirm_email_change(self.db.pool(), &opaque_token_hash(token))
+            .await?
+        {
+            store::Confirmation::Changed { user, old_email } => {
+                // Best effort: the change is made; a lost notice is logged, not an error.
+                let notice = mails::address_changed(&old_email, &user.email);
+                if let Err(e) = self.mailer.send(&notice).await {
+                    tracing::warn!(user_id = user.id, error = %e, "the change notice was not sent");
+                }
+                user
+            }
+            store::Confirmation::Unknown => return Err(unknown()),
+            store::Confirmation::Taken => return Err(email_already_registered()),
+        };
+        tracing::info!(user_id = user.id, "email changed");
+        Ok(user)
     }
 
     pub async fn user(&self, id: i64) -> Result<UserRow, ApiError> {
@@ -410,11 +527,11 @@ impl Accounts {
     }
 
     async fn start_sign_in(&self, user_id: i64) -> Result<TokenPair, ApiError> {
-        let refresh_token = new_refresh_token();
+        let refresh_token = new_opaque_token();
         let family = store::start_family(
             self.db.pool(),
             user_id,
-            &refresh_token_hash(&refresh_token),
+            &opaque_token_hash(&refresh_token),
             Utc::now() + self.refresh_token_ttl,
         )
         .await?;

@@ -201,16 +201,17 @@ impl TokenKeys {
     }
 }
 
-/// A new refresh token: 256 random bits, base64url. Only its hash is stored.
-pub fn new_refresh_token() -> String {
+/// A new opaque token (a refresh token, an email confirmation): 256 random bits, base64url.
+/// Only its hash is stored.
+pub fn new_opaque_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// What is stored for a refresh token. A plain SHA-256 is enough: the token has 256 bits of
+/// What is stored for an opaque token. A plain SHA-256 is enough: the token has 256 bits of
 /// entropy, so there is nothing to brute-force.
-pub fn refresh_token_hash(token: &str) -> Vec<u8> {
+pub fn opaque_token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -268,9 +269,9 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_256_bits_and_distinct() {
-        let a = new_refresh_token();
+        let a = new_opaque_token();
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
-        assert_ne!(a, new_refresh_token());
-        assert_eq!(refresh_token_hash(&a).len(), 32);
+        assert_ne!(a, new_opaque_token());
+        assert_eq!(opaque_token_hash(&a).len(), 32);
     }
 }

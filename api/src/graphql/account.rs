@@ -58,6 +58,18 @@ impl User {
         (viewer.user_id == self.0.id).then_some(self.0.email.as_str())
     }
 
+    /// The address `updateUser` asked to change to, until the link mailed to it is opened
+    /// (`confirmEmailChange`) or expires. Visible to the user alone.
+    async fn pending_email(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        let Some(viewer) = ctx.viewer_if_any().await else {
+            return Ok(None);
+        };
+        if viewer.user_id != self.0.id {
+            return Ok(None);
+        }
+        ctx.accounts().pending_email(self.0.id).await.gql()
+    }
+
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -219,6 +231,17 @@ pub(crate) struct UpdateUserInput {
 }
 
 #[derive(InputObject)]
+pub(crate) struct ConfirmEmailChangeInput {
+    /// The token of the link mailed to the new address.
+    token: String,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct ConfirmEmailChangePayload {
+    user: User,
+}
+
+#[derive(InputObject)]
 pub(crate) struct UpdatePasswordInput {
     old_password: String,
     new_password: String,
@@ -324,6 +347,10 @@ impl AccountMutation {
         Ok(LogoutPayload { success: true })
     }
 
+    /// Changes the profile: `name` and `introduction` at once; a new `email` only once the
+    /// link mailed to it is opened (see `User.pendingEmail` and `confirmEmailChange`) — the
+    /// answer is the same whether or not the address is registered. A field left out keeps its
+    /// value.
     async fn update_user(
         &self,
         ctx: &Context<'_>,
@@ -347,6 +374,21 @@ impl AccountMutation {
                 .gql()?;
         }
         Ok(UpdateUserPayload { user: User(user) })
+    }
+
+    /// Makes the address an `updateUser` asked for the account's: the token of the link mailed to
+    /// that address proves its mailbox (no sign-in needed). Works once, until the link expires.
+    async fn confirm_email_change(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfirmEmailChangeInput,
+    ) -> ApiResult<ConfirmEmailChangePayload> {
+        let user = ctx
+            .accounts()
+            .confirm_email_change(&input.token)
+            .await
+            .gql()?;
+        Ok(ConfirmEmailChangePayload { user: User(user) })
     }
 
     /// Changes the password; every other sign-in of the user ends.
