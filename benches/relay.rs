@@ -36,7 +36,7 @@ const AGGREGATES: usize = 1_000;
 /// A post as the board's events carry it (~400 bytes of JSON).
 fn payload(seq: usize) -> Value {
     json!({
-        "id": seq % AGGREGATES, "userId": 42, "title": "Sea bass at dawn",
+        "id": seq % AGGREGATES, "seq": seq, "userId": 42, "title": "Sea bass at dawn",
         "content": "Meet at the pier at five; bring waders and a headlamp. Car pooling from the station.",
         "fishingSpotTypeId": 1, "prefectureId": 13,
         "meetingPlaceId": "ChIJ51cu8IcbXWARiRtXIothAS4", "meetingAt": "2026-12-01T05:00:00Z",
@@ -45,15 +45,18 @@ fn payload(seq: usize) -> Value {
     })
 }
 
-/// Raw: the envelopes the relay would send for ids `first..first + N`, published in windows of
-/// async publishes (send the window, then await its acks), like one relay wave per batch.
-async fn raw(js: &async_nats::jetstream::Context, prefix: &str, first: i64) -> Duration {
+/// Raw: the envelopes the relay would send for N events (each with an identity of its own, as
+/// the relay's), published in windows of async publishes (send the window, then await its
+/// acks), like one relay wave per batch.
+async fn raw(js: &async_nats::jetstream::Context, prefix: &str) -> Duration {
+    let deployment = uuid::Uuid::now_v7();
     let messages: Vec<(String, String, Vec<u8>)> = (0..N)
         .map(|seq| {
-            let id = first + seq as i64;
+            let id = uuid::Uuid::now_v7();
             let event_type = EventType::PostUpdated.name();
             let envelope = Envelope {
                 id,
+                deployment,
                 event_type: event_type.to_owned(),
                 subject: subject(prefix, event_type),
                 aggregate: AggregateRef {
@@ -91,8 +94,8 @@ async fn raw(js: &async_nats::jetstream::Context, prefix: &str, first: i64) -> D
 async fn relayed(app: &TestApp, pool: &sqlx::PgPool) -> Duration {
     let mut tx = pool.begin().await.unwrap();
     sqlx::query(
-        "INSERT INTO outbox.events (event_type, aggregate_type, aggregate_id, payload)
-         SELECT 'board.post.updated', 'post', (s % $2)::text, $3::jsonb
+        "INSERT INTO outbox.events (event_type, aggregate_type, aggregate_id, payload, event_id)
+         SELECT 'board.post.updated', 'post', (s % $2)::text, $3::jsonb, gen_random_uuid()
            FROM generate_series(1, $1) AS s",
     )
     .bind(N as i64)
@@ -119,13 +122,15 @@ async fn offered(
         .subscribe(format!("{}.>", app.config.relay_subject_prefix))
         .await
         .unwrap();
+    // Events are told apart by the `seq` of their payload.
     let arrivals: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let collector = {
         let arrivals = arrivals.clone();
         tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
                 let envelope: Envelope = serde_json::from_slice(&message.payload).unwrap();
-                arrivals.lock().unwrap().insert(envelope.id, Instant::now());
+                let seq = envelope.data["seq"].as_i64().unwrap();
+                arrivals.lock().unwrap().insert(seq, Instant::now());
             }
         })
     };
@@ -146,12 +151,13 @@ async fn offered(
                     let event = Event {
                         event_type: EventType::PostUpdated,
                         aggregate_id: (seq % AGGREGATES).to_string(),
+                        part_id: None,
                         payload: payload(seq),
                     };
                     let mut tx = pool.begin().await.unwrap();
-                    let id = outbox::append(&mut tx, &event).await.unwrap();
+                    outbox::append(&mut tx, &event).await.unwrap();
                     tx.commit().await.unwrap();
-                    commits.lock().unwrap().insert(id, Instant::now());
+                    commits.lock().unwrap().insert(seq as i64, Instant::now());
                     seq += writers;
                 }
             })
@@ -199,7 +205,7 @@ fn main() {
             subject_prefix: raw_prefix.clone(),
             ..fishapp::app::relay_settings(&app.config).stream
         };
-        fishapp_relaylog::stream::provision(&js, &raw_settings)
+        fishapp_relaylog::stream::provision(&js, &raw_settings, uuid::Uuid::now_v7())
             .await
             .unwrap();
         common::wait_until_drained(&app, Duration::from_secs(30)).await;
@@ -207,8 +213,7 @@ fn main() {
         println!("relay throughput beside raw JetStream publishing, {N} events, {AGGREGATES} aggregates, interleaved");
         let (mut raw_rates, mut relay_rates) = (Vec::new(), Vec::new());
         for round in 0..2 {
-            let first = 1 + (round as i64) * N as i64 * 10;
-            let took = raw(&js, &raw_prefix, first).await;
+            let took = raw(&js, &raw_prefix).await;
             raw_rates.push(N as f64 / took.as_secs_f64());
             let took = relayed(&app, &pool).await;
             relay_rates.push(N as f64 / took.as_secs_f64());

@@ -359,6 +359,7 @@ pub async fn start_api(
     );
     let live = LiveChat::start(
         deps.nats.clone(),
+        deps.db.clone(),
         LiveSettings {
             stream: config.relay_stream.clone(),
             subject_prefix: config.relay_subject_prefix.clone(),
@@ -475,7 +476,7 @@ pub async fn run_relay(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = RelayMetrics::new(registry).context("relay metrics")?;
-    fishapp_relaylog::run(relay_settings(config), nats, metrics, shutdown).await;
+    fishapp_relaylog::run(relay_settings(config), nats, metrics, shutdown).await?;
     Ok(())
 }
 

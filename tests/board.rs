@@ -909,7 +909,7 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
     .unwrap();
     let published = common::published(&app).await;
     assert_eq!(
-        published.iter().map(|p| p.envelope.id).collect::<Vec<_>>(),
+        published.iter().map(|p| p.row()).collect::<Vec<_>>(),
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
         "each row once, in id order (one relay, one aggregate at a time here)"
     );

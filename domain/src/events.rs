@@ -4,12 +4,15 @@
 //! fails when the file and the code disagree).
 //!
 //! Subjects are `<prefix>.<name>` with the deployment's subject prefix (`fishapp` by default),
-//! e.g. `fishapp.board.post.published`. The envelope's `id` is the outbox row id, also sent as the
-//! JetStream `Nats-Msg-Id`: a consumer that remembers the ids it has handled never handles an
-//! event twice, and ids only grow within one aggregate, in the order its changes committed.
+//! e.g. `fishapp.board.post.published`. The envelope's `id` is the event's identity, a UUIDv7
+//! made when the event was written, also sent as the JetStream `Nats-Msg-Id`: unique across
+//! databases, restores and deployments, so a consumer that remembers the ids it has handled
+//! never handles an event twice, and no new event is ever taken for an old one. `deployment`
+//! names the database the event comes from: a consumer ignores other deployments' events.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// The aggregates events are about; the envelope's `aggregate.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,7 +20,6 @@ pub enum Aggregate {
     Post,
     Room,
     Application,
-    Member,
 }
 
 impl Aggregate {
@@ -26,7 +28,6 @@ impl Aggregate {
             Aggregate::Post => "post",
             Aggregate::Room => "room",
             Aggregate::Application => "application",
-            Aggregate::Member => "member",
         }
     }
 }
@@ -74,14 +75,20 @@ impl EventType {
             EventType::RoomDeleted => "chat.room.deleted",
             EventType::ApplicationCreated => "board.application.created",
             EventType::ApplicationDeleted => "board.application.deleted",
-            EventType::MemberJoined => "chat.member.joined",
-            EventType::MemberLeft => "chat.member.left",
+            EventType::MemberJoined => "chat.room.member_joined",
+            EventType::MemberLeft => "chat.room.member_left",
             EventType::MessageAdded => "chat.room.message_added",
         }
     }
 
+    /// The type of a name, also of the names events had before (`chat.member.*`, which may still
+    /// be in a stream or an outbox written by an older build).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
+        match name {
+            "chat.member.joined" => Some(EventType::MemberJoined),
+            "chat.member.left" => Some(EventType::MemberLeft),
+            _ => Self::ALL.into_iter().find(|t| t.name() == name),
+        }
     }
 
     pub const fn aggregate(self) -> Aggregate {
@@ -90,13 +97,15 @@ impl EventType {
             | EventType::PostUpdated
             | EventType::PostClosed
             | EventType::PostDeleted => Aggregate::Post,
-            // A message belongs to its room: one aggregate, so a room's messages are published
-            // in the order they were written.
-            EventType::RoomCreated | EventType::RoomDeleted | EventType::MessageAdded => {
-                Aggregate::Room
-            }
+            // Messages and memberships belong to their room: one aggregate, so a room's events
+            // are published in the order they were written — a member who left hears of it
+            // before any message written after the leave.
+            EventType::RoomCreated
+            | EventType::RoomDeleted
+            | EventType::MessageAdded
+            | EventType::MemberJoined
+            | EventType::MemberLeft => Aggregate::Room,
             EventType::ApplicationCreated | EventType::ApplicationDeleted => Aggregate::Application,
-            EventType::MemberJoined | EventType::MemberLeft => Aggregate::Member,
         }
     }
 
@@ -143,14 +152,14 @@ impl EventType {
 
     /// The shape of `data`, by example (docs/events.md lists its fields from this).
     pub fn example_data(self) -> serde_json::Value {
-        if self == EventType::MessageAdded {
-            return serde_json::to_value(MessageData::example()).unwrap_or_default();
-        }
-        let value = match self.aggregate() {
-            Aggregate::Post => serde_json::to_value(PostData::example()),
-            Aggregate::Room => serde_json::to_value(RoomData::example()),
-            Aggregate::Application => serde_json::to_value(ApplicationData::example()),
-            Aggregate::Member => serde_json::to_value(MemberData::example()),
+        let value = match (self, self.aggregate()) {
+            (EventType::MessageAdded, _) => serde_json::to_value(MessageData::example()),
+            (EventType::MemberJoined | EventType::MemberLeft, _) => {
+                serde_json::to_value(MemberData::example())
+            }
+            (_, Aggregate::Post) => serde_json::to_value(PostData::example()),
+            (_, Aggregate::Room) => serde_json::to_value(RoomData::example()),
+            (_, Aggregate::Application) => serde_json::to_value(ApplicationData::example()),
         };
         value.unwrap_or_default()
     }
@@ -304,8 +313,10 @@ impl RoomData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<D = serde_json::Value> {
-    /// The outbox row id; also the `Nats-Msg-Id` header.
-    pub id: i64,
+    /// The event's identity (a UUIDv7); also the `Nats-Msg-Id` header.
+    pub id: Uuid,
+    /// The deployment (database) the event comes from.
+    pub deployment: Uuid,
     /// The event's name, e.g. `board.post.published`.
     #[serde(rename = "type")]
     pub event_type: String,
@@ -345,15 +356,19 @@ pub fn markdown() -> String {
          ## The envelope\n\n\
          Each message body is one JSON object:\n\n\
          | field | meaning |\n|---|---|\n\
-         | `id` | the outbox row id, also the `Nats-Msg-Id` header: JetStream drops a republish within its duplicate window, and a consumer that remembers ids never handles an event twice |\n\
+         | `id` | the event's identity: a UUIDv7 made in the transaction that wrote the event, unique across databases, restores and deployments; also the `Nats-Msg-Id` header, so JetStream drops a republish within its duplicate window, and a consumer that remembers ids never handles an event twice (and never takes a new event for an old one) |\n\
+         | `deployment` | the deployment (its database's `outbox.deployment` id, kept by backups and restores) the event comes from: a consumer ignores other deployments' events |\n\
          | `type` | the event type below, e.g. `board.post.published` |\n\
          | `subject` | the subject it was published on |\n\
-         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\" \\| \"member\", \"id\": \"<id>\" }` |\n\
+         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\", \"id\": \"<id>\" }` |\n\
          | `occurredAt` | when the change's transaction wrote the event (RFC 3339) |\n\
          | `version` | the schema version of `data` for this type |\n\
-         | `data` | the aggregate as it is after the change, or for `chat.room.message_added` the message (fields below) |\n\n\
-         Order: within one aggregate, events are published in the order their transactions committed\n\
-         (ids grow in that order too); across aggregates there is no order.\n\n\
+         | `data` | the aggregate as it is after the change, or for `chat.room.message_added` the message and for `chat.room.member_*` the member (fields below) |\n\n\
+         Order: within one aggregate, events are published in the order their transactions committed;\n\
+         across aggregates there is no order. A room's memberships and messages are one aggregate (the\n\
+         room), so a member who left hears of it before any message written after the leave.\n\
+         (Before round 3 the membership events were `chat.member.joined` / `chat.member.left`, on an\n\
+         aggregate `member`; consumers still read those names.)\n\n\
          ## Event types\n\n\
          | type | aggregate | version | emitted when | `data` fields |\n|---|---|---|---|---|\n",
     );
@@ -395,7 +410,8 @@ mod tests {
     #[test]
     fn the_envelope_reads_back() {
         let envelope = Envelope {
-            id: 7,
+            id: Uuid::nil(),
+            deployment: Uuid::nil(),
             event_type: EventType::RoomCreated.name().to_owned(),
             subject: subject("fishapp", EventType::RoomCreated.name()),
             aggregate: AggregateRef {

@@ -11,9 +11,13 @@
 //!   acknowledged; see `fishapp_store::outbox` for why ids within one aggregate commit in order.
 //!   Under load the next batch is read (on a second connection) while one is being published;
 //!   `publisher` says why that keeps every guarantee here.
-//! - **Nothing twice.** The row id is the `Nats-Msg-Id`: a republish after a crash (published,
-//!   not yet marked) is dropped by JetStream within the stream's duplicate window, and the id is
-//!   in the envelope for consumers.
+//! - **Nothing twice, nothing lost.** The event's identity (a UUIDv7 written with the row, never
+//!   the row id, which a restored database issues again) is the `Nats-Msg-Id`: a republish after
+//!   a crash (published, not yet marked) is dropped by JetStream within the stream's duplicate
+//!   window, the id is in the envelope for consumers, and no new event is ever dropped as a
+//!   "duplicate" of an old one.
+//! - **One deployment per stream.** The stream records the deployment (database) that owns it;
+//!   a relay of another one refuses to start, naming both ([`stream::provision`]).
 //! - **Never stuck on one row.** A publish that may succeed later is retried with back-off; a row
 //!   JetStream refuses for good (too large) is marked failed and holds back only its own
 //!   aggregate.
@@ -67,6 +71,16 @@ enum SteppedDown {
     Database(#[from] sqlx::Error),
     #[error("Postgres did not answer within {0:?}")]
     Timeout(Duration),
+    /// Not a passing failure: the relay stops (see [`RelayError`]).
+    #[error(transparent)]
+    Refused(RelayError),
+}
+
+/// Why the relay stopped for good: its configuration must change.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    StreamOfAnotherDeployment(stream::ProvisionError),
 }
 
 /// Bound on one batch or prune on the leader's connection: a Postgres that hangs must not hold
@@ -74,26 +88,23 @@ enum SteppedDown {
 const STATEMENT_BUDGET: Duration = Duration::from_secs(30);
 
 /// Runs the relay until `shutdown`: standby until it holds the leadership, then publishes;
-/// back to standby whenever Postgres fails it.
+/// back to standby whenever Postgres fails it. Returns an error only when it must not go on:
+/// the stream belongs to another deployment.
 pub async fn run(
     settings: RelaySettings,
     nats: async_nats::Client,
     metrics: RelayMetrics,
     shutdown: CancellationToken,
-) {
-    let publisher = Publisher {
-        jetstream: async_nats::jetstream::new(nats),
-        subject_prefix: settings.stream.subject_prefix.clone(),
-        batch_size: settings.batch_size,
-        metrics: metrics.clone(),
-    };
+) -> Result<(), RelayError> {
+    let jetstream = async_nats::jetstream::new(nats);
     while let Some(leadership) = leadership::acquire(&settings, &shutdown).await {
         metrics.leader.set(1);
         tracing::info!("outbox relay: this process is the leader");
         // Closing the leader's connection (when `lead` returns) releases the lock for a standby.
         let outcome = lead(
             &settings,
-            &publisher,
+            &jetstream,
+            &metrics,
             leadership.into_connection(),
             &shutdown,
         )
@@ -101,18 +112,32 @@ pub async fn run(
         metrics.leader.set(0);
         match outcome {
             Ok(()) => break,
+            Err(SteppedDown::Refused(e)) => {
+                tracing::error!(error = %e, "outbox relay stopped: it must not publish here");
+                return Err(e);
+            }
             Err(e) => tracing::warn!(error = %e, "outbox relay stepped down; standing by"),
         }
     }
     tracing::info!("outbox relay stopped");
+    Ok(())
 }
 
 async fn lead(
     settings: &RelaySettings,
-    publisher: &Publisher,
-    connection: sqlx::PgConnection,
+    jetstream: &async_nats::jetstream::Context,
+    metrics: &RelayMetrics,
+    mut connection: sqlx::PgConnection,
     shutdown: &CancellationToken,
 ) -> Result<(), SteppedDown> {
+    let deployment = within_budget(fishapp_store::outbox::deployment_id(&mut connection)).await?;
+    let publisher = Publisher {
+        jetstream: jetstream.clone(),
+        deployment,
+        subject_prefix: settings.stream.subject_prefix.clone(),
+        batch_size: settings.batch_size,
+        metrics: metrics.clone(),
+    };
     // The second connection reads the next batch while one is being published.
     let second = within_budget(<sqlx::PgConnection as sqlx::Connection>::connect(
         &settings.database_url,
@@ -120,10 +145,15 @@ async fn lead(
     .await?;
     let mut pipeline = Pipeline::new(connection, second);
     let mut backoff = Backoff::new(settings.max_backoff);
-    // Nothing goes out before the stream exists with the configured limits.
+    // Nothing goes out before the stream exists with the configured limits, and is ours.
     loop {
-        match stream::provision(&publisher.jetstream, &settings.stream).await {
+        match stream::provision(&publisher.jetstream, &settings.stream, deployment).await {
             Ok(()) => break,
+            Err(e @ stream::ProvisionError::OwnedByAnother { .. }) => {
+                return Err(SteppedDown::Refused(RelayError::StreamOfAnotherDeployment(
+                    e,
+                )));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, stream = %settings.stream.name, "cannot provision the JetStream stream; retrying");
                 if pause(backoff.next(), shutdown).await {

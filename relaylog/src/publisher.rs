@@ -34,6 +34,7 @@ use fishapp_store::outbox::{self, Pending};
 use serde_json::value::RawValue;
 use sqlx::{Executor, PgConnection};
 use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
 
 /// How a batch ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,6 +101,8 @@ struct Sent {
 
 pub(crate) struct Publisher {
     pub(crate) jetstream: async_nats::jetstream::Context,
+    /// The deployment the events come from (this database's), in every envelope.
+    pub(crate) deployment: Uuid,
     pub(crate) subject_prefix: String,
     pub(crate) batch_size: i64,
     pub(crate) metrics: RelayMetrics,
@@ -266,8 +269,8 @@ impl Publisher {
         sent
     }
 
-    /// Sends one row (its envelope, with the row id as `Nats-Msg-Id`); the acknowledgement is
-    /// awaited later.
+    /// Sends one row (its envelope, with the event's identity as `Nats-Msg-Id`); the
+    /// acknowledgement is awaited later.
     async fn send(
         &self,
         row: &Pending,
@@ -277,7 +280,8 @@ impl Publisher {
         let data: &RawValue = serde_json::from_str(&row.payload)
             .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
         let envelope = Envelope {
-            id: row.id,
+            id: row.event_id,
+            deployment: self.deployment,
             event_type: row.event_type.clone(),
             subject: subject.clone(),
             aggregate: AggregateRef {
@@ -292,7 +296,7 @@ impl Publisher {
             .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
         let message = PublishMessage::build()
             .payload(body.into())
-            .message_id(row.id.to_string());
+            .message_id(row.event_id.to_string());
         self.jetstream.send_publish(subject, message).await
     }
 }
@@ -354,6 +358,7 @@ mod tests {
     fn row(id: i64, aggregate: &str) -> Pending {
         Pending {
             id,
+            event_id: Uuid::now_v7(),
             event_type: "board.post.updated".to_owned(),
             aggregate_type: "post".to_owned(),
             aggregate_id: aggregate.to_owned(),

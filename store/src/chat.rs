@@ -80,10 +80,13 @@ pub async fn message_ids(db: &PgPool, room_id: i64) -> Result<Vec<i64>, sqlx::Er
 /// events are withdrawn instead, unless some already went out).
 pub async fn delete_room(db: &PgPool, post_id: i64, event: bool) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
+    let Some(room) = lock_room_of_post(&mut tx, post_id).await? else {
+        return Ok(false);
+    };
     let deleted: Option<RoomRow> = sqlx::query_as(
-        "DELETE FROM chat.rooms WHERE post_id = $1 RETURNING id, post_id, created_at, updated_at",
+        "DELETE FROM chat.rooms WHERE id = $1 RETURNING id, post_id, created_at, updated_at",
     )
-    .bind(post_id)
+    .bind(room)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(room) = &deleted {
@@ -110,12 +113,7 @@ pub enum Joined {
 /// first (and nobody joins without a seat).
 pub async fn join_room(db: &PgPool, post_id: i64, user_id: i64) -> Result<Joined, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let Some(room) =
-        sqlx::query_scalar::<_, i64>("SELECT id FROM chat.rooms WHERE post_id = $1 FOR SHARE")
-            .bind(post_id)
-            .fetch_optional(&mut *tx)
-            .await?
-    else {
+    let Some(room) = lock_room_of_post(&mut tx, post_id).await? else {
         return Ok(Joined::NoRoom);
     };
     let seat: Option<i64> = sqlx::query_scalar(
@@ -157,8 +155,31 @@ pub async fn join_room(db: &PgPool, post_id: i64, user_id: i64) -> Result<Joined
     Ok(Joined::Member(member))
 }
 
+/// The post's room, read `FOR SHARE` (a teardown deleting it waits, or came first: `None`), with
+/// the room's aggregate lock taken first — the order a message takes them in
+/// ([`add_message`]), so that a membership change and a message of the same room never wait for
+/// each other the wrong way round, and their events are in commit order on the room's stream.
+async fn lock_room_of_post(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    post_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let Some(room) = sqlx::query_scalar::<_, i64>("SELECT id FROM chat.rooms WHERE post_id = $1")
+        .bind(post_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    outbox::lock_aggregate(tx, Aggregate::Room, room).await?;
+    sqlx::query_scalar("SELECT id FROM chat.rooms WHERE id = $1 FOR SHARE")
+        .bind(room)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
 /// Removes `user_id` from the post's room; not a member (or no room) is success. `announce` as in
-/// [`delete_room`].
+/// [`delete_room`]. The member's `chat.room.member_left` is on the room's stream, ahead of every
+/// message written after the leave: a subscriber hears it before any of them.
 pub async fn leave_room(
     db: &PgPool,
     post_id: i64,
@@ -166,12 +187,15 @@ pub async fn leave_room(
     announce: bool,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
+    let Some(room) = lock_room_of_post(&mut tx, post_id).await? else {
+        return Ok(false);
+    };
     let left: Option<MemberRow> = sqlx::query_as(
-        "DELETE FROM chat.members m USING chat.rooms r
-          WHERE m.room_id = r.id AND r.post_id = $1 AND m.user_id = $2
-          RETURNING m.id, m.room_id, m.user_id, m.created_at, m.updated_at",
+        "DELETE FROM chat.members
+          WHERE room_id = $1 AND user_id = $2
+          RETURNING id, room_id, user_id, created_at, updated_at",
     )
-    .bind(post_id)
+    .bind(room)
     .bind(user_id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -199,7 +223,7 @@ const MESSAGE_COLUMNS: &str = "id, room_id, user_id, body, created_at, updated_a
 /// The room `room_id` if `user_id` is one of its members: the member-of guard every chat read,
 /// write and subscription goes through.
 pub async fn room_of_member(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     room_id: i64,
     user_id: i64,
 ) -> Result<Option<RoomRow>, sqlx::Error> {
@@ -259,8 +283,31 @@ pub enum MessagePage {
     After { after: i64, limit: i64 },
 }
 
-pub async fn messages(
+/// The page of the room's messages, if `user_id` is a member — both read in one snapshot, so a
+/// message written after the member left is never in a page read while they seemed a member.
+/// `None` when they are not.
+pub async fn messages_of_member(
     db: &PgPool,
+    room_id: i64,
+    user_id: i64,
+    page: MessagePage,
+) -> Result<Option<Vec<MessageRow>>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let member = room_of_member(&mut *tx, room_id, user_id).await?.is_some();
+    let messages = if member {
+        Some(messages(&mut *tx, room_id, page).await?)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok(messages)
+}
+
+pub async fn messages(
+    db: impl sqlx::PgExecutor<'_>,
     room_id: i64,
     page: MessagePage,
 ) -> Result<Vec<MessageRow>, sqlx::Error> {

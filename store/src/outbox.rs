@@ -3,6 +3,10 @@
 //! without being published. The relay (relaylog) publishes them; this module holds every
 //! statement either side runs.
 //!
+//! Identity. Every event has an `event_id`, a UUIDv7 made when it is written: the relay
+//! publishes it as the `Nats-Msg-Id` and consumers deduplicate by it. The row id is only this
+//! database's position (a restored database issues row ids again; an event id never repeats).
+//!
 //! Ordering. Row ids come from an identity sequence, taken at insert, not at commit, so a
 //! transaction can commit a lower id after a higher one was already published. Two rules make
 //! that harmless:
@@ -25,12 +29,16 @@ use fishapp_domain::events::{
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
+use uuid::Uuid;
 
 /// One event to append: its type, which aggregate, and its payload (`data` of the envelope).
 #[derive(Debug, Clone)]
 pub struct Event {
     pub event_type: EventType,
     pub aggregate_id: String,
+    /// What within the aggregate the event is about, when that is not the aggregate itself (a
+    /// member of a room): an undo takes back this one's unpublished events, not the aggregate's.
+    pub part_id: Option<i64>,
     pub payload: Value,
 }
 
@@ -78,7 +86,8 @@ impl Event {
         Self::new(event_type, application.id, &data)
     }
 
-    /// A `chat.member.*` event.
+    /// A `chat.member.*` event: in its room's stream of events, so that a member who left is
+    /// told so before any message written after the leave.
     pub fn member(event_type: EventType, member: &crate::chat::MemberRow) -> Self {
         let data = MemberData {
             id: member.id,
@@ -87,7 +96,10 @@ impl Event {
             created_at: member.created_at,
             updated_at: member.updated_at,
         };
-        Self::new(event_type, member.id, &data)
+        Self {
+            part_id: Some(member.id),
+            ..Self::new(event_type, member.room_id, &data)
+        }
     }
 
     /// `chat.room.message_added`: the message, in its room's stream of events.
@@ -108,6 +120,7 @@ impl Event {
         Self {
             event_type,
             aggregate_id: id.to_string(),
+            part_id: None,
             // Our own plain data types always serialize; Null would only hide a bug.
             payload: serde_json::to_value(data).unwrap_or(Value::Null),
         }
@@ -136,13 +149,15 @@ pub async fn lock_aggregate(
 }
 
 /// Appends an event inside the caller's transaction, after taking the aggregate's lock (see the
-/// module's note on ordering; the lock is held until the transaction ends).
+/// module's note on ordering; the lock is held until the transaction ends). The event's
+/// identity is made here, a UUIDv7: unique across databases, restores and deployments, unlike
+/// the row id (a sequence a restored database issues again). Returns the row id.
 pub async fn append(tx: &mut Transaction<'_, Postgres>, event: &Event) -> Result<i64, sqlx::Error> {
     let aggregate = event.event_type.aggregate().as_str();
     sqlx::query_scalar(
         "WITH serialized AS (SELECT pg_advisory_xact_lock($1, hashtext($3 || '/' || $4)))
-         INSERT INTO outbox.events (event_type, aggregate_type, aggregate_id, version, payload)
-         SELECT $2, $3, $4, $5, $6 FROM serialized
+         INSERT INTO outbox.events (event_type, aggregate_type, aggregate_id, version, payload, event_id)
+         SELECT $2, $3, $4, $5, $6, $7 FROM serialized
          RETURNING id",
     )
     .bind(AGGREGATE_LOCK_CLASS)
@@ -151,13 +166,22 @@ pub async fn append(tx: &mut Transaction<'_, Postgres>, event: &Event) -> Result
     .bind(&event.aggregate_id)
     .bind(i16::try_from(event.event_type.version()).unwrap_or(i16::MAX))
     .bind(&event.payload)
+    .bind(Uuid::now_v7())
     .fetch_one(&mut **tx)
     .await
 }
 
+/// This database's deployment (`outbox.deployment`, made by the migrations; kept by a restore).
+pub async fn deployment_id(db: impl sqlx::PgExecutor<'_>) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM outbox.deployment")
+        .fetch_one(db)
+        .await
+}
+
 /// Takes back an aggregate's events that the relay has not published yet (a compensation of
-/// something nobody saw). Returns whether some were already published: then the world must be
-/// told about the undo with an event of its own.
+/// something nobody saw) — all of them, or with `part` only those about that part of it (one
+/// member of a room). Returns whether some were already published: then the world must be told
+/// about the undo with an event of its own.
 ///
 /// Never races the relay: the relay holds its batch's pending rows locked (`FOR UPDATE`) from
 /// reading them until it has deleted those JetStream acknowledged, and this locks the
@@ -168,8 +192,11 @@ pub async fn withdraw_unpublished(
     tx: &mut Transaction<'_, Postgres>,
     aggregate_type: &str,
     aggregate_id: i64,
+    part: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
     let aggregate_id = aggregate_id.to_string();
+    // The whole aggregate's pending rows are locked (lowest id first, as the relay locks them),
+    // whichever of them are withdrawn.
     sqlx::query(
         "SELECT id FROM outbox.pending
           WHERE aggregate_type = $1 AND aggregate_id = $2
@@ -179,23 +206,28 @@ pub async fn withdraw_unpublished(
     .bind(&aggregate_id)
     .execute(&mut **tx)
     .await?;
-    // A fresh snapshot: what the relay published while this waited is gone from pending.
+    // A fresh snapshot: what the relay published while this waited is gone from pending. The
+    // part an event is about is its payload's `id`.
     let published: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM outbox.events e
                          WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+                           AND ($3::bigint IS NULL OR (e.payload->>'id')::bigint = $3)
                            AND NOT EXISTS (SELECT 1 FROM outbox.pending p WHERE p.id = e.id))",
     )
     .bind(aggregate_type)
     .bind(&aggregate_id)
+    .bind(part)
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query(
-        "DELETE FROM outbox.events
-          WHERE id IN (SELECT id FROM outbox.pending
-                        WHERE aggregate_type = $1 AND aggregate_id = $2)",
+        "DELETE FROM outbox.events e
+          WHERE e.id IN (SELECT id FROM outbox.pending
+                          WHERE aggregate_type = $1 AND aggregate_id = $2)
+            AND ($3::bigint IS NULL OR (e.payload->>'id')::bigint = $3)",
     )
     .bind(aggregate_type)
     .bind(&aggregate_id)
+    .bind(part)
     .execute(&mut **tx)
     .await?;
     Ok(published)
@@ -211,7 +243,7 @@ pub async fn append_undo(
 ) -> Result<(), sqlx::Error> {
     let aggregate = event.event_type.aggregate().as_str();
     let id = event.aggregate_id.parse::<i64>().unwrap_or_default();
-    if announce || withdraw_unpublished(tx, aggregate, id).await? {
+    if announce || withdraw_unpublished(tx, aggregate, id, event.part_id).await? {
         append(tx, event).await?;
     }
     Ok(())
@@ -221,6 +253,8 @@ pub async fn append_undo(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Pending {
     pub id: i64,
+    /// The event's identity: its `Nats-Msg-Id` and the envelope's `id`.
+    pub event_id: Uuid,
     pub event_type: String,
     pub aggregate_type: String,
     pub aggregate_id: String,
@@ -258,7 +292,7 @@ pub async fn lock_batch(
               ORDER BY p.id
               LIMIT $1
               FOR UPDATE OF p)
-         SELECT e.id, e.event_type, e.aggregate_type, e.aggregate_id, e.version,
+         SELECT e.id, e.event_id, e.event_type, e.aggregate_type, e.aggregate_id, e.version,
                 e.payload::text AS payload, e.created_at
            FROM outbox.events e
           WHERE e.id = ANY (ARRAY(SELECT id FROM batch))

@@ -122,8 +122,9 @@ pub struct TestApp {
     relay_started: std::sync::atomic::AtomicBool,
     /// Whether a worker on the workflow queue ran (its schedules are deleted with the app).
     schedules_made: std::sync::atomic::AtomicBool,
-    // Last, so the app's connections close before the database is dropped.
-    _database: TestDatabase,
+    // Last, so the app's connections close before the database is dropped. `None` only once
+    // [`TestApp::stop_keeping_data`] handed it on.
+    database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -138,6 +139,12 @@ impl TestApp {
         let mut config = test_config();
         let database = TestDatabase::migrated(&config).await;
         adjust(&mut config);
+        Self::spawn_on(config, database).await
+    }
+
+    /// The app on `config` and a database that exists already (a restart: see
+    /// [`TestApp::stop_keeping_data`]).
+    pub async fn spawn_on(config: Config, database: TestDatabase) -> Self {
         fishapp::telemetry::init(&config);
         let shutdown = CancellationToken::new();
         let deps = fishapp::app::connect_dependencies(&config, &shutdown)
@@ -158,8 +165,29 @@ impl TestApp {
             task: Some(api.task),
             relay_started: std::sync::atomic::AtomicBool::new(false),
             schedules_made: std::sync::atomic::AtomicBool::new(false),
-            _database: database,
+            database: Some(database),
         }
+    }
+
+    /// Like [`TestApp::spawn_on`], with a worker on every task queue.
+    pub async fn spawn_on_with_worker(config: Config, database: TestDatabase) -> Self {
+        let app = Self::spawn_on(config, database).await;
+        app.start_worker(app.shutdown.child_token(), &fishapp::worker::Queue::ALL);
+        app.wait_for_readiness(200, Duration::from_secs(30)).await;
+        app
+    }
+
+    /// Stops the app (API, worker, relay) but keeps its database and its stream, for a restart
+    /// on the same data ([`TestApp::spawn_on`]); the restarted app cleans up after itself.
+    pub async fn stop_keeping_data(mut self) -> (Config, TestDatabase) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.relay_started
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let database = self.database.take().expect("the app's database");
+        (self.config.clone(), database)
     }
 
     /// The app with its database reached through [`counting_proxy`]: the counter tells how many
@@ -280,7 +308,11 @@ impl TestApp {
 
     /// A pool on the app's own database, for checking what it wrote.
     pub async fn pool(&self) -> sqlx::PgPool {
-        self._database.pool().await
+        self.database
+            .as_ref()
+            .expect("the app's database")
+            .pool()
+            .await
     }
 
     /// A Temporal connection on the app's settings (it ends with the app) and its client.
@@ -726,10 +758,28 @@ pub struct Published {
     pub subject: String,
     pub message_id: String,
     pub envelope: fishapp_domain::events::Envelope,
+    /// The outbox row the event was published from (its position in this database), while the
+    /// row is there.
+    pub row_id: Option<i64>,
 }
 
-/// Every message in the app's event stream, in stream order (empty when there is no stream).
+impl Published {
+    /// The outbox row id, for tests of order and once-ness by position.
+    pub fn row(&self) -> i64 {
+        self.row_id.expect("the event's outbox row")
+    }
+}
+
+/// Every message in the app's event stream, in stream order (empty when there is no stream),
+/// each with the outbox row it came from.
 pub async fn published(app: &TestApp) -> Vec<Published> {
+    let rows: std::collections::HashMap<uuid::Uuid, i64> =
+        sqlx::query_as::<_, (uuid::Uuid, i64)>("SELECT event_id, id FROM outbox.events")
+            .fetch_all(&app.pool().await)
+            .await
+            .expect("the outbox")
+            .into_iter()
+            .collect();
     let jetstream = app.jetstream().await;
     let Ok(mut stream) = jetstream.get_stream(&app.config.relay_stream).await else {
         return Vec::new();
@@ -749,10 +799,13 @@ pub async fn published(app: &TestApp) -> Vec<Published> {
             .get("Nats-Msg-Id")
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
+        let envelope: fishapp_domain::events::Envelope =
+            serde_json::from_slice(&message.payload).expect("an envelope");
         messages.push(Published {
             subject: message.subject.to_string(),
             message_id,
-            envelope: serde_json::from_slice(&message.payload).expect("an envelope"),
+            row_id: rows.get(&envelope.id).copied(),
+            envelope,
         });
     }
     messages

@@ -7,12 +7,18 @@
 //! must reach this replica's subscribers too, and it does only through the stream. The consumer
 //! is an ordered consumer (no acks, server-side state is ephemeral); when it has to be made anew
 //! it starts again right after the last stream sequence it saw, so nothing is skipped.
+//!
+//! Only this deployment's events are delivered (the envelope's `deployment` is this database's:
+//! another deployment sharing the stream and its subjects has rooms with the same ids), and each
+//! event once, by its identity (a republish the stream did not drop as a duplicate is dropped
+//! here).
 
 use fishapp_domain::events::{Envelope, EventType, MemberData, MessageData, RoomData};
+use fishapp_store::Database;
 use fishapp_store::chat::MessageRow;
 use futures::StreamExt;
 use prometheus::{IntGauge, Registry};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -23,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 const ROOM_BUFFER: usize = 256;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const START_MARGIN: Duration = Duration::from_secs(5);
+/// Event identities remembered for dropping a second copy: far more than arrive within a
+/// republish's reach (a relay republishes what it had not marked, moments after a crash).
+const REMEMBERED_EVENTS: usize = 10_000;
 
 /// What a room's subscribers hear.
 #[derive(Debug, Clone)]
@@ -113,6 +122,7 @@ impl LiveChat {
     /// and `chat_live_reading` (1 while the stream is being read).
     pub fn start(
         nats: async_nats::Client,
+        db: Database,
         settings: LiveSettings,
         registry: &Registry,
         shutdown: CancellationToken,
@@ -139,7 +149,7 @@ impl LiveChat {
         let fan_out = chat.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = consume(nats, settings, &fan_out, reading) => {}
+                () = consume(nats, db, settings, &fan_out, reading) => {}
                 () = shutdown.cancelled() => {}
             }
             // Ends every subscription: their channels close.
@@ -212,14 +222,61 @@ impl Drop for Watch {
     }
 }
 
+/// The last event identities seen, for dropping a second copy.
+struct Seen {
+    ids: HashSet<uuid::Uuid>,
+    order: VecDeque<uuid::Uuid>,
+}
+
+impl Seen {
+    fn new() -> Self {
+        Self {
+            ids: HashSet::with_capacity(REMEMBERED_EVENTS),
+            order: VecDeque::with_capacity(REMEMBERED_EVENTS),
+        }
+    }
+
+    /// Whether `id` is new (and remembers it).
+    fn first_time(&mut self, id: uuid::Uuid) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > REMEMBERED_EVENTS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
+}
+
+/// This process's deployment (its database's), waiting for Postgres as long as it takes.
+async fn deployment_of(db: &Database) -> uuid::Uuid {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match fishapp_store::outbox::deployment_id(db.pool()).await {
+            Ok(id) => return id,
+            Err(e) => {
+                tracing::warn!(error = %e, "live chat: cannot read this deployment's id; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
 /// The consumer loop: (re)creates an ordered consumer on the chat subjects and dispatches every
-/// event, forever.
+/// event of this deployment, once, forever.
 async fn consume(
     nats: async_nats::Client,
+    db: Database,
     settings: LiveSettings,
     chat: &LiveChat,
     reading: IntGauge,
 ) {
+    let deployment = deployment_of(&db).await;
+    let mut seen = Seen::new();
     let jetstream = async_nats::jetstream::new(nats);
     // The first read starts at this process's start, less a margin for clocks that disagree
     // (ours and the NATS server's): a message published after this process started is
@@ -232,7 +289,11 @@ async fn consume(
         let result = read(
             &jetstream,
             &settings,
-            chat,
+            Feed {
+                chat,
+                deployment,
+                seen: &mut seen,
+            },
             &reading,
             started,
             &mut next_sequence,
@@ -248,10 +309,28 @@ async fn consume(
     }
 }
 
+/// Where events go, and which are taken.
+struct Feed<'a> {
+    chat: &'a LiveChat,
+    deployment: uuid::Uuid,
+    seen: &'a mut Seen,
+}
+
+impl Feed<'_> {
+    fn take(&mut self, envelope: &Envelope) {
+        if envelope.deployment != self.deployment || !self.seen.first_time(envelope.id) {
+            return;
+        }
+        if let Some((room_id, event)) = room_event(envelope) {
+            self.chat.dispatch(room_id, event);
+        }
+    }
+}
+
 async fn read(
     jetstream: &async_nats::jetstream::Context,
     settings: &LiveSettings,
-    chat: &LiveChat,
+    mut feed: Feed<'_>,
     reading: &IntGauge,
     started: time::OffsetDateTime,
     next_sequence: &mut Option<u64>,
@@ -281,11 +360,7 @@ async fn read(
             *next_sequence = Some(info.stream_sequence + 1);
         }
         match serde_json::from_slice::<Envelope>(&message.payload) {
-            Ok(envelope) => {
-                if let Some((room_id, event)) = room_event(&envelope) {
-                    chat.dispatch(room_id, event);
-                }
-            }
+            Ok(envelope) => feed.take(&envelope),
             Err(e) => {
                 tracing::warn!(error = %e, "live chat: an event that is no envelope; skipped")
             }
@@ -333,7 +408,8 @@ mod tests {
 
     fn envelope(event: EventType, data: serde_json::Value) -> Envelope {
         Envelope {
-            id: 1,
+            id: uuid::Uuid::now_v7(),
+            deployment: uuid::Uuid::nil(),
             event_type: event.name().to_owned(),
             subject: format!("fishapp.{}", event.name()),
             aggregate: AggregateRef {
@@ -377,6 +453,43 @@ mod tests {
             EventType::MemberJoined.example_data(),
         );
         assert!(room_event(&joined).is_none());
+    }
+
+    #[test]
+    fn only_this_deployments_events_are_taken_and_each_once() {
+        let open = IntGauge::new("open", "open").unwrap();
+        let chat = LiveChat {
+            rooms: Rooms::new(IntGauge::new("rooms", "rooms").unwrap()),
+            open,
+        };
+        let mut watch = chat.watch(1);
+        let mut seen = Seen::new();
+        let ours = uuid::Uuid::now_v7();
+        let mut feed = Feed {
+            chat: &chat,
+            deployment: ours,
+            seen: &mut seen,
+        };
+        let message = |deployment| Envelope {
+            deployment,
+            ..envelope(
+                EventType::MessageAdded,
+                EventType::MessageAdded.example_data(),
+            )
+        };
+        let mine = message(ours);
+        feed.take(&mine);
+        feed.take(&mine);
+        feed.take(&message(uuid::Uuid::now_v7()));
+        let delivered = watch.events.as_mut().unwrap().try_recv();
+        assert!(
+            matches!(delivered, Ok(RoomEvent::Message(_))),
+            "{delivered:?}"
+        );
+        assert!(
+            watch.events.as_mut().unwrap().try_recv().is_err(),
+            "neither the copy nor another deployment's event"
+        );
     }
 
     #[test]

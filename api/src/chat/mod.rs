@@ -236,24 +236,21 @@ impl Follower {
 }
 
 /// The next page of the room's messages after `after`, oldest first, if `user_id` is still a
-/// member; a full page means there may be more.
+/// member (read in one snapshot with the page: nothing written after a leave); a full page means
+/// there may be more.
 async fn missed(
     db: &Database,
     room_id: i64,
     user_id: i64,
     after: i64,
 ) -> Result<Vec<MessageRow>, ApiError> {
-    if store::room_of_member(db.pool(), room_id, user_id)
-        .await?
-        .is_none()
-    {
-        return Err(no_longer_a_member());
-    }
     let page = MessagePage::After {
         after,
         limit: CATCH_UP_PAGE,
     };
-    Ok(store::messages(db.pool(), room_id, page).await?)
+    store::messages_of_member(db.pool(), room_id, user_id, page)
+        .await?
+        .ok_or_else(no_longer_a_member)
 }
 
 async fn latest_message_id(db: &Database, room_id: i64) -> Result<i64, ApiError> {
