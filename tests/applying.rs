@@ -53,7 +53,8 @@ async fn seats(app: &TestApp, post_id: &str) -> (i32, i64, i64) {
 async fn seat_events(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT event_type FROM outbox.events
-          WHERE event_type LIKE 'board.application.%' OR event_type LIKE 'chat.member.%' ORDER BY id",
+          WHERE event_type LIKE 'board.application.%' OR event_type LIKE 'chat.room.member_%'
+          ORDER BY id",
     )
     .fetch_all(&app.pool().await)
     .await
@@ -149,12 +150,12 @@ async fn an_applicant_joins_and_withdraws_and_the_rules_say_why_not() {
         events,
         [
             "board.application.created",
-            "chat.member.joined",
+            "chat.room.member_joined",
             // A withdrawal gives the seat back first, then leaves the room.
             "board.application.deleted",
-            "chat.member.left",
+            "chat.room.member_left",
             "board.application.created",
-            "chat.member.joined"
+            "chat.room.member_joined"
         ]
     );
 }
@@ -342,9 +343,9 @@ async fn withdraw_retries_until_done_at(step: &str) {
         events,
         [
             "board.application.created",
-            "chat.member.joined",
+            "chat.room.member_joined",
             "board.application.deleted",
-            "chat.member.left"
+            "chat.room.member_left"
         ],
         "{step}: each change announced once"
     );
@@ -474,7 +475,10 @@ async fn an_apply_interrupted_by_a_worker_kill_finishes_once_on_another_worker()
     second.cancel();
     assert_eq!(seats(&app, &post).await, (1, 1, 2));
     let events = seat_events(&app).await;
-    assert_eq!(events, ["board.application.created", "chat.member.joined"]);
+    assert_eq!(
+        events,
+        ["board.application.created", "chat.room.member_joined"]
+    );
 }
 
 /// One applicant double-clicking: both requests join the same saga (its id is the post and the

@@ -923,7 +923,9 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         published.iter().zip(&rows)
     {
         let envelope = &message.envelope;
-        assert_eq!(message.message_id, id.to_string());
+        // The message id is the event's identity; the row is its position here.
+        assert_eq!(message.message_id, envelope.id.to_string());
+        assert_eq!(message.row(), *id);
         assert_eq!(&envelope.event_type, event_type);
         let subject = format!("{}.{event_type}", app.config.relay_subject_prefix);
         assert_eq!((&message.subject, &envelope.subject), (&subject, &subject));
