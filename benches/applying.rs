@@ -50,7 +50,7 @@ async fn apply_latency(app: &Arc<TestApp>, owner: i64) {
     }
     let trips = Arc::new(trips);
 
-    let prefix = app.config.temporal_task_queue_prefix.clone();
+    let prefix = app.config.temporal.temporal_task_queue_prefix.clone();
     let [workflows, post, chat] =
         ["workflows", "post", "chat"].map(|q| format!("{prefix}.floor.{q}"));
     floor::start_workers(
@@ -170,8 +170,8 @@ async fn capacity_under_fire(app: &Arc<TestApp>, owner: i64) {
 async fn main() {
     let app = Arc::new(
         TestApp::spawn_with_worker(|c| {
-            c.log_filter = "error".into();
-            c.database_max_connections = 20;
+            c.diagnostics.log_filter = "error".into();
+            c.connections.database_max_connections = 20;
         })
         .await,
     );

@@ -32,11 +32,11 @@ async fn timed<F: std::future::Future<Output = serde_json::Value>>(f: F) -> Dura
 #[tokio::main]
 async fn main() {
     let app = TestApp::spawn_with(|c| {
-        c.log_filter = "error".into();
+        c.diagnostics.log_filter = "error".into();
         // The flood is 50 clients logging into one account from one address: sign-in throttling
         // counts each attempt in flight and would refuse most of them before any hashing. This
         // benchmark measures the hashing pool's isolation, so every login must hash.
-        c.login_failures_before_delay = u32::MAX;
+        c.accounts.login_failures_before_delay = u32::MAX;
     })
     .await;
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());

@@ -106,7 +106,7 @@ fn create_post_floor(media_queue: &str, photos: usize) -> Vec<floor::Step> {
 
 async fn create_posts(app: &Arc<TestApp>, token: &Arc<str>) {
     const ROUNDS: usize = 4;
-    let prefix = app.config.temporal_task_queue_prefix.clone();
+    let prefix = app.config.temporal.temporal_task_queue_prefix.clone();
     // The floor's worker polls the same four kinds of queue as the app's.
     let queues = ["workflows", "post", "chat", "media"].map(|q| format!("{prefix}.floor.{q}"));
     floor::start_workers(&app.config, &queues);
@@ -242,8 +242,8 @@ async fn list_posts(app: &Arc<TestApp>) {
     seed_posts(&pool, &authors).await;
     // A pool of its own, built the way the app builds its pool.
     let plain_pool = fishapp_store::Database::connect_lazy(
-        &app.config.database_url,
-        app.config.database_max_connections,
+        &app.config.connections.database_url,
+        app.config.connections.database_max_connections,
     )
     .unwrap()
     .pool()
@@ -326,9 +326,9 @@ async fn list_posts(app: &Arc<TestApp>) {
 async fn main() {
     let app = Arc::new(
         TestApp::spawn_with_worker(|c| {
-            c.log_filter = "error".into();
-            c.database_max_connections = 20;
-            c.board_max_posts_per_hour = u32::MAX;
+            c.diagnostics.log_filter = "error".into();
+            c.connections.database_max_connections = 20;
+            c.board.board_max_posts_per_hour = u32::MAX;
         })
         .await,
     );

@@ -137,11 +137,11 @@ async fn sign_up_with_email(app: &TestApp) -> (String, String, i64) {
 
 async fn world() -> World {
     let app = TestApp::spawn_with_worker(|c| {
-        c.log_filter = "error".into();
-        c.database_max_connections = 20;
+        c.diagnostics.log_filter = "error".into();
+        c.connections.database_max_connections = 20;
         // Writers are many users here; the per-user windows stay out of the way.
-        c.board_max_posts_per_hour = u32::MAX;
-        c.chat_max_messages = u32::MAX;
+        c.board.board_max_posts_per_hour = u32::MAX;
+        c.chat.chat_max_messages = u32::MAX;
     })
     .await;
     let relay = app.start_relay().await;

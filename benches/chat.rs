@@ -240,7 +240,7 @@ async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
     let app_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     open_followers(app, &rooms, started.clone(), app_latencies.clone()).await;
     let jetstream = app.jetstream().await;
-    let floor_prefix = format!("{}-floor", app.config.relay_subject_prefix);
+    let floor_prefix = format!("{}-floor", app.config.relay.relay_subject_prefix);
     let _ = jetstream.delete_stream("BENCH_CHAT_FLOOR").await;
     jetstream
         .create_stream(async_nats::jetstream::stream::Config {
@@ -325,15 +325,21 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
         .arg("serve")
         .env("FISHAPP_HTTP_ADDR", &addr)
         .env("FISHAPP_HTTP_METRICS_ADDR", &metrics_addr)
-        .env("FISHAPP_DATABASE_URL", &config.database_url)
-        .env("FISHAPP_NATS_URL", &config.nats_url)
-        .env("FISHAPP_REDIS_URL", &config.redis_url)
-        .env("FISHAPP_REDIS_KEY_PREFIX", &config.redis_key_prefix)
-        .env("FISHAPP_RELAY_STREAM", &config.relay_stream)
-        .env("FISHAPP_RELAY_SUBJECT_PREFIX", &config.relay_subject_prefix)
+        .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
+        .env("FISHAPP_NATS_URL", &config.connections.nats_url)
+        .env("FISHAPP_REDIS_URL", &config.connections.redis_url)
+        .env(
+            "FISHAPP_REDIS_KEY_PREFIX",
+            &config.connections.redis_key_prefix,
+        )
+        .env("FISHAPP_RELAY_STREAM", &config.relay.relay_stream)
+        .env(
+            "FISHAPP_RELAY_SUBJECT_PREFIX",
+            &config.relay.relay_subject_prefix,
+        )
         .env(
             "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
-            &config.temporal_task_queue_prefix,
+            &config.temporal.temporal_task_queue_prefix,
         )
         .env("FISHAPP_JWT_PRIVATE_KEY_PEM", common::test_signing_key())
         .env("FISHAPP_LOG_FILTER", "error")
@@ -394,9 +400,9 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
 async fn main() {
     let app = Arc::new(
         TestApp::spawn_with_worker(|c| {
-            c.log_filter = "error".into();
-            c.database_max_connections = 20;
-            c.chat_max_messages = 1_000_000;
+            c.diagnostics.log_filter = "error".into();
+            c.connections.database_max_connections = 20;
+            c.chat.chat_max_messages = 1_000_000;
         })
         .await,
     );

@@ -55,7 +55,7 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let app = Arc::new(TestApp::spawn_with(|c| c.log_filter = "error".into()).await);
+    let app = Arc::new(TestApp::spawn_with(|c| c.diagnostics.log_filter = "error".into()).await);
     let photo = Arc::new(photo());
     let megabytes = photo.len() as f64 / 1e6;
     let body = app

@@ -56,7 +56,7 @@ fn row(what: &str, sorted: &[Duration]) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let app = Arc::new(TestApp::spawn_with(|c| c.log_filter = "error".into()).await);
+    let app = Arc::new(TestApp::spawn_with(|c| c.diagnostics.log_filter = "error".into()).await);
     let refused = |body: &Value| {
         assert_eq!(
             body["errors"][0]["extensions"]["limit"], "maxSelections",

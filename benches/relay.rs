@@ -117,9 +117,11 @@ async fn offered(
     rate: usize,
     seconds: u64,
 ) -> (f64, f64, Duration, Duration) {
-    let client = async_nats::connect(&app.config.nats_url).await.unwrap();
+    let client = async_nats::connect(&app.config.connections.nats_url)
+        .await
+        .unwrap();
     let mut subscriber = client
-        .subscribe(format!("{}.>", app.config.relay_subject_prefix))
+        .subscribe(format!("{}.>", app.config.relay.relay_subject_prefix))
         .await
         .unwrap();
     // Events are told apart by the `seq` of their payload.
@@ -194,14 +196,14 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let app = TestApp::spawn_with(|c| c.log_filter = "error".to_owned()).await;
+        let app = TestApp::spawn_with(|c| c.diagnostics.log_filter = "error".to_owned()).await;
         let pool = app.pool().await;
         let relay = app.start_relay().await;
         let js = app.jetstream().await;
         // The raw side gets a stream of its own with the relay's limits.
-        let raw_prefix = format!("{}-raw", app.config.relay_subject_prefix);
+        let raw_prefix = format!("{}-raw", app.config.relay.relay_subject_prefix);
         let raw_settings = fishapp_relaylog::StreamSettings {
-            name: format!("{}_RAW", app.config.relay_stream),
+            name: format!("{}_RAW", app.config.relay.relay_stream),
             subject_prefix: raw_prefix.clone(),
             ..fishapp::app::relay_settings(&app.config).stream
         };

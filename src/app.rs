@@ -4,20 +4,18 @@
 use crate::config::{Config, MailTransportKind, MediaBackend};
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use fishapp_api::account::EmailChangeSettings;
-use fishapp_api::account::limits::LoginLimits;
-use fishapp_api::account::tokens::{TokenKeys, generate_private_key_pem};
-use fishapp_api::cache::WindowLimiter;
-use fishapp_api::chat::Chat;
-use fishapp_api::chat::live::{LiveChat, LiveSettings};
 use fishapp_api::client_address::TrustedProxies;
 use fishapp_api::graphql::QueryLimits;
 use fishapp_api::graphql::streams::StreamCaps;
 use fishapp_api::metrics::{new_registry, probe_router};
-use fishapp_api::{
-    Accounts, AuthSettings, Board, BoardSettings, Dependencies, HttpSettings, Media, MediaSettings,
-    Redis,
-};
+use fishapp_api::{Dependencies, HttpSettings};
+use fishapp_app::account::EmailChangeSettings;
+use fishapp_app::account::limits::LoginLimits;
+use fishapp_app::account::tokens::{TokenKeys, generate_private_key_pem};
+use fishapp_app::cache::WindowLimiter;
+use fishapp_app::chat::Chat;
+use fishapp_app::chat::live::{LiveChat, LiveSettings};
+use fishapp_app::{Accounts, AuthSettings, Board, BoardSettings, Media, MediaSettings, Redis};
 use fishapp_mail::{MailSettings, Mailer, Transport};
 use fishapp_media::{
     DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
@@ -38,10 +36,13 @@ pub async fn connect_dependencies(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Dependencies> {
-    let db = Database::connect_lazy(&config.database_url, config.database_max_connections)
-        .context("database_url")?;
-    let redis = Redis::new(&config.redis_url).context("redis_url")?;
-    let nats = fishapp_relaylog::nats::connect(&config.nats_url)
+    let db = Database::connect_lazy(
+        &config.connections.database_url,
+        config.connections.database_max_connections,
+    )
+    .context("database_url")?;
+    let redis = Redis::new(&config.connections.redis_url).context("redis_url")?;
+    let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
         .await
         .context("nats_url")?;
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
@@ -50,16 +51,16 @@ pub async fn connect_dependencies(
         redis,
         nats,
         temporal,
-        readiness_timeout: config.readiness_timeout(),
-        relay_stall_threshold: Duration::from_secs(config.relay_stall_threshold_secs),
+        readiness_timeout: config.http.readiness_timeout(),
+        relay_stall_threshold: Duration::from_secs(config.relay.relay_stall_threshold_secs),
     })
 }
 
 pub fn temporal_settings(config: &Config) -> TemporalSettings {
     TemporalSettings {
-        address: config.temporal_address.clone(),
-        namespace: config.temporal_namespace.clone(),
-        task_queues: TaskQueues::with_prefix(&config.temporal_task_queue_prefix),
+        address: config.temporal.temporal_address.clone(),
+        namespace: config.temporal.temporal_namespace.clone(),
+        task_queues: TaskQueues::with_prefix(&config.temporal.temporal_task_queue_prefix),
     }
 }
 
@@ -74,11 +75,12 @@ pub enum MissingKey {
 
 /// The ID-token keys from configuration: the inline PEM, else the key file.
 pub fn token_keys(config: &Config, missing: MissingKey) -> anyhow::Result<TokenKeys> {
-    let private_pem = match &config.jwt_private_key_pem {
+    let private_pem = match &config.accounts.jwt_private_key_pem {
         Some(pem) => pem.clone(),
-        None => read_or_create_key(&config.jwt_private_key_file, missing)?,
+        None => read_or_create_key(&config.accounts.jwt_private_key_file, missing)?,
     };
     let previous = config
+        .accounts
         .jwt_previous_public_key_files
         .iter()
         .map(|path| {
@@ -93,9 +95,9 @@ pub fn token_keys(config: &Config, missing: MissingKey) -> anyhow::Result<TokenK
     TokenKeys::new(
         &private_pem,
         &previous,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-        Duration::from_secs(config.id_token_ttl_secs),
+        &config.accounts.jwt_issuer,
+        &config.accounts.jwt_audience,
+        Duration::from_secs(config.accounts.id_token_ttl_secs),
     )
     .context("jwt signing key")
 }
@@ -158,7 +160,7 @@ pub fn keygen(out: &std::path::Path, if_missing: bool) -> anyhow::Result<()> {
     };
     print!(
         "{}",
-        fishapp_api::account::tokens::public_key_pem(&pem)
+        fishapp_app::account::tokens::public_key_pem(&pem)
             .with_context(|| format!("{} is not an Ed25519 PKCS#8 key", out.display()))?
     );
     Ok(())
@@ -167,51 +169,52 @@ pub fn keygen(out: &std::path::Path, if_missing: bool) -> anyhow::Result<()> {
 pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
     AuthSettings {
         keys,
-        refresh_token_ttl: Duration::from_secs(config.refresh_token_ttl_secs),
+        refresh_token_ttl: Duration::from_secs(config.accounts.refresh_token_ttl_secs),
         login_limits: LoginLimits {
-            failures_before_delay: config.login_failures_before_delay,
-            max_delay: Duration::from_secs(config.login_max_delay_secs),
-            max_failures_per_ip: config.login_max_failures_per_ip,
-            window: Duration::from_secs(config.login_failure_window_secs),
+            failures_before_delay: config.accounts.login_failures_before_delay,
+            max_delay: Duration::from_secs(config.accounts.login_max_delay_secs),
+            max_failures_per_ip: config.accounts.login_max_failures_per_ip,
+            window: Duration::from_secs(config.accounts.login_failure_window_secs),
         },
-        password_hashing_concurrency: config.password_hashing_concurrency,
-        redis_key_prefix: config.redis_key_prefix.clone(),
-        max_sign_ups_per_ip_per_hour: config.sign_up_max_per_ip_per_hour,
-        max_password_changes_per_hour: config.password_change_max_per_hour,
+        password_hashing_concurrency: config.accounts.password_hashing_concurrency,
+        redis_key_prefix: config.connections.redis_key_prefix.clone(),
+        max_sign_ups_per_ip_per_hour: config.accounts.sign_up_max_per_ip_per_hour,
+        max_password_changes_per_hour: config.accounts.password_change_max_per_hour,
         email_change: EmailChangeSettings {
-            confirm_url: config.email_change_confirm_url.clone(),
-            ttl: Duration::from_secs(config.email_change_ttl_secs),
-            max_per_day: config.email_change_max_per_day,
+            confirm_url: config.accounts.email_change_confirm_url.clone(),
+            ttl: Duration::from_secs(config.accounts.email_change_ttl_secs),
+            max_per_day: config.accounts.email_change_max_per_day,
         },
     }
 }
 
 /// The mail transport from configuration (it connects with the first mail, not here).
 pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
-    let transport = match config.mail_transport.unwrap_or(MailTransportKind::Off) {
+    let transport = match config.mail.mail_transport.unwrap_or(MailTransportKind::Off) {
         MailTransportKind::Smtp => Transport::Smtp {
             // Checked when the configuration was loaded.
-            url: config.mail_smtp_url.clone().unwrap_or_default(),
+            url: config.mail.mail_smtp_url.clone().unwrap_or_default(),
         },
-        MailTransportKind::Directory => Transport::Directory(config.mail_dir.clone()),
+        MailTransportKind::Directory => Transport::Directory(config.mail.mail_dir.clone()),
         MailTransportKind::Off => Transport::Off,
     };
     Ok(Mailer::new(&MailSettings {
         transport,
-        from: config.mail_from.clone(),
+        from: config.mail.mail_from.clone(),
         timeout: Duration::from_secs(10),
     })?)
 }
 
 /// Creates the database when missing and applies pending migrations (all or none).
 pub async fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
-    let created = fishapp_store::database::create_database_if_missing(&config.database_url)
-        .await
-        .context("could not reach Postgres to create the database")?;
+    let created =
+        fishapp_store::database::create_database_if_missing(&config.connections.database_url)
+            .await
+            .context("could not reach Postgres to create the database")?;
     if created {
         tracing::info!("created the database");
     }
-    let db = Database::connect_lazy(&config.database_url, 1).context("database_url")?;
+    let db = Database::connect_lazy(&config.connections.database_url, 1).context("database_url")?;
     let report = fishapp_store::migrate(db.pool())
         .await
         .context("migration failed; the database was left as it was")?;
@@ -222,33 +225,33 @@ pub async fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
 /// The configured object store for images. For Google Cloud Storage this builds the clients
 /// (and the URL signer) but makes no request yet.
 pub async fn media_store(config: &Config) -> anyhow::Result<MediaStore> {
-    Ok(match config.media_storage {
+    Ok(match config.media.media_storage {
         MediaBackend::Local => MediaStore::Local(LocalDisk::new(
-            &config.media_dir,
-            &config.media_public_base_url,
+            &config.media.media_dir,
+            &config.media.media_public_base_url,
         )),
         MediaBackend::Gcs => {
             let credentials = match (
-                &config.media_gcs_credentials_file,
-                config.media_gcs_anonymous,
+                &config.media.media_gcs_credentials_file,
+                config.media.media_gcs_anonymous,
             ) {
                 (_, true) => GcsCredentials::Anonymous,
                 (Some(file), false) => GcsCredentials::ServiceAccountKeyFile(file.clone()),
                 (None, false) => GcsCredentials::ApplicationDefault,
             };
-            let urls = if config.media_gcs_signed_urls {
+            let urls = if config.media.media_gcs_signed_urls {
                 GcsUrls::Signed {
-                    ttl: Duration::from_secs(config.media_gcs_signed_url_ttl_secs),
+                    ttl: Duration::from_secs(config.media.media_gcs_signed_url_ttl_secs),
                 }
             } else {
                 GcsUrls::Public {
-                    base_url: config.media_gcs_public_base_url.clone(),
+                    base_url: config.media.media_gcs_public_base_url.clone(),
                 }
             };
             let settings = GcsSettings {
-                bucket: config.media_gcs_bucket.clone(),
-                prefix: config.media_gcs_prefix.clone(),
-                endpoint: config.media_gcs_endpoint.clone(),
+                bucket: config.media.media_gcs_bucket.clone(),
+                prefix: config.media.media_gcs_prefix.clone(),
+                endpoint: config.media.media_gcs_endpoint.clone(),
                 credentials,
                 urls,
             };
@@ -274,37 +277,38 @@ pub fn http_settings(
     metrics: prometheus::Registry,
 ) -> anyhow::Result<HttpSettings> {
     Ok(HttpSettings {
-        cors_allowed_origins: config.cors_allowed_origins.clone(),
-        body_limit_bytes: config.http_body_limit_bytes,
-        media_dir: (config.media_storage == MediaBackend::Local).then(|| config.media_dir.clone()),
+        cors_allowed_origins: config.http.cors_allowed_origins.clone(),
+        body_limit_bytes: config.http.http_body_limit_bytes,
+        media_dir: (config.media.media_storage == MediaBackend::Local)
+            .then(|| config.media.media_dir.clone()),
         query_limits: QueryLimits {
-            max_bytes: config.graphql_max_query_bytes,
-            max_tokens: config.graphql_max_tokens,
-            max_nesting: config.graphql_max_nesting,
-            max_selections: config.graphql_max_selections,
-            timeout: Duration::from_millis(config.graphql_timeout_ms),
-            document_cache_entries: config.graphql_document_cache_entries,
+            max_bytes: config.graphql.graphql_max_query_bytes,
+            max_tokens: config.graphql.graphql_max_tokens,
+            max_nesting: config.graphql.graphql_max_nesting,
+            max_selections: config.graphql.graphql_max_selections,
+            timeout: Duration::from_millis(config.graphql.graphql_timeout_ms),
+            document_cache_entries: config.graphql.graphql_document_cache_entries,
         },
         metrics,
         upload_limits: fishapp_api::graphql::body::UploadLimits {
-            max_file_bytes: config.media_max_file_bytes,
-            max_files: config.media_max_files_per_request,
+            max_file_bytes: config.media.media_max_file_bytes,
+            max_files: config.media.media_max_files_per_request,
         },
         json_limits: fishapp_api::graphql::body::JsonLimits {
-            max_bytes: config.graphql_max_json_bytes,
-            max_values: config.graphql_max_json_values,
+            max_bytes: config.graphql.graphql_max_json_bytes,
+            max_values: config.graphql.graphql_max_json_values,
         },
-        graphql_ide: config.graphql_ide.unwrap_or(false),
-        graphql_introspection: config.graphql_introspection.unwrap_or(false),
+        graphql_ide: config.graphql.graphql_ide.unwrap_or(false),
+        graphql_introspection: config.graphql.graphql_introspection.unwrap_or(false),
         // Checked when the configuration was loaded.
-        trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)
+        trusted_proxies: TrustedProxies::parse(&config.http.trusted_proxies)
             .map_err(|reason| anyhow::anyhow!("trusted_proxies: {reason}"))?,
-        websocket_init_timeout: Duration::from_secs(config.graphql_ws_init_timeout_secs),
+        websocket_init_timeout: Duration::from_secs(config.graphql.graphql_ws_init_timeout_secs),
         stream_caps: StreamCaps::new(
-            config.graphql_max_subscriptions_per_connection,
-            config.graphql_max_subscriptions_per_user,
+            config.graphql.graphql_max_subscriptions_per_connection,
+            config.graphql.graphql_max_subscriptions_per_user,
         ),
-        websocket_max_operations: config.graphql_ws_max_operations,
+        websocket_max_operations: config.graphql.graphql_ws_max_operations,
     })
 }
 
@@ -329,15 +333,15 @@ pub async fn start_api(
         deps.db.clone(),
         media_store(config).await?,
         MediaSettings {
-            max_file_bytes: config.media_max_file_bytes,
-            max_files_per_request: config.media_max_files_per_request,
+            max_file_bytes: config.media.media_max_file_bytes,
+            max_files_per_request: config.media.media_max_files_per_request,
             decode_limits: DecodeLimits::default(),
-            processing_concurrency: config.media_processing_concurrency,
+            processing_concurrency: config.media.media_processing_concurrency,
         },
         WindowLimiter::new(
             deps.redis.clone(),
-            format!("{}:images", config.redis_key_prefix),
-            config.media_max_images_per_user_per_hour,
+            format!("{}:images", config.connections.redis_key_prefix),
+            config.media.media_max_images_per_user_per_hour,
             Duration::from_secs(3600),
         ),
     );
@@ -346,14 +350,14 @@ pub async fn start_api(
         deps.temporal.clone(),
         media.clone(),
         BoardSettings {
-            saga_wait: Duration::from_millis(config.board_saga_wait_ms),
-            max_images_per_post: config.board_max_images_per_post,
-            workflow_id_prefix: config.temporal_task_queue_prefix.clone(),
+            saga_wait: Duration::from_millis(config.board.board_saga_wait_ms),
+            max_images_per_post: config.board.board_max_images_per_post,
+            workflow_id_prefix: config.temporal.temporal_task_queue_prefix.clone(),
         },
         WindowLimiter::new(
             deps.redis.clone(),
-            format!("{}:post-creations", config.redis_key_prefix),
-            config.board_max_posts_per_hour,
+            format!("{}:post-creations", config.connections.redis_key_prefix),
+            config.board.board_max_posts_per_hour,
             Duration::from_secs(3600),
         ),
     );
@@ -361,8 +365,8 @@ pub async fn start_api(
         deps.nats.clone(),
         deps.db.clone(),
         LiveSettings {
-            stream: config.relay_stream.clone(),
-            subject_prefix: config.relay_subject_prefix.clone(),
+            stream: config.relay.relay_stream.clone(),
+            subject_prefix: config.relay.relay_subject_prefix.clone(),
         },
         &settings.metrics,
         shutdown.clone(),
@@ -373,20 +377,20 @@ pub async fn start_api(
         live,
         WindowLimiter::new(
             deps.redis.clone(),
-            format!("{}:chat-messages", config.redis_key_prefix),
-            config.chat_max_messages,
-            Duration::from_secs(config.chat_message_window_secs),
+            format!("{}:chat-messages", config.connections.redis_key_prefix),
+            config.chat.chat_max_messages,
+            Duration::from_secs(config.chat.chat_message_window_secs),
         ),
     );
     let router = fishapp_api::router(deps, accounts, media, board, chat, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
-    let listener = TcpListener::bind(config.http_addr)
+    let listener = TcpListener::bind(config.http.http_addr)
         .await
-        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        .with_context(|| format!("cannot listen on {}", config.http.http_addr))?;
     let addr = listener.local_addr()?;
-    let metrics_listener = TcpListener::bind(config.http_metrics_addr)
+    let metrics_listener = TcpListener::bind(config.http.http_metrics_addr)
         .await
-        .with_context(|| format!("cannot listen on {}", config.http_metrics_addr))?;
+        .with_context(|| format!("cannot listen on {}", config.http.http_metrics_addr))?;
     let metrics_addr = metrics_listener.local_addr()?;
     let scrapes = axum::serve(metrics_listener, probe_router(metrics))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -403,7 +407,7 @@ pub async fn start_api(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
         }
     });
-    let grace = config.shutdown_grace();
+    let grace = config.http.shutdown_grace();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -437,7 +441,7 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     let keys = token_keys(config, MissingKey::Refuse)?;
     let deps = connect_dependencies(config, &shutdown).await?;
     let api = start_api(config, deps, keys, new_registry(), shutdown).await?;
-    if config.graphql_ide == Some(true) {
+    if config.graphql.graphql_ide == Some(true) {
         tracing::info!(addr = %api.addr, metrics = %api.metrics_addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
     } else {
         tracing::info!(addr = %api.addr, metrics = %api.metrics_addr, "API listening (GraphiQL off: graphql_ide)");
@@ -448,22 +452,22 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
 /// The relay's settings from configuration.
 pub fn relay_settings(config: &Config) -> RelaySettings {
     RelaySettings {
-        database_url: config.database_url.clone(),
+        database_url: config.connections.database_url.clone(),
         stream: StreamSettings {
-            name: config.relay_stream.clone(),
-            subject_prefix: config.relay_subject_prefix.clone(),
-            duplicate_window: Duration::from_secs(config.relay_duplicate_window_secs),
-            max_age: Duration::from_secs(config.relay_stream_max_age_secs),
-            max_bytes: config.relay_stream_max_bytes,
-            max_message_bytes: config.relay_stream_max_message_bytes,
-            replicas: config.relay_stream_replicas,
+            name: config.relay.relay_stream.clone(),
+            subject_prefix: config.relay.relay_subject_prefix.clone(),
+            duplicate_window: Duration::from_secs(config.relay.relay_duplicate_window_secs),
+            max_age: Duration::from_secs(config.relay.relay_stream_max_age_secs),
+            max_bytes: config.relay.relay_stream_max_bytes,
+            max_message_bytes: config.relay.relay_stream_max_message_bytes,
+            replicas: config.relay.relay_stream_replicas,
         },
-        batch_size: config.relay_batch_size,
-        poll_interval: Duration::from_millis(config.relay_poll_interval_ms),
-        standby_retry: Duration::from_millis(config.relay_standby_retry_ms),
-        max_backoff: Duration::from_millis(config.relay_max_backoff_ms),
-        retention: Duration::from_secs(config.relay_retention_secs),
-        prune_interval: Duration::from_secs(config.relay_prune_interval_secs),
+        batch_size: config.relay.relay_batch_size,
+        poll_interval: Duration::from_millis(config.relay.relay_poll_interval_ms),
+        standby_retry: Duration::from_millis(config.relay.relay_standby_retry_ms),
+        max_backoff: Duration::from_millis(config.relay.relay_max_backoff_ms),
+        retention: Duration::from_secs(config.relay.relay_retention_secs),
+        prune_interval: Duration::from_secs(config.relay.relay_prune_interval_secs),
     }
 }
 
@@ -510,14 +514,14 @@ async fn with_probes(
 /// `fishapp relay`: the outbox relay until SIGTERM/SIGINT, with `/healthz` and `/metrics` on
 /// `relay_http_addr`.
 pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let nats = fishapp_relaylog::nats::connect(&config.nats_url)
+    let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
         .await
         .context("nats_url")?;
     let registry = new_registry();
     let relay = run_relay(config, nats, &registry, shutdown.clone());
     with_probes(
         "relay",
-        config.relay_http_addr,
+        config.relay.relay_http_addr,
         registry.clone(),
         &shutdown,
         relay,
@@ -533,12 +537,15 @@ pub async fn worker(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
-    let db = Database::connect_lazy(&config.database_url, config.database_max_connections)
-        .context("database_url")?;
+    let db = Database::connect_lazy(
+        &config.connections.database_url,
+        config.connections.database_max_connections,
+    )
+    .context("database_url")?;
     let worker = crate::worker::run(config, &temporal, db, queues, shutdown.clone());
     with_probes(
         "worker",
-        config.worker_http_addr,
+        config.temporal.worker_http_addr,
         new_registry(),
         &shutdown,
         worker,
@@ -561,7 +568,7 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     let api = start_api(config, deps, keys, registry.clone(), shutdown.clone()).await?;
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
-        temporal_ui = %config.temporal_ui_url,
+        temporal_ui = %config.temporal.temporal_ui_url,
         "Fishapp is running (API, Temporal worker and outbox relay)"
     );
     let (api, worker, relay) = tokio::join!(
@@ -613,9 +620,13 @@ pub async fn replay(
             .fetch_history(WorkflowFetchHistoryOptions::default()),
         ReplaySource::Query { query, limit } => {
             let client = replay_client(config, &shutdown).await?;
-            let verdicts =
-                replay::replay_executions(&client, &config.temporal_namespace, &query, limit)
-                    .await?;
+            let verdicts = replay::replay_executions(
+                &client,
+                &config.temporal.temporal_namespace,
+                &query,
+                limit,
+            )
+            .await?;
             for verdict in &verdicts {
                 println!("{verdict}");
             }
@@ -647,5 +658,10 @@ async fn replay_client(
         .await
         .ok()
         .flatten()
-        .with_context(|| format!("Temporal at {} did not answer", config.temporal_address))
+        .with_context(|| {
+            format!(
+                "Temporal at {} did not answer",
+                config.temporal.temporal_address
+            )
+        })
 }

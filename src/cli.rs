@@ -174,7 +174,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 (None, None, Some(query)) => app::ReplaySource::Query { query, limit },
                 (None, None, None) if all_failed => app::ReplaySource::Query {
                     query: fishapp_temporal::replay::failed_query(
-                        &config.temporal_task_queue_prefix,
+                        &config.temporal.temporal_task_queue_prefix,
                     ),
                     limit,
                 },

@@ -8,13 +8,13 @@ use tracing_subscriber::EnvFilter;
 /// one-off debugging run without touching the configuration).
 pub fn init(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_filter))
+        .or_else(|_| EnvFilter::try_new(&config.diagnostics.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // A second init (tests start several apps in one process) keeps the first subscriber.
-    let _ = match config.log_format {
+    let _ = match config.diagnostics.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };

@@ -44,17 +44,17 @@ pub async fn run(
         return Ok(());
     };
     let names = temporal.settings().task_queues.clone();
-    let faults = FaultPlan::new(config.fault_injection.iter().cloned());
+    let faults = FaultPlan::new(config.diagnostics.fault_injection.iter().cloned());
     if !faults.is_empty() {
-        tracing::warn!(steps = ?config.fault_injection, "FAULT INJECTION IS ON: these saga steps will fail (tests only)");
+        tracing::warn!(steps = ?config.diagnostics.fault_injection, "FAULT INJECTION IS ON: these saga steps will fail (tests only)");
     }
 
     if queues.contains(&Queue::Workflows) {
         let schedules = WorkerSchedules {
-            prefix: config.temporal_task_queue_prefix.clone(),
-            staged_max_age: Duration::from_secs(config.media_staged_max_age_secs),
-            cleanup_every: Duration::from_secs(config.media_cleanup_interval_secs),
-            close_posts_every: Duration::from_secs(config.board_close_interval_secs),
+            prefix: config.temporal.temporal_task_queue_prefix.clone(),
+            staged_max_age: Duration::from_secs(config.media.media_staged_max_age_secs),
+            cleanup_every: Duration::from_secs(config.media.media_cleanup_interval_secs),
+            close_posts_every: Duration::from_secs(config.board.board_close_interval_secs),
         };
         ensure_worker_schedules(&client, &names, &schedules).await;
     }
@@ -89,7 +89,7 @@ pub async fn run(
         workers.push((*queue, Worker::new(&runtime, client.clone(), options)?));
     }
     let stops: Vec<_> = workers.iter().map(|(_, w)| w.shutdown_handle()).collect();
-    tracing::info!(queues = ?queues, prefix = %config.temporal_task_queue_prefix, "Temporal worker polling");
+    tracing::info!(queues = ?queues, prefix = %config.temporal.temporal_task_queue_prefix, "Temporal worker polling");
     let stop = async {
         shutdown.cancelled().await;
         for stop in &stops {

@@ -7,7 +7,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{TestApp, error_code};
-use fishapp_api::account::tokens::TokenKeys;
+use fishapp_app::account::tokens::TokenKeys;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -397,8 +397,8 @@ fn retry_after(body: &Value) -> u64 {
 #[tokio::test]
 async fn wrong_passwords_slow_down_the_guessing_client_and_never_the_owner() {
     let app = TestApp::spawn_with(|c| {
-        c.login_failures_before_delay = 3;
-        c.trusted_proxies = vec!["127.0.0.1".to_owned()];
+        c.accounts.login_failures_before_delay = 3;
+        c.http.trusted_proxies = vec!["127.0.0.1".to_owned()];
     })
     .await;
     let email = unique_email();
@@ -435,7 +435,7 @@ async fn wrong_passwords_slow_down_the_guessing_client_and_never_the_owner() {
 
 #[tokio::test]
 async fn parallel_guesses_cannot_slip_past_the_limit_together() {
-    let app = TestApp::spawn_with(|c| c.login_failures_before_delay = 3).await;
+    let app = TestApp::spawn_with(|c| c.accounts.login_failures_before_delay = 3).await;
     let email = unique_email();
     sign_up(&app, &email).await;
     let guesses = (0..20).map(|i| {
@@ -456,7 +456,7 @@ async fn parallel_guesses_cannot_slip_past_the_limit_together() {
 
 #[tokio::test]
 async fn failed_logins_are_rate_limited_per_client_address() {
-    let app = TestApp::spawn_with(|c| c.login_max_failures_per_ip = 4).await;
+    let app = TestApp::spawn_with(|c| c.accounts.login_max_failures_per_ip = 4).await;
     for _ in 0..4 {
         assert_eq!(
             error_code(&login(&app, &unique_email(), "whatever-it-is").await),
@@ -472,7 +472,7 @@ async fn failed_logins_are_rate_limited_per_client_address() {
 #[tokio::test]
 async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
     // Not trusted (the default): a client cannot escape its limit by naming other addresses.
-    let app = TestApp::spawn_with(|c| c.login_max_failures_per_ip = 3).await;
+    let app = TestApp::spawn_with(|c| c.accounts.login_max_failures_per_ip = 3).await;
     for i in 0..3 {
         let body = login_from(&app, &format!("203.0.113.{i}"), &unique_email(), "x").await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
@@ -482,8 +482,8 @@ async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
 
     // Behind a trusted proxy each client has its own count; IPv6 clients count by /64.
     let app = TestApp::spawn_with(|c| {
-        c.login_max_failures_per_ip = 3;
-        c.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+        c.accounts.login_max_failures_per_ip = 3;
+        c.http.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
     })
     .await;
     for i in 0..3 {
@@ -562,7 +562,7 @@ fn sign_up_input(email: &str) -> Value {
 
 #[tokio::test]
 async fn sign_ups_are_limited_per_client_address() {
-    let app = TestApp::spawn_with(|c| c.sign_up_max_per_ip_per_hour = 2).await;
+    let app = TestApp::spawn_with(|c| c.accounts.sign_up_max_per_ip_per_hour = 2).await;
     for _ in 0..2 {
         let body = app
             .graphql_as(None, SIGN_UP, sign_up_input(&unique_email()))
@@ -578,7 +578,7 @@ async fn sign_ups_are_limited_per_client_address() {
 
 #[tokio::test]
 async fn password_changes_are_limited_per_user_right_or_wrong() {
-    let app = TestApp::spawn_with(|c| c.password_change_max_per_hour = 2).await;
+    let app = TestApp::spawn_with(|c| c.accounts.password_change_max_per_hour = 2).await;
     let email = unique_email();
     let session = sign_up(&app, &email).await;
     const CHANGE: &str = "mutation($old: String!, $new: String!) { updatePassword(input: { oldPassword: $old, newPassword: $new }) { success } }";
@@ -626,9 +626,9 @@ fn confirmation_token(mail: &str) -> Option<String> {
 async fn an_email_change_neither_reveals_nor_claims_an_address() {
     let smtp = common::SmtpServer::start().await;
     let app = TestApp::spawn_with(|c| {
-        c.mail_transport = Some(fishapp::config::MailTransportKind::Smtp);
-        c.mail_smtp_url = Some(smtp.url());
-        c.email_change_max_per_day = 3;
+        c.mail.mail_transport = Some(fishapp::config::MailTransportKind::Smtp);
+        c.mail.mail_smtp_url = Some(smtp.url());
+        c.accounts.email_change_max_per_day = 3;
     })
     .await;
     let (alice_email, bob_email) = (unique_email(), unique_email());

@@ -216,7 +216,8 @@ async fn simultaneous_applicants_never_overfill_a_trip() {
 
 /// A fault at an Apply step leaves seats, rows, members and events as they were.
 async fn apply_fails_cleanly_at(step: &str) {
-    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;
+    let app =
+        TestApp::spawn_with_worker(|c| c.diagnostics.fault_injection = vec![step.to_owned()]).await;
     let (owner, _) = sign_up(&app).await;
     let (angler, _) = sign_up(&app).await;
     let post = trip(&app, &owner, 2).await;
@@ -323,7 +324,7 @@ async fn lowering_max_apply_while_people_apply_stays_consistent() {
 /// and the withdrawal ends whole — seat, row, membership and one event per change.
 async fn withdraw_retries_until_done_at(step: &str) {
     let fault = format!("WithdrawWorkflow/{step}@2");
-    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![fault]).await;
+    let app = TestApp::spawn_with_worker(|c| c.diagnostics.fault_injection = vec![fault]).await;
     let (owner, _) = sign_up(&app).await;
     let (angler, _) = sign_up(&app).await;
     let post = trip(&app, &owner, 2).await;
@@ -409,7 +410,7 @@ async fn withdrawing_while_the_post_is_deleted_leaves_no_orphan() {
 async fn an_apply_interrupted_by_a_worker_kill_finishes_once_on_another_worker() {
     use fishapp::worker::Queue;
     use std::time::Duration;
-    let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 200).await;
+    let app = TestApp::spawn_with(|c| c.board.board_saga_wait_ms = 200).await;
     let setup = tokio_util::sync::CancellationToken::new();
     let setup_worker = app.start_worker(setup.clone(), &Queue::ALL);
     app.wait_for_readiness(200, Duration::from_secs(30)).await;

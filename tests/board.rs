@@ -111,7 +111,7 @@ async fn create_post_runs_the_saga_and_publishes_the_post() {
     assert!(images.iter().all(|i| i["ownerType"] == "POST"
         && i["ownerId"].as_i64().map(|n| n.to_string()).as_deref() == post["id"].as_str()));
     let saga_id = payload["sagaId"].as_str().unwrap();
-    let prefix = &app.config.temporal_task_queue_prefix;
+    let prefix = &app.config.temporal.temporal_task_queue_prefix;
     assert!(
         saga_id.starts_with(&format!("{prefix}/post-create/{user_id}/")),
         "{saga_id}"
@@ -192,9 +192,10 @@ async fn another_deployments_saga_is_not_found_even_for_the_same_user_id() {
 async fn a_step_that_keeps_failing_is_reported_in_our_words_and_undone() {
     // Retryable failures past the forward steps' five attempts: the saga gives up and
     // compensates; the user reads why in our words, not the failure's own text.
-    let app =
-        TestApp::spawn_with_worker(|c| c.fault_injection = vec!["post.publish@10".to_owned()])
-            .await;
+    let app = TestApp::spawn_with_worker(|c| {
+        c.diagnostics.fault_injection = vec!["post.publish@10".to_owned()]
+    })
+    .await;
     let (token, _) = sign_up(&app).await;
     let before = footprint(&app).await;
     let body = create_post(&app, &token, post_input("Flaky"), vec![]).await;
@@ -207,7 +208,7 @@ async fn a_step_that_keeps_failing_is_reported_in_our_words_and_undone() {
 
 #[tokio::test]
 async fn post_creations_are_limited_per_user() {
-    let app = TestApp::spawn_with_worker(|c| c.board_max_posts_per_hour = 1).await;
+    let app = TestApp::spawn_with_worker(|c| c.board.board_max_posts_per_hour = 1).await;
     let (token, _) = sign_up(&app).await;
     let first = create_post(&app, &token, post_input("One"), vec![]).await;
     assert!(first["errors"].is_null(), "{first}");
@@ -221,7 +222,8 @@ async fn post_creations_are_limited_per_user() {
 
 /// A failure injected at `step` leaves every table and the object store as they were.
 async fn create_fails_cleanly_at(step: &str) {
-    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;
+    let app =
+        TestApp::spawn_with_worker(|c| c.diagnostics.fault_injection = vec![step.to_owned()]).await;
     let (token, _) = sign_up(&app).await;
     let before = footprint(&app).await;
     let files_before = app.media_files().len();
@@ -288,7 +290,7 @@ async fn a_retried_create_post_returns_the_same_post() {
 async fn without_temporal_create_post_is_unavailable_and_writes_nothing() {
     let dead = free_port().await;
     let app = TestApp::spawn_with(|c| {
-        c.temporal_address = url::Url::parse(&format!("http://127.0.0.1:{dead}")).unwrap();
+        c.temporal.temporal_address = url::Url::parse(&format!("http://127.0.0.1:{dead}")).unwrap();
     })
     .await;
     let (token, _) = sign_up(&app).await;
@@ -435,7 +437,8 @@ async fn update_post_changes_fields_and_images() {
 
 /// A failure injected at `step` of the update restores the post as it was.
 async fn update_fails_cleanly_at(step: &str) {
-    let app = TestApp::spawn_with_worker(|c| c.fault_injection = vec![step.to_owned()]).await;
+    let app =
+        TestApp::spawn_with_worker(|c| c.diagnostics.fault_injection = vec![step.to_owned()]).await;
     let (token, _) = sign_up(&app).await;
     let post = open_post(&app, &token, "Stable", vec![photo(9)]).await;
     let query = format!(
@@ -532,7 +535,7 @@ async fn update_and_delete_during_the_create_saga_wait_for_it_and_leave_nothing_
     // The room step fails twice (retried after 1 s, then 2 s), so each post stays PENDING for
     // a few seconds after its row is written: long enough for its owner to change or delete it.
     let app = TestApp::spawn_with_worker(|c| {
-        c.fault_injection = vec!["CreatePostWorkflow/chat.create_room@2".to_owned()];
+        c.diagnostics.fault_injection = vec!["CreatePostWorkflow/chat.create_room@2".to_owned()];
     })
     .await;
     let (token, _) = sign_up(&app).await;
@@ -604,7 +607,7 @@ async fn update_and_delete_during_the_create_saga_wait_for_it_and_leave_nothing_
 #[tokio::test]
 async fn past_the_wait_create_post_answers_pending_and_the_subscription_delivers_the_result() {
     // A wait so short that createPost answers before its saga is done.
-    let app = TestApp::spawn_with_worker(|c| c.board_saga_wait_ms = 1).await;
+    let app = TestApp::spawn_with_worker(|c| c.board.board_saga_wait_ms = 1).await;
     let (token, _) = sign_up(&app).await;
     let body = create_post(&app, &token, post_input("Later"), vec![photo(12)]).await;
     assert!(body["errors"].is_null(), "{body}");
@@ -644,7 +647,7 @@ async fn past_the_wait_create_post_answers_pending_and_the_subscription_delivers
 #[tokio::test]
 async fn a_saga_interrupted_by_a_worker_stop_finishes_once_on_another_worker() {
     use fishapp::worker::Queue;
-    let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 1).await;
+    let app = TestApp::spawn_with(|c| c.board.board_saga_wait_ms = 1).await;
     let (token, _) = sign_up(&app).await;
     // The first worker serves no media queue: the saga runs its database steps (local
     // activities on the workflow's worker) and stops at the image step.
@@ -729,7 +732,7 @@ async fn post_status(pool: &sqlx::PgPool, post_id: i64) -> Option<String> {
 #[tokio::test]
 async fn a_saga_killed_inside_a_local_step_finishes_once_on_another_worker() {
     use fishapp::worker::Queue;
-    let app = TestApp::spawn_with(|c| c.board_saga_wait_ms = 1).await;
+    let app = TestApp::spawn_with(|c| c.board.board_saga_wait_ms = 1).await;
     let (token, _) = sign_up(&app).await;
     // A worker process whose room step fails its first four attempts (retried after 1, 2 and
     // 4 s): it is inside that step when it is killed.
@@ -795,7 +798,10 @@ async fn trips_whose_meeting_time_passed_are_closed_by_the_lifecycle_workflow() 
     let queues = temporal.settings().task_queues.clone();
     let options = WorkflowStartOptions::new(
         queues.workflows.clone(),
-        format!("{}/close-test", app.config.temporal_task_queue_prefix),
+        format!(
+            "{}/close-test",
+            app.config.temporal.temporal_task_queue_prefix
+        ),
     )
     .build();
     let handle = client
@@ -927,7 +933,7 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         assert_eq!(message.message_id, envelope.id.to_string());
         assert_eq!(message.row(), *id);
         assert_eq!(&envelope.event_type, event_type);
-        let subject = format!("{}.{event_type}", app.config.relay_subject_prefix);
+        let subject = format!("{}.{event_type}", app.config.relay.relay_subject_prefix);
         assert_eq!((&message.subject, &envelope.subject), (&subject, &subject));
         assert_eq!(&envelope.aggregate.kind, aggregate_type);
         assert_eq!(&envelope.aggregate.id, aggregate_id);
@@ -962,7 +968,7 @@ async fn record_board_saga_histories() {
         std::fs::write(dir.join(format!("{name}.json")), history).unwrap();
     }
     let app = TestApp::spawn_with_worker(|_| {}).await;
-    let prefix = app.config.temporal_task_queue_prefix.clone();
+    let prefix = app.config.temporal.temporal_task_queue_prefix.clone();
     let (token, _) = sign_up(&app).await;
     let body = create_post(&app, &token, post_input("Recorded"), vec![photo(31)]).await;
     let saga_id = body["data"]["createPost"]["sagaId"].as_str().unwrap();
@@ -1010,8 +1016,10 @@ async fn record_board_saga_histories() {
     )
     .await;
 
-    let failing =
-        TestApp::spawn_with_worker(|c| c.fault_injection = vec!["post.publish".to_owned()]).await;
+    let failing = TestApp::spawn_with_worker(|c| {
+        c.diagnostics.fault_injection = vec!["post.publish".to_owned()]
+    })
+    .await;
     let (token, user_id) = sign_up(&failing).await;
     let mut input = post_input("Undone");
     input["clientMutationId"] = json!("record");
@@ -1021,7 +1029,7 @@ async fn record_board_saga_histories() {
         &failing,
         &format!(
             "{}/post-create/{user_id}/record",
-            failing.config.temporal_task_queue_prefix
+            failing.config.temporal.temporal_task_queue_prefix
         ),
         "create_post_local_steps_compensated",
     )
@@ -1030,13 +1038,13 @@ async fn record_board_saga_histories() {
     // The compensation paths of UpdatePost (its image step fails) and Apply (joining the room
     // fails after the seat was taken).
     let later = TestApp::spawn_with_worker(|c| {
-        c.fault_injection = vec![
+        c.diagnostics.fault_injection = vec![
             "UpdatePostWorkflow/media.attach_images".to_owned(),
             "chat.join_room".to_owned(),
         ]
     })
     .await;
-    let later_prefix = later.config.temporal_task_queue_prefix.clone();
+    let later_prefix = later.config.temporal.temporal_task_queue_prefix.clone();
     let (token, _) = sign_up(&later).await;
     let body = create_post(&later, &token, post_input("Kept"), vec![]).await;
     let post = body["data"]["createPost"]["post"].clone();

@@ -20,7 +20,7 @@ const FOLLOW: &str = "subscription($input: MessageAddedInput!) {
 
 /// An app with a worker and a relay (live delivery needs both), a generous message limit.
 async fn chat_app() -> TestApp {
-    let app = TestApp::spawn_with_worker(|c| c.chat_max_messages = 1_000).await;
+    let app = TestApp::spawn_with_worker(|c| c.chat.chat_max_messages = 1_000).await;
     app.start_relay().await;
     app
 }
@@ -505,7 +505,7 @@ async fn an_image_message_is_one_transaction_and_a_retry_returns_it() {
 
 #[tokio::test]
 async fn messages_are_rate_limited_per_user() {
-    let app = TestApp::spawn_with_worker(|c| c.chat_max_messages = 3).await;
+    let app = TestApp::spawn_with_worker(|c| c.chat.chat_max_messages = 3).await;
     let trip = trip(&app, 0).await;
     for i in 0..3 {
         let body = send(&app, &trip.owner, &trip.room, &format!("m{i}")).await;
@@ -660,7 +660,7 @@ async fn ends_with(live: &mut LiveSubscription, code: &str, within: Duration) {
 /// A subscription lives no longer than the ID token it was opened with.
 #[tokio::test]
 async fn a_subscription_ends_when_its_id_token_expires() {
-    let app = TestApp::spawn_with_worker(|c| c.id_token_ttl_secs = 8).await;
+    let app = TestApp::spawn_with_worker(|c| c.accounts.id_token_ttl_secs = 8).await;
     app.start_relay().await;
     let trip = trip(&app, 0).await;
     let opened = std::time::Instant::now();
@@ -743,8 +743,8 @@ async fn subscribe_on(ws: &mut common::WebSocketClient, id: &str, room: &str) ->
 #[tokio::test]
 async fn subscriptions_are_capped_per_connection_and_per_user() {
     let app = TestApp::spawn_with_worker(|c| {
-        c.graphql_max_subscriptions_per_connection = 2;
-        c.graphql_max_subscriptions_per_user = 3;
+        c.graphql.graphql_max_subscriptions_per_connection = 2;
+        c.graphql.graphql_max_subscriptions_per_user = 3;
     })
     .await;
     app.start_relay().await;
@@ -777,7 +777,7 @@ async fn subscriptions_are_capped_per_connection_and_per_user() {
 async fn a_socket_that_never_initialises_is_closed_with_4408() {
     use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let app = TestApp::spawn_with(|c| c.graphql_ws_init_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(|c| c.graphql.graphql_ws_init_timeout_secs = 1).await;
     let mut ws = common::ws_connect(app.addr, Some("graphql-transport-ws"))
         .await
         .unwrap();

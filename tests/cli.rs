@@ -140,7 +140,7 @@ async fn migrate_creates_the_database_and_is_idempotent() {
     let config = test_config();
     // Created by `migrate` itself; dropped by the guard.
     let guard = TestDatabase {
-        url: config.database_url.clone(),
+        url: config.connections.database_url.clone(),
     };
     let env = [("FISHAPP_DATABASE_URL", guard.url.as_str())];
 

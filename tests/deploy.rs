@@ -102,8 +102,7 @@ fn variables_in(path: &Path) -> Vec<String> {
 
 #[test]
 fn every_variable_a_deployment_sets_is_a_configuration_key() {
-    let keys = serde_json::to_value(fishapp::config::Config::default()).unwrap();
-    let keys = keys.as_object().unwrap();
+    let keys: std::collections::HashSet<&str> = fishapp::config::Config::keys().collect();
     let mut files = vec![
         root().join("Dockerfile"),
         root().join("docker-compose.temporal.yml"),
@@ -118,7 +117,7 @@ fn every_variable_a_deployment_sets_is_a_configuration_key() {
         for name in variables_in(file) {
             let key = name.trim_start_matches("FISHAPP_").to_lowercase();
             assert!(
-                keys.contains_key(&key),
+                keys.contains(key.as_str()),
                 "{}: {name} is not a configuration key",
                 file.display()
             );
@@ -126,4 +125,59 @@ fn every_variable_a_deployment_sets_is_a_configuration_key() {
         }
     }
     assert!(checked > 20, "only {checked} variables found");
+}
+
+/// The `data` of the rendered ConfigMap named `fishapp`: `FISHAPP_*` names and their values.
+fn configmap_data(rendered: &str) -> Vec<(String, String)> {
+    let document = rendered
+        .split("\n---\n")
+        .find(|doc| doc.contains("kind: ConfigMap") && doc.contains("name: fishapp\n"))
+        .expect("a ConfigMap named fishapp");
+    let mut in_data = false;
+    let mut data = Vec::new();
+    for line in document.lines() {
+        if !line.starts_with(' ') {
+            in_data = line == "data:";
+            continue;
+        }
+        if let Some((name, value)) = line.trim().split_once(": ")
+            && in_data
+        {
+            let value = value.trim().trim_matches('"').to_owned();
+            data.push((name.to_owned(), value));
+        }
+    }
+    data
+}
+
+/// What a deployment sets must not only be keys but values this build accepts: each
+/// rendered ConfigMap, read the way the environment is read, passes the configuration's checks
+/// (the secrets' keys come from Secrets, and the defaults stand in for them here).
+#[test]
+fn every_rendered_configmap_is_a_valid_configuration() {
+    for path in ["deploy/base", "deploy/overlays/production"] {
+        let rendered = String::from_utf8(run("kubectl", &["kustomize", path]).stdout).unwrap();
+        let data = configmap_data(&rendered);
+        assert!(
+            data.len() > 10,
+            "{path}: only {} settings found",
+            data.len()
+        );
+        let mut dict = figment::value::Dict::new();
+        for (name, value) in &data {
+            let key = name
+                .strip_prefix("FISHAPP_")
+                .unwrap_or_else(|| panic!("{path}: {name} is not a FISHAPP_ variable"))
+                .to_lowercase();
+            dict.insert(key, value.parse().unwrap());
+        }
+        let config =
+            fishapp::config::Config::load_from(None, figment::providers::Serialized::globals(dict))
+                .unwrap_or_else(|e| panic!("{path}'s ConfigMap: {e}"));
+        assert_eq!(
+            config.diagnostics.log_format,
+            fishapp::config::LogFormat::Json,
+            "{path}: the settings were not read"
+        );
+    }
 }

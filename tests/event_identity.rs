@@ -96,7 +96,7 @@ async fn after_a_restore_from_a_backup_new_events_reach_the_stream_and_subscribe
     let dumped = tokio::process::Command::new("pg_dump")
         .args(["--format=custom", "--file"])
         .arg(&dump)
-        .arg(&app.config.database_url)
+        .arg(&app.config.connections.database_url)
         .status()
         .await
         .unwrap();
@@ -115,7 +115,7 @@ async fn after_a_restore_from_a_backup_new_events_reach_the_stream_and_subscribe
 
     relay.stop.cancel();
     let (config, database) = app.stop_keeping_data().await;
-    disconnect_everyone(&config.database_url).await;
+    disconnect_everyone(&config.connections.database_url).await;
     let restored = tokio::process::Command::new("pg_restore")
         .args([
             "--clean",
@@ -124,7 +124,7 @@ async fn after_a_restore_from_a_backup_new_events_reach_the_stream_and_subscribe
             "--single-transaction",
             "--dbname",
         ])
-        .arg(&config.database_url)
+        .arg(&config.connections.database_url)
         .arg(&dump)
         .status()
         .await
@@ -193,8 +193,8 @@ async fn after_a_restore_from_a_backup_new_events_reach_the_stream_and_subscribe
 async fn a_second_deployment_on_the_same_stream_is_refused_and_sees_nothing_of_the_first() {
     let shared = uuid::Uuid::new_v4().simple().to_string();
     let same_stream = |c: &mut fishapp::config::Config| {
-        c.relay_stream = format!("T_SHARED_{shared}");
-        c.relay_subject_prefix = format!("test-shared-{shared}");
+        c.relay.relay_stream = format!("T_SHARED_{shared}");
+        c.relay.relay_subject_prefix = format!("test-shared-{shared}");
     };
     let first = TestApp::spawn_with_worker(same_stream).await;
     let second = TestApp::spawn_with_worker(same_stream).await;
@@ -203,7 +203,7 @@ async fn a_second_deployment_on_the_same_stream_is_refused_and_sees_nothing_of_t
     let jetstream = first.jetstream().await;
     for _ in 0..300 {
         if jetstream
-            .get_stream(&first.config.relay_stream)
+            .get_stream(&first.config.relay.relay_stream)
             .await
             .is_ok()
         {
@@ -212,7 +212,7 @@ async fn a_second_deployment_on_the_same_stream_is_refused_and_sees_nothing_of_t
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let nats = fishapp_relaylog::nats::connect(&second.config.nats_url)
+    let nats = fishapp_relaylog::nats::connect(&second.config.connections.nats_url)
         .await
         .unwrap();
     let refused = tokio::time::timeout(
@@ -229,7 +229,7 @@ async fn a_second_deployment_on_the_same_stream_is_refused_and_sees_nothing_of_t
     .expect_err("the relay refuses the stream");
     let text = format!("{refused:#}");
     for named in [
-        first.config.relay_stream.clone(),
+        first.config.relay.relay_stream.clone(),
         deployment_of(&first).await.to_string(),
         deployment_of(&second).await.to_string(),
     ] {

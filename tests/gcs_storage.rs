@@ -275,11 +275,11 @@ async fn avatars_live_in_the_bucket_when_the_app_is_configured_for_gcs() {
     let bucket = Bucket::create().await;
     let name = bucket.name.clone();
     let app = TestApp::spawn_with(|c| {
-        c.media_storage = MediaBackend::Gcs;
-        c.media_gcs_bucket = name;
-        c.media_gcs_prefix = "avatars-test".to_owned();
-        c.media_gcs_endpoint = Some(emulator());
-        c.media_gcs_anonymous = true;
+        c.media.media_storage = MediaBackend::Gcs;
+        c.media.media_gcs_bucket = name;
+        c.media.media_gcs_prefix = "avatars-test".to_owned();
+        c.media.media_gcs_endpoint = Some(emulator());
+        c.media.media_gcs_anonymous = true;
     })
     .await;
     let body = app

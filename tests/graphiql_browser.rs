@@ -148,8 +148,8 @@ async fn launch_chromium(profile: &std::path::Path) -> (tokio::process::Child, S
 #[tokio::test]
 async fn graphiql_loads_from_the_api_alone_and_runs_a_query() {
     let app = TestApp::spawn_with(|config| {
-        config.graphql_ide = Some(true);
-        config.graphql_introspection = Some(true);
+        config.graphql.graphql_ide = Some(true);
+        config.graphql.graphql_introspection = Some(true);
     })
     .await;
     let profile = tempfile::tempdir().unwrap();

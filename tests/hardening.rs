@@ -173,9 +173,9 @@ async fn a_socket_acts_as_the_sign_in_is_now_and_shares_no_cache_between_operati
 #[tokio::test]
 async fn a_socket_runs_operations_within_the_time_budget_and_the_in_flight_cap() {
     let app = TestApp::spawn_with(|c| {
-        c.graphql_timeout_ms = 1_500;
-        c.graphql_max_subscriptions_per_connection = 1;
-        c.graphql_ws_max_operations = 2;
+        c.graphql.graphql_timeout_ms = 1_500;
+        c.graphql.graphql_max_subscriptions_per_connection = 1;
+        c.graphql.graphql_ws_max_operations = 2;
     })
     .await;
     let session = sign_up_session(&app).await;
@@ -399,7 +399,7 @@ async fn lists_that_are_not_paged_cost_what_they_may_return() {
 
 #[tokio::test]
 async fn image_processing_is_limited_per_user_at_every_entry_point() {
-    let app = TestApp::spawn_with_worker(|c| c.media_max_images_per_user_per_hour = 3).await;
+    let app = TestApp::spawn_with_worker(|c| c.media.media_max_images_per_user_per_hour = 3).await;
     let session = sign_up_session(&app).await;
     let avatar =
         "mutation($image: Upload) { updateUser(input: { image: $image }) { user { id } } }";
@@ -581,7 +581,7 @@ async fn a_create_retried_after_its_post_was_deleted_says_so() {
 async fn client_texts_never_name_a_workflow_id() {
     let app = TestApp::spawn_with_worker(|_| {}).await;
     let session = sign_up_session(&app).await;
-    let prefix = &app.config.temporal_task_queue_prefix;
+    let prefix = &app.config.temporal.temporal_task_queue_prefix;
     let body = app
         .graphql_as(
             Some(&session.id_token),
@@ -598,7 +598,7 @@ async fn client_texts_never_name_a_workflow_id() {
 #[tokio::test]
 async fn a_withdrawal_during_an_apply_leaves_no_member_without_a_seat() {
     let app = TestApp::spawn_with_worker(|c| {
-        c.fault_injection = vec!["chat.join_room@2".to_owned()];
+        c.diagnostics.fault_injection = vec!["chat.join_room@2".to_owned()];
     })
     .await;
     let owner = sign_up_session(&app).await;
@@ -666,7 +666,7 @@ async fn a_withdrawal_during_an_apply_leaves_no_member_without_a_seat() {
 #[tokio::test]
 async fn changes_of_one_post_are_serialized() {
     let app = TestApp::spawn_with_worker(|c| {
-        c.fault_injection = vec!["media.attach_images@2".to_owned()];
+        c.diagnostics.fault_injection = vec!["media.attach_images@2".to_owned()];
     })
     .await;
     let owner = sign_up_session(&app).await;

@@ -608,7 +608,7 @@ fn bad_tokens(user_id: i64) -> Vec<(&'static str, String)> {
     };
     let expired = sign(key, "fishapp", now_utc - chrono::Duration::hours(2));
     let foreign_token = sign(
-        &fishapp_api::account::tokens::generate_private_key_pem(),
+        &fishapp_app::account::tokens::generate_private_key_pem(),
         "fishapp",
         now_utc,
     );
@@ -645,7 +645,7 @@ fn bad_tokens(user_id: i64) -> Vec<(&'static str, String)> {
         ("unicode", "トークン".to_owned()),
         (
             "a refresh-token shape",
-            fishapp_api::account::tokens::new_opaque_token(),
+            fishapp_app::account::tokens::new_opaque_token(),
         ),
     ]
 }
@@ -1228,7 +1228,7 @@ async fn multipart_abuse_gets_coded_errors() {
 #[tokio::test]
 async fn websocket_abuse_gets_a_coded_error_or_a_clean_close() {
     // Messages are held to the JSON limits (1 MiB by default), whatever the HTTP body limit.
-    let app = TestApp::spawn_with(|c| c.graphql_ws_init_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(|c| c.graphql.graphql_ws_init_timeout_secs = 1).await;
     let session = sign_up_session(&app).await;
     let mut failures = Vec::new();
     for case in ws_cases(&session.id_token) {

@@ -37,7 +37,7 @@ async fn get_html(app: &TestApp, path: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_browser_gets_graphiql_from_the_binary_when_the_ide_is_on() {
-    let app = TestApp::spawn_with(|config| config.graphql_ide = Some(true)).await;
+    let app = TestApp::spawn_with(|config| config.graphql.graphql_ide = Some(true)).await;
     let response = get_html(&app, "/graphql").await;
     assert_eq!(response.status(), 200);
     assert!(
@@ -113,7 +113,7 @@ async fn the_ide_and_introspection_are_off_unless_configured() {
         "Query"
     );
 
-    let app = TestApp::spawn_with(|config| config.graphql_introspection = Some(true)).await;
+    let app = TestApp::spawn_with(|config| config.graphql.graphql_introspection = Some(true)).await;
     let body = app.graphql("{ __schema { queryType { name } } }").await;
     assert_eq!(
         body["data"]["__schema"]["queryType"]["name"], "Query",
@@ -210,7 +210,8 @@ async fn metrics_count_requests_by_route_on_their_own_address() {
 #[tokio::test]
 async fn cors_allows_configured_origins_only() {
     let app =
-        TestApp::spawn_with(|c| c.cors_allowed_origins = vec!["https://app.example".into()]).await;
+        TestApp::spawn_with(|c| c.http.cors_allowed_origins = vec!["https://app.example".into()])
+            .await;
     let preflight = |origin: &'static str| {
         app.http
             .request(reqwest::Method::OPTIONS, app.url("/graphql"))
@@ -238,7 +239,7 @@ async fn cors_allows_configured_origins_only() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused_with_413() {
-    let app = TestApp::spawn_with(|c| c.http_body_limit_bytes = 4096).await;
+    let app = TestApp::spawn_with(|c| c.http.http_body_limit_bytes = 4096).await;
     let query = format!("{{ healthCheck }} # {}", "x".repeat(8192));
     let response = app
         .http

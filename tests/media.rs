@@ -123,7 +123,7 @@ async fn every_accepted_format_works_as_an_avatar() {
 
 #[tokio::test]
 async fn bad_files_are_refused_naming_the_field_and_nothing_is_kept() {
-    let app = TestApp::spawn_with(|c| c.media_max_file_bytes = 50_000).await;
+    let app = TestApp::spawn_with(|c| c.media.media_max_file_bytes = 50_000).await;
     let jpeg = picture(300, 200, ImageFormat::Jpeg);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (

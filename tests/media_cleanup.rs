@@ -70,7 +70,7 @@ async fn setup() -> (
     let config = test_config();
     let db = TestDatabase::migrated(&config).await;
     let pool = db.pool().await;
-    let objects = LocalDisk::new(&config.media_dir, "/media");
+    let objects = LocalDisk::new(&config.media.media_dir, "/media");
     (config, db, pool, objects)
 }
 
@@ -86,7 +86,7 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
     let temporal =
         Temporal::connect_in_background(fishapp::app::temporal_settings(&config), shutdown.clone());
     let queues = temporal.settings().task_queues.clone();
-    let worker_db = Database::connect_lazy(&config.database_url, 2).unwrap();
+    let worker_db = Database::connect_lazy(&config.connections.database_url, 2).unwrap();
     let worker = fishapp::worker::run(
         &config,
         &temporal,
@@ -95,7 +95,10 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
         shutdown.clone(),
     );
 
-    let schedule_id = format!("{}.media-cleanup", config.temporal_task_queue_prefix);
+    let schedule_id = format!(
+        "{}.media-cleanup",
+        config.temporal.temporal_task_queue_prefix
+    );
     let scenario = async {
         let client = temporal.connected(&shutdown).await.unwrap();
         let input = CleanupInput {
@@ -190,7 +193,7 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
         );
     }
     pool.close().await;
-    std::fs::remove_dir_all(&config.media_dir).ok();
+    std::fs::remove_dir_all(&config.media.media_dir).ok();
 }
 
 /// A live post of its own (PENDING, as during its create saga), for images to be attached to.
@@ -236,7 +239,7 @@ async fn attaching_is_all_or_none_and_idempotent() {
             .is_err()
     );
     pool.close().await;
-    std::fs::remove_dir_all(&config.media_dir).ok();
+    std::fs::remove_dir_all(&config.media.media_dir).ok();
 }
 
 /// The store's rules, not timing: nothing is attached to a post that does not exist or is being
@@ -308,5 +311,5 @@ async fn images_are_attached_only_to_a_live_post_and_within_its_limit() {
             .unwrap();
     assert_eq!(staged_still, Some(None), "the image stays staged");
     pool.close().await;
-    std::fs::remove_dir_all(&config.media_dir).ok();
+    std::fs::remove_dir_all(&config.media.media_dir).ok();
 }

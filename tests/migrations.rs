@@ -8,7 +8,7 @@ use sqlx::migrate::Migrator;
 
 #[tokio::test]
 async fn running_twice_is_a_no_op_and_every_context_has_its_schema() {
-    let db = TestDatabase::create(&test_config().database_url).await;
+    let db = TestDatabase::create(&test_config().connections.database_url).await;
     let pool = db.pool().await;
 
     let first = fishapp_store::migrate(&pool).await.expect("first run");
@@ -30,7 +30,7 @@ async fn running_twice_is_a_no_op_and_every_context_has_its_schema() {
 
 #[tokio::test]
 async fn concurrent_runs_serialize() {
-    let db = TestDatabase::create(&test_config().database_url).await;
+    let db = TestDatabase::create(&test_config().connections.database_url).await;
     let pool = db.pool().await;
     let (a, b) = tokio::join!(fishapp_store::migrate(&pool), fishapp_store::migrate(&pool));
     let (a, b) = (a.expect("run a"), b.expect("run b"));
@@ -41,7 +41,7 @@ async fn concurrent_runs_serialize() {
 
 #[tokio::test]
 async fn a_failing_migration_leaves_the_database_as_it_was() {
-    let db = TestDatabase::create(&test_config().database_url).await;
+    let db = TestDatabase::create(&test_config().connections.database_url).await;
     let pool = db.pool().await;
 
     let dir = std::env::temp_dir().join(format!("fishapp-migrations-{}", uuid::Uuid::new_v4()));

@@ -104,9 +104,9 @@ async fn spreads_hidden_in_inline_fragments_fields_and_aliases_are_counted() {
 #[tokio::test]
 async fn oversized_documents_are_refused_naming_the_limit() {
     let app = TestApp::spawn_with(|c| {
-        c.graphql_max_query_bytes = 2_000;
-        c.graphql_max_tokens = 100;
-        c.graphql_max_nesting = 10;
+        c.graphql.graphql_max_query_bytes = 2_000;
+        c.graphql.graphql_max_tokens = 100;
+        c.graphql.graphql_max_nesting = 10;
     })
     .await;
     let cases = [
@@ -210,7 +210,7 @@ async fn the_worst_admissible_request_does_not_stall_the_server() {
 /// and a cheap query answer while both heavy requests are still being validated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expensive_validation_runs_off_the_async_workers() {
-    let app = TestApp::spawn_with(|c| c.graphql_max_selections = 1 << 24).await;
+    let app = TestApp::spawn_with(|c| c.graphql.graphql_max_selections = 1 << 24).await;
     let heavy_query = plain_doubling(20);
     let heavy: Vec<_> = (0..2)
         .map(|_| {

@@ -45,25 +45,26 @@ async fn goes_down_and_recovers(dependency: &str, url_of: fn(&mut Config) -> &mu
 
 #[tokio::test]
 async fn postgres_down_then_back() {
-    goes_down_and_recovers("postgres", |c| &mut c.database_url).await;
+    goes_down_and_recovers("postgres", |c| &mut c.connections.database_url).await;
 }
 
 #[tokio::test]
 async fn redis_down_then_back() {
-    goes_down_and_recovers("redis", |c| &mut c.redis_url).await;
+    goes_down_and_recovers("redis", |c| &mut c.connections.redis_url).await;
 }
 
 #[tokio::test]
 async fn nats_down_then_back() {
-    goes_down_and_recovers("nats", |c| &mut c.nats_url).await;
+    goes_down_and_recovers("nats", |c| &mut c.connections.nats_url).await;
 }
 
 #[tokio::test]
 async fn temporal_down_then_back() {
     let port = free_port().await;
-    let real = common::test_config().temporal_address;
+    let real = common::test_config().temporal.temporal_address;
     let app = TestApp::spawn_with(|c| {
-        c.temporal_address
+        c.temporal
+            .temporal_address
             .set_port(Some(port))
             .expect("http URL takes a port");
     })

@@ -150,12 +150,12 @@ async fn late_commits_with_lower_ids_are_published_not_skipped() {
 fn relay_process(app: &TestApp) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
         .arg("relay")
-        .env("FISHAPP_DATABASE_URL", &app.config.database_url)
-        .env("FISHAPP_NATS_URL", &app.config.nats_url)
-        .env("FISHAPP_RELAY_STREAM", &app.config.relay_stream)
+        .env("FISHAPP_DATABASE_URL", &app.config.connections.database_url)
+        .env("FISHAPP_NATS_URL", &app.config.connections.nats_url)
+        .env("FISHAPP_RELAY_STREAM", &app.config.relay.relay_stream)
         .env(
             "FISHAPP_RELAY_SUBJECT_PREFIX",
-            &app.config.relay_subject_prefix,
+            &app.config.relay.relay_subject_prefix,
         )
         .env("FISHAPP_RELAY_HTTP_ADDR", "127.0.0.1:0")
         .env("FISHAPP_RELAY_STANDBY_RETRY_MS", "100")
@@ -185,8 +185,8 @@ async fn killing_the_relay_mid_publish_loses_duplicates_and_reorders_nothing() {
     // Batches of 4, smaller than a burst: many are full, so the next batch is read ahead on the
     // second connection while one is published, and kills land in both.
     let app = TestApp::spawn_with(|c| {
-        c.relay_standby_retry_ms = 100;
-        c.relay_batch_size = 4;
+        c.relay.relay_standby_retry_ms = 100;
+        c.relay.relay_batch_size = 4;
     })
     .await;
     let pool = app.pool().await;
@@ -246,12 +246,12 @@ async fn killing_the_relay_mid_publish_loses_duplicates_and_reorders_nothing() {
 
 #[tokio::test]
 async fn nats_down_then_back_the_relay_resumes_by_itself() {
-    let real = socket_addr_of(&common::test_config().nats_url);
+    let real = socket_addr_of(&common::test_config().connections.nats_url);
     let port = free_port().await;
     let proxy = start_proxy(port, real).await;
     let app = TestApp::spawn_with(|c| {
-        c.nats_url = with_port(&c.nats_url, port);
-        c.relay_max_backoff_ms = 500;
+        c.connections.nats_url = with_port(&c.connections.nats_url, port);
+        c.relay.relay_max_backoff_ms = 500;
     })
     .await;
     let pool = app.pool().await;
@@ -282,13 +282,13 @@ async fn nats_down_then_back_the_relay_resumes_by_itself() {
 
 #[tokio::test]
 async fn postgres_down_then_back_the_relay_resumes_by_itself() {
-    let real = common::test_config().database_url;
+    let real = common::test_config().connections.database_url;
     let port = free_port().await;
     let proxy = start_proxy(port, socket_addr_of(&real)).await;
     // The relay reaches Postgres through the proxy; the test writes through the real port.
     let app = TestApp::spawn_with(|c| {
-        c.database_url = with_port(&c.database_url, port);
-        c.relay_standby_retry_ms = 100;
+        c.connections.database_url = with_port(&c.connections.database_url, port);
+        c.relay.relay_standby_retry_ms = 100;
     })
     .await;
     let pool = app.pool().await;
@@ -316,7 +316,7 @@ async fn postgres_down_then_back_the_relay_resumes_by_itself() {
 
 #[tokio::test]
 async fn one_relay_leads_and_a_standby_takes_over_when_it_dies() {
-    let app = TestApp::spawn_with(|c| c.relay_standby_retry_ms = 200).await;
+    let app = TestApp::spawn_with(|c| c.relay.relay_standby_retry_ms = 200).await;
     let pool = app.pool().await;
     let first = app.start_relay().await;
     wait_for("the first relay leads", DRAIN, async || {
@@ -350,11 +350,11 @@ async fn one_relay_leads_and_a_standby_takes_over_when_it_dies() {
 #[tokio::test]
 async fn a_poison_event_holds_back_only_its_aggregate_and_is_reported() {
     let app = TestApp::spawn_with(|c| {
-        c.relay_stream_max_message_bytes = 4096;
-        c.relay_poll_interval_ms = 200;
-        c.relay_stall_threshold_secs = 1;
+        c.relay.relay_stream_max_message_bytes = 4096;
+        c.relay.relay_poll_interval_ms = 200;
+        c.relay.relay_stall_threshold_secs = 1;
         // Full batches: a refusal must also drop the batch read ahead behind it.
-        c.relay_batch_size = 4;
+        c.relay.relay_batch_size = 4;
     })
     .await;
     let pool = app.pool().await;
@@ -478,8 +478,8 @@ async fn withdrawing_never_races_publishing() {
 #[tokio::test]
 async fn published_events_past_their_retention_are_pruned() {
     let app = TestApp::spawn_with(|c| {
-        c.relay_prune_interval_secs = 1;
-        c.relay_poll_interval_ms = 200;
+        c.relay.relay_prune_interval_secs = 1;
+        c.relay.relay_poll_interval_ms = 200;
     })
     .await;
     let pool = app.pool().await;

@@ -19,13 +19,16 @@ fn fishapp_replay(app: &TestApp, args: &[&str]) -> Output {
         .args(args)
         .env(
             "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
-            &app.config.temporal_task_queue_prefix,
+            &app.config.temporal.temporal_task_queue_prefix,
         )
         .env(
             "FISHAPP_TEMPORAL_ADDRESS",
-            app.config.temporal_address.as_str(),
+            app.config.temporal.temporal_address.as_str(),
         )
-        .env("FISHAPP_TEMPORAL_NAMESPACE", &app.config.temporal_namespace)
+        .env(
+            "FISHAPP_TEMPORAL_NAMESPACE",
+            &app.config.temporal.temporal_namespace,
+        )
         .env("FISHAPP_LOG_FILTER", "error")
         .stdin(Stdio::null())
         .output()
@@ -34,13 +37,13 @@ fn fishapp_replay(app: &TestApp, args: &[&str]) -> Output {
 
 /// `temporal workflow show --output json`: the download format operators have.
 fn cli_history(app: &TestApp, workflow_id: &str) -> Value {
-    let address = app.config.temporal_address.authority().to_owned();
+    let address = app.config.temporal.temporal_address.authority().to_owned();
     let output = Command::new("temporal")
         .args(["workflow", "show", "--output", "json", "--address"])
         .arg(&address)
         .args([
             "--namespace",
-            &app.config.temporal_namespace,
+            &app.config.temporal.temporal_namespace,
             "-w",
             workflow_id,
         ])
@@ -61,8 +64,10 @@ fn text(output: &Output) -> String {
 
 #[tokio::test]
 async fn a_cli_download_and_every_failed_saga_replay_and_a_tampered_history_does_not() {
-    let app =
-        TestApp::spawn_with_worker(|c| c.fault_injection = vec!["post.publish".to_owned()]).await;
+    let app = TestApp::spawn_with_worker(|c| {
+        c.diagnostics.fault_injection = vec!["post.publish".to_owned()]
+    })
+    .await;
     let (token, user_id) = sign_up(&app).await;
     let mut input = post_input("Replayed");
     input["clientMutationId"] = json!("replayed");
@@ -76,7 +81,7 @@ async fn a_cli_download_and_every_failed_saga_replay_and_a_tampered_history_does
     );
     let saga_id = format!(
         "{}/post-create/{user_id}/replayed",
-        app.config.temporal_task_queue_prefix
+        app.config.temporal.temporal_task_queue_prefix
     );
 
     // The CLI's proto3 JSON, as downloaded.

@@ -1,9 +1,5 @@
 //! The HTTP surface: routes and the middleware every request passes through.
 
-use crate::account::Accounts;
-use crate::board::Board;
-use crate::cache::Redis;
-use crate::chat::Chat;
 use crate::client_address::TrustedProxies;
 use crate::error::{finalize_response, server_error};
 use crate::graphiql;
@@ -12,7 +8,6 @@ use crate::graphql::loaders::Loaders;
 use crate::graphql::streams::StreamCaps;
 use crate::graphql::{self, GuardedSchema, QueryLimits, RequestContext};
 use crate::health;
-use crate::media::Media;
 use crate::metrics::{self, HttpMetrics};
 use crate::panic;
 use crate::websocket;
@@ -24,6 +19,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
+use fishapp_app::account::Accounts;
+use fishapp_app::board::Board;
+use fishapp_app::cache::Redis;
+use fishapp_app::chat::Chat;
+use fishapp_app::media::Media;
 use fishapp_store::Database;
 use fishapp_temporal::Temporal;
 use std::net::SocketAddr;

@@ -14,7 +14,7 @@
 //! run only so many operations at once, and every message is held to the JSON limits before it
 //! is parsed (a message over them closes the socket with 1009).
 
-use crate::error::{ApiError, server_error};
+use crate::error::{AppError, server_error};
 use crate::graphql::GuardedSchema;
 use crate::graphql::RequestContext;
 use crate::graphql::body::JsonLimits;
@@ -192,7 +192,7 @@ impl Executor for SocketExecutor {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
         let Ok(permit) = self.operations.clone().try_acquire_owned() else {
-            let refused = ApiError::Refused {
+            let refused = AppError::Refused {
                 code: ErrorCode::Conflict,
                 reason: "TOO_MANY_OPERATIONS",
                 message: "this connection runs too many operations at once; wait for one to finish"

@@ -306,6 +306,60 @@ impl RoomData {
     }
 }
 
+/// One event to write: its type, the aggregate it belongs to, and its payload (`data` of the
+/// envelope), built from the domain's data of what changed — never from a table's row. The store
+/// persists it (the outbox) as it is.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub event_type: EventType,
+    pub aggregate_id: String,
+    /// What within the aggregate the event is about, when that is not the aggregate itself (a
+    /// member of a room): an undo takes back this one's unpublished events, not the aggregate's.
+    pub part_id: Option<i64>,
+    pub payload: serde_json::Value,
+}
+
+impl Event {
+    /// A `board.post.*` event with the post as it is after the change.
+    pub fn post(event_type: EventType, post: &PostData) -> Self {
+        Self::new(event_type, post.id, post)
+    }
+
+    /// A `chat.room.created` / `chat.room.deleted` event.
+    pub fn room(event_type: EventType, room: &RoomData) -> Self {
+        Self::new(event_type, room.id, room)
+    }
+
+    /// A `board.application.*` event.
+    pub fn application(event_type: EventType, application: &ApplicationData) -> Self {
+        Self::new(event_type, application.id, application)
+    }
+
+    /// A `chat.room.member_*` event: in its room's stream of events, so that a member who left
+    /// is told so before any message written after the leave.
+    pub fn member(event_type: EventType, member: &MemberData) -> Self {
+        Self {
+            part_id: Some(member.id),
+            ..Self::new(event_type, member.room_id, member)
+        }
+    }
+
+    /// `chat.room.message_added`: the message, in its room's stream of events.
+    pub fn message(message: &MessageData) -> Self {
+        Self::new(EventType::MessageAdded, message.room_id, message)
+    }
+
+    fn new(event_type: EventType, aggregate_id: i64, data: &impl Serialize) -> Self {
+        Self {
+            event_type,
+            aggregate_id: aggregate_id.to_string(),
+            part_id: None,
+            // Our own plain data types always serialize; Null would only hide a bug.
+            payload: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
 /// The envelope every event is published in (the JetStream message body, JSON). Types are
 /// strings, so a consumer built before a new event type still reads the envelope. `D` is how
 /// `data` is held: parsed by consumers, the stored JSON text as it is (`&RawValue`) by the

@@ -6,6 +6,7 @@ use crate::media::{self, NewImage};
 use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
 use fishapp_domain::events::{Aggregate, EventType};
+use fishapp_domain::events::{MemberData, MessageData, RoomData};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
@@ -26,6 +27,31 @@ pub struct RoomRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl MemberRow {
+    /// The member as the domain's events carry it.
+    pub fn data(&self) -> MemberData {
+        MemberData {
+            id: self.id,
+            room_id: self.room_id,
+            user_id: self.user_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+impl RoomRow {
+    /// The room as the domain's events carry it.
+    pub fn data(&self) -> RoomData {
+        RoomData {
+            id: self.id,
+            post_id: self.post_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 /// The post's room with its owner as the first member; a second call returns the same room.
 pub async fn create_room(db: &PgPool, post_id: i64, owner_id: i64) -> Result<RoomRow, sqlx::Error> {
     let mut tx = db.begin().await?;
@@ -44,7 +70,7 @@ pub async fn create_room(db: &PgPool, post_id: i64, owner_id: i64) -> Result<Roo
                 .bind(owner_id)
                 .execute(&mut *tx)
                 .await?;
-            outbox::append(&mut tx, &Event::room(EventType::RoomCreated, &room)).await?;
+            outbox::append(&mut tx, &Event::room(EventType::RoomCreated, &room.data())).await?;
             room
         }
         None => {
@@ -90,7 +116,12 @@ pub async fn delete_room(db: &PgPool, post_id: i64, event: bool) -> Result<bool,
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(room) = &deleted {
-        outbox::append_undo(&mut tx, &Event::room(EventType::RoomDeleted, room), event).await?;
+        outbox::append_undo(
+            &mut tx,
+            &Event::room(EventType::RoomDeleted, &room.data()),
+            event,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(deleted.is_some())
@@ -137,7 +168,11 @@ pub async fn join_room(db: &PgPool, post_id: i64, user_id: i64) -> Result<Joined
     .await?;
     let member = match joined {
         Some(member) => {
-            outbox::append(&mut tx, &Event::member(EventType::MemberJoined, &member)).await?;
+            outbox::append(
+                &mut tx,
+                &Event::member(EventType::MemberJoined, &member.data()),
+            )
+            .await?;
             member
         }
         None => {
@@ -200,7 +235,7 @@ pub async fn leave_room(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(member) = &left {
-        let event = Event::member(EventType::MemberLeft, member);
+        let event = Event::member(EventType::MemberLeft, &member.data());
         outbox::append_undo(&mut tx, &event, announce).await?;
     }
     tx.commit().await?;
@@ -219,6 +254,21 @@ pub struct MessageRow {
 }
 
 const MESSAGE_COLUMNS: &str = "id, room_id, user_id, body, created_at, updated_at";
+
+impl MessageRow {
+    /// The message as the domain's events carry it (`has_image`: whether an image row is its).
+    pub fn data(&self, has_image: bool) -> MessageData {
+        MessageData {
+            id: self.id,
+            room_id: self.room_id,
+            user_id: self.user_id,
+            body: self.body.clone(),
+            has_image,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
 
 /// The room `room_id` if `user_id` is one of its members: the member-of guard every chat read,
 /// write and subscription goes through.
@@ -430,7 +480,7 @@ pub async fn add_message(db: &PgPool, message: NewMessage<'_>) -> Result<Sent, s
         };
         media::insert_image(&mut *tx, &owned).await?;
     }
-    outbox::append(&mut tx, &Event::message(&row, has_image)).await?;
+    outbox::append(&mut tx, &Event::message(&row.data(has_image))).await?;
     tx.commit().await?;
     Ok(Sent::New(row))
 }

@@ -23,109 +23,11 @@
 //! work.
 
 use chrono::{DateTime, Utc};
-use fishapp_domain::events::{
-    Aggregate, ApplicationData, EventType, MemberData, MessageData, PostData, RoomData,
-};
-use serde_json::Value;
+use fishapp_domain::events::Aggregate;
+pub use fishapp_domain::events::Event;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// One event to append: its type, which aggregate, and its payload (`data` of the envelope).
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub event_type: EventType,
-    pub aggregate_id: String,
-    /// What within the aggregate the event is about, when that is not the aggregate itself (a
-    /// member of a room): an undo takes back this one's unpublished events, not the aggregate's.
-    pub part_id: Option<i64>,
-    pub payload: Value,
-}
-
-impl Event {
-    /// A `board.post.*` event with the post as it is after the change.
-    pub fn post(event_type: EventType, post: &crate::board::PostRow) -> Self {
-        let data = PostData {
-            id: post.id,
-            user_id: post.user_id,
-            title: post.title.clone(),
-            content: post.content.clone(),
-            fishing_spot_type_id: post.fishing_spot_type_id,
-            prefecture_id: post.prefecture_id,
-            meeting_place_id: post.meeting_place_id.clone(),
-            meeting_at: post.meeting_at,
-            max_apply: post.max_apply,
-            apply_count: post.apply_count,
-            status: post.status,
-            created_at: post.created_at,
-            updated_at: post.updated_at,
-        };
-        Self::new(event_type, post.id, &data)
-    }
-
-    /// A `chat.room.*` event.
-    pub fn room(event_type: EventType, room: &crate::chat::RoomRow) -> Self {
-        let data = RoomData {
-            id: room.id,
-            post_id: room.post_id,
-            created_at: room.created_at,
-            updated_at: room.updated_at,
-        };
-        Self::new(event_type, room.id, &data)
-    }
-
-    /// A `board.application.*` event.
-    pub fn application(event_type: EventType, application: &crate::board::ApplicationRow) -> Self {
-        let data = ApplicationData {
-            id: application.id,
-            post_id: application.post_id,
-            user_id: application.user_id,
-            created_at: application.created_at,
-            updated_at: application.updated_at,
-        };
-        Self::new(event_type, application.id, &data)
-    }
-
-    /// A `chat.member.*` event: in its room's stream of events, so that a member who left is
-    /// told so before any message written after the leave.
-    pub fn member(event_type: EventType, member: &crate::chat::MemberRow) -> Self {
-        let data = MemberData {
-            id: member.id,
-            room_id: member.room_id,
-            user_id: member.user_id,
-            created_at: member.created_at,
-            updated_at: member.updated_at,
-        };
-        Self {
-            part_id: Some(member.id),
-            ..Self::new(event_type, member.room_id, &data)
-        }
-    }
-
-    /// `chat.room.message_added`: the message, in its room's stream of events.
-    pub fn message(message: &crate::chat::MessageRow, has_image: bool) -> Self {
-        let data = MessageData {
-            id: message.id,
-            room_id: message.room_id,
-            user_id: message.user_id,
-            body: message.body.clone(),
-            has_image,
-            created_at: message.created_at,
-            updated_at: message.updated_at,
-        };
-        Self::new(EventType::MessageAdded, message.room_id, &data)
-    }
-
-    fn new(event_type: EventType, id: i64, data: &impl serde::Serialize) -> Self {
-        Self {
-            event_type,
-            aggregate_id: id.to_string(),
-            part_id: None,
-            // Our own plain data types always serialize; Null would only hide a bug.
-            payload: serde_json::to_value(data).unwrap_or(Value::Null),
-        }
-    }
-}
 
 /// The advisory-lock class of outbox aggregates (the two-key form: its key space never overlaps
 /// the single-key locks of the migrations and of the relay's leadership).

@@ -15,41 +15,41 @@ use tokio_util::sync::CancellationToken;
 /// The configuration tests start from: the environment (scripts/test points it at the stack),
 /// with a random port, a fresh database name and task queues of the test's own.
 pub fn test_config() -> Config {
-    let base = Config::load(None).expect("the test environment's FISHAPP_* variables are valid");
+    let mut config =
+        Config::load(None).expect("the test environment's FISHAPP_* variables are valid");
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut database_url = url::Url::parse(&base.database_url).expect("database_url is a URL");
+    let mut database_url =
+        url::Url::parse(&config.connections.database_url).expect("database_url is a URL");
     database_url.set_path(&format!("fishapp_test_{id}"));
-    Config {
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        http_metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: database_url.to_string(),
-        database_max_connections: 5,
-        temporal_task_queue_prefix: format!("test-{id}"),
-        // The relay's own stream and subjects: tests that publish run side by side.
-        relay_stream: format!("T_{id}"),
-        relay_subject_prefix: format!("test-{id}"),
-        redis_key_prefix: format!("test-{id}"),
-        media_dir: std::env::temp_dir().join(format!("fishapp-test-media-{id}")),
-        jwt_private_key_pem: Some(test_signing_key().to_owned()),
-        readiness_timeout_ms: 1_000,
-        // A saga answers as soon as it finishes; the budget only matters on a loaded machine
-        // running every test at once.
-        board_saga_wait_ms: 30_000,
-        shutdown_grace_secs: 5,
-        log_filter: "warn".to_owned(),
-        // Tests sign many users up from one address and post freely; the limits have tests of
-        // their own.
-        sign_up_max_per_ip_per_hour: 1_000_000,
-        board_max_posts_per_hour: 1_000_000,
-        ..base
-    }
+    config.http.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.http.http_metrics_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.http.readiness_timeout_ms = 1_000;
+    config.http.shutdown_grace_secs = 5;
+    config.connections.database_url = database_url.to_string();
+    config.connections.database_max_connections = 5;
+    config.connections.redis_key_prefix = format!("test-{id}");
+    config.temporal.temporal_task_queue_prefix = format!("test-{id}");
+    // The relay's own stream and subjects: tests that publish run side by side.
+    config.relay.relay_stream = format!("T_{id}");
+    config.relay.relay_subject_prefix = format!("test-{id}");
+    config.media.media_dir = std::env::temp_dir().join(format!("fishapp-test-media-{id}"));
+    config.accounts.jwt_private_key_pem = Some(test_signing_key().to_owned());
+    // A saga answers as soon as it finishes; the budget only matters on a loaded machine
+    // running every test at once.
+    config.board.board_saga_wait_ms = 30_000;
+    config.diagnostics.log_filter = "warn".to_owned();
+    // Tests sign many users up from one address and post freely; the limits have tests of
+    // their own.
+    config.accounts.sign_up_max_per_ip_per_hour = 1_000_000;
+    config.board.board_max_posts_per_hour = 1_000_000;
+    config
 }
 
 /// One signing key per test process (generating is cheap, but tokens from one test app then also
 /// verify in another of the same process, which the token tests rely on only where they say so).
 pub fn test_signing_key() -> &'static str {
     static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    KEY.get_or_init(fishapp_api::account::tokens::generate_private_key_pem)
+    KEY.get_or_init(fishapp_app::account::tokens::generate_private_key_pem)
 }
 
 /// Drops a test database when dropped, even when the test panicked.
@@ -67,9 +67,9 @@ impl TestDatabase {
         }
     }
 
-    /// The test's own database (`config.database_url`), created and migrated.
+    /// The test's own database (`config.connections.database_url`), created and migrated.
     pub async fn migrated(config: &Config) -> Self {
-        let database = Self::create(&config.database_url).await;
+        let database = Self::create(&config.connections.database_url).await;
         fishapp::app::migrate(config)
             .await
             .expect("migrations apply");
@@ -195,7 +195,8 @@ impl TestApp {
     pub async fn spawn_counting_statements() -> (Self, std::sync::Arc<std::sync::atomic::AtomicU64>)
     {
         let postgres = {
-            let url = url::Url::parse(&test_config().database_url).expect("a database URL");
+            let url =
+                url::Url::parse(&test_config().connections.database_url).expect("a database URL");
             let host = url.host_str().expect("a database host").to_owned();
             tokio::net::lookup_host((host, url.port().unwrap_or(5432)))
                 .await
@@ -205,10 +206,10 @@ impl TestApp {
         };
         let (port, statements) = counting_proxy(postgres).await;
         let app = Self::spawn_with(|c| {
-            let mut url = url::Url::parse(&c.database_url).expect("a database URL");
+            let mut url = url::Url::parse(&c.connections.database_url).expect("a database URL");
             url.set_port(Some(port)).expect("a port");
             url.query_pairs_mut().append_pair("sslmode", "disable");
-            c.database_url = url.to_string();
+            c.connections.database_url = url.to_string();
         })
         .await;
         (app, statements)
@@ -248,7 +249,8 @@ impl TestApp {
                     fishapp::app::temporal_settings(&config),
                     stop.clone(),
                 );
-                let db = fishapp_store::Database::connect_lazy(&config.database_url, 3)?;
+                let db =
+                    fishapp_store::Database::connect_lazy(&config.connections.database_url, 3)?;
                 fishapp::worker::run(&config, &temporal, db, &queues, stop).await
             })
         })
@@ -261,7 +263,7 @@ impl TestApp {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let stop = self.shutdown.child_token();
         let registry = fishapp_api::metrics::new_registry();
-        let nats = fishapp_relaylog::nats::connect(&self.config.nats_url)
+        let nats = fishapp_relaylog::nats::connect(&self.config.connections.nats_url)
             .await
             .expect("NATS address");
         let task = {
@@ -281,7 +283,7 @@ impl TestApp {
 
     /// A JetStream context on the test's NATS.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
-        let client = async_nats::connect(&self.config.nats_url)
+        let client = async_nats::connect(&self.config.connections.nats_url)
             .await
             .expect("NATS is up (run scripts/stack up)");
         async_nats::jetstream::new(client)
@@ -401,7 +403,7 @@ impl TestApp {
             }
         }
         let mut files = Vec::new();
-        walk(&self.config.media_dir, &mut files);
+        walk(&self.config.media.media_dir, &mut files);
         files
     }
 
@@ -445,14 +447,14 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let _ = std::fs::remove_dir_all(&self.config.media_dir);
+        let _ = std::fs::remove_dir_all(&self.config.media.media_dir);
         if self
             .schedules_made
             .load(std::sync::atomic::Ordering::Relaxed)
         {
             // Left behind, a test's schedules would fire on the shared dev server forever.
             let settings = fishapp::app::temporal_settings(&self.config);
-            let prefix = self.config.temporal_task_queue_prefix.clone();
+            let prefix = self.config.temporal.temporal_task_queue_prefix.clone();
             on_own_thread(async move {
                 let stop = CancellationToken::new();
                 let temporal =
@@ -474,8 +476,8 @@ impl Drop for TestApp {
             .load(std::sync::atomic::Ordering::Relaxed)
         {
             let (url, stream) = (
-                self.config.nats_url.clone(),
-                self.config.relay_stream.clone(),
+                self.config.connections.nats_url.clone(),
+                self.config.relay.relay_stream.clone(),
             );
             on_own_thread(async move {
                 if let Ok(client) = async_nats::connect(&url).await {
@@ -781,7 +783,7 @@ pub async fn published(app: &TestApp) -> Vec<Published> {
             .into_iter()
             .collect();
     let jetstream = app.jetstream().await;
-    let Ok(mut stream) = jetstream.get_stream(&app.config.relay_stream).await else {
+    let Ok(mut stream) = jetstream.get_stream(&app.config.relay.relay_stream).await else {
         return Vec::new();
     };
     let state = stream.info().await.expect("stream info").state.clone();
@@ -859,14 +861,20 @@ pub fn worker_process(app: &TestApp, faults: &str) -> tokio::process::Child {
     let config = &app.config;
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
         .arg("worker")
-        .env("FISHAPP_DATABASE_URL", &config.database_url)
-        .env("FISHAPP_TEMPORAL_ADDRESS", config.temporal_address.as_str())
-        .env("FISHAPP_TEMPORAL_NAMESPACE", &config.temporal_namespace)
+        .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
+        .env(
+            "FISHAPP_TEMPORAL_ADDRESS",
+            config.temporal.temporal_address.as_str(),
+        )
+        .env(
+            "FISHAPP_TEMPORAL_NAMESPACE",
+            &config.temporal.temporal_namespace,
+        )
         .env(
             "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
-            &config.temporal_task_queue_prefix,
+            &config.temporal.temporal_task_queue_prefix,
         )
-        .env("FISHAPP_MEDIA_DIR", &config.media_dir)
+        .env("FISHAPP_MEDIA_DIR", &config.media.media_dir)
         .env("FISHAPP_WORKER_HTTP_ADDR", "127.0.0.1:0")
         .env("FISHAPP_FAULT_INJECTION", faults)
         .env("FISHAPP_LOG_FILTER", "error")
@@ -983,7 +991,7 @@ pub fn id_token_signed(
     family: uuid::Uuid,
     at: chrono::DateTime<chrono::Utc>,
 ) -> String {
-    fishapp_api::account::tokens::TokenKeys::new(
+    fishapp_app::account::tokens::TokenKeys::new(
         key,
         &[],
         issuer,
@@ -1020,18 +1028,27 @@ impl ServeProcess {
             .arg("serve")
             .env("FISHAPP_HTTP_ADDR", addr.to_string())
             .env("FISHAPP_HTTP_METRICS_ADDR", metrics_addr.to_string())
-            .env("FISHAPP_DATABASE_URL", &config.database_url)
-            .env("FISHAPP_NATS_URL", &config.nats_url)
-            .env("FISHAPP_REDIS_URL", &config.redis_url)
-            .env("FISHAPP_REDIS_KEY_PREFIX", &config.redis_key_prefix)
-            .env("FISHAPP_RELAY_STREAM", &config.relay_stream)
-            .env("FISHAPP_RELAY_SUBJECT_PREFIX", &config.relay_subject_prefix)
-            .env("FISHAPP_TEMPORAL_ADDRESS", config.temporal_address.as_str())
+            .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
+            .env("FISHAPP_NATS_URL", &config.connections.nats_url)
+            .env("FISHAPP_REDIS_URL", &config.connections.redis_url)
+            .env(
+                "FISHAPP_REDIS_KEY_PREFIX",
+                &config.connections.redis_key_prefix,
+            )
+            .env("FISHAPP_RELAY_STREAM", &config.relay.relay_stream)
+            .env(
+                "FISHAPP_RELAY_SUBJECT_PREFIX",
+                &config.relay.relay_subject_prefix,
+            )
+            .env(
+                "FISHAPP_TEMPORAL_ADDRESS",
+                config.temporal.temporal_address.as_str(),
+            )
             .env(
                 "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
-                &config.temporal_task_queue_prefix,
+                &config.temporal.temporal_task_queue_prefix,
             )
-            .env("FISHAPP_MEDIA_DIR", &config.media_dir)
+            .env("FISHAPP_MEDIA_DIR", &config.media.media_dir)
             .env("FISHAPP_JWT_PRIVATE_KEY_PEM", test_signing_key())
             .env("FISHAPP_SIGN_UP_MAX_PER_IP_PER_HOUR", "1000000")
             .env("FISHAPP_LOG_FILTER", "error")

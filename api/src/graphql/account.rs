@@ -6,12 +6,12 @@ use super::applying::ApplyPost;
 use super::board::Post;
 use super::context::Guards;
 use super::loaders::{ListOf, PostsOf, load, load_in_page, loaders};
-use super::media::Image;
+use super::media::{Image, take_upload};
 use super::scalars::Time;
-use crate::account::{ProfileChange, SignUp, TokenPair as Pair};
-use crate::error::{ApiError, ApiResult, IntoGql};
-use crate::media::{Media, StoredImage};
+use crate::error::{ApiResult, AppError, IntoGql};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
+use fishapp_app::account::{ProfileChange, SignUp, TokenPair as Pair};
+use fishapp_app::media::{Media, StoredImage};
 use fishapp_domain::account::Sex as DomainSex;
 use fishapp_store::account::UserRow;
 use fishapp_store::board::PostVisibility;
@@ -41,7 +41,7 @@ impl User {
         let loaded = load_in_page(ctx, |p| p.users.as_ref(), users, id).await?;
         loaded
             .map(User)
-            .ok_or_else(|| ApiError::NotFound(missing.to_owned()))
+            .ok_or_else(|| AppError::NotFound(missing.to_owned()))
             .gql()
     }
 }
@@ -416,10 +416,7 @@ async fn ingest_avatar(
     let Some(upload) = upload else {
         return Ok(None);
     };
-    let value = upload
-        .value(ctx)
-        .map_err(|e| ApiError::bad_input("image", format!("image: {e}")))
-        .gql()?;
+    let value = take_upload(ctx, "image", upload).gql()?;
     let media = ctx.data_unchecked::<Media>();
     let stored = match uploader {
         Some(user_id) => media.ingest_by(user_id, "image", value).await,
@@ -432,7 +429,7 @@ async fn ingest_avatar(
 async fn discard_on_error<T>(
     ctx: &Context<'_>,
     avatar: Option<&StoredImage>,
-    result: Result<T, ApiError>,
+    result: Result<T, AppError>,
 ) -> ApiResult<T> {
     if result.is_err()
         && let Some(avatar) = avatar
@@ -442,20 +439,20 @@ async fn discard_on_error<T>(
     result.gql()
 }
 
-fn refresh_token_of(ctx: &Context<'_>, argument: Option<&str>) -> Result<String, ApiError> {
+fn refresh_token_of(ctx: &Context<'_>, argument: Option<&str>) -> Result<String, AppError> {
     argument
         .or(ctx.request().bearer.as_deref())
         .map(str::to_owned)
         .ok_or_else(|| {
-            ApiError::Unauthenticated(
+            AppError::Unauthenticated(
                 "no refresh token: send it as `Authorization: Bearer <refreshToken>`".to_owned(),
             )
         })
 }
 
-pub(crate) fn parse_id(field: &str, id: &ID) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(field: &str, id: &ID) -> Result<i64, AppError> {
     id.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::bad_input(field, format!("{field} is not a valid id")))
+        .ok_or_else(|| AppError::bad_input(field, format!("{field} is not a valid id")))
 }

@@ -1,14 +1,14 @@
 //! Applying to a trip and withdrawing, with the original API's names: `createApplyPost`,
-//! `deleteApplyPost`, `ApplyPost`. Both go through sagas (see `crate::board`).
+//! `deleteApplyPost`, `ApplyPost`. Both go through sagas (see `fishapp_app::board`).
 
 use super::account::{User, parse_id};
 use super::board::Post;
 use super::context::Guards;
 use super::loaders::{load, loaders};
 use super::scalars::Time;
-use crate::board::Board;
-use crate::error::{ApiError, ApiResult, IntoGql};
+use crate::error::{ApiResult, AppError, IntoGql};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use fishapp_app::board::Board;
 use fishapp_store::board::ApplicationRow;
 
 /// One user's seat on one trip.
@@ -28,7 +28,7 @@ impl ApplyPost {
         let loaded = load(&loaders(ctx).posts, self.0.post_id).await?;
         loaded
             .map(Post)
-            .ok_or_else(|| ApiError::NotFound(format!("no post {}", self.0.post_id)))
+            .ok_or_else(|| AppError::NotFound(format!("no post {}", self.0.post_id)))
             .gql()
     }
 

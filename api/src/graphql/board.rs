@@ -1,5 +1,5 @@
 //! The board over GraphQL: post, posts, createPost, updatePost, deletePost and saga(id), with the
-//! original API's names. Changes go through the sagas (see `crate::board`); reads come from
+//! original API's names. Changes go through the sagas (see `fishapp_app::board`); reads come from
 //! Postgres, nested fields through the dataloaders.
 
 use super::APPLICANTS;
@@ -8,15 +8,13 @@ use super::applying::ApplyPost;
 use super::context::{Guards, while_signed_in};
 use super::cursor::Cursor;
 use super::loaders::{ListOf, Page, PageSelection, load, load_in_page, loaders};
-use super::media::Image;
+use super::media::{Image, take_upload};
 use super::scalars::Time;
 use super::streams::open_stream;
-use crate::board::{Board, MutationKey, NewPost, PostChange};
-use crate::error::{ApiError, ApiResult, IntoGql};
-use async_graphql::{
-    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Upload, UploadValue,
-};
+use crate::error::{ApiResult, AppError, IntoGql};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Upload};
 use chrono::Utc;
+use fishapp_app::board::{Board, MutationKey, NewPost, PostChange};
 use fishapp_domain::board::{
     Content, FishTypeIds, FishingSpotTypeId, MaxApply, MeetingAt, MeetingPlaceId, PostDraft,
     PrefectureId, Title,
@@ -180,12 +178,12 @@ pub(crate) struct PostsInput {
 }
 
 /// A code the original API sends as an `ID` (a number in a string, or a number).
-fn code(field: &str, id: &ID) -> Result<i64, ApiError> {
+fn code(field: &str, id: &ID) -> Result<i64, AppError> {
     id.parse::<i64>()
-        .map_err(|_| ApiError::bad_input(field, format!("{field} must be a number")))
+        .map_err(|_| AppError::bad_input(field, format!("{field} must be a number")))
 }
 
-fn codes(field: &str, ids: &[ID]) -> Result<Vec<i64>, ApiError> {
+fn codes(field: &str, ids: &[ID]) -> Result<Vec<i64>, AppError> {
     ids.iter()
         .enumerate()
         .map(|(i, id)| code(&format!("{field}.{i}"), id))
@@ -200,18 +198,18 @@ impl PostsInput {
         )
     }
 
-    fn filter(&self, viewer: Option<i64>) -> Result<PostFilter, ApiError> {
+    fn filter(&self, viewer: Option<i64>) -> Result<PostFilter, AppError> {
         let fish = codes(
             "input.fishTypeIds",
             self.fish_type_ids.as_deref().unwrap_or_default(),
         )?;
         let prefecture = |id: &ID| {
             let field = "input.prefectureId";
-            Ok::<_, ApiError>(PrefectureId::parse(field, code(field, id)?)?.get())
+            Ok::<_, AppError>(PrefectureId::parse(field, code(field, id)?)?.get())
         };
         let spot = |id: &ID| {
             let field = "input.fishingSpotTypeId";
-            Ok::<_, ApiError>(FishingSpotTypeId::parse(field, code(field, id)?)?.get())
+            Ok::<_, AppError>(FishingSpotTypeId::parse(field, code(field, id)?)?.get())
         };
         Ok(PostFilter {
             prefecture_id: self.prefecture_id.as_ref().map(prefecture).transpose()?,
@@ -246,7 +244,7 @@ pub(crate) struct PostFieldsInput {
 
 impl PostFieldsInput {
     /// Parsed and checked; the first invalid field is reported by name.
-    fn parse(&self) -> Result<PostDraft, ApiError> {
+    fn parse(&self) -> Result<PostDraft, AppError> {
         let fish = codes("input.fishTypeIds", &self.fish_type_ids)?;
         let spot = "input.fishingSpotTypeId";
         let prefecture = "input.prefectureId";
@@ -336,12 +334,12 @@ pub(crate) struct Saga {
 fn upload_values(
     ctx: &Context<'_>,
     images: Option<&Vec<Upload>>,
-) -> Result<Vec<UploadValue>, ApiError> {
+) -> Result<Vec<fishapp_app::Upload>, AppError> {
     images
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|u| u.value(ctx).map_err(ApiError::internal))
+        .map(|u| take_upload(ctx, "input.images", u))
         .collect()
 }
 
@@ -379,7 +377,7 @@ impl BoardQuery {
     ) -> ApiResult<PostConnection> {
         let first = i64::from(first.unwrap_or(DEFAULT_PAGE as i32));
         if !(1..=MAX_PAGE).contains(&first) {
-            return Err(ApiError::bad_input(
+            return Err(AppError::bad_input(
                 "first",
                 format!("must be between 1 and {MAX_PAGE}"),
             ))
@@ -415,7 +413,7 @@ impl BoardQuery {
             first + 1,
         )
         .await
-        .map_err(ApiError::from)
+        .map_err(AppError::from)
         .gql()?;
         let has_next_page = rows.len() as i64 > first;
         rows.truncate(first as usize);

@@ -19,7 +19,7 @@
 //! counts no files, so a body of thousands of tiny parts held thousands of descriptors. Errors
 //! are ours (`BAD_USER_INPUT`, the field at fault where there is one), never the parser's text.
 
-use crate::error::ApiError;
+use crate::error::AppError;
 use async_graphql::UploadValue;
 use axum::body::Body;
 use futures::{StreamExt, TryStreamExt};
@@ -58,9 +58,9 @@ impl Default for JsonLimits {
 impl JsonLimits {
     /// Refuses `json` when it is over either limit; `field` names where it came from. Linear,
     /// and stops counting past the limit.
-    pub fn check(&self, field: &str, json: &[u8]) -> Result<(), ApiError> {
+    pub fn check(&self, field: &str, json: &[u8]) -> Result<(), AppError> {
         if json.len() > self.max_bytes {
-            return Err(ApiError::over_limit(
+            return Err(AppError::over_limit(
                 field,
                 "maxJsonBytes",
                 format!(
@@ -71,7 +71,7 @@ impl JsonLimits {
             ));
         }
         if count_json_values(json, self.max_values) > self.max_values {
-            return Err(ApiError::over_limit(
+            return Err(AppError::over_limit(
                 field,
                 "maxJsonValues",
                 format!(
@@ -131,13 +131,13 @@ pub enum BodyError {
     /// The body passed a size limit (the JSON limit for a JSON body, the HTTP body limit for an
     /// upload): HTTP 413 with this error.
     #[error("{0}")]
-    TooLarge(ApiError),
+    TooLarge(AppError),
     #[error(transparent)]
-    Refused(#[from] ApiError),
+    Refused(#[from] AppError),
 }
 
 fn bad(message: impl Into<String>) -> BodyError {
-    BodyError::Refused(ApiError::bad_input("body", message))
+    BodyError::Refused(AppError::bad_input("body", message))
 }
 
 /// A GET request's GraphQL request, from its query string (`query`, `operationName`,
@@ -147,7 +147,7 @@ fn bad(message: impl Into<String>) -> BodyError {
 pub fn from_query_string(
     query_string: &str,
     limits: &JsonLimits,
-) -> Result<async_graphql::Request, ApiError> {
+) -> Result<async_graphql::Request, AppError> {
     let mut query = None;
     let mut operation_name = None;
     let mut variables = None;
@@ -161,20 +161,20 @@ pub fn from_query_string(
             _ => continue,
         };
         if slot.replace(value.into_owned()).is_some() {
-            return Err(ApiError::bad_input(key.as_ref(), "is given more than once"));
+            return Err(AppError::bad_input(key.as_ref(), "is given more than once"));
         }
     }
     let query = query
         .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_input("query", "a GET request needs `query=<document>`"))?;
-    let json = |field: &str, text: Option<String>| -> Result<Option<serde_json::Value>, ApiError> {
+        .ok_or_else(|| AppError::bad_input("query", "a GET request needs `query=<document>`"))?;
+    let json = |field: &str, text: Option<String>| -> Result<Option<serde_json::Value>, AppError> {
         text.filter(|t| !t.is_empty())
             .map(|t| {
                 limits.check(field, t.as_bytes())?;
                 serde_json::from_str::<serde_json::Value>(&t)
                     .ok()
                     .filter(serde_json::Value::is_object)
-                    .ok_or_else(|| ApiError::bad_input(field, "must be a JSON object"))
+                    .ok_or_else(|| AppError::bad_input(field, "must be a JSON object"))
             })
             .transpose()
     };
@@ -185,7 +185,7 @@ pub fn from_query_string(
     if let Some(serde_json::Value::Object(map)) = json("extensions", extensions)? {
         for (key, value) in map {
             let value = async_graphql::Value::from_json(value)
-                .map_err(|_| ApiError::bad_input("extensions", "must be a JSON object"))?;
+                .map_err(|_| AppError::bad_input("extensions", "must be a JSON object"))?;
             request.extensions.insert(key, value);
         }
     }
@@ -256,7 +256,7 @@ async fn read_json(
 
 /// A body over the limit named `limit` (`maxJsonBytes`, `maxBodyBytes`) of `bytes`.
 fn too_large(limit: &'static str, bytes: usize) -> BodyError {
-    BodyError::TooLarge(ApiError::over_limit(
+    BodyError::TooLarge(AppError::over_limit(
         "body",
         limit,
         format!("the request body is over {bytes} bytes"),
@@ -380,7 +380,7 @@ async fn read_multipart(
                         .next()
                         .map_or("map", |p| list_field(p))
                         .to_owned();
-                    return Err(BodyError::Refused(ApiError::bad_input(
+                    return Err(BodyError::Refused(AppError::bad_input(
                         field,
                         format!(
                             "{} files sent; at most {} per request",
@@ -396,7 +396,7 @@ async fn read_multipart(
                 // of paths for one file held thousands of descriptors.
                 let paths: usize = parsed.values().map(Vec::len).sum();
                 if paths > limits.max_files {
-                    return Err(BodyError::Refused(ApiError::over_limit(
+                    return Err(BodyError::Refused(AppError::over_limit(
                         "map",
                         "maxUploadPaths",
                         format!(
@@ -417,7 +417,7 @@ async fn read_multipart(
                 let content_type = field.content_type().map(ToString::to_string);
                 let at = file_field(&paths[0]).to_owned();
                 let mut file =
-                    tempfile::tempfile().map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                    tempfile::tempfile().map_err(|e| BodyError::Refused(AppError::internal(e)))?;
                 let mut size: u64 = 0;
                 while let Some(chunk) = field.chunk().await.map_err(|e| match e {
                     multer::Error::FieldSizeExceeded { .. } => {
@@ -434,10 +434,10 @@ async fn read_multipart(
                         )));
                     }
                     file.write_all(&chunk)
-                        .map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                        .map_err(|e| BodyError::Refused(AppError::internal(e)))?;
                 }
                 file.rewind()
-                    .map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                    .map_err(|e| BodyError::Refused(AppError::internal(e)))?;
                 if let Some(map) = map.as_mut() {
                     map.remove(&name);
                 }
@@ -469,7 +469,7 @@ async fn read_multipart(
         for path in &paths[1..] {
             let copy = upload
                 .try_clone()
-                .map_err(|e| BodyError::Refused(ApiError::internal(e)))?;
+                .map_err(|e| BodyError::Refused(AppError::internal(e)))?;
             request.set_upload(path, copy);
         }
         request.set_upload(&paths[0], upload);
@@ -477,8 +477,8 @@ async fn read_multipart(
     Ok(request)
 }
 
-fn too_big(field: &str, filename: &str, max: u64) -> ApiError {
-    ApiError::bad_input(
+fn too_big(field: &str, filename: &str, max: u64) -> AppError {
+    AppError::bad_input(
         field,
         format!("{filename:?} is larger than {max} bytes; at most {max} bytes are accepted"),
     )
@@ -497,7 +497,7 @@ async fn small_part(
         .map_err(|_| bad(format!("the `{what}` part could not be read")))?
     {
         if bytes.len() + chunk.len() > limits.max_bytes {
-            return Err(BodyError::Refused(ApiError::over_limit(
+            return Err(BodyError::Refused(AppError::over_limit(
                 what,
                 "maxJsonBytes",
                 format!("the `{what}` part is over {} bytes", limits.max_bytes),

@@ -1,21 +1,19 @@
 //! Chat over GraphQL with the original API's names: `room(post_id:)`, `createMessage`,
 //! `messageAdded`, and the `Room`, `Member`, `Message` types. Every entry point checks that the
-//! caller is a member of the room (see `crate::chat`).
+//! caller is a member of the room (see `fishapp_app::chat`).
 
 use super::MEMBERS;
 use super::account::{User, parse_id};
 use super::board::Post;
 use super::context::{Guards, while_signed_in};
 use super::loaders::{ListOf, load, loaders};
-use super::media::Image;
+use super::media::{Image, take_upload};
 use super::scalars::Time;
 use super::streams::open_stream;
-use crate::board::MutationKey;
-use crate::chat::{Chat, Content, DEFAULT_PAGE, MAX_PAGE};
-use crate::error::{ApiError, ApiResult, IntoGql};
-use async_graphql::{
-    Context, ErrorExtensions, ID, InputObject, Object, SimpleObject, Subscription, Upload,
-};
+use crate::error::{ApiResult, AppError, GqlError, IntoGql};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription, Upload};
+use fishapp_app::board::MutationKey;
+use fishapp_app::chat::{Chat, Content, DEFAULT_PAGE, MAX_PAGE};
 use fishapp_domain::chat::MessageBody;
 use fishapp_store::chat::{MemberRow, MessagePage, MessageRow, RoomRow};
 use futures::stream::BoxStream;
@@ -34,7 +32,7 @@ impl Room {
         let loaded = load(&loaders(ctx).posts, self.0.post_id).await?;
         loaded
             .map(Post)
-            .ok_or_else(|| ApiError::NotFound(format!("no post {}", self.0.post_id)))
+            .ok_or_else(|| AppError::NotFound(format!("no post {}", self.0.post_id)))
             .gql()
     }
 
@@ -55,7 +53,7 @@ impl Room {
             None => DEFAULT_PAGE,
             Some(n) if (1..=MAX_PAGE).contains(&i64::from(n)) => i64::from(n),
             Some(_) => {
-                return Err(ApiError::bad_input(
+                return Err(AppError::bad_input(
                     "limit",
                     format!("must be 1 to {MAX_PAGE}"),
                 ))
@@ -64,7 +62,7 @@ impl Room {
         };
         let page = match (before, after) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_input(
+                return Err(AppError::bad_input(
                     "after",
                     "give before or after, not both",
                 ))
@@ -236,14 +234,9 @@ impl ChatMutation {
         .gql()?;
         let content = match (input.body.as_deref(), input.image.as_ref()) {
             (Some(body), None) => Content::Text(MessageBody::parse("input.body", body).gql()?),
-            (None, Some(upload)) => Content::Image(
-                upload
-                    .value(ctx)
-                    .map_err(|e| ApiError::bad_input("input.image", format!("image: {e}")))
-                    .gql()?,
-            ),
+            (None, Some(upload)) => Content::Image(take_upload(ctx, "input.image", upload).gql()?),
             _ => {
-                return Err(ApiError::bad_input(
+                return Err(AppError::bad_input(
                     "input",
                     "send exactly one of body or image",
                 ))

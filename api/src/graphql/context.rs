@@ -2,10 +2,11 @@
 //! once) and the client address. Guards live here so that every context's
 //! resolvers check access the same way.
 
-use crate::account::{Accounts, Viewer};
-use crate::error::ApiError;
+use crate::error::AppError;
+use crate::error::GqlError;
 use crate::graphql::streams::StreamPermit;
-use async_graphql::{Context, ErrorExtensions};
+use async_graphql::Context;
+use fishapp_app::account::{Accounts, Viewer};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::net::IpAddr;
@@ -35,7 +36,7 @@ pub(crate) trait Guards {
     fn request(&self) -> &RequestContext;
     fn accounts(&self) -> &Accounts;
     /// The signed-in caller, or UNAUTHENTICATED.
-    async fn viewer(&self) -> Result<Viewer, ApiError>;
+    async fn viewer(&self) -> Result<Viewer, AppError>;
     /// The signed-in caller if the request carries a valid ID token; anonymous otherwise (for
     /// public fields whose visibility depends on who asks).
     async fn viewer_if_any(&self) -> Option<Viewer>;
@@ -50,10 +51,10 @@ impl Guards for Context<'_> {
         self.data_unchecked::<Accounts>()
     }
 
-    async fn viewer(&self) -> Result<Viewer, ApiError> {
+    async fn viewer(&self) -> Result<Viewer, AppError> {
         let request = self.request();
         let Some(token) = request.bearer.as_deref() else {
-            return Err(ApiError::Unauthenticated(
+            return Err(AppError::Unauthenticated(
                 "sign in first: no ID token in the Authorization header".to_owned(),
             ));
         };
@@ -64,12 +65,12 @@ impl Guards for Context<'_> {
             .get_or_try_init(|| async {
                 match self.accounts().authenticate(token).await {
                     Ok(viewer) => Ok(Ok(viewer)),
-                    Err(ApiError::Unauthenticated(message)) => Ok(Err(message)),
+                    Err(AppError::Unauthenticated(message)) => Ok(Err(message)),
                     Err(other) => Err(other),
                 }
             })
             .await?;
-        verdict.clone().map_err(ApiError::Unauthenticated)
+        verdict.clone().map_err(AppError::Unauthenticated)
     }
 
     async fn viewer_if_any(&self) -> Option<Viewer> {
@@ -104,14 +105,14 @@ pub(crate) fn while_signed_in<T: Send + 'static>(
         loop {
             tokio::select! {
                 () = &mut expiry => {
-                    return ApiError::Unauthenticated(
+                    return AppError::Unauthenticated(
                         "the ID token expired; subscribe again with a fresh one".to_owned(),
                     );
                 }
                 _ = checks.tick() => {
                     let Some(token) = token.as_deref() else { continue };
-                    if let Err(ApiError::Unauthenticated(message)) = accounts.authenticate(token).await {
-                        return ApiError::Unauthenticated(message);
+                    if let Err(AppError::Unauthenticated(message)) = accounts.authenticate(token).await {
+                        return AppError::Unauthenticated(message);
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! position, as base64 JSON. A cursor is refused under another sort or order.
 
 use super::board::{PostOrderBy, PostSortBy};
-use crate::error::ApiError;
+use crate::error::AppError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -28,8 +28,8 @@ impl Cursor {
         raw: &str,
         sort: PostSortBy,
         order: PostOrderBy,
-    ) -> Result<Keyset, ApiError> {
-        let bad = || ApiError::bad_input("after", "is not a cursor of this listing");
+    ) -> Result<Keyset, AppError> {
+        let bad = || AppError::bad_input("after", "is not a cursor of this listing");
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if cursor.s != sort || cursor.o != order {

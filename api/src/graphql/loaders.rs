@@ -2,8 +2,8 @@
 //! avatar) is loaded for the whole page in one statement. Made per request, so nothing is cached
 //! across requests.
 
-use crate::error::ApiError;
 use crate::error::ApiResult;
+use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
@@ -201,8 +201,8 @@ where
 }
 
 /// A loader's failure as the API's error: reported as the database error it was.
-fn load_error(e: &LoadError) -> ApiError {
-    ApiError::from(match e.as_ref() {
+fn load_error(e: &LoadError) -> AppError {
+    AppError::from(match e.as_ref() {
         sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
         sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
         other => sqlx::Error::Protocol(other.to_string()),

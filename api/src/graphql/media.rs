@@ -1,9 +1,9 @@
 //! Images over GraphQL: the original's `Image` plus what a client needs to show one.
 
 use super::scalars::Time;
-use crate::error::{ApiError, IntoGql};
-use crate::media::Media;
-use async_graphql::{Context, Enum, ID, Object};
+use crate::error::{AppError, IntoGql};
+use async_graphql::{Context, Enum, ID, Object, Upload};
+use fishapp_app::media::Media;
 use fishapp_domain::media::ImageOwner;
 use fishapp_store::media::ImageRow;
 
@@ -15,6 +15,23 @@ pub(crate) enum OwnerType {
     Message,
 }
 
+/// An `Upload` argument as the use cases take it: the spooled file taken out of the request (a
+/// variable can be read once; a second read is the client naming one file for two arguments).
+pub(crate) fn take_upload(
+    ctx: &Context<'_>,
+    field: &str,
+    upload: &Upload,
+) -> Result<fishapp_app::Upload, AppError> {
+    let value = upload
+        .value(ctx)
+        .map_err(|e| AppError::bad_input(field, format!("{field}: {e}")))?;
+    Ok(fishapp_app::Upload {
+        filename: value.filename,
+        content_type: value.content_type,
+        content: value.content,
+    })
+}
+
 pub(crate) struct Image(pub(crate) ImageRow);
 
 impl Image {
@@ -22,7 +39,7 @@ impl Image {
     fn owner(&self) -> async_graphql::Result<ImageOwner> {
         self.0
             .owner()
-            .ok_or_else(|| ApiError::internal("an image without an owner was shown"))
+            .ok_or_else(|| AppError::internal("an image without an owner was shown"))
             .gql()
     }
 }

@@ -18,7 +18,7 @@ mod original_operations;
 mod scalars;
 pub mod streams;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
@@ -72,11 +72,11 @@ pub(crate) struct ListBound {
 
 impl ListBound {
     /// The items the field returns at most, as asked; BAD_USER_INPUT on `field` outside 1..=max.
-    pub(crate) fn limit(&self, field: &str, first: Option<i32>) -> Result<i64, ApiError> {
+    pub(crate) fn limit(&self, field: &str, first: Option<i32>) -> Result<i64, AppError> {
         match first.map(i64::from) {
             None => Ok(self.default),
             Some(n) if (1..=self.max).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::bad_input(
+            Some(_) => Err(AppError::bad_input(
                 field,
                 format!("must be 1 to {}", self.max),
             )),

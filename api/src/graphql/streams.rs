@@ -4,9 +4,9 @@
 //! `extensions.reason = "TOO_MANY_SUBSCRIPTIONS"`; the connection and its other subscriptions
 //! go on.
 
-use crate::account::Viewer;
-use crate::error::ApiError;
+use crate::error::AppError;
 use async_graphql::Context;
+use fishapp_app::account::Viewer;
 use fishapp_domain::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,7 @@ impl StreamCaps {
         ConnectionStreams(Arc::new(Semaphore::new(self.per_connection)))
     }
 
-    fn open_for(&self, user_id: i64) -> Result<UserStream, ApiError> {
+    fn open_for(&self, user_id: i64) -> Result<UserStream, AppError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(user_id).or_default();
         if *count >= self.per_user {
@@ -82,7 +82,7 @@ impl Drop for UserStream {
 }
 
 /// Takes the subscription's place under both caps, before it starts any work.
-pub(crate) fn open_stream(ctx: &Context<'_>, viewer: &Viewer) -> Result<StreamPermit, ApiError> {
+pub(crate) fn open_stream(ctx: &Context<'_>, viewer: &Viewer) -> Result<StreamPermit, AppError> {
     let caps = ctx.data_unchecked::<StreamCaps>();
     let connection = match ctx.data_opt::<ConnectionStreams>() {
         Some(ConnectionStreams(permits)) => {
@@ -101,8 +101,8 @@ pub(crate) fn open_stream(ctx: &Context<'_>, viewer: &Viewer) -> Result<StreamPe
     })
 }
 
-fn too_many(message: String) -> ApiError {
-    ApiError::Refused {
+fn too_many(message: String) -> AppError {
+    AppError::Refused {
         code: ErrorCode::Conflict,
         reason: REASON,
         message,

@@ -7,7 +7,7 @@ pub mod passwords;
 pub mod tokens;
 
 use crate::cache::{Redis, WindowLimiter};
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::media::StoredImage;
 use chrono::{Duration, Utc};
 use fishapp_domain::account::{Email, Introduction, NewPassword, PasswordAttempt, Sex, UserName};
@@ -97,7 +97,7 @@ impl ProfileChange {
         email: Option<&str>,
         name: Option<&str>,
         introduction: Option<&str>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, AppError> {
         Ok(Self {
             email: email.map(|e| Email::parse("email", e)).transpose()?,
             name: name.map(|n| UserName::parse("name", n)).transpose()?,
@@ -191,7 +191,7 @@ impl Accounts {
         &self,
         input: SignUp<'_>,
         ip: IpAddr,
-    ) -> Result<CheckedSignUp, ApiError> {
+    ) -> Result<CheckedSignUp, AppError> {
         self.sign_ups.check(&limits::limit_key(ip)).await?;
         let checked = CheckedSignUp {
             email: Email::parse("email", input.email)?,
@@ -215,7 +215,7 @@ impl Accounts {
         &self,
         input: CheckedSignUp,
         avatar: Option<&StoredImage>,
-    ) -> Result<(UserRow, TokenPair), ApiError> {
+    ) -> Result<(UserRow, TokenPair), AppError> {
         let CheckedSignUp {
             email,
             password,
@@ -227,7 +227,7 @@ impl Accounts {
             .passwords
             .hash(password.expose())
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let mut tx = self.db.pool().begin().await?;
         let user = store::insert_user(
             &mut *tx,
@@ -260,18 +260,18 @@ impl Accounts {
         email: &str,
         password: &str,
         ip: IpAddr,
-    ) -> Result<(UserRow, TokenPair), ApiError> {
+    ) -> Result<(UserRow, TokenPair), AppError> {
         // Bounded before anything is counted or hashed: the email keys the login limits in
         // Redis, the password goes to argon2.
         if email.len() > MAX_EMAIL_BYTES {
-            return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
+            return Err(AppError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
         }
         let password = PasswordAttempt::parse("password", password)?.expose();
         let account = email.trim().to_lowercase();
         let attempt = match self.limiter.attempt(&account, ip).await {
             Ok(attempt) => attempt,
             Err(Refused::Wait(retry_after_seconds)) => {
-                return Err(ApiError::RateLimited {
+                return Err(AppError::RateLimited {
                     retry_after_seconds,
                 });
             }
@@ -282,11 +282,11 @@ impl Accounts {
             .passwords
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         // A wrong password was counted when the attempt was admitted.
         let (user, rehash) = match (user, verdict) {
             (Some(user), Verdict::Right { rehash }) => (user, rehash),
-            _ => return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned())),
+            _ => return Err(AppError::Unauthenticated(BAD_CREDENTIALS.to_owned())),
         };
         self.limiter.succeeded(attempt).await?;
         if rehash {
@@ -294,7 +294,7 @@ impl Accounts {
                 .passwords
                 .hash(password)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(AppError::internal)?;
             store::set_password_hash(self.db.pool(), user.id, &hash).await?;
             tracing::info!(
                 user_id = user.id,
@@ -306,7 +306,7 @@ impl Accounts {
     }
 
     /// Rotates a refresh token. Presenting one that was already rotated revokes its family.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AppError> {
         let new_token = new_opaque_token();
         let rotation = store::rotate(
             self.db.pool(),
@@ -323,9 +323,9 @@ impl Accounts {
             Rotation::ReuseDetected { user_id, family_id } => {
                 tracing::warn!(user_id, %family_id, "refresh token reused; its sign-in is revoked");
                 self.denylist.deny(None, &[family_id]).await?;
-                Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()))
+                Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()))
             }
-            Rotation::Rejected => Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned())),
+            Rotation::Rejected => Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned())),
         }
     }
 
@@ -335,11 +335,11 @@ impl Accounts {
         &self,
         refresh_token: &str,
         id_token: Option<&IdClaims>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let Some((family_id, user_id)) =
             store::family_of(self.db.pool(), &opaque_token_hash(refresh_token)).await?
         else {
-            return Err(ApiError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()));
+            return Err(AppError::Unauthenticated(BAD_REFRESH_TOKEN.to_owned()));
         };
         store::revoke_family(self.db.pool(), family_id, "logout").await?;
         self.denylist
@@ -350,18 +350,18 @@ impl Accounts {
     }
 
     /// Verifies an ID token: signature, claims, and that it was not revoked.
-    pub async fn authenticate(&self, id_token: &str) -> Result<Viewer, ApiError> {
+    pub async fn authenticate(&self, id_token: &str) -> Result<Viewer, AppError> {
         let claims = self.keys.verify(id_token).map_err(|e| {
             tracing::debug!(error = %e, "ID token refused");
-            ApiError::Unauthenticated("the ID token is invalid or expired".to_owned())
+            AppError::Unauthenticated("the ID token is invalid or expired".to_owned())
         })?;
         if self.denylist.is_denied(claims.jti, claims.fid).await? {
-            return Err(ApiError::Unauthenticated(
+            return Err(AppError::Unauthenticated(
                 "the ID token was revoked; sign in again".to_owned(),
             ));
         }
         let user_id = claims.sub.parse().map_err(|_| {
-            ApiError::Unauthenticated("the ID token is invalid or expired".to_owned())
+            AppError::Unauthenticated("the ID token is invalid or expired".to_owned())
         })?;
         Ok(Viewer { user_id, claims })
     }
@@ -372,7 +372,7 @@ impl Accounts {
         viewer: &Viewer,
         old: &str,
         new: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let old = PasswordAttempt::parse("oldPassword", old)?.expose();
         let new = NewPassword::parse("newPassword", new)?;
         self.password_changes
@@ -383,10 +383,10 @@ impl Accounts {
             .passwords
             .verify(old, Some(&user.password_hash))
             .await
-            .map_err(ApiError::internal)?
+            .map_err(AppError::internal)?
             == Verdict::Wrong
         {
-            return Err(ApiError::bad_input(
+            return Err(AppError::bad_input(
                 "oldPassword",
                 "oldPassword is incorrect",
             ));
@@ -395,7 +395,7 @@ impl Accounts {
             .passwords
             .hash(new.expose())
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let mut tx = self.db.pool().begin().await?;
         store::set_password_hash(&mut *tx, user.id, &hash).await?;
         let revoked = store::revoke_other_families(
@@ -421,7 +421,7 @@ impl Accounts {
         &self,
         viewer: &Viewer,
         change: ProfileChange,
-    ) -> Result<UserRow, ApiError> {
+    ) -> Result<UserRow, AppError> {
         let ProfileChange {
             email,
             name,
@@ -442,16 +442,16 @@ impl Accounts {
         )
         .await
         .map_err(email_taken)?
-        .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
+        .ok_or_else(|| AppError::NotFound("user not found".to_owned()))
     }
 
     /// Asks the holder of `email` to confirm it as `user`'s new address. The answer is the same
     /// whether the address is free or already someone's — both get a request and a mail, and
     /// the mail alone says which (only the mailbox's owner learns it) — so this is no oracle
     /// for registered addresses, and nobody claims an address without reading its mail.
-    async fn request_email_change(&self, user: &UserRow, email: &Email) -> Result<(), ApiError> {
+    async fn request_email_change(&self, user: &UserRow, email: &Email) -> Result<(), AppError> {
         if !self.mailer.is_on() {
-            return Err(ApiError::Unavailable(
+            return Err(AppError::Unavailable(
                 "email addresses cannot be changed here: this server sends no mail".to_owned(),
             ));
         }
@@ -477,7 +477,7 @@ impl Accounts {
         };
         self.mailer.send(&mail).await.map_err(|e| {
             tracing::warn!(user_id = user.id, error = %e, "the confirmation mail was not sent");
-            ApiError::Unavailable(
+            AppError::Unavailable(
                 "the confirmation mail could not be sent; try again shortly".to_owned(),
             )
         })?;
@@ -486,15 +486,15 @@ impl Accounts {
     }
 
     /// The address `user_id` asked to change to, while its request is alive.
-    pub async fn pending_email(&self, user_id: i64) -> Result<Option<String>, ApiError> {
+    pub async fn pending_email(&self, user_id: i64) -> Result<Option<String>, AppError> {
         Ok(store::pending_email(self.db.pool(), user_id).await?)
     }
 
     /// Makes a requested address the user's, for whoever holds the mailed token (the token is
     /// the proof of the mailbox; no sign-in is needed). The old address is told.
-    pub async fn confirm_email_change(&self, token: &str) -> Result<UserRow, ApiError> {
+    pub async fn confirm_email_change(&self, token: &str) -> Result<UserRow, AppError> {
         let unknown = || {
-            ApiError::bad_input(
+            AppError::bad_input(
                 "input.token",
                 "this confirmation is unknown, already used or expired",
             )
@@ -520,13 +520,13 @@ impl Accounts {
         Ok(user)
     }
 
-    pub async fn user(&self, id: i64) -> Result<UserRow, ApiError> {
+    pub async fn user(&self, id: i64) -> Result<UserRow, AppError> {
         store::user_by_id(self.db.pool(), id)
             .await?
-            .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
+            .ok_or_else(|| AppError::NotFound("user not found".to_owned()))
     }
 
-    async fn start_sign_in(&self, user_id: i64) -> Result<TokenPair, ApiError> {
+    async fn start_sign_in(&self, user_id: i64) -> Result<TokenPair, AppError> {
         let refresh_token = new_opaque_token();
         let family = store::start_family(
             self.db.pool(),
@@ -541,19 +541,19 @@ impl Accounts {
         })
     }
 
-    fn issue_id_token(&self, user_id: i64, family: Uuid) -> Result<String, ApiError> {
+    fn issue_id_token(&self, user_id: i64, family: Uuid) -> Result<String, AppError> {
         self.keys
             .issue(user_id, family, Utc::now())
             .map(|issued| issued.token)
-            .map_err(ApiError::internal)
+            .map_err(AppError::internal)
     }
 }
 
-fn email_already_registered() -> ApiError {
-    ApiError::bad_input("email", "email is already registered")
+fn email_already_registered() -> AppError {
+    AppError::bad_input("email", "email is already registered")
 }
 
-fn email_taken(e: WriteUserError) -> ApiError {
+fn email_taken(e: WriteUserError) -> AppError {
     match e {
         WriteUserError::EmailTaken(_) => email_already_registered(),
         WriteUserError::Sql(e) => e.into(),

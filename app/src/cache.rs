@@ -79,18 +79,18 @@ impl WindowLimiter {
 
     /// Counts one take for `key`: `RATE_LIMITED` (with the seconds until the window ends) when it
     /// is over the limit, `UNAVAILABLE` when Redis does not answer (the limit fails closed).
-    pub async fn check(&self, key: &str) -> Result<(), crate::error::ApiError> {
+    pub async fn check(&self, key: &str) -> Result<(), crate::error::AppError> {
         self.check_n(key, 1).await
     }
 
     /// Like [`WindowLimiter::check`], counting `n` takes at once (a request with `n` images).
-    pub async fn check_n(&self, key: &str, n: u32) -> Result<(), crate::error::ApiError> {
+    pub async fn check_n(&self, key: &str, n: u32) -> Result<(), crate::error::AppError> {
         match self.take_n(key, n).await {
             Ok(None) => Ok(()),
-            Ok(Some(retry_after_seconds)) => Err(crate::error::ApiError::RateLimited {
+            Ok(Some(retry_after_seconds)) => Err(crate::error::AppError::RateLimited {
                 retry_after_seconds,
             }),
-            Err(e) => Err(crate::error::ApiError::unavailable("the rate limiter", e)),
+            Err(e) => Err(crate::error::AppError::unavailable("the rate limiter", e)),
         }
     }
 

@@ -7,9 +7,8 @@ pub mod live;
 use crate::account::Viewer;
 use crate::board::MutationKey;
 use crate::cache::WindowLimiter;
-use crate::error::ApiError;
-use crate::media::Media;
-use async_graphql::UploadValue;
+use crate::error::AppError;
+use crate::media::{Media, Upload};
 use fishapp_domain::chat::MessageBody;
 use fishapp_store::Database;
 use fishapp_store::chat::{self as store, MessagePage, MessageRow, NewMessage, RoomRow, Sent};
@@ -27,7 +26,7 @@ const CATCH_UP_PAGE: i64 = 200;
 /// What a message says: text, or one image.
 pub enum Content {
     Text(MessageBody),
-    Image(UploadValue),
+    Image(Upload),
 }
 
 #[derive(Clone)]
@@ -49,14 +48,14 @@ impl Chat {
     }
 
     /// The trip's room, for its members; NOT_FOUND for everyone else (as for no such trip).
-    pub async fn room_of_post(&self, viewer: &Viewer, post_id: i64) -> Result<RoomRow, ApiError> {
+    pub async fn room_of_post(&self, viewer: &Viewer, post_id: i64) -> Result<RoomRow, AppError> {
         store::room_of_post_for_member(self.db.pool(), post_id, viewer.user_id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no chat room for trip {post_id}")))
+            .ok_or_else(|| AppError::NotFound(format!("no chat room for trip {post_id}")))
     }
 
     /// The room, for its members; NOT_FOUND for everyone else.
-    pub async fn room(&self, viewer: &Viewer, room_id: i64) -> Result<RoomRow, ApiError> {
+    pub async fn room(&self, viewer: &Viewer, room_id: i64) -> Result<RoomRow, AppError> {
         store::room_of_member(self.db.pool(), room_id, viewer.user_id)
             .await?
             .ok_or_else(|| not_a_room(room_id))
@@ -66,7 +65,7 @@ impl Chat {
         &self,
         room_id: i64,
         page: MessagePage,
-    ) -> Result<Vec<MessageRow>, ApiError> {
+    ) -> Result<Vec<MessageRow>, AppError> {
         Ok(store::messages(self.db.pool(), room_id, page).await?)
     }
 
@@ -79,7 +78,7 @@ impl Chat {
         room_id: i64,
         content: Content,
         key: &MutationKey,
-    ) -> Result<MessageRow, ApiError> {
+    ) -> Result<MessageRow, AppError> {
         let user = viewer.user_id.to_string();
         self.limiter.check(&user).await?;
         // A non-member learns nothing more (and costs no image processing).
@@ -112,10 +111,10 @@ impl Chat {
         match written? {
             Sent::New(message) | Sent::Replayed(message) => Ok(message),
             Sent::NotMember => Err(not_a_room(room_id)),
-            Sent::RoomClosed => Err(ApiError::Conflict(
+            Sent::RoomClosed => Err(AppError::Conflict(
                 "this trip's chat is closed: the trip is being removed".to_owned(),
             )),
-            Sent::KeyReused => Err(ApiError::bad_input(
+            Sent::KeyReused => Err(AppError::bad_input(
                 "input.clientMutationId",
                 "this key was used for a message in another room",
             )),
@@ -135,7 +134,7 @@ impl Chat {
         viewer: &Viewer,
         room_id: i64,
         after: Option<i64>,
-    ) -> Result<impl Stream<Item = Result<MessageRow, ApiError>> + use<>, ApiError> {
+    ) -> Result<impl Stream<Item = Result<MessageRow, AppError>> + use<>, AppError> {
         // Membership first: the live map holds only rooms someone may follow.
         self.room(viewer, room_id).await?;
         let feed = self.live.watch(room_id);
@@ -178,7 +177,7 @@ struct Follower {
 
 impl Follower {
     /// The next message or the error that ends the stream; `None` after that.
-    async fn next(&mut self) -> Option<Result<MessageRow, ApiError>> {
+    async fn next(&mut self) -> Option<Result<MessageRow, AppError>> {
         loop {
             if self.done {
                 return None;
@@ -220,7 +219,7 @@ impl Follower {
                     self.catch_up = true;
                 }
                 Err(RecvError::Closed) => {
-                    return self.end(ApiError::Unavailable(
+                    return self.end(AppError::Unavailable(
                         "the server is shutting down; subscribe again with your last message id"
                             .to_owned(),
                     ));
@@ -229,7 +228,7 @@ impl Follower {
         }
     }
 
-    fn end(&mut self, error: ApiError) -> Option<Result<MessageRow, ApiError>> {
+    fn end(&mut self, error: AppError) -> Option<Result<MessageRow, AppError>> {
         self.done = true;
         Some(Err(error))
     }
@@ -243,7 +242,7 @@ async fn missed(
     room_id: i64,
     user_id: i64,
     after: i64,
-) -> Result<Vec<MessageRow>, ApiError> {
+) -> Result<Vec<MessageRow>, AppError> {
     let page = MessagePage::After {
         after,
         limit: CATCH_UP_PAGE,
@@ -253,7 +252,7 @@ async fn missed(
         .ok_or_else(no_longer_a_member)
 }
 
-async fn latest_message_id(db: &Database, room_id: i64) -> Result<i64, ApiError> {
+async fn latest_message_id(db: &Database, room_id: i64) -> Result<i64, AppError> {
     let newest = MessagePage::Newest {
         before: None,
         limit: 1,
@@ -262,10 +261,10 @@ async fn latest_message_id(db: &Database, room_id: i64) -> Result<i64, ApiError>
     Ok(messages.last().map_or(0, |m| m.id))
 }
 
-fn no_longer_a_member() -> ApiError {
-    ApiError::Forbidden("you are no longer a member of this room".to_owned())
+fn no_longer_a_member() -> AppError {
+    AppError::Forbidden("you are no longer a member of this room".to_owned())
 }
 
-fn not_a_room(room_id: i64) -> ApiError {
-    ApiError::NotFound(format!("no chat room {room_id}"))
+fn not_a_room(room_id: i64) -> AppError {
+    AppError::NotFound(format!("no chat room {room_id}"))
 }

@@ -4,8 +4,7 @@
 //! deleted with it whatever happens.
 
 use crate::cache::WindowLimiter;
-use crate::error::ApiError;
-use async_graphql::UploadValue;
+use crate::error::AppError;
 use fishapp_domain::media::ImageOwner;
 use fishapp_media::{DecodeLimits, MediaStore, ObjectStore, ProcessError, Processed, process};
 use fishapp_store::Database;
@@ -14,6 +13,23 @@ use std::io::Read;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
+
+/// A file a client uploaded, spooled to a temporary file by the transport (never whole in
+/// memory), with the name and type the client gave it (neither is trusted: the type comes from
+/// the bytes, and the name is never published).
+#[derive(Debug)]
+pub struct Upload {
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub content: std::fs::File,
+}
+
+impl Upload {
+    /// Its size in bytes.
+    pub fn size(&self) -> std::io::Result<u64> {
+        Ok(self.content.metadata()?.len())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
@@ -87,7 +103,7 @@ impl Media {
 
     /// Counts `count` images against `uploader`'s limit before any of them is processed:
     /// `RATE_LIMITED` past it.
-    async fn admit(&self, uploader: i64, count: usize) -> Result<(), ApiError> {
+    async fn admit(&self, uploader: i64, count: usize) -> Result<(), AppError> {
         if count == 0 {
             return Ok(());
         }
@@ -100,8 +116,8 @@ impl Media {
         &self,
         uploader: i64,
         field: &str,
-        upload: UploadValue,
-    ) -> Result<StoredImage, ApiError> {
+        upload: Upload,
+    ) -> Result<StoredImage, AppError> {
         self.admit(uploader, 1).await?;
         self.ingest(field, upload).await
     }
@@ -111,19 +127,19 @@ impl Media {
     }
 
     /// Where a client fetches an object (signed, with the GCS backend configured so).
-    pub async fn url(&self, key: &str) -> Result<String, ApiError> {
-        self.store.url(key).await.map_err(ApiError::internal)
+    pub async fn url(&self, key: &str) -> Result<String, AppError> {
+        self.store.url(key).await.map_err(AppError::internal)
     }
 
     /// Checks, processes and stores one upload. `field` names it in errors (`image`, `images.2`).
     /// Anonymous (a sign-up's avatar, within the sign-up limit); a signed-in user's uploads go
     /// through [`Media::ingest_by`] or [`Media::stage_all`].
-    pub async fn ingest(&self, field: &str, upload: UploadValue) -> Result<StoredImage, ApiError> {
+    pub async fn ingest(&self, field: &str, upload: Upload) -> Result<StoredImage, AppError> {
         let name = upload.filename.clone();
-        let size = upload.size().map_err(ApiError::internal)?;
+        let size = upload.size().map_err(AppError::internal)?;
         let max = self.settings.max_file_bytes;
         if size > max {
-            return Err(ApiError::bad_input(
+            return Err(AppError::bad_input(
                 field,
                 format!("{name:?} is {size} bytes; at most {max} bytes are accepted"),
             ));
@@ -134,7 +150,7 @@ impl Media {
             .clone()
             .acquire_owned()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let processed = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -144,8 +160,8 @@ impl Media {
             process(&bytes, limits)
         })
         .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::bad_input(field, format!("{name:?}: {e}")))?;
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::bad_input(field, format!("{name:?}: {e}")))?;
         self.put(processed, name).await
     }
 
@@ -153,7 +169,7 @@ impl Media {
         &self,
         processed: Processed,
         original_name: String,
-    ) -> Result<StoredImage, ApiError> {
+    ) -> Result<StoredImage, AppError> {
         let id = Uuid::now_v7();
         let ext = |content_type: &str| {
             if content_type == "image/png" {
@@ -198,7 +214,7 @@ impl Media {
         };
         if let Err(e) = stored.await {
             self.discard(&image).await;
-            return Err(ApiError::internal(e));
+            return Err(AppError::internal(e));
         }
         Ok(image)
     }
@@ -222,7 +238,7 @@ impl Media {
 
     /// Makes `image` the user's avatar. The old one is deleted only after the new one is
     /// recorded, so a failure never leaves the user with neither.
-    pub async fn set_avatar(&self, user_id: i64, image: &StoredImage) -> Result<(), ApiError> {
+    pub async fn set_avatar(&self, user_id: i64, image: &StoredImage) -> Result<(), AppError> {
         let replaced = async {
             let mut tx = self.db.pool().begin().await?;
             store::insert_image(
@@ -255,9 +271,9 @@ impl Media {
     pub async fn stage_all(
         &self,
         field: &str,
-        uploads: Vec<UploadValue>,
+        uploads: Vec<Upload>,
         uploader_id: i64,
-    ) -> Result<Vec<Uuid>, ApiError> {
+    ) -> Result<Vec<Uuid>, AppError> {
         self.admit(uploader_id, uploads.len()).await?;
         let mut staged = Vec::with_capacity(uploads.len());
         for (i, upload) in uploads.into_iter().enumerate() {
@@ -268,7 +284,7 @@ impl Media {
                         .await
                 {
                     self.discard(&image).await;
-                    return Err(ApiError::from(e));
+                    return Err(AppError::from(e));
                 }
                 Ok(image.id)
             };

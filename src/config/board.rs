@@ -1,0 +1,25 @@
+//! The board: posting trips.
+
+use super::checks::at_least_one;
+use super::keys::{Invalid, config_group};
+
+config_group! {
+    pub struct Board {
+        title: "Board",
+        about: "Posting, changing and closing trips.",
+        board_saga_wait_ms: u64 = 10_000,
+            "how long createPost/updatePost/deletePost wait for their saga; past it createPost answers the PENDING post and its `sagaId`";
+        board_max_images_per_post: usize = 5,
+            "most images one post may have (existing − removed + new)";
+        board_max_posts_per_hour: u32 = 30,
+            "`createPost` calls one user may make per hour; more is `RATE_LIMITED`";
+        board_close_interval_secs: u64 = 300,
+            "how often the `<prefix>.close-posts` schedule closes trips whose meeting time has passed";
+    }
+}
+
+impl Board {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one(&[("board_close_interval_secs", self.board_close_interval_secs)])
+    }
+}

@@ -1,0 +1,27 @@
+//! The board context's tables: posts, their fish types, applications. Every write the sagas make
+//! is idempotent (Temporal may run an activity twice) and writes its outbox event in the same
+//! transaction.
+//!
+//! - [`posts`]: a post's life — written PENDING, published, changed under a saga's hold, closed,
+//!   hidden and deleted;
+//! - [`reading`]: posts by id, by user and by the listing's filters and keyset;
+//! - [`applications`]: seats taken and given back, and who applied where.
+
+mod applications;
+mod posts;
+mod reading;
+mod rows;
+
+pub use applications::{
+    ApplicationRow, Seat, application_by_id, application_of, applications_of_posts,
+    applications_of_users, delete_applications, give_back_seat, refusal, take_seat,
+};
+pub use posts::{
+    Snapshot, close_past, delete_post, hide, insert_pending, publish, release_update,
+    reserve_post_id, restore_fields, update_fields,
+};
+pub use reading::{
+    Keyset, Order, PostFilter, PostVisibility, SortBy, fish_types_of, list_posts, post_by_id,
+    posts_by_ids, posts_of_users,
+};
+pub use rows::{PostRow, PostRuleError, WritePostError};
