@@ -72,7 +72,9 @@ async fn rooms(app: &TestApp) -> Vec<Room> {
         board::publish(&pool, post).await.unwrap();
         for id in &ids[1..] {
             // A member holds a seat first, as the Apply saga does it.
-            board::take_seat(&pool, post, *id).await.unwrap();
+            board::take_seat(&pool, post, *id, board::SeatWay::default())
+                .await
+                .unwrap();
             chat::join_room(&pool, post, *id).await.unwrap();
         }
         rooms.push(Room {

@@ -8,14 +8,17 @@ use fishapp_api::client_address::TrustedProxies;
 use fishapp_api::graphql::QueryLimits;
 use fishapp_api::graphql::streams::StreamCaps;
 use fishapp_api::metrics::{new_registry, probe_router};
-use fishapp_api::{Dependencies, HttpSettings};
+use fishapp_api::{Dependencies, HttpSettings, Services};
 use fishapp_app::account::EmailChangeSettings;
 use fishapp_app::account::limits::LoginLimits;
 use fishapp_app::account::tokens::{TokenKeys, generate_private_key_pem};
 use fishapp_app::cache::WindowLimiter;
 use fishapp_app::chat::Chat;
 use fishapp_app::chat::live::{LiveChat, LiveSettings};
-use fishapp_app::{Accounts, AuthSettings, Board, BoardSettings, Media, MediaSettings, Redis};
+use fishapp_app::{
+    Accounts, AuthSettings, Board, BoardSettings, Calendar, CalendarSettings, Media, MediaSettings,
+    Redis,
+};
 use fishapp_mail::{MailSettings, Mailer, Transport};
 use fishapp_media::{
     DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
@@ -24,6 +27,7 @@ use fishapp_relaylog::{RelayMetrics, RelaySettings, StreamSettings};
 use fishapp_store::{Database, MigrationReport};
 use fishapp_temporal::{Temporal, TemporalSettings};
 use fishapp_workflows::TaskQueues;
+use fishapp_workflows::trip::TripTimings;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -322,6 +326,14 @@ pub async fn start_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningApi> {
     let settings = http_settings(config, metrics.clone())?;
+    let calendar = Calendar::new(
+        deps.db.clone(),
+        keys.clone(),
+        CalendarSettings {
+            api_url: config.http.http_public_url.clone(),
+            post_url: config.board.board_post_url.clone(),
+        },
+    );
     let accounts = Accounts::new(
         deps.db.clone(),
         deps.redis.clone(),
@@ -353,6 +365,11 @@ pub async fn start_api(
             saga_wait: Duration::from_millis(config.board.board_saga_wait_ms),
             max_images_per_post: config.board.board_max_images_per_post,
             workflow_id_prefix: config.temporal.temporal_task_queue_prefix.clone(),
+            trip: TripTimings {
+                reminder_before_secs: config.trip.trip_reminder_before_secs,
+                requests_expire_before_secs: config.trip.trip_requests_expire_before_secs,
+                completed_after_secs: config.trip.trip_completed_after_secs,
+            },
         },
         WindowLimiter::new(
             deps.redis.clone(),
@@ -382,7 +399,14 @@ pub async fn start_api(
             Duration::from_secs(config.chat.chat_message_window_secs),
         ),
     );
-    let router = fishapp_api::router(deps, accounts, media, board, chat, &settings)?
+    let services = Services {
+        accounts,
+        media,
+        board,
+        chat,
+        calendar,
+    };
+    let router = fishapp_api::router(deps, services, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = TcpListener::bind(config.http.http_addr)
         .await

@@ -434,12 +434,7 @@ async fn an_apply_interrupted_by_a_worker_kill_finishes_once_on_another_worker()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // From here on only a worker process whose join step fails its first four attempts runs.
-    setup.cancel();
-    tokio::task::spawn_blocking(move || setup_worker.join())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    TestApp::stop_worker(setup, setup_worker).await;
     let mut first = common::worker_process(&app, "ApplyWorkflow/chat.join_room@4");
     let body = apply(&app, &angler, &post).await;
     assert_eq!(error_code(&body), "UNAVAILABLE", "still running: {body}");

@@ -273,6 +273,16 @@ const RULES: &[(&str, [&str; 4])] = &[
         "Mutation.createApplyPost",
         ["UNAUTHENTICATED", "ok", "CONFLICT", "CONFLICT"],
     ),
+    // Only the organiser answers a request, and a seated application is none (NOT_WAITING);
+    // the answers that succeed are in tests/trips.rs. Before the member withdraws it below.
+    (
+        "Mutation.acceptApplyPost",
+        ["UNAUTHENTICATED", "NOT_FOUND", "CONFLICT", "NOT_FOUND"],
+    ),
+    (
+        "Mutation.declineApplyPost",
+        ["UNAUTHENTICATED", "NOT_FOUND", "CONFLICT", "NOT_FOUND"],
+    ),
     (
         "Mutation.deleteApplyPost",
         ["UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "ok"],
@@ -420,6 +430,24 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
                 .ask(
                     role,
                     "mutation($input: DeleteApplyPostInput!) { deleteApplyPost(input: $input) { success } }",
+                    json!({ "input": { "id": world.application } }),
+                )
+                .await
+        }
+        "Mutation.acceptApplyPost" => {
+            world
+                .ask(
+                    role,
+                    "mutation($input: AcceptApplyPostInput!) { acceptApplyPost(input: $input) { applyPost { id } } }",
+                    json!({ "input": { "id": world.application } }),
+                )
+                .await
+        }
+        "Mutation.declineApplyPost" => {
+            world
+                .ask(
+                    role,
+                    "mutation($input: DeclineApplyPostInput!) { declineApplyPost(input: $input) { success } }",
                     json!({ "input": { "id": world.application } }),
                 )
                 .await

@@ -585,7 +585,9 @@ async fn a_page_of_messages_costs_a_constant_number_of_statements() {
     let room = chat::create_room(&pool, post, owner_id).await.unwrap();
     board::publish(&pool, post).await.unwrap();
     // A member holds a seat first, as the Apply saga does it.
-    board::take_seat(&pool, post, angler_id).await.unwrap();
+    board::take_seat(&pool, post, angler_id, board::SeatWay::default())
+        .await
+        .unwrap();
     chat::join_room(&pool, post, angler_id).await.unwrap();
     for i in 0..60 {
         let author = if i % 2 == 0 { owner_id } else { angler_id };

@@ -5,7 +5,9 @@
 //! steps became local activities (the `local-db-steps` patch), `*_local_steps*.json` after;
 //! `update_post*.json` and `withdraw.json` before UpdatePost held its post and Withdraw gave the
 //! seat back first (`serialized-updates`, `withdraw-seat-first`), `update_post_serialized*.json`
-//! and `withdraw_seat_first.json` after.
+//! and `withdraw_seat_first.json` after. `create_post_trip.json`, `apply_{waitlisted,promoted,
+//! accepted}.json`, `update_post_trip.json`, `withdraw_trip.json`, `trip_life.json` and
+//! `trip_requests_expired.json` came with the trip workflow (the `trip-workflow` patch).
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 #[tokio::test]
@@ -29,22 +31,30 @@ async fn every_recorded_history_replays_against_this_build() {
         replayed,
         [
             "apply.json",
+            "apply_accepted.json",
             "apply_compensated.json",
             "apply_local_steps.json",
             "apply_local_steps_compensated.json",
+            "apply_promoted.json",
+            "apply_waitlisted.json",
             "cleanup_staged_images.json",
             "close_past_posts.json",
             "create_post.json",
             "create_post_compensated.json",
             "create_post_local_steps.json",
             "create_post_local_steps_compensated.json",
+            "create_post_trip.json",
             "delete_post.json",
+            "trip_life.json",
+            "trip_requests_expired.json",
             "update_post.json",
             "update_post_compensated.json",
             "update_post_serialized.json",
             "update_post_serialized_compensated.json",
+            "update_post_trip.json",
             "withdraw.json",
-            "withdraw_seat_first.json"
+            "withdraw_seat_first.json",
+            "withdraw_trip.json"
         ],
         "every recorded history was replayed"
     );

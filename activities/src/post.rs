@@ -3,7 +3,9 @@
 use crate::faults::{FaultPlan, rule_violation};
 use fishapp_domain::board::PostDraft;
 use fishapp_store::Database;
-use fishapp_store::board::{self as store, PostRow, Seat, Snapshot, WritePostError};
+use fishapp_store::board::{
+    self as store, ApplicationRow, PostRow, Seat, SeatWay, SeatsView, Snapshot, WritePostError,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -40,11 +42,21 @@ pub struct RestoreFields {
     pub snapshot: Snapshot,
 }
 
-/// Whose seat on which trip.
+/// Whose seat on which trip, and how it is asked for.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SeatOf {
     pub post_id: i64,
     pub user_id: i64,
+    /// Absent from histories recorded before the line and approval existed: applying.
+    #[serde(default)]
+    pub way: SeatWay,
+}
+
+/// The first in a trip's line, when a seat is free for them, and the seats as they stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextInLine {
+    pub next: Option<ApplicationRow>,
+    pub seats: SeatsView,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -175,7 +187,7 @@ impl PostActivities {
         input: SeatOf,
     ) -> Result<Seat, ActivityError> {
         self.faults.check(&ctx, "post.take_seat")?;
-        Ok(store::take_seat(self.db.pool(), input.post_id, input.user_id).await?)
+        Ok(store::take_seat(self.db.pool(), input.post_id, input.user_id, input.way).await?)
     }
 
     /// Withdraw's last step, and the compensation of `take_seat`.
@@ -188,10 +200,66 @@ impl PostActivities {
         if input.announce {
             self.faults.check(&ctx, "post.give_back_seat")?;
         }
-        Ok(
+        let given_back =
             store::give_back_seat(self.db.pool(), input.post_id, input.user_id, input.announce)
-                .await?,
-        )
+                .await?;
+        Ok(given_back.is_some())
+    }
+
+    /// The trip workflow at the meeting time: OPEN → CLOSED.
+    #[activity]
+    pub async fn close_post(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<bool, ActivityError> {
+        self.faults.check(&ctx, "post.close_post")?;
+        Ok(store::close_post(self.db.pool(), post_id).await?)
+    }
+
+    /// The trip workflow some hours after the meeting: CLOSED → COMPLETED, members invited to
+    /// say how it went.
+    #[activity]
+    pub async fn complete_post(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<bool, ActivityError> {
+        self.faults.check(&ctx, "post.complete_post")?;
+        Ok(store::complete_post(self.db.pool(), post_id).await?)
+    }
+
+    /// The trip workflow before the meeting: the reminder event for the members.
+    #[activity]
+    pub async fn remind(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<bool, ActivityError> {
+        self.faults.check(&ctx, "post.remind")?;
+        Ok(store::remind(self.db.pool(), post_id).await?)
+    }
+
+    /// The trip workflow when seats may have freed: who is next in line, if anyone may move up.
+    #[activity]
+    pub async fn next_in_line(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<NextInLine, ActivityError> {
+        let (next, seats) = store::next_in_line(self.db.pool(), post_id).await?;
+        Ok(NextInLine { next, seats })
+    }
+
+    /// The trip workflow at the request deadline: requests nobody answered go.
+    #[activity]
+    pub async fn expire_requests(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        post_id: i64,
+    ) -> Result<u64, ActivityError> {
+        self.faults.check(&ctx, "post.expire_requests")?;
+        Ok(store::expire_requests(self.db.pool(), post_id).await?)
     }
 
     /// Teardown, first step: the post disappears from every listing.

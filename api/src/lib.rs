@@ -7,6 +7,7 @@
 //! Depends on the application crate (and the domain and store for reads of its own: the
 //! dataloaders); nothing depends on it but the binary.
 
+mod calendar;
 pub mod client_address;
 pub mod error;
 mod graphiql;
@@ -18,4 +19,4 @@ mod router;
 mod websocket;
 
 pub use error::AppError;
-pub use router::{Dependencies, HttpSettings, RouterError, router, with_middleware};
+pub use router::{Dependencies, HttpSettings, RouterError, Services, router, with_middleware};

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes and the middleware every request passes through.
 
+use crate::calendar;
 use crate::client_address::TrustedProxies;
 use crate::error::{finalize_response, server_error};
 use crate::graphiql;
@@ -19,6 +20,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
+use fishapp_app::Calendar;
 use fishapp_app::account::Accounts;
 use fishapp_app::board::Board;
 use fishapp_app::cache::Redis;
@@ -107,6 +109,7 @@ pub enum RouterError {
 struct AppState {
     deps: Dependencies,
     accounts: Accounts,
+    calendar: Calendar,
     schema: GuardedSchema,
     metrics: Arc<HttpMetrics>,
     query_limits: QueryLimits,
@@ -124,20 +127,33 @@ impl FromRef<AppState> for Dependencies {
     }
 }
 
+impl FromRef<AppState> for Calendar {
+    fn from_ref(state: &AppState) -> Self {
+        state.calendar.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<HttpMetrics> {
     fn from_ref(state: &AppState) -> Self {
         state.metrics.clone()
     }
 }
 
+/// The application's use cases the API serves.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: Accounts,
+    pub media: Media,
+    pub board: Board,
+    pub chat: Chat,
+    pub calendar: Calendar,
+}
+
 /// Builds the whole HTTP application. Serve it with connect info (`into_make_service_with_connect_info::<SocketAddr>`):
 /// login limits count per client address.
 pub fn router(
     deps: Dependencies,
-    accounts: Accounts,
-    media: Media,
-    board: Board,
-    chat: Chat,
+    services: Services,
     settings: &HttpSettings,
 ) -> Result<Router, RouterError> {
     let build = || {
@@ -147,17 +163,19 @@ pub fn router(
         }
         schema
             .data(deps.clone())
-            .data(accounts.clone())
-            .data(media.clone())
-            .data(board.clone())
-            .data(chat.clone())
+            .data(services.accounts.clone())
+            .data(services.media.clone())
+            .data(services.board.clone())
+            .data(services.chat.clone())
+            .data(services.calendar.clone())
             .data(settings.stream_caps.clone())
     };
     let schema = GuardedSchema::new(build, settings.query_limits);
     let metrics = HttpMetrics::new(&settings.metrics)?;
     let state = AppState {
         deps,
-        accounts,
+        accounts: services.accounts.clone(),
+        calendar: services.calendar.clone(),
         schema,
         metrics: metrics.clone(),
         query_limits: settings.query_limits,
@@ -200,6 +218,7 @@ pub fn router(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/trips/{file}", get(calendar::trip_event))
         .with_state(state);
     layered(routes, metrics, settings)
 }

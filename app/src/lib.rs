@@ -7,6 +7,7 @@
 //! - [`board`]: posting, changing and tearing down trips, applying and withdrawing, reading;
 //! - [`chat`]: a trip's room, writing a message, following a room live ([`chat::live`]);
 //! - [`media`]: uploads checked, processed and stored;
+//! - [`calendar`]: a trip's iCalendar event, behind a link for its members;
 //! - [`cache`]: Redis, for rate limits and the token denylist.
 //!
 //! No transport here: no axum, no async-graphql. Every error is an [`AppError`]; a transport maps
@@ -16,6 +17,7 @@
 pub mod account;
 pub mod board;
 pub mod cache;
+pub mod calendar;
 pub mod chat;
 mod cpu;
 pub mod error;
@@ -24,5 +26,6 @@ pub mod media;
 pub use account::{Accounts, AuthSettings};
 pub use board::{Board, BoardSettings};
 pub use cache::Redis;
+pub use calendar::{Calendar, CalendarSettings};
 pub use error::AppError;
 pub use media::{Media, MediaSettings, Upload};

@@ -198,6 +198,11 @@ pub struct PostDraft {
     pub meeting_at: MeetingAt,
     pub max_apply: MaxApply,
     pub fish_type_ids: FishTypeIds,
+    /// Whether the organiser approves each application: `Some` sets it, `None` keeps what the
+    /// post has (off for a new post). Absent from histories recorded before it existed, and
+    /// left out when `None` so a draft without it is written as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_required: Option<bool>,
 }
 
 /// Where a post is in its life. Stored as its upper-case name.
@@ -210,6 +215,9 @@ pub enum PostStatus {
     Open,
     /// The meeting time has passed.
     Closed,
+    /// Some hours after the meeting: the trip's life is over (its members were asked how it
+    /// went).
+    Completed,
     /// Being torn down: its owner's alone, until it is gone.
     Deleting,
 }
@@ -220,13 +228,17 @@ impl PostStatus {
             PostStatus::Pending => "PENDING",
             PostStatus::Open => "OPEN",
             PostStatus::Closed => "CLOSED",
+            PostStatus::Completed => "COMPLETED",
             PostStatus::Deleting => "DELETING",
         }
     }
 
     /// Whether everyone may see a post in this status (its owner always may).
     pub const fn is_public(self) -> bool {
-        matches!(self, PostStatus::Open | PostStatus::Closed)
+        matches!(
+            self,
+            PostStatus::Open | PostStatus::Closed | PostStatus::Completed
+        )
     }
 }
 
@@ -246,6 +258,9 @@ pub enum ApplyRefusal {
     Full,
     /// The applicant has applied already.
     AlreadyApplied,
+    /// The application is no longer waiting (in the line, or for the organiser): withdrawn,
+    /// declined or expired meanwhile.
+    NotWaiting,
 }
 
 impl ApplyRefusal {
@@ -258,6 +273,7 @@ impl ApplyRefusal {
             ApplyRefusal::OwnPost => "OWN_POST",
             ApplyRefusal::Full => "POST_FULL",
             ApplyRefusal::AlreadyApplied => "ALREADY_APPLIED",
+            ApplyRefusal::NotWaiting => "NOT_WAITING",
         }
     }
 
@@ -269,6 +285,44 @@ impl ApplyRefusal {
             ApplyRefusal::OwnPost => "one cannot apply to one's own trip",
             ApplyRefusal::Full => "the trip is full",
             ApplyRefusal::AlreadyApplied => "you have applied to this trip already",
+            ApplyRefusal::NotWaiting => "the application is no longer waiting",
+        }
+    }
+}
+
+/// Where an application stands. Stored as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApplicationStatus {
+    /// A seat on the trip, and a member of its room.
+    #[default]
+    Applied,
+    /// In the trip's line (asked for with `waitlist`): promoted, first come first served, when a
+    /// seat frees.
+    Waitlisted,
+    /// Waiting for the organiser of a trip that approves each application; no seat is held.
+    PendingApproval,
+}
+
+impl ApplicationStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApplicationStatus::Applied => "APPLIED",
+            ApplicationStatus::Waitlisted => "WAITLISTED",
+            ApplicationStatus::PendingApproval => "PENDING_APPROVAL",
+        }
+    }
+}
+
+impl TryFrom<String> for ApplicationStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        match stored.as_str() {
+            "APPLIED" => Ok(ApplicationStatus::Applied),
+            "WAITLISTED" => Ok(ApplicationStatus::Waitlisted),
+            "PENDING_APPROVAL" => Ok(ApplicationStatus::PendingApproval),
+            other => Err(format!("unknown application status {other:?}")),
         }
     }
 }
@@ -281,6 +335,7 @@ impl TryFrom<String> for PostStatus {
             "PENDING" => Ok(PostStatus::Pending),
             "OPEN" => Ok(PostStatus::Open),
             "CLOSED" => Ok(PostStatus::Closed),
+            "COMPLETED" => Ok(PostStatus::Completed),
             "DELETING" => Ok(PostStatus::Deleting),
             other => Err(format!("unknown post status {other:?}")),
         }
@@ -323,18 +378,30 @@ mod tests {
     }
 
     #[test]
-    fn statuses_read_back_and_only_open_and_closed_are_public() {
+    fn statuses_read_back_and_only_open_closed_and_completed_are_public() {
         for status in [
             PostStatus::Pending,
             PostStatus::Open,
             PostStatus::Closed,
+            PostStatus::Completed,
             PostStatus::Deleting,
         ] {
             assert_eq!(PostStatus::try_from(status.as_str().to_owned()), Ok(status));
         }
         assert!(PostStatus::try_from("open".to_owned()).is_err());
         assert!(PostStatus::Open.is_public() && PostStatus::Closed.is_public());
+        assert!(PostStatus::Completed.is_public());
         assert!(!PostStatus::Pending.is_public() && !PostStatus::Deleting.is_public());
+        for status in [
+            ApplicationStatus::Applied,
+            ApplicationStatus::Waitlisted,
+            ApplicationStatus::PendingApproval,
+        ] {
+            assert_eq!(
+                ApplicationStatus::try_from(status.as_str().to_owned()),
+                Ok(status)
+            );
+        }
     }
 
     /// The draft reads the field names CreatePost and UpdatePost histories hold, including a

@@ -39,26 +39,42 @@ pub enum EventType {
     PostPublished,
     PostUpdated,
     PostClosed,
+    PostReminderDue,
+    PostCompleted,
     PostDeleted,
     RoomCreated,
     RoomDeleted,
     ApplicationCreated,
     ApplicationDeleted,
+    ApplicationWaitlisted,
+    ApplicationPromoted,
+    ApplicationRequested,
+    ApplicationAccepted,
+    ApplicationDeclined,
+    ApplicationExpired,
     MemberJoined,
     MemberLeft,
     MessageAdded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 19] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
+        EventType::PostReminderDue,
+        EventType::PostCompleted,
         EventType::PostDeleted,
         EventType::RoomCreated,
         EventType::RoomDeleted,
         EventType::ApplicationCreated,
         EventType::ApplicationDeleted,
+        EventType::ApplicationWaitlisted,
+        EventType::ApplicationPromoted,
+        EventType::ApplicationRequested,
+        EventType::ApplicationAccepted,
+        EventType::ApplicationDeclined,
+        EventType::ApplicationExpired,
         EventType::MemberJoined,
         EventType::MemberLeft,
         EventType::MessageAdded,
@@ -70,11 +86,19 @@ impl EventType {
             EventType::PostPublished => "board.post.published",
             EventType::PostUpdated => "board.post.updated",
             EventType::PostClosed => "board.post.closed",
+            EventType::PostReminderDue => "board.post.reminder_due",
+            EventType::PostCompleted => "board.post.completed",
             EventType::PostDeleted => "board.post.deleted",
             EventType::RoomCreated => "chat.room.created",
             EventType::RoomDeleted => "chat.room.deleted",
             EventType::ApplicationCreated => "board.application.created",
             EventType::ApplicationDeleted => "board.application.deleted",
+            EventType::ApplicationWaitlisted => "board.application.waitlisted",
+            EventType::ApplicationPromoted => "board.application.promoted",
+            EventType::ApplicationRequested => "board.application.requested",
+            EventType::ApplicationAccepted => "board.application.accepted",
+            EventType::ApplicationDeclined => "board.application.declined",
+            EventType::ApplicationExpired => "board.application.expired",
             EventType::MemberJoined => "chat.room.member_joined",
             EventType::MemberLeft => "chat.room.member_left",
             EventType::MessageAdded => "chat.room.message_added",
@@ -96,6 +120,8 @@ impl EventType {
             EventType::PostPublished
             | EventType::PostUpdated
             | EventType::PostClosed
+            | EventType::PostReminderDue
+            | EventType::PostCompleted
             | EventType::PostDeleted => Aggregate::Post,
             // Messages and memberships belong to their room: one aggregate, so a room's events
             // are published in the order they were written — a member who left hears of it
@@ -105,7 +131,14 @@ impl EventType {
             | EventType::MessageAdded
             | EventType::MemberJoined
             | EventType::MemberLeft => Aggregate::Room,
-            EventType::ApplicationCreated | EventType::ApplicationDeleted => Aggregate::Application,
+            EventType::ApplicationCreated
+            | EventType::ApplicationDeleted
+            | EventType::ApplicationWaitlisted
+            | EventType::ApplicationPromoted
+            | EventType::ApplicationRequested
+            | EventType::ApplicationAccepted
+            | EventType::ApplicationDeclined
+            | EventType::ApplicationExpired => Aggregate::Application,
         }
     }
 
@@ -125,7 +158,13 @@ impl EventType {
                 "UpdatePost saga: an OPEN post's fields changed (also when a failed update is undone after its first change was announced)"
             }
             EventType::PostClosed => {
-                "the close-posts schedule: an OPEN post's meeting time passed (OPEN → CLOSED)"
+                "the trip workflow at the meeting time (the close-posts schedule is a safety net for trips without one): OPEN → CLOSED"
+            }
+            EventType::PostReminderDue => {
+                "the trip workflow, before the meeting (by default the evening before, Japan time): remind `memberIds` (the organiser and everyone holding a seat)"
+            }
+            EventType::PostCompleted => {
+                "the trip workflow, some hours after the meeting (CLOSED → COMPLETED): invite `memberIds` to say how it went"
             }
             EventType::PostDeleted => "DeletePost saga (teardown), last step: the post is gone",
             EventType::RoomCreated => {
@@ -138,7 +177,25 @@ impl EventType {
                 "Apply saga, first step: a seat was taken (the post's `applyCount` grew by one)"
             }
             EventType::ApplicationDeleted => {
-                "Withdraw saga: the applicant gave the seat back; also when a failed Apply gives back a seat whose `board.application.created` was already published"
+                "Withdraw saga: the applicant gave the seat back, left the line or took back a request (`status` says which); also when a failed Apply gives back a seat whose `board.application.created` was already published"
+            }
+            EventType::ApplicationWaitlisted => {
+                "Apply saga on a full trip, asked with `waitlist`: the applicant is in the trip's line (no seat yet)"
+            }
+            EventType::ApplicationPromoted => {
+                "the trip workflow, when a seat freed: the first in line took it (WAITLISTED → APPLIED), through an Apply saga that also joins the room"
+            }
+            EventType::ApplicationRequested => {
+                "Apply saga on a trip that approves each application: a request waits for the organiser (no seat is held)"
+            }
+            EventType::ApplicationAccepted => {
+                "the organiser accepted a request (PENDING_APPROVAL → APPLIED), through an Apply saga that also joins the room"
+            }
+            EventType::ApplicationDeclined => {
+                "the organiser declined a request; the request is gone"
+            }
+            EventType::ApplicationExpired => {
+                "the trip workflow, at the request deadline before the meeting: a request nobody answered is gone"
             }
             EventType::MemberJoined => "Apply saga: the applicant joined the post's chat room",
             EventType::MemberLeft => {
@@ -156,6 +213,9 @@ impl EventType {
             (EventType::MessageAdded, _) => serde_json::to_value(MessageData::example()),
             (EventType::MemberJoined | EventType::MemberLeft, _) => {
                 serde_json::to_value(MemberData::example())
+            }
+            (EventType::PostReminderDue | EventType::PostCompleted, _) => {
+                serde_json::to_value(TripNoticeData::example())
             }
             (_, Aggregate::Post) => serde_json::to_value(PostData::example()),
             (_, Aggregate::Room) => serde_json::to_value(RoomData::example()),
@@ -179,10 +239,41 @@ pub struct PostData {
     pub meeting_at: DateTime<Utc>,
     pub max_apply: i32,
     pub apply_count: i32,
-    /// PENDING, OPEN, CLOSED or DELETING.
+    /// PENDING, OPEN, CLOSED, COMPLETED or DELETING.
     pub status: crate::board::PostStatus,
+    /// Whether the organiser approves each application.
+    #[serde(default)]
+    pub approval_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A moment of a trip its members are told of (`data` of `board.post.reminder_due` and
+/// `board.post.completed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TripNoticeData {
+    pub post_id: i64,
+    /// The organiser.
+    pub user_id: i64,
+    pub title: String,
+    pub meeting_at: DateTime<Utc>,
+    pub meeting_place_id: String,
+    /// Everyone it is for: the organiser and every applicant holding a seat.
+    pub member_ids: Vec<i64>,
+}
+
+impl TripNoticeData {
+    fn example() -> Self {
+        Self {
+            post_id: 1,
+            user_id: 1,
+            title: "Sea bass at dawn".to_owned(),
+            meeting_at: DateTime::<Utc>::UNIX_EPOCH,
+            meeting_place_id: "ChIJ51cu8IcbXWARiRtXIothAS4".to_owned(),
+            member_ids: vec![1, 2, 3],
+        }
+    }
 }
 
 /// A chat room (`data` of every `chat.room.*` event).
@@ -202,6 +293,10 @@ pub struct ApplicationData {
     pub id: i64,
     pub post_id: i64,
     pub user_id: i64,
+    /// APPLIED (a seat), WAITLISTED (in the line) or PENDING_APPROVAL (waiting for the
+    /// organiser); as it is after the change (for a deletion: as it was).
+    #[serde(default)]
+    pub status: crate::board::ApplicationStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -254,6 +349,7 @@ impl ApplicationData {
             id: 1,
             post_id: 1,
             user_id: 2,
+            status: crate::board::ApplicationStatus::Applied,
             created_at: at,
             updated_at: at,
         }
@@ -288,6 +384,7 @@ impl PostData {
             max_apply: 3,
             apply_count: 0,
             status: crate::board::PostStatus::Open,
+            approval_required: false,
             created_at: at,
             updated_at: at,
         }
@@ -328,6 +425,12 @@ impl Event {
     /// A `chat.room.created` / `chat.room.deleted` event.
     pub fn room(event_type: EventType, room: &RoomData) -> Self {
         Self::new(event_type, room.id, room)
+    }
+
+    /// `board.post.reminder_due` or `board.post.completed`: a moment of the trip, for its
+    /// members.
+    pub fn trip_notice(event_type: EventType, notice: &TripNoticeData) -> Self {
+        Self::new(event_type, notice.post_id, notice)
     }
 
     /// A `board.application.*` event.

@@ -14,12 +14,21 @@ config_group! {
         board_max_posts_per_hour: u32 = 30,
             "`createPost` calls one user may make per hour; more is `RATE_LIMITED`";
         board_close_interval_secs: u64 = 300,
-            "how often the `<prefix>.close-posts` schedule closes trips whose meeting time has passed";
+            "how often the `<prefix>.close-posts` schedule closes trips whose meeting time has passed: a safety net for trips posted before trip workflows existed (each trip's workflow closes it at its meeting time)";
+        board_post_url: String = "http://localhost:3000/posts/{id}".to_owned(),
+            "the front end's page of a trip (`{id}` is replaced): the URL of its calendar event";
     }
 }
 
 impl Board {
     fn check(&self) -> Result<(), Invalid> {
-        at_least_one(&[("board_close_interval_secs", self.board_close_interval_secs)])
+        at_least_one(&[("board_close_interval_secs", self.board_close_interval_secs)])?;
+        if !self.board_post_url.contains("{id}") {
+            return Err((
+                "board_post_url",
+                "must contain {id}, where the trip's id goes".to_owned(),
+            ));
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The public HTTP listener: addresses, bodies, browsers, proxies, shutdown.
 
-use super::checks::{at_least_one, check_origin};
+use super::checks::{at_least_one, check_origin, check_url};
 use super::keys::{Invalid, config_group};
 use super::serde_lists::list_or_comma_separated;
 use std::net::SocketAddr;
@@ -12,6 +12,8 @@ config_group! {
         about: "The API's listener (`fishapp serve`, `fishapp dev`) and what it accepts.",
         http_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)),
             "where the API listens (port 0: any free port)";
+        http_public_url: String = "http://127.0.0.1:8080".to_owned(),
+            "the API's address as its clients reach it (`https://api.example.com`): absolute links the API hands out start with it (a trip's calendar link)";
         http_metrics_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8083)),
             "where the API (`serve`, `dev`) serves `/metrics` and `/healthz` for scrapers; never on the public port";
         http_body_limit_bytes: usize = 64 * 1024 * 1024,
@@ -38,6 +40,7 @@ impl Http {
             return Err(("http_body_limit_bytes", "must be at least 1024".to_owned()));
         }
         at_least_one(&[("readiness_timeout_ms", self.readiness_timeout_ms)])?;
+        check_url("http_public_url", &self.http_public_url, &["http", "https"])?;
         fishapp_api::client_address::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|m| ("trusted_proxies", m))?;
         for origin in &self.cors_allowed_origins {

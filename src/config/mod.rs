@@ -22,6 +22,7 @@ mod media;
 mod relay;
 mod serde_lists;
 mod temporal;
+mod trip;
 
 pub use accounts::Accounts;
 pub use board::Board;
@@ -34,6 +35,7 @@ pub use mail::{Mail, MailTransportKind};
 pub use media::{Media, MediaBackend};
 pub use relay::Relay;
 pub use temporal::Temporal;
+pub use trip::Trip;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Uncased;
@@ -74,6 +76,8 @@ pub struct Config {
     pub mail: Mail,
     #[serde(flatten)]
     pub board: Board,
+    #[serde(flatten)]
+    pub trip: Trip,
     #[serde(flatten)]
     pub chat: Chat,
     #[serde(flatten)]
@@ -136,6 +140,7 @@ impl Config {
             accounts: extract(&figment)?,
             mail: extract(&figment)?,
             board: extract(&figment)?,
+            trip: extract(&figment)?,
             chat: extract(&figment)?,
             media: extract(&figment)?,
             relay: extract(&figment)?,
@@ -157,6 +162,7 @@ impl Config {
         self.accounts.validate()?;
         self.mail.validate()?;
         self.board.validate()?;
+        self.trip.validate()?;
         self.chat.validate()?;
         self.media.validate()?;
         self.relay.validate()?;
@@ -180,6 +186,7 @@ impl Config {
             Accounts::KEYS,
             Mail::KEYS,
             Board::KEYS,
+            Trip::KEYS,
             Chat::KEYS,
             Media::KEYS,
             Relay::KEYS,
@@ -200,6 +207,7 @@ impl Config {
             group_table::<Accounts>(),
             group_table::<Mail>(),
             group_table::<Board>(),
+            group_table::<Trip>(),
             group_table::<Chat>(),
             group_table::<Media>(),
             group_table::<Relay>(),

@@ -148,7 +148,8 @@ pub async fn join_room(db: &PgPool, post_id: i64, user_id: i64) -> Result<Joined
         return Ok(Joined::NoRoom);
     };
     let seat: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM board.applications WHERE post_id = $1 AND user_id = $2 FOR SHARE",
+        "SELECT id FROM board.applications
+          WHERE post_id = $1 AND user_id = $2 AND status = 'APPLIED' FOR SHARE",
     )
     .bind(post_id)
     .bind(user_id)

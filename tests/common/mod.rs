@@ -228,6 +228,20 @@ impl TestApp {
 
     /// Starts a worker on some of the app's task queues, on a thread and runtime of its own (the SDK's
     /// worker future is not `Send`); cancelling `stop` stops it gracefully.
+    /// Stops a worker [`TestApp::start_worker`] started and waits until it has stopped (it
+    /// finished what it was running).
+    pub async fn stop_worker(
+        stop: CancellationToken,
+        worker: std::thread::JoinHandle<anyhow::Result<()>>,
+    ) {
+        stop.cancel();
+        tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .expect("the worker's thread joins")
+            .expect("the worker did not panic")
+            .expect("the worker stopped cleanly");
+    }
+
     pub fn start_worker(
         &self,
         stop: CancellationToken,
@@ -328,6 +342,23 @@ impl TestApp {
             .await
             .expect("Temporal answers");
         (temporal, client)
+    }
+
+    /// Writes the history of workflow `workflow_id` (its latest run) to
+    /// `tests/histories/<name>.json`, replayed by tests/histories.rs. Only the ignored recorders
+    /// run by `scripts/record-histories` call this.
+    pub async fn save_history(&self, workflow_id: &str, name: &str) {
+        use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions};
+        let (_temporal, client) = self.temporal().await;
+        let history = client
+            .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_owned())
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .expect("the workflow's history");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
+        std::fs::write(dir.join(format!("{name}.json")), history)
+            .expect("tests/histories/ is writable");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -467,6 +498,9 @@ impl Drop for TestApp {
                     if let Err(e) = deleted.await {
                         eprintln!("could not delete the test's schedules: {e}");
                     }
+                    // Trip workflows live until some hours after their meeting: left behind,
+                    // theirs would wait on the shared dev server for a worker that is gone.
+                    terminate_running_workflows(&client, &prefix).await;
                 }
                 stop.cancel();
             });
@@ -487,6 +521,28 @@ impl Drop for TestApp {
                 }
             });
         }
+    }
+}
+
+/// Terminates every running workflow whose id starts with `<prefix>/` (a test's trips).
+pub async fn terminate_running_workflows(client: &temporalio_client::Client, prefix: &str) {
+    use futures::StreamExt;
+    let query = format!("WorkflowId STARTS_WITH \"{prefix}/\" AND ExecutionStatus = \"Running\"");
+    let mut running = client.list_workflows(
+        query,
+        temporalio_client::WorkflowListOptions::builder()
+            .limit(1_000)
+            .build(),
+    );
+    while let Some(Ok(execution)) = running.next().await {
+        let _ = client
+            .get_workflow_handle::<temporalio_client::UntypedWorkflow>(execution.id())
+            .terminate(
+                temporalio_client::WorkflowTerminateOptions::builder()
+                    .reason("the test is over".to_owned())
+                    .build(),
+            )
+            .await;
     }
 }
 

@@ -1,13 +1,14 @@
 //! The board's sagas: create, update and delete (teardown) a post, apply and withdraw. Each step
 //! is an activity on its context's task queue, but CreatePost's and Apply's forward database
 //! steps, which run as local activities on the workflow's worker (see `saga::Placement`); ids are
-//! business keys (see `fishapp_api`'s board service), so a
-//! retried mutation finds the saga it already started.
+//! business keys (see `fishapp_app::board`), so a retried mutation finds the saga it already
+//! started. The sagas that change a trip tell its trip workflow (`crate::trip`) by signal.
 
 use crate::saga::{
     Compensations, ContextQueues, DB_STEP, MEDIA_STEP, Placement, StepError, forward, settle, step,
     until_done,
 };
+use crate::trip::{TRIP_WORKFLOW, TripInput, TripWorkflow};
 use fishapp_activities::chat::{CreateRoom, DeleteRoom, LeaveRoom, Membership};
 use fishapp_activities::media::{AttachImages, DeleteImages, ImageLimit, Owner};
 use fishapp_activities::post::{
@@ -15,10 +16,12 @@ use fishapp_activities::post::{
 };
 use fishapp_activities::{ChatActivities, MediaActivities, PostActivities};
 use fishapp_domain::board::{ApplyRefusal, PostDraft};
-use fishapp_store::board::{ApplicationRow, Seat};
+use fishapp_store::board::{ApplicationRow, Seat, SeatWay};
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{WorkflowContext, WorkflowResult};
+use temporalio_sdk::{
+    ChildWorkflowOptions, ParentClosePolicy, SignalWorkflowOptions, WorkflowContext, WorkflowResult,
+};
 use uuid::Uuid;
 
 /// The version every saga input written by this build carries. Inputs live in histories and are
@@ -46,6 +49,10 @@ pub struct CreatePostInput {
     /// attached; none in sagas started before.
     #[serde(default)]
     pub max_images: Option<u32>,
+    /// The trip workflow to start once the post is published (its id: see
+    /// [`crate::trip::trip_workflow_id`]); none in sagas started before it existed.
+    #[serde(default)]
+    pub trip: Option<TripInput>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -160,7 +167,42 @@ impl CreatePostWorkflow {
         db.forward(ctx, PostActivities::publish, post_id, &q.post, DB_STEP)
             .await
             .map_err(step("publish the post"))?;
+        if let Some(trip) = &input.trip
+            && ctx.patched(TRIP_WORKFLOW)
+        {
+            start_trip(ctx, trip).await;
+        }
         Ok(CreatePostOutput { post_id, room_id })
+    }
+}
+
+/// Starts the trip's workflow (it outlives this saga). Only its start is awaited; a start that
+/// fails (a workflow of that id runs already) leaves the trip to it.
+async fn start_trip<W>(ctx: &WorkflowContext<W>, trip: &TripInput) {
+    let options = ChildWorkflowOptions::builder()
+        .workflow_id(crate::trip::trip_workflow_id(
+            &trip.saga_id_prefix,
+            trip.post_id,
+        ))
+        .static_summary(format!("the life of trip {}", trip.post_id))
+        .parent_close_policy(ParentClosePolicy::Abandon)
+        .build();
+    let _ = ctx
+        .start_child_workflow(TripWorkflow::run, trip.clone(), options)
+        .await;
+}
+
+/// Tells a trip's workflow, if the saga knows it, what changed. A trip without one (posted
+/// before it existed) or whose life is over ignores nothing: the signal just finds no one.
+async fn tell_trip<W, S>(ctx: &WorkflowContext<W>, trip: Option<&str>, signal: S, input: S::Input)
+where
+    S: temporalio_common::SignalDefinition + 'static,
+{
+    if let Some(trip) = trip {
+        let _ = ctx
+            .external_workflow(trip.to_owned(), None)
+            .signal(signal, input, SignalWorkflowOptions::default())
+            .await;
     }
 }
 
@@ -179,6 +221,10 @@ pub struct UpdatePostInput {
     /// As in [`CreatePostInput::max_images`].
     #[serde(default)]
     pub max_images: Option<u32>,
+    /// The trip workflow to tell of the new meeting time and seats; none in sagas started
+    /// before it existed.
+    #[serde(default)]
+    pub trip_workflow_id: Option<String>,
 }
 
 #[workflow]
@@ -299,6 +345,13 @@ impl UpdatePostWorkflow {
             .await
             .map_err(step("release the post"))?;
         }
+        tell_trip(
+            ctx,
+            input.trip_workflow_id.as_deref(),
+            TripWorkflow::rescheduled,
+            input.fields.meeting_at.get(),
+        )
+        .await;
         Ok(())
     }
 }
@@ -318,6 +371,9 @@ pub struct DeletePostInput {
     pub version: u16,
     pub queues: ContextQueues,
     pub post_id: i64,
+    /// The trip workflow whose life the teardown ends; none in sagas started before it existed.
+    #[serde(default)]
+    pub trip_workflow_id: Option<String>,
 }
 
 #[workflow]
@@ -336,6 +392,13 @@ impl DeletePostWorkflow {
     ) -> WorkflowResult<i64> {
         let q = &input.queues;
         let post_id = input.post_id;
+        tell_trip(
+            ctx,
+            input.trip_workflow_id.as_deref(),
+            TripWorkflow::ended,
+            (),
+        )
+        .await;
         ctx.execute_activity(PostActivities::hide, post_id, until_done(&q.post, DB_STEP))
             .await?;
         let messages = ctx
@@ -414,13 +477,23 @@ pub struct ApplyInput {
     pub queues: ContextQueues,
     pub post_id: i64,
     pub user_id: i64,
+    /// Applying (the default, also of sagas started before), a promotion from the line, or an
+    /// accepted request.
+    #[serde(default)]
+    pub way: SeatWay,
+    /// The trip workflow to tell when the applicant joined the line.
+    #[serde(default)]
+    pub trip_workflow_id: Option<String>,
 }
 
-/// An Apply saga's answer: the seat, or why there was none (nothing changed then).
+/// An Apply saga's answer: the seat (and the room), a place in the line or a request (no seat
+/// yet), or why none (nothing changed then).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ApplyOutput {
     Applied(ApplicationRow),
     Refused(ApplyRefusal),
+    Waitlisted(ApplicationRow),
+    Requested(ApplicationRow),
 }
 
 #[workflow]
@@ -469,7 +542,11 @@ impl ApplyWorkflow {
             .forward(
                 ctx,
                 PostActivities::take_seat,
-                SeatOf { post_id, user_id },
+                SeatOf {
+                    post_id,
+                    user_id,
+                    way: input.way,
+                },
                 &q.post,
                 DB_STEP,
             )
@@ -478,6 +555,18 @@ impl ApplyWorkflow {
         let application = match seat {
             Seat::Taken(application) => application,
             Seat::Refused(refusal) => return Ok(ApplyOutput::Refused(refusal)),
+            Seat::Requested(request) => return Ok(ApplyOutput::Requested(request)),
+            Seat::Waitlisted(waiting) => {
+                // A seat may have freed since the trip was found full: the trip looks again.
+                tell_trip(
+                    ctx,
+                    input.trip_workflow_id.as_deref(),
+                    TripWorkflow::seats_changed,
+                    (),
+                )
+                .await;
+                return Ok(ApplyOutput::Waitlisted(waiting));
+            }
         };
         undo.push_activity(
             ctx,
@@ -509,6 +598,9 @@ pub struct WithdrawInput {
     pub queues: ContextQueues,
     pub post_id: i64,
     pub user_id: i64,
+    /// The trip workflow to tell that a seat may have freed (the first in line moves up).
+    #[serde(default)]
+    pub trip_workflow_id: Option<String>,
 }
 
 #[workflow]
@@ -550,13 +642,21 @@ impl WithdrawWorkflow {
                 until_done(&q.post, DB_STEP),
             )
         };
-        if ctx.patched(WITHDRAW_SEAT_FIRST) {
+        let gave_back = if ctx.patched(WITHDRAW_SEAT_FIRST) {
             let gave_back = give_back().await?;
             leave().await?;
-            Ok(gave_back)
+            gave_back
         } else {
             leave().await?;
-            Ok(give_back().await?)
-        }
+            give_back().await?
+        };
+        tell_trip(
+            ctx,
+            input.trip_workflow_id.as_deref(),
+            TripWorkflow::seats_changed,
+            (),
+        )
+        .await;
+        Ok(gave_back)
     }
 }

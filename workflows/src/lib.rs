@@ -13,6 +13,7 @@ pub mod board;
 pub mod media_cleanup;
 pub mod saga;
 pub mod task_queues;
+pub mod trip;
 
 pub use task_queues::TaskQueues;
 
@@ -31,5 +32,6 @@ macro_rules! register_all {
             .and_then(|b| b.register_workflow::<$crate::board::ClosePastPostsWorkflow>())
             .and_then(|b| b.register_workflow::<$crate::board::ApplyWorkflow>())
             .and_then(|b| b.register_workflow::<$crate::board::WithdrawWorkflow>())
+            .and_then(|b| b.register_workflow::<$crate::trip::TripWorkflow>())
     };
 }

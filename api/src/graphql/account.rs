@@ -100,8 +100,9 @@ impl User {
         Ok(loaded.unwrap_or_default().into_iter().map(Post).collect())
     }
 
-    /// The trips the user applied to, newest application first. `first`: at most that many (30
-    /// unless asked, up to 100).
+    /// The trips the user applied to, newest application first: their seats, and for the user
+    /// themself also their places in lines and their requests (see `ApplyPost.status`).
+    /// `first`: at most that many (30 unless asked, up to 100).
     #[graphql(
         complexity = "crate::graphql::list_cost(crate::graphql::USER_LISTS.items(first), child_complexity)"
     )]
@@ -115,7 +116,16 @@ impl User {
             id: self.0.id,
             limit,
         };
-        let loaded = load(&loaders(ctx).applications_of_users, key).await?;
+        let own = ctx
+            .viewer_if_any()
+            .await
+            .is_some_and(|viewer| viewer.user_id == self.0.id);
+        let loader = if own {
+            &loaders(ctx).own_applications
+        } else {
+            &loaders(ctx).applications_of_users
+        };
+        let loaded = load(loader, key).await?;
         Ok(loaded
             .unwrap_or_default()
             .into_iter()

@@ -1,5 +1,7 @@
 //! Applying to a trip and withdrawing, with the original API's names: `createApplyPost`,
-//! `deleteApplyPost`, `ApplyPost`. Both go through sagas (see `fishapp_app::board`).
+//! `deleteApplyPost`, `ApplyPost`; and, added, the trip's line (`waitlist`) and the organiser's
+//! answer to a request (`acceptApplyPost`, `declineApplyPost`). Seats change through sagas
+//! (see `fishapp_app::board`).
 
 use super::account::{User, parse_id};
 use super::board::Post;
@@ -7,17 +9,42 @@ use super::context::Guards;
 use super::loaders::{load, loaders};
 use super::scalars::Time;
 use crate::error::{ApiResult, AppError, IntoGql};
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use fishapp_app::board::Board;
+use fishapp_domain::board::ApplicationStatus;
 use fishapp_store::board::ApplicationRow;
 
-/// One user's seat on one trip.
+/// Where an application stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "fishapp_domain::board::ApplicationStatus")]
+pub(crate) enum ApplyPostStatus {
+    /// A seat on the trip, and a member of its room.
+    Applied,
+    /// In the trip's line: promoted, first come first served, when a seat frees.
+    Waitlisted,
+    /// Waiting for the organiser of a trip that approves each application (no seat is held).
+    PendingApproval,
+}
+
+/// One user's seat on one trip, place in its line, or request to its organiser.
 pub(crate) struct ApplyPost(pub(crate) ApplicationRow);
 
 #[Object]
 impl ApplyPost {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
+    }
+
+    async fn status(&self) -> ApplyPostStatus {
+        self.0.status.into()
+    }
+
+    /// Place in the trip's line (1: next to move up) while WAITLISTED; `null` otherwise.
+    async fn waitlist_position(&self, ctx: &Context<'_>) -> ApiResult<Option<i64>> {
+        if self.0.status != ApplicationStatus::Waitlisted {
+            return Ok(None);
+        }
+        load(&loaders(ctx).waitlist_positions, self.0.id).await
     }
 
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
@@ -44,6 +71,31 @@ impl ApplyPost {
 #[derive(InputObject)]
 pub(crate) struct CreateApplyPostInput {
     post_id: ID,
+    /// On a full trip, join its line instead of being refused (false unless given): the first
+    /// in line takes the next seat that frees.
+    waitlist: Option<bool>,
+}
+
+#[derive(InputObject)]
+pub(crate) struct AcceptApplyPostInput {
+    /// The request (`ApplyPost.id`).
+    id: ID,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct AcceptApplyPostPayload {
+    apply_post: ApplyPost,
+}
+
+#[derive(InputObject)]
+pub(crate) struct DeclineApplyPostInput {
+    /// The request (`ApplyPost.id`).
+    id: ID,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct DeclineApplyPostPayload {
+    success: bool,
 }
 
 #[derive(SimpleObject)]
@@ -66,9 +118,12 @@ pub(crate) struct ApplyingMutation;
 
 #[Object]
 impl ApplyingMutation {
-    /// Takes a seat on someone else's OPEN, future trip while one is left, and joins its chat
-    /// room (the Apply saga). A refusal is CONFLICT (NOT_FOUND for no such trip) with
-    /// `extensions.reason`: POST_NOT_OPEN, POST_IN_THE_PAST, OWN_POST, POST_FULL, ALREADY_APPLIED.
+    /// Takes a seat on someone else's OPEN, future trip while one is left (and nobody is in its
+    /// line), and joins its chat room (the Apply saga). On a full trip with `waitlist`, joins
+    /// its line instead (`status` WAITLISTED); on a trip that approves each application, makes
+    /// a request (`status` PENDING_APPROVAL). A refusal is CONFLICT (NOT_FOUND for no such trip)
+    /// with `extensions.reason`: POST_NOT_OPEN, POST_IN_THE_PAST, OWN_POST, POST_FULL,
+    /// ALREADY_APPLIED.
     async fn create_apply_post(
         &self,
         ctx: &Context<'_>,
@@ -78,7 +133,7 @@ impl ApplyingMutation {
         let post_id = parse_id("input.postId", &input.post_id).gql()?;
         let application = ctx
             .data_unchecked::<Board>()
-            .apply(&viewer, post_id)
+            .apply(&viewer, post_id, input.waitlist.unwrap_or(false))
             .await
             .gql()?;
         Ok(CreateApplyPostPayload {
@@ -86,7 +141,45 @@ impl ApplyingMutation {
         })
     }
 
-    /// Gives the seat back and leaves the room (the Withdraw saga; the applicant only).
+    /// The organiser accepts a request to their trip: the applicant takes a seat and joins the
+    /// room (an Apply saga). CONFLICT with `extensions.reason` POST_FULL when no seat is left
+    /// (the request stays), NOT_WAITING when it was answered, taken back or expired; NOT_FOUND
+    /// for a request to someone else's trip.
+    async fn accept_apply_post(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptApplyPostInput,
+    ) -> ApiResult<AcceptApplyPostPayload> {
+        let viewer = ctx.viewer().await.gql()?;
+        let id = parse_id("input.id", &input.id).gql()?;
+        let application = ctx
+            .data_unchecked::<Board>()
+            .accept(&viewer, id)
+            .await
+            .gql()?;
+        Ok(AcceptApplyPostPayload {
+            apply_post: ApplyPost(application),
+        })
+    }
+
+    /// The organiser declines a request to their trip: it goes (the applicant may ask again).
+    /// Errors as `acceptApplyPost`'s.
+    async fn decline_apply_post(
+        &self,
+        ctx: &Context<'_>,
+        input: DeclineApplyPostInput,
+    ) -> ApiResult<DeclineApplyPostPayload> {
+        let viewer = ctx.viewer().await.gql()?;
+        let id = parse_id("input.id", &input.id).gql()?;
+        ctx.data_unchecked::<Board>()
+            .decline(&viewer, id)
+            .await
+            .gql()?;
+        Ok(DeclineApplyPostPayload { success: true })
+    }
+
+    /// Gives the seat back and leaves the room, leaves the trip's line, or takes a request back
+    /// (the Withdraw saga; the applicant only). A seat given back goes to the first in line.
     async fn delete_apply_post(
         &self,
         ctx: &Context<'_>,

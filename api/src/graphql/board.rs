@@ -7,19 +7,24 @@ use super::account::{User, parse_id};
 use super::applying::ApplyPost;
 use super::context::{Guards, while_signed_in};
 use super::cursor::Cursor;
-use super::loaders::{ListOf, Page, PageSelection, load, load_in_page, loaders};
+use super::loaders::{
+    ApplicationsInLoader, ListOf, Loaders, Page, PageSelection, load, load_in_page, loaders,
+};
 use super::media::{Image, take_upload};
 use super::scalars::Time;
 use super::streams::open_stream;
 use crate::error::{ApiResult, AppError, IntoGql};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription, Upload};
 use chrono::Utc;
+use fishapp_app::Calendar;
 use fishapp_app::board::{Board, MutationKey, NewPost, PostChange};
+use fishapp_domain::board::ApplicationStatus;
 use fishapp_domain::board::{
     Content, FishTypeIds, FishingSpotTypeId, MaxApply, MeetingAt, MeetingPlaceId, PostDraft,
     PrefectureId, Title,
 };
-use fishapp_store::board::{self as store, Order, PostFilter, PostRow, SortBy};
+use fishapp_store::board::{self as store, ApplicationRow, Order, PostFilter, PostRow, SortBy};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -37,6 +42,8 @@ pub(crate) enum PostStatus {
     Open,
     /// The meeting time has passed.
     Closed,
+    /// Some hours after the meeting: the trip's life is over.
+    Completed,
     /// Being torn down: visible to its owner only, until it is gone.
     Deleting,
 }
@@ -94,6 +101,57 @@ impl Post {
     async fn status(&self) -> PostStatus {
         self.0.status.into()
     }
+    /// Whether the organiser approves each application: `createApplyPost` then makes a
+    /// request (`ApplyPost.status` PENDING_APPROVAL) that they accept or decline.
+    async fn approval_required(&self) -> bool {
+        self.0.approval_required
+    }
+    /// The trip's line (those who asked for `waitlist` on a full trip), first in line first:
+    /// for its organiser and for those in it; `null` for anyone else. `first`: at most that
+    /// many (100 unless asked, up to 1000).
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::APPLICANTS.items(first), child_complexity)"
+    )]
+    async fn waitlist(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> ApiResult<Option<Vec<ApplyPost>>> {
+        let in_line = |a: &ApplicationRow| a.status == ApplicationStatus::Waitlisted;
+        self.applications_in(ctx, first, in_line, |l| &l.waitlists)
+            .await
+    }
+    /// Requests waiting for the organiser, oldest first: theirs alone (`null` for anyone else).
+    /// `first`: at most that many (100 unless asked, up to 1000).
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::APPLICANTS.items(first), child_complexity)"
+    )]
+    async fn apply_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> ApiResult<Option<Vec<ApplyPost>>> {
+        self.applications_in(ctx, first, |_| false, |l| &l.requests)
+            .await
+    }
+    /// A link to the trip's event (iCalendar, RFC 5545) for a calendar app: for its members
+    /// (the organiser and those holding a seat) alone, `null` for anyone else. Personal — it
+    /// works without a sign-in until some weeks after the meeting, and only while its holder
+    /// is a member.
+    async fn calendar_url(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        let seated = |a: &ApplicationRow| a.status == ApplicationStatus::Applied;
+        if !self.viewer_is_organiser_or(ctx, seated).await? {
+            return Ok(None);
+        }
+        let Some(viewer) = ctx.viewer_if_any().await else {
+            return Ok(None);
+        };
+        let link = ctx
+            .data_unchecked::<Calendar>()
+            .link(viewer.user_id, &self.0)
+            .gql()?;
+        Ok(Some(link))
+    }
     /// Who applied, oldest first. `first`: at most that many (100 unless asked, up to 1000).
     #[graphql(
         complexity = "crate::graphql::list_cost(crate::graphql::APPLICANTS.items(first), child_complexity)"
@@ -131,6 +189,52 @@ impl Post {
     }
     async fn updated_at(&self) -> Time {
         Time(self.0.updated_at)
+    }
+}
+
+impl Post {
+    /// Whether the caller is this trip's organiser, or has an application to it that `mine`
+    /// accepts (anonymous: no).
+    /// The trip's applications in one status (`of` picks the loader), at most `first`: for the
+    /// organiser and for a viewer whose own application `may_see` admits; `None` for anyone else.
+    async fn applications_in(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        may_see: impl FnOnce(&ApplicationRow) -> bool,
+        of: impl FnOnce(&Loaders) -> &DataLoader<ApplicationsInLoader>,
+    ) -> ApiResult<Option<Vec<ApplyPost>>> {
+        let limit = APPLICANTS.limit("first", first).gql()?;
+        if !self.viewer_is_organiser_or(ctx, may_see).await? {
+            return Ok(None);
+        }
+        let key = ListOf {
+            id: self.0.id,
+            limit,
+        };
+        let loaded = load(of(loaders(ctx)), key).await?;
+        Ok(Some(
+            loaded
+                .unwrap_or_default()
+                .into_iter()
+                .map(ApplyPost)
+                .collect(),
+        ))
+    }
+
+    async fn viewer_is_organiser_or(
+        &self,
+        ctx: &Context<'_>,
+        mine: impl FnOnce(&ApplicationRow) -> bool,
+    ) -> ApiResult<bool> {
+        let Some(viewer) = ctx.viewer_if_any().await else {
+            return Ok(false);
+        };
+        if viewer.user_id == self.0.user_id {
+            return Ok(true);
+        }
+        let application = load(&loaders(ctx).application_of, (self.0.id, viewer.user_id)).await?;
+        Ok(application.as_ref().is_some_and(mine))
     }
 }
 
@@ -263,6 +367,7 @@ impl PostFieldsInput {
             meeting_at: MeetingAt::parse("input.meetingAt", self.meeting_at.0, Utc::now())?,
             max_apply: MaxApply::parse("input.maxApply", self.max_apply.into())?,
             fish_type_ids: FishTypeIds::parse("input.fishTypeIds", &fish)?,
+            approval_required: None,
         })
     }
 }
@@ -272,6 +377,8 @@ pub(crate) struct CreatePostInput {
     #[graphql(flatten)]
     fields: PostFieldsInput,
     images: Option<Vec<Upload>>,
+    /// The organiser approves each application (false unless given).
+    approval_required: Option<bool>,
     /// An idempotency key: the same key from the same user returns the same post (and runs
     /// one saga), however often the mutation is retried. 1–64 of `A-Z a-z 0-9 - _ .`.
     client_mutation_id: Option<String>,
@@ -294,6 +401,9 @@ pub(crate) struct UpdatePostInput {
     image_ids_to_delete: Option<Vec<i64>>,
     images: Option<Vec<Upload>>,
     client_mutation_id: Option<String>,
+    /// Turns the organiser's approval on or off (left out: as it is). Requests already made
+    /// stay until answered or expired.
+    approval_required: Option<bool>,
 }
 
 #[derive(SimpleObject)]
@@ -482,7 +592,10 @@ impl BoardMutation {
     ) -> ApiResult<CreatePostPayload> {
         let viewer = ctx.viewer().await.gql()?;
         let request = NewPost {
-            draft: input.fields.parse().gql()?,
+            draft: PostDraft {
+                approval_required: Some(input.approval_required.unwrap_or(false)),
+                ..input.fields.parse().gql()?
+            },
             key: MutationKey::parse(
                 "input.clientMutationId",
                 input.client_mutation_id.as_deref(),
@@ -510,7 +623,10 @@ impl BoardMutation {
         let viewer = ctx.viewer().await.gql()?;
         let change = PostChange {
             post_id: parse_id("input.id", &input.id).gql()?,
-            draft: input.fields.parse().gql()?,
+            draft: PostDraft {
+                approval_required: input.approval_required,
+                ..input.fields.parse().gql()?
+            },
             image_ids_to_delete: input.image_ids_to_delete.unwrap_or_default(),
             key: MutationKey::parse(
                 "input.clientMutationId",

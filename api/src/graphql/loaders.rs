@@ -5,6 +5,7 @@
 use crate::error::ApiResult;
 use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
+use fishapp_domain::board::ApplicationStatus;
 use fishapp_domain::media::OwnerType;
 use fishapp_store::Database;
 use fishapp_store::account::{self, UserRow};
@@ -28,8 +29,18 @@ pub(crate) struct Loaders {
     pub posts: DataLoader<PostLoader>,
     /// A post's applications, oldest first (as many as the field asked for).
     pub applications: DataLoader<ApplicationsLoader>,
-    /// A user's applications, newest first (as many as the field asked for).
+    /// A user's seats, newest first (as many as the field asked for).
     pub applications_of_users: DataLoader<UserApplicationsLoader>,
+    /// The same with the user's places in lines and requests: for the user themself.
+    pub own_applications: DataLoader<UserApplicationsLoader>,
+    /// A trip's line, first in line first (as many as the field asked for).
+    pub waitlists: DataLoader<ApplicationsInLoader>,
+    /// Requests to a trip's organiser, oldest first (as many as the field asked for).
+    pub requests: DataLoader<ApplicationsInLoader>,
+    /// One user's application to a post, if any (keys: post id, user id).
+    pub application_of: DataLoader<ApplicationOfLoader>,
+    /// An application's place in its trip's line, while it is in one.
+    pub waitlist_positions: DataLoader<WaitlistPositionLoader>,
     /// A user's posts as the reader may see them, newest first (as many as the field asked for).
     pub posts_of_users: DataLoader<UserPostsLoader>,
     /// The nested data of the request's page of posts, when `posts` loaded it in one go.
@@ -49,9 +60,23 @@ impl Loaders {
             posts: DataLoader::new(PostLoader(db.clone()), tokio::spawn),
             applications: DataLoader::new(ApplicationsLoader(db.clone()), tokio::spawn),
             applications_of_users: DataLoader::new(
-                UserApplicationsLoader(db.clone()),
+                UserApplicationsLoader(db.clone(), false),
                 tokio::spawn,
             ),
+            own_applications: DataLoader::new(
+                UserApplicationsLoader(db.clone(), true),
+                tokio::spawn,
+            ),
+            waitlists: DataLoader::new(
+                ApplicationsInLoader(db.clone(), ApplicationStatus::Waitlisted),
+                tokio::spawn,
+            ),
+            requests: DataLoader::new(
+                ApplicationsInLoader(db.clone(), ApplicationStatus::PendingApproval),
+                tokio::spawn,
+            ),
+            application_of: DataLoader::new(ApplicationOfLoader(db.clone()), tokio::spawn),
+            waitlist_positions: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn),
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
             page: OnceLock::new(),
         }
@@ -334,7 +359,8 @@ impl Loader<ListOf> for ApplicationsLoader {
     }
 }
 
-pub(crate) struct UserApplicationsLoader(Database);
+/// A user's applications: their seats, or (`.1`) all of them.
+pub(crate) struct UserApplicationsLoader(Database, bool);
 
 impl Loader<ListOf> for UserApplicationsLoader {
     type Value = Vec<ApplicationRow>;
@@ -345,8 +371,65 @@ impl Loader<ListOf> for UserApplicationsLoader {
         keys: &[ListOf],
     ) -> Result<HashMap<ListOf, Vec<ApplicationRow>>, LoadError> {
         let (ids, limit) = ListOf::batch(keys);
-        let rows = board::applications_of_users(self.0.pool(), &ids, limit).await?;
+        let rows = board::applications_of_users(self.0.pool(), &ids, limit, self.1).await?;
         Ok(ListOf::answer(keys, rows, |a| a.user_id))
+    }
+}
+
+/// A trip's applications in one status (its line, its requests), oldest first.
+pub(crate) struct ApplicationsInLoader(Database, ApplicationStatus);
+
+impl Loader<ListOf> for ApplicationsInLoader {
+    type Value = Vec<ApplicationRow>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ListOf],
+    ) -> Result<HashMap<ListOf, Vec<ApplicationRow>>, LoadError> {
+        let (ids, limit) = ListOf::batch(keys);
+        let rows = board::applications_of_posts_in(self.0.pool(), &ids, self.1, limit).await?;
+        Ok(ListOf::answer(keys, rows, |a| a.post_id))
+    }
+}
+
+/// One user's application to a post: (post id, user id) → the application. A request asks for
+/// one viewer, so a batch is one statement per user in it.
+pub(crate) struct ApplicationOfLoader(Database);
+
+impl Loader<(i64, i64)> for ApplicationOfLoader {
+    type Value = ApplicationRow;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(i64, i64)],
+    ) -> Result<HashMap<(i64, i64), ApplicationRow>, LoadError> {
+        let mut by_user: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (post_id, user_id) in keys {
+            by_user.entry(*user_id).or_default().push(*post_id);
+        }
+        let mut found = HashMap::new();
+        for (user_id, post_ids) in by_user {
+            for row in board::applications_of_user_to(self.0.pool(), user_id, &post_ids).await? {
+                found.insert((row.post_id, row.user_id), row);
+            }
+        }
+        Ok(found)
+    }
+}
+
+pub(crate) struct WaitlistPositionLoader(Database);
+
+impl Loader<i64> for WaitlistPositionLoader {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, i64>, LoadError> {
+        Ok(board::waitlist_positions(self.0.pool(), keys)
+            .await?
+            .into_iter()
+            .collect())
     }
 }
 

@@ -42,6 +42,20 @@ pub struct IdClaims {
     pub fid: Uuid,
 }
 
+/// The claims of a calendar link's token: it lets a calendar app read one trip's event for one
+/// member, and nothing else (its audience is not an ID token's, so neither passes for the other).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalendarClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The member's user id.
+    pub sub: String,
+    /// The trip (post id).
+    pub post: i64,
+    pub iat: i64,
+    pub exp: i64,
+}
+
 /// A freshly issued ID token.
 pub struct IssuedIdToken {
     pub token: String,
@@ -161,6 +175,48 @@ impl TokenKeys {
 
     /// Checks signature, algorithm (EdDSA only), key id, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<IdClaims, jsonwebtoken::errors::Error> {
+        self.decode(token, &self.inner.audience)
+    }
+
+    fn calendar_audience(&self) -> String {
+        format!("{}:calendar", self.inner.audience)
+    }
+
+    /// A calendar link's token for `user_id` and trip `post_id`, valid until `expires`.
+    pub fn issue_calendar(
+        &self,
+        user_id: i64,
+        post_id: i64,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = CalendarClaims {
+            iss: self.inner.issuer.clone(),
+            aud: self.calendar_audience(),
+            sub: user_id.to_string(),
+            post: post_id,
+            iat: now.timestamp(),
+            exp: expires.timestamp(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.inner.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.inner.signing)
+    }
+
+    /// Checks a calendar link's token as [`TokenKeys::verify`] checks an ID token, against the
+    /// calendar audience.
+    pub fn verify_calendar(
+        &self,
+        token: &str,
+    ) -> Result<CalendarClaims, jsonwebtoken::errors::Error> {
+        self.decode(token, &self.calendar_audience())
+    }
+
+    fn decode<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<C, jsonwebtoken::errors::Error> {
         use jsonwebtoken::errors::ErrorKind;
         let header = jsonwebtoken::decode_header(token)?;
         if header.alg != Algorithm::EdDSA {
@@ -173,10 +229,10 @@ impl TokenKeys {
             .ok_or(ErrorKind::InvalidKeyFormat)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.inner.issuer]);
-        validation.set_audience(&[&self.inner.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Ok(jsonwebtoken::decode::<IdClaims>(token, &key.key, &validation)?.claims)
+        Ok(jsonwebtoken::decode::<C>(token, &key.key, &validation)?.claims)
     }
 
     /// The JSON Web Key Set of every verification key.
@@ -273,5 +329,23 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
         assert_ne!(a, new_opaque_token());
         assert_eq!(opaque_token_hash(&a).len(), 32);
+    }
+
+    #[test]
+    fn calendar_tokens_and_id_tokens_never_pass_for_each_other() {
+        let keys = keys(&generate_private_key_pem(), &[]);
+        let now = Utc::now();
+        let calendar = keys
+            .issue_calendar(7, 12, now, now + Duration::days(30))
+            .unwrap();
+        let claims = keys.verify_calendar(&calendar).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.post), ("7", 12));
+        assert!(keys.verify(&calendar).is_err());
+        let id = keys.issue(7, Uuid::new_v4(), now).unwrap();
+        assert!(keys.verify_calendar(&id.token).is_err());
+        let expired = keys
+            .issue_calendar(7, 12, now - Duration::days(2), now - Duration::days(1))
+            .unwrap();
+        assert!(keys.verify_calendar(&expired).is_err());
     }
 }

@@ -1,34 +1,35 @@
-//! Taking a seat on a trip and giving it back: the Apply and Withdraw sagas.
+//! Joining a trip and leaving it: the Apply saga (a seat, a place in the trip's line, or a
+//! request to its organiser), the organiser's answer to a request, and the Withdraw saga.
 
 use super::{Board, forward_only};
 use crate::account::Viewer;
 use crate::error::AppError;
-use chrono::Utc;
 use fishapp_domain::board::ApplyRefusal;
-use fishapp_domain::board::PostStatus;
 use fishapp_store::board as store;
-use fishapp_store::board::ApplicationRow;
+use fishapp_store::board::{ApplicationRow, SeatWay};
 use fishapp_temporal::sagas::{self, SagaOutcome, SagaSubject};
 use fishapp_workflows::board::{
     ApplyInput, ApplyOutput, ApplyWorkflow, INPUT_VERSION, WithdrawInput, WithdrawWorkflow,
 };
 
 impl Board {
-    /// Applies `viewer` to a trip through the Apply saga. The rules are checked up front for a
-    /// clear answer; the saga's conditional UPDATE decides races (two applicants for the last
-    /// seat), and its refusal comes back the same way.
-    pub async fn apply(&self, viewer: &Viewer, post_id: i64) -> Result<ApplicationRow, AppError> {
+    /// Applies `viewer` to a trip through the Apply saga: a seat if one is free (and nobody is
+    /// in line before them); on a full trip, a place in its line when `waitlist` asks for it;
+    /// on a trip that approves each application, a request to its organiser. The rules are
+    /// checked up front for a clear answer; the saga decides races (two applicants for the last
+    /// seat) with the post's row held, and its refusal comes back the same way. The answer's
+    /// `status` says which it came to.
+    pub async fn apply(
+        &self,
+        viewer: &Viewer,
+        post_id: i64,
+        waitlist: bool,
+    ) -> Result<ApplicationRow, AppError> {
         let post = store::post_by_id(self.db.pool(), post_id)
             .await?
             .filter(|p| p.status.is_public() || p.user_id == viewer.user_id);
-        let seat_left = post.as_ref().is_some_and(|p| {
-            p.status == PostStatus::Open
-                && p.meeting_at > Utc::now()
-                && p.user_id != viewer.user_id
-                && p.apply_count < p.max_apply
-        });
-        if !seat_left {
-            return Err(store::refusal(post.as_ref(), viewer.user_id).into());
+        if let Some(refusal) = store::refusal(post.as_ref(), viewer.user_id, waitlist) {
+            return Err(refusal.into());
         }
         if store::application_of(self.db.pool(), post_id, viewer.user_id)
             .await?
@@ -36,21 +37,89 @@ impl Board {
         {
             return Err(ApplyRefusal::AlreadyApplied.into());
         }
+        self.run_apply(
+            post_id,
+            viewer.user_id,
+            SeatWay::Apply { waitlist },
+            format!("User {} applies to post {post_id}", viewer.user_id),
+        )
+        .await
+    }
+
+    /// The organiser accepts a request to their trip: the applicant takes a seat and joins the
+    /// room, through an Apply saga (POST_FULL when no seat is left; the request then stays).
+    pub async fn accept(
+        &self,
+        viewer: &Viewer,
+        application_id: i64,
+    ) -> Result<ApplicationRow, AppError> {
+        let request = self.request_to(viewer, application_id).await?;
+        self.run_apply(
+            request.post_id,
+            request.user_id,
+            SeatWay::Accept,
+            format!(
+                "User {} accepts user {} on post {}",
+                viewer.user_id, request.user_id, request.post_id
+            ),
+        )
+        .await
+    }
+
+    /// The organiser declines a request to their trip: it goes (the applicant may ask again).
+    pub async fn decline(&self, viewer: &Viewer, application_id: i64) -> Result<(), AppError> {
+        let request = self.request_to(viewer, application_id).await?;
+        store::decline_request(self.db.pool(), request.post_id, application_id)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| ApplyRefusal::NotWaiting.into())
+    }
+
+    /// A request waiting on one of `viewer`'s trips (NOT_FOUND for anyone else's, as for none).
+    async fn request_to(
+        &self,
+        viewer: &Viewer,
+        application_id: i64,
+    ) -> Result<ApplicationRow, AppError> {
+        let missing = || AppError::NotFound(format!("no request {application_id}"));
+        let request = store::application_by_id(self.db.pool(), application_id)
+            .await?
+            .ok_or_else(missing)?;
+        let post = store::post_by_id(self.db.pool(), request.post_id).await?;
+        if post.is_none_or(|p| p.user_id != viewer.user_id) {
+            return Err(missing());
+        }
+        if request.status != fishapp_domain::board::ApplicationStatus::PendingApproval {
+            return Err(ApplyRefusal::NotWaiting.into());
+        }
+        Ok(request)
+    }
+
+    /// Starts (or joins) the Apply saga of `user_id` on `post_id` and waits for it.
+    async fn run_apply(
+        &self,
+        post_id: i64,
+        user_id: i64,
+        way: SeatWay,
+        summary: String,
+    ) -> Result<ApplicationRow, AppError> {
         let client = self.client()?;
-        let saga_id = self.saga_id(&format!("apply/{post_id}/{}", viewer.user_id));
+        let saga_id = self.saga_id(&format!("apply/{post_id}/{user_id}"));
         let input = ApplyInput {
             version: INPUT_VERSION,
             queues: self.queues(),
             post_id,
-            user_id: viewer.user_id,
+            user_id,
+            way,
+            trip_workflow_id: Some(self.trip_id(post_id)),
         };
         let options = sagas::start_options_rerunnable(
             &self.temporal.settings().task_queues.workflows,
             &saga_id,
             SagaSubject {
                 post_id,
-                user_id: viewer.user_id,
-                summary: format!("User {} applies to post {post_id}", viewer.user_id),
+                user_id,
+                summary,
             },
         );
         sagas::started(
@@ -59,7 +128,11 @@ impl Board {
                 .await,
         )?;
         match sagas::wait_for::<ApplyWorkflow>(&client, &saga_id, self.settings.saga_wait).await? {
-            SagaOutcome::Done(ApplyOutput::Applied(application)) => Ok(application),
+            SagaOutcome::Done(
+                ApplyOutput::Applied(application)
+                | ApplyOutput::Waitlisted(application)
+                | ApplyOutput::Requested(application),
+            ) => Ok(application),
             SagaOutcome::Done(ApplyOutput::Refused(refusal)) => Err(refusal.into()),
             SagaOutcome::Failed(reason) => Err(AppError::Conflict(format!(
                 "the application did not go through ({reason}); nothing was kept"
@@ -71,7 +144,8 @@ impl Board {
     }
 
     /// Withdraws one of `viewer`'s applications through the Withdraw saga (forward only: it
-    /// always finishes), waiting for it up to the budget.
+    /// always finishes), waiting for it up to the budget: a seat is given back (and the first in
+    /// line moves up), a place in the line is left, a request is taken back.
     pub async fn withdraw(&self, viewer: &Viewer, application_id: i64) -> Result<(), AppError> {
         let application = store::application_by_id(self.db.pool(), application_id)
             .await?
@@ -88,6 +162,7 @@ impl Board {
             queues: self.queues(),
             post_id: application.post_id,
             user_id: viewer.user_id,
+            trip_workflow_id: Some(self.trip_id(application.post_id)),
         };
         let options = self.start_options(
             &saga_id,

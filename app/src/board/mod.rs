@@ -35,6 +35,7 @@ use fishapp_store::board::{self as store, PostRow};
 use fishapp_temporal::Temporal;
 use fishapp_temporal::sagas::{self, SagaOutcome, SagaSubject};
 use fishapp_workflows::saga::ContextQueues;
+use fishapp_workflows::trip::{TripTimings, trip_workflow_id};
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
@@ -48,6 +49,8 @@ pub struct BoardSettings {
     pub max_images_per_post: usize,
     /// Put before every workflow id (the deployment's task queue prefix).
     pub workflow_id_prefix: String,
+    /// When a new trip's moments come (its workflow keeps them for its life).
+    pub trip: TripTimings,
 }
 
 #[derive(Clone)]
@@ -125,6 +128,11 @@ impl Board {
 
     fn queues(&self) -> ContextQueues {
         ContextQueues::from(&self.temporal.settings().task_queues)
+    }
+
+    /// The trip workflow of `post_id`.
+    fn trip_id(&self, post_id: i64) -> String {
+        trip_workflow_id(&self.settings.workflow_id_prefix, post_id)
     }
 
     fn saga_id(&self, key: &str) -> String {

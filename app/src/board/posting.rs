@@ -15,6 +15,7 @@ use fishapp_workflows::board::{
     CreatePostInput, CreatePostWorkflow, DeletePostInput, DeletePostWorkflow, INPUT_VERSION,
     UpdatePostInput, UpdatePostWorkflow,
 };
+use fishapp_workflows::trip::{TripInput, TripProgress};
 use temporalio_client::Client;
 use uuid::Uuid;
 
@@ -143,6 +144,15 @@ impl Board {
             fields: request.draft.clone(),
             image_ids,
             max_images: Some(self.max_images()),
+            trip: Some(TripInput {
+                version: INPUT_VERSION,
+                queues: self.queues(),
+                post_id: reserved,
+                meeting_at: request.draft.meeting_at.get(),
+                timings: self.settings.trip,
+                saga_id_prefix: self.settings.workflow_id_prefix.clone(),
+                progress: TripProgress::default(),
+            }),
         };
         let photos = match input.image_ids.len() {
             1 => "1 photo".to_owned(),
@@ -239,6 +249,7 @@ impl Board {
             new_image_ids: new_images.clone(),
             image_ids_to_delete: to_delete,
             max_images: Some(self.max_images()),
+            trip_workflow_id: Some(self.trip_id(current.id)),
         };
         let options = self.start_options(
             &saga_id,
@@ -293,6 +304,7 @@ impl Board {
             version: INPUT_VERSION,
             queues: self.queues(),
             post_id: post.id,
+            trip_workflow_id: Some(self.trip_id(post.id)),
         };
         let options = self.start_options(
             &saga_id,
@@ -349,6 +361,7 @@ fn pending_post(id: i64, user_id: i64, draft: &PostDraft) -> PostRow {
         max_apply: draft.max_apply.get(),
         apply_count: 0,
         status: PostStatus::Pending,
+        approval_required: draft.approval_required.unwrap_or(false),
         created_at: now,
         updated_at: now,
     }

@@ -13,12 +13,14 @@ mod reading;
 mod rows;
 
 pub use applications::{
-    ApplicationRow, Seat, application_by_id, application_of, applications_of_posts,
-    applications_of_users, delete_applications, give_back_seat, refusal, take_seat,
+    ApplicationRow, Seat, SeatWay, SeatsView, application_by_id, application_of,
+    applications_of_posts, applications_of_posts_in, applications_of_user_to,
+    applications_of_users, decline_request, delete_applications, expire_requests, give_back_seat,
+    next_in_line, refusal, take_seat, waitlist_positions,
 };
 pub use posts::{
-    Snapshot, close_past, delete_post, hide, insert_pending, publish, release_update,
-    reserve_post_id, restore_fields, update_fields,
+    Snapshot, close_past, close_post, complete_post, delete_post, hide, insert_pending, publish,
+    release_update, remind, reserve_post_id, restore_fields, update_fields,
 };
 pub use reading::{
     Keyset, Order, PostFilter, PostVisibility, SortBy, fish_types_of, list_posts, post_by_id,

@@ -6,7 +6,7 @@ use super::reading::{fish_types_of, post_by_id};
 use super::rows::{POST_COLUMNS, PostRow, PostRuleError, WritePostError};
 use crate::outbox::{self, Event};
 use fishapp_domain::board::{PostDraft, PostStatus};
-use fishapp_domain::events::EventType;
+use fishapp_domain::events::{EventType, TripNoticeData};
 use sqlx::{PgPool, Postgres};
 
 /// Reserves an id for a post that a saga is about to create (no row is written).
@@ -27,8 +27,8 @@ pub async fn insert_pending(
     let mut tx = db.begin().await?;
     let insert = sqlx::query_as::<_, (i64,)>(
         "INSERT INTO board.posts (id, user_id, title, content, fishing_spot_type_id,
-             prefecture_id, meeting_place_id, meeting_at, max_apply)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             prefecture_id, meeting_place_id, meeting_at, max_apply, approval_required)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, false))
          ON CONFLICT (id) DO NOTHING
          RETURNING id",
     )
@@ -121,8 +121,100 @@ pub async fn hide(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The trip workflow's closing at the meeting time: OPEN → CLOSED with `post.closed`, if the
+/// meeting time has come (a trip moved later meanwhile is left OPEN). Returns whether it closed
+/// it; closing a post that is not OPEN (closed already, being torn down, gone) does nothing.
+pub async fn close_post(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let closed: Option<PostRow> = sqlx::query_as(&format!(
+        "UPDATE board.posts p SET status = 'CLOSED', updated_at = now()
+          WHERE id = $1 AND status = 'OPEN' AND meeting_at <= now()
+          RETURNING {POST_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(post) = &closed {
+        outbox::append(&mut tx, &Event::post(EventType::PostClosed, &post.data())).await?;
+    }
+    tx.commit().await?;
+    Ok(closed.is_some())
+}
+
+/// The end of a trip's life, some hours after its meeting: CLOSED → COMPLETED with
+/// `post.completed` for its members. Returns whether it completed it (a post that is not
+/// CLOSED — torn down, gone, completed already — is left as it is).
+pub async fn complete_post(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let completed: Option<PostRow> = sqlx::query_as(&format!(
+        "UPDATE board.posts p SET status = 'COMPLETED', updated_at = now()
+          WHERE id = $1 AND status = 'CLOSED'
+          RETURNING {POST_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(post) = &completed {
+        let notice = trip_notice(&mut tx, post).await?;
+        outbox::append(
+            &mut tx,
+            &Event::trip_notice(EventType::PostCompleted, &notice),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(completed.is_some())
+}
+
+/// The reminder before a trip: `post.reminder_due` for its members, if the trip is still OPEN
+/// and its meeting time ahead (a trip closed, torn down or moved into the past gets none).
+/// Returns whether it was written.
+pub async fn remind(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let post: Option<PostRow> = sqlx::query_as(&format!(
+        "SELECT {POST_COLUMNS} FROM board.posts p
+          WHERE id = $1 AND status = 'OPEN' AND meeting_at > now() FOR SHARE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(post) = &post {
+        let notice = trip_notice(&mut tx, post).await?;
+        outbox::append(
+            &mut tx,
+            &Event::trip_notice(EventType::PostReminderDue, &notice),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(post.is_some())
+}
+
+/// A notice of `post` for its members: the organiser, then everyone holding a seat.
+async fn trip_notice(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    post: &PostRow,
+) -> Result<TripNoticeData, sqlx::Error> {
+    let applicants: Vec<i64> = sqlx::query_scalar(
+        "SELECT user_id FROM board.applications
+          WHERE post_id = $1 AND status = 'APPLIED' ORDER BY id",
+    )
+    .bind(post.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(TripNoticeData {
+        post_id: post.id,
+        user_id: post.user_id,
+        title: post.title.clone(),
+        meeting_at: post.meeting_at,
+        meeting_place_id: post.meeting_place_id.clone(),
+        member_ids: std::iter::once(post.user_id).chain(applicants).collect(),
+    })
+}
+
 /// OPEN posts whose meeting time has passed become CLOSED, each with `post.closed`. Returns how
-/// many; bounded per call (the next run takes the rest).
+/// many; bounded per call (the next run takes the rest). The safety net for trips without a
+/// trip workflow (posted before it existed); the trip workflow closes the others on time.
 pub async fn close_past(db: &PgPool) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin().await?;
     let closed: Vec<PostRow> = sqlx::query_as(&format!(
@@ -142,7 +234,8 @@ pub async fn close_past(db: &PgPool) -> Result<u64, sqlx::Error> {
 }
 
 /// Binds a draft's fields, in their column order (title, content, fishing spot, prefecture,
-/// meeting place, meeting time, maxApply), after the arguments already bound.
+/// meeting place, meeting time, maxApply, then whether approval is required — `NULL`: as it
+/// is), after the arguments already bound.
 fn bind_draft<'q, O>(
     query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
     draft: &'q PostDraft,
@@ -155,6 +248,7 @@ fn bind_draft<'q, O>(
         .bind(draft.meeting_place_id.as_str())
         .bind(draft.meeting_at.get())
         .bind(draft.max_apply.get())
+        .bind(draft.approval_required)
 }
 
 /// A post's fields as they were before an update, to restore them if the update saga fails.
@@ -251,7 +345,7 @@ async fn write_fields(
     let sql = format!(
         "UPDATE board.posts p SET title = $2, content = $3, fishing_spot_type_id = $4,
              prefecture_id = $5, meeting_place_id = $6, meeting_at = $7, max_apply = {max_apply},
-             updated_at = now()
+             approval_required = COALESCE($9, approval_required), updated_at = now()
          WHERE id = $1
          RETURNING {POST_COLUMNS}"
     );

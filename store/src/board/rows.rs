@@ -23,6 +23,10 @@ pub struct PostRow {
     pub apply_count: i32,
     #[sqlx(try_from = "String")]
     pub status: PostStatus,
+    /// Whether the organiser approves each application. Absent from histories recorded before
+    /// approval existed: off then.
+    #[serde(default)]
+    pub approval_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -42,6 +46,7 @@ impl PostRow {
             max_apply: self.max_apply,
             apply_count: self.apply_count,
             status: self.status,
+            approval_required: self.approval_required,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -58,13 +63,14 @@ impl PostRow {
             meeting_at: MeetingAt::from_record(self.meeting_at),
             max_apply: MaxApply::from_record(self.max_apply),
             fish_type_ids: FishTypeIds::from_record(fish_type_ids),
+            approval_required: Some(self.approval_required),
         }
     }
 }
 
 pub(super) const POST_COLUMNS: &str = "p.id, p.user_id, p.title, p.content, p.fishing_spot_type_id, \
      p.prefecture_id, p.meeting_place_id, p.meeting_at, p.max_apply, p.apply_count, p.status, \
-     p.created_at, p.updated_at";
+     p.approval_required, p.created_at, p.updated_at";
 
 /// A business rule the database refused; retrying cannot help.
 #[derive(Debug, thiserror::Error)]
