@@ -405,6 +405,7 @@ pub async fn start_api(
         board,
         chat,
         calendar,
+        notifications: fishapp_app::Notifications::new(deps.db.clone()),
     };
     let router = fishapp_api::router(deps, services, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -553,6 +554,62 @@ pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     .await
 }
 
+/// The notifications consumer's settings from configuration.
+pub fn notifier_settings(config: &Config) -> fishapp_app::notify::NotifierSettings {
+    let notify = &config.notify;
+    fishapp_app::notify::NotifierSettings {
+        stream: config.relay.relay_stream.clone(),
+        subject_prefix: config.relay.relay_subject_prefix.clone(),
+        consumer: notify.notify_consumer.clone(),
+        max_attempts: notify.notify_max_attempts,
+        retry_delay: Duration::from_millis(notify.notify_retry_delay_ms),
+        ack_wait: Duration::from_secs(notify.notify_ack_wait_secs),
+        retention: Duration::from_secs(notify.notify_retention_days.saturating_mul(86_400)),
+        // An event cannot come again once it left the stream.
+        handled_retention: Duration::from_secs(config.relay.relay_stream_max_age_secs)
+            + Duration::from_secs(86_400),
+        prune_interval: Duration::from_secs(notify.notify_prune_interval_secs),
+    }
+}
+
+/// The notifications consumer until `shutdown`, its metrics in `registry`.
+pub async fn run_notifier(
+    config: &Config,
+    nats: async_nats::Client,
+    db: Database,
+    registry: &prometheus::Registry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics =
+        fishapp_app::notify::NotifierMetrics::new(registry).context("notifier metrics")?;
+    fishapp_app::notify::consumer::run(nats, db, notifier_settings(config), metrics, shutdown)
+        .await;
+    Ok(())
+}
+
+/// `fishapp notifier`: the notifications consumer until SIGTERM/SIGINT, with `/healthz` and
+/// `/metrics` on `notify_http_addr`.
+pub async fn notifier(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
+        .await
+        .context("nats_url")?;
+    let db = Database::connect_lazy(
+        &config.connections.database_url,
+        config.connections.database_max_connections,
+    )
+    .context("database_url")?;
+    let registry = new_registry();
+    let notifier = run_notifier(config, nats, db, &registry, shutdown.clone());
+    with_probes(
+        "notifier",
+        config.notify.notify_http_addr,
+        registry.clone(),
+        &shutdown,
+        notifier,
+    )
+    .await
+}
+
 /// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT, with
 /// `/healthz` and `/metrics` on `worker_http_addr`.
 pub async fn worker(
@@ -577,7 +634,7 @@ pub async fn worker(
     .await
 }
 
-/// `fishapp dev`: migrate, then the API, the worker and the relay in one process.
+/// `fishapp dev`: migrate, then the API, the worker, the relay and the notifier in one process.
 pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = &config.with_developer_tools();
     let keys = token_keys(config, MissingKey::Generate)?;
@@ -593,21 +650,23 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
         temporal_ui = %config.temporal.temporal_ui_url,
-        "Fishapp is running (API, Temporal worker and outbox relay)"
+        "Fishapp is running (API, Temporal worker, outbox relay and notifier)"
     );
-    let (api, worker, relay) = tokio::join!(
+    let (api, worker, relay, notifier) = tokio::join!(
         api.task,
         crate::worker::run(
             config,
             &temporal,
-            db,
+            db.clone(),
             &crate::worker::Queue::ALL,
             shutdown.clone()
         ),
-        run_relay(config, nats, &registry, shutdown.clone()),
+        run_relay(config, nats.clone(), &registry, shutdown.clone()),
+        run_notifier(config, nats, db, &registry, shutdown.clone()),
     );
     api??;
     relay?;
+    notifier?;
     worker
 }
 

@@ -34,7 +34,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Migrate, then run the API, the Temporal worker and the outbox relay in one process.
+    /// Migrate, then run the API, the Temporal worker, the outbox relay and the notifications
+    /// consumer in one process.
     Dev,
     /// Run the GraphQL API (HTTP).
     Serve,
@@ -46,6 +47,9 @@ enum Command {
     },
     /// Run the outbox relay (Postgres outbox to NATS JetStream).
     Relay,
+    /// Run the notifications consumer (the event stream to users' notifications); any number
+    /// of replicas share its durable consumer.
+    Notifier,
     /// Create the database if missing and apply pending migrations (all or none).
     Migrate,
     /// Replay workflow histories against this build's workflow code; exits 1 when the code
@@ -160,6 +164,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => app::serve(&config, shutdown).await,
         Command::Worker { queues } => app::worker(&config, &queues, shutdown).await,
         Command::Relay => app::relay(&config, shutdown).await,
+        Command::Notifier => app::notifier(&config, shutdown).await,
         Command::Dev => app::dev(&config, shutdown).await,
         Command::Replay {
             file,

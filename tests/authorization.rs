@@ -239,6 +239,24 @@ const UNKNOWN_TOKEN: &str =
 const RULES: &[(&str, [&str; 4])] = &[
     ("Query.healthCheck", ["ok", "ok", "ok", "ok"]),
     ("Query.currentUser", ["UNAUTHENTICATED", "ok", "ok", "ok"]),
+    // A user's notifications are their own: no argument names anyone else.
+    ("Query.notifications", ["UNAUTHENTICATED", "ok", "ok", "ok"]),
+    (
+        "Query.unreadNotificationCount",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
+    (
+        "Query.mutedNotificationKinds",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
+    (
+        "Mutation.markNotificationsRead",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
+    (
+        "Mutation.muteNotificationKind",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
     ("Query.user", ["ok", "ok", "ok", "ok"]),
     ("Query.post", ["ok", "ok", "ok", "ok"]),
     ("Query.posts", ["ok", "ok", "ok", "ok"]),
@@ -312,6 +330,37 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
     match field {
         "Query.healthCheck" => world.ask(role, "{ healthCheck }", json!({})).await,
         "Query.currentUser" => world.ask(role, "{ currentUser { id } }", json!({})).await,
+        "Query.notifications" => {
+            world
+                .ask(role, "{ notifications { nodes { id } } }", json!({}))
+                .await
+        }
+        "Query.unreadNotificationCount" => {
+            world
+                .ask(role, "{ unreadNotificationCount }", json!({}))
+                .await
+        }
+        "Query.mutedNotificationKinds" => {
+            world.ask(role, "{ mutedNotificationKinds }", json!({})).await
+        }
+        "Mutation.markNotificationsRead" => {
+            world
+                .ask(
+                    role,
+                    "mutation { markNotificationsRead(input: { all: true }) { count } }",
+                    json!({}),
+                )
+                .await
+        }
+        "Mutation.muteNotificationKind" => {
+            world
+                .ask(
+                    role,
+                    "mutation { muteNotificationKind(input: { kind: NEW_MESSAGES, muted: false }) { mutedKinds } }",
+                    json!({}),
+                )
+                .await
+        }
         "Query.user" => {
             world
                 .ask(role, "query($id: ID!) { user(id: $id) { id name } }", json!({ "id": world.owner.id }))

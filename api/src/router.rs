@@ -20,12 +20,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
-use fishapp_app::Calendar;
 use fishapp_app::account::Accounts;
 use fishapp_app::board::Board;
 use fishapp_app::cache::Redis;
 use fishapp_app::chat::Chat;
 use fishapp_app::media::Media;
+use fishapp_app::{Calendar, Notifications};
 use fishapp_store::Database;
 use fishapp_temporal::Temporal;
 use std::net::SocketAddr;
@@ -147,6 +147,7 @@ pub struct Services {
     pub board: Board,
     pub chat: Chat,
     pub calendar: Calendar,
+    pub notifications: Notifications,
 }
 
 /// Builds the whole HTTP application. Serve it with connect info (`into_make_service_with_connect_info::<SocketAddr>`):
@@ -168,6 +169,7 @@ pub fn router(
             .data(services.board.clone())
             .data(services.chat.clone())
             .data(services.calendar.clone())
+            .data(services.notifications.clone())
             .data(settings.stream_caps.clone())
     };
     let schema = GuardedSchema::new(build, settings.query_limits);

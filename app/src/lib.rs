@@ -8,6 +8,7 @@
 //! - [`chat`]: a trip's room, writing a message, following a room live ([`chat::live`]);
 //! - [`media`]: uploads checked, processed and stored;
 //! - [`calendar`]: a trip's iCalendar event, behind a link for its members;
+//! - [`notify`]: notifications written from the event stream by their consumer, read by users;
 //! - [`cache`]: Redis, for rate limits and the token denylist.
 //!
 //! No transport here: no axum, no async-graphql. Every error is an [`AppError`]; a transport maps
@@ -22,6 +23,7 @@ pub mod chat;
 mod cpu;
 pub mod error;
 pub mod media;
+pub mod notify;
 
 pub use account::{Accounts, AuthSettings};
 pub use board::{Board, BoardSettings};
@@ -29,3 +31,4 @@ pub use cache::Redis;
 pub use calendar::{Calendar, CalendarSettings};
 pub use error::AppError;
 pub use media::{Media, MediaSettings, Upload};
+pub use notify::Notifications;

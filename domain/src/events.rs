@@ -547,6 +547,12 @@ pub fn markdown() -> String {
             fields
         ));
     }
+    out.push_str(
+        "\n## Who consumes what\n\n\
+         | consumer | reads | does |\n|---|---|---|\n\
+         | live chat (every API process; an ordered consumer, nothing kept on the server) | `<prefix>.chat.>` | feeds `messageAdded`: `chat.room.message_added` to the room's subscribers, `chat.room.member_left` ends the leaver's subscription, `chat.room.deleted` ends the room's |\n\
+         | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members |\n",
+    );
     out
 }
 

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod error;
 pub mod events;
 pub mod media;
+pub mod notify;
 pub mod validation;
 
 pub use error::ErrorCode;

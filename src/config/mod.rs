@@ -19,6 +19,7 @@ mod http;
 pub mod keys;
 mod mail;
 mod media;
+mod notify;
 mod relay;
 mod serde_lists;
 mod temporal;
@@ -33,6 +34,7 @@ pub use graphql::Graphql;
 pub use http::Http;
 pub use mail::{Mail, MailTransportKind};
 pub use media::{Media, MediaBackend};
+pub use notify::Notify;
 pub use relay::Relay;
 pub use temporal::Temporal;
 pub use trip::Trip;
@@ -84,6 +86,8 @@ pub struct Config {
     pub media: Media,
     #[serde(flatten)]
     pub relay: Relay,
+    #[serde(flatten)]
+    pub notify: Notify,
     #[serde(flatten)]
     pub diagnostics: Diagnostics,
 }
@@ -144,6 +148,7 @@ impl Config {
             chat: extract(&figment)?,
             media: extract(&figment)?,
             relay: extract(&figment)?,
+            notify: extract(&figment)?,
             diagnostics: extract(&figment)?,
         };
         config.validate().map_err(|(key, message)| ConfigError {
@@ -166,6 +171,7 @@ impl Config {
         self.chat.validate()?;
         self.media.validate()?;
         self.relay.validate()?;
+        self.notify.validate()?;
         self.diagnostics.validate()?;
         if self.graphql.graphql_max_json_bytes > self.http.http_body_limit_bytes {
             return Err((
@@ -190,6 +196,7 @@ impl Config {
             Chat::KEYS,
             Media::KEYS,
             Relay::KEYS,
+            Notify::KEYS,
             Diagnostics::KEYS,
         ]
         .into_iter()
@@ -211,6 +218,7 @@ impl Config {
             group_table::<Chat>(),
             group_table::<Media>(),
             group_table::<Relay>(),
+            group_table::<Notify>(),
             group_table::<Diagnostics>(),
         ]
         .join("\n")

@@ -12,6 +12,7 @@ pub mod chat;
 pub mod database;
 pub mod media;
 pub mod migrations;
+pub mod notify;
 pub mod outbox;
 
 pub use database::{Database, DatabaseError};

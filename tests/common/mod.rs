@@ -295,6 +295,25 @@ impl TestApp {
         }
     }
 
+    /// Starts the notifications consumer for the app's database and stream (in this process and
+    /// runtime); it stops with the app or with the returned token.
+    pub async fn start_notifier(&self) -> CancellationToken {
+        let stop = self.shutdown.child_token();
+        let nats = fishapp_relaylog::nats::connect(&self.config.connections.nats_url)
+            .await
+            .expect("NATS address");
+        let db = fishapp_store::Database::connect_lazy(&self.config.connections.database_url, 5)
+            .expect("the app's database");
+        let (config, token) = (self.config.clone(), stop.clone());
+        tokio::spawn(async move {
+            let registry = fishapp_api::metrics::new_registry();
+            fishapp::app::run_notifier(&config, nats, db, &registry, token)
+                .await
+                .expect("notifier runs");
+        });
+        stop
+    }
+
     /// A JetStream context on the test's NATS.
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let client = async_nats::connect(&self.config.connections.nats_url)
@@ -938,6 +957,27 @@ pub fn worker_process(app: &TestApp, faults: &str) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("fishapp worker starts")
+}
+
+/// `fishapp notifier` as a process of its own on the app's database and stream (one to kill).
+pub fn notifier_process(app: &TestApp) -> tokio::process::Child {
+    let config = &app.config;
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
+        .arg("notifier")
+        .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
+        .env("FISHAPP_NATS_URL", &config.connections.nats_url)
+        .env("FISHAPP_RELAY_STREAM", &config.relay.relay_stream)
+        .env(
+            "FISHAPP_RELAY_SUBJECT_PREFIX",
+            &config.relay.relay_subject_prefix,
+        )
+        .env("FISHAPP_NOTIFY_CONSUMER", &config.notify.notify_consumer)
+        .env("FISHAPP_NOTIFY_HTTP_ADDR", "127.0.0.1:0")
+        .env("FISHAPP_LOG_FILTER", "error")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("fishapp notifier starts")
 }
 
 /// A small JPEG photo, its colour set by `seed` (each seed a different file).

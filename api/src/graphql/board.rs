@@ -240,8 +240,8 @@ impl Post {
 
 #[derive(SimpleObject)]
 pub(crate) struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
+    pub(crate) has_next_page: bool,
+    pub(crate) end_cursor: Option<String>,
 }
 
 #[derive(SimpleObject)]

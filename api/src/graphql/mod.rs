@@ -13,6 +13,7 @@ mod documents;
 mod health;
 pub(crate) mod loaders;
 mod media;
+mod notify;
 #[cfg(test)]
 mod original_operations;
 mod scalars;
@@ -30,6 +31,7 @@ pub struct Query(
     account::AccountQuery,
     board::BoardQuery,
     chat::ChatQuery,
+    notify::NotifyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct Mutation(
     board::BoardMutation,
     applying::ApplyingMutation,
     chat::ChatMutation,
+    notify::NotifyMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -251,14 +251,15 @@ impl Seen {
     }
 }
 
-/// This process's deployment (its database's), waiting for Postgres as long as it takes.
-async fn deployment_of(db: &Database) -> uuid::Uuid {
+/// This process's deployment (its database's), waiting for Postgres as long as it takes; `role`
+/// names the reader in the log.
+pub(crate) async fn deployment_of(db: &Database, role: &str) -> uuid::Uuid {
     let mut backoff = Duration::from_millis(100);
     loop {
         match fishapp_store::outbox::deployment_id(db.pool()).await {
             Ok(id) => return id,
             Err(e) => {
-                tracing::warn!(error = %e, "live chat: cannot read this deployment's id; retrying");
+                tracing::warn!(error = %e, "{role}: cannot read this deployment's id; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -275,7 +276,7 @@ async fn consume(
     chat: &LiveChat,
     reading: IntGauge,
 ) {
-    let deployment = deployment_of(&db).await;
+    let deployment = deployment_of(&db, "live chat").await;
     let mut seen = Seen::new();
     let jetstream = async_nats::jetstream::new(nats);
     // The first read starts at this process's start, less a margin for clocks that disagree

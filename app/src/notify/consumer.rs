@@ -1,0 +1,266 @@
+//! The notifications consumer (`fishapp notifier`, also inside `fishapp dev`): a durable
+//! JetStream pull consumer on every event subject of this deployment, shared by any number of
+//! replicas (JetStream hands each event to one of them).
+//!
+//! At least once: an event is acknowledged only after its notifications committed; a crash
+//! before the acknowledgement makes JetStream deliver it again (after `ack_wait`), and the
+//! `notify.handled` record makes that second delivery write nothing. An event that fails is
+//! delivered again after `retry_delay`; after `max_attempts` deliveries it goes to
+//! `notify.dead_letters` and is acknowledged, so it never blocks the events after it.
+
+use super::rules::{self, HandleError, Handled};
+use fishapp_domain::events::Envelope;
+use fishapp_store::Database;
+use fishapp_store::notify::{self as store, DeadLetter};
+use futures::StreamExt;
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A new consumer starts this long before the process did (clocks of ours and the NATS server
+/// that disagree): an event published just before is still handled; handling it twice cannot
+/// happen.
+const START_MARGIN: Duration = Duration::from_secs(5);
+const PRUNE_BATCH: i64 = 1_000;
+
+/// Where the events are and how the consumer treats them.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// The JetStream stream the outbox relay publishes to.
+    pub stream: String,
+    /// The relay's subject prefix: the consumer reads `<prefix>.>`.
+    pub subject_prefix: String,
+    /// The durable consumer's name, shared by every replica.
+    pub consumer: String,
+    /// Deliveries of one event before it goes to the dead letters.
+    pub max_attempts: i64,
+    /// Pause before a failed event is delivered again.
+    pub retry_delay: Duration,
+    /// How long JetStream waits for an acknowledgement before delivering again.
+    pub ack_wait: Duration,
+    /// Read notifications are deleted once read this long ago.
+    pub retention: Duration,
+    /// The record of handled events is kept this long (at least the stream's age limit: an
+    /// event cannot be redelivered after it left the stream).
+    pub handled_retention: Duration,
+    pub prune_interval: Duration,
+}
+
+/// The consumer's metrics.
+#[derive(Clone)]
+pub struct NotifierMetrics {
+    /// `notify_events_total{outcome}`: written, duplicate, other_deployment, retried, dead.
+    events: IntCounterVec,
+    /// `notify_notifications_total`: notifications written (or collapsed into).
+    notifications: prometheus::IntCounter,
+    /// `notify_pending`: events on the stream not yet delivered to the consumer (its lag).
+    pending: IntGauge,
+    /// `notify_reading`: 1 while the stream is being read.
+    reading: IntGauge,
+}
+
+impl NotifierMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = Self {
+            events: IntCounterVec::new(
+                Opts::new(
+                    "notify_events_total",
+                    "events the notifier handled, by outcome",
+                ),
+                &["outcome"],
+            )?,
+            notifications: prometheus::IntCounter::new(
+                "notify_notifications_total",
+                "notifications written (a collapsed one counts each time it grows)",
+            )?,
+            pending: IntGauge::new(
+                "notify_pending",
+                "events on the stream not yet delivered to the notifier (its lag)",
+            )?,
+            reading: IntGauge::new("notify_reading", "1 while the notifier reads the stream")?,
+        };
+        registry.register(Box::new(metrics.events.clone()))?;
+        registry.register(Box::new(metrics.notifications.clone()))?;
+        registry.register(Box::new(metrics.pending.clone()))?;
+        registry.register(Box::new(metrics.reading.clone()))?;
+        Ok(metrics)
+    }
+}
+
+/// Runs the consumer (reconnecting as needed) and the pruning until `shutdown`.
+pub async fn run(
+    nats: async_nats::Client,
+    db: Database,
+    settings: NotifierSettings,
+    metrics: NotifierMetrics,
+    shutdown: CancellationToken,
+) {
+    let prune = prune_forever(&db, &settings);
+    let consume = consume(nats, &db, &settings, &metrics);
+    tokio::select! {
+        () = consume => {}
+        () = prune => {}
+        () = shutdown.cancelled() => {}
+    }
+    metrics.reading.set(0);
+}
+
+async fn prune_forever(db: &Database, settings: &NotifierSettings) {
+    let mut interval = tokio::time::interval(settings.prune_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let now = chrono::Utc::now();
+        let ago =
+            |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        match store::prune(
+            db.pool(),
+            ago(settings.retention),
+            ago(settings.handled_retention),
+            PRUNE_BATCH,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "notifier: old read notifications deleted"),
+            Err(e) => tracing::warn!(error = %e, "notifier: cannot prune; next time"),
+        }
+    }
+}
+
+async fn consume(
+    nats: async_nats::Client,
+    db: &Database,
+    settings: &NotifierSettings,
+    metrics: &NotifierMetrics,
+) {
+    let deployment = crate::chat::live::deployment_of(db, "notifier").await;
+    let jetstream = async_nats::jetstream::new(nats);
+    let started = time::OffsetDateTime::now_utc() - START_MARGIN;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match read(&jetstream, db, settings, metrics, deployment, started).await {
+            Ok(()) => tracing::warn!("notifier: the stream's messages ended; reading again"),
+            Err(e) => tracing::warn!(error = %e, "notifier: cannot read the stream; retrying"),
+        }
+        metrics.reading.set(0);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn read(
+    jetstream: &async_nats::jetstream::Context,
+    db: &Database,
+    settings: &NotifierSettings,
+    metrics: &NotifierMetrics,
+    deployment: uuid::Uuid,
+    started: time::OffsetDateTime,
+) -> Result<(), async_nats::Error> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    let stream = jetstream.get_stream(&settings.stream).await?;
+    // The first replica ever creates it; everyone after (and every restart) finds it with its
+    // position kept by the server.
+    let consumer = stream
+        .get_or_create_consumer(
+            &settings.consumer,
+            pull::Config {
+                durable_name: Some(settings.consumer.clone()),
+                filter_subject: format!("{}.>", settings.subject_prefix),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: settings.ack_wait,
+                // Deliveries are counted and ended here (dead letters), not by the server.
+                max_deliver: -1,
+                deliver_policy: DeliverPolicy::ByStartTime {
+                    start_time: started,
+                },
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut messages = consumer.messages().await?;
+    metrics.reading.set(1);
+    tracing::info!(stream = %settings.stream, consumer = %settings.consumer, "notifier: reading events");
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        take(db, settings, metrics, deployment, &message).await?;
+    }
+    Ok(())
+}
+
+/// Handles one delivery and acknowledges it (or asks for it again later).
+async fn take(
+    db: &Database,
+    settings: &NotifierSettings,
+    metrics: &NotifierMetrics,
+    deployment: uuid::Uuid,
+    message: &async_nats::jetstream::Message,
+) -> Result<(), async_nats::Error> {
+    use async_nats::jetstream::AckKind;
+    let (attempt, sequence) = match message.info() {
+        Ok(info) => {
+            metrics
+                .pending
+                .set(i64::try_from(info.pending).unwrap_or(i64::MAX));
+            (info.delivered, info.stream_sequence)
+        }
+        Err(_) => (1, 0),
+    };
+    let envelope = serde_json::from_slice::<Envelope>(&message.payload);
+    let outcome = match &envelope {
+        Ok(envelope) if envelope.deployment != deployment => {
+            metrics
+                .events
+                .with_label_values(&["other_deployment"])
+                .inc();
+            return message.ack().await;
+        }
+        Ok(envelope) => rules::handle(db.pool(), envelope).await,
+        Err(e) => Err(HandleError::Unreadable(format!(
+            "not an event envelope: {e}"
+        ))),
+    };
+    match outcome {
+        Ok(Handled::Written(n)) => {
+            metrics.events.with_label_values(&["written"]).inc();
+            metrics.notifications.inc_by(n);
+            message.ack().await
+        }
+        Ok(Handled::Duplicate) => {
+            metrics.events.with_label_values(&["duplicate"]).inc();
+            message.ack().await
+        }
+        Err(error) if attempt >= settings.max_attempts => {
+            let letter = DeadLetter {
+                event_id: envelope.as_ref().ok().map(|e| e.id),
+                subject: message.subject.as_str(),
+                stream_sequence: sequence,
+                attempts: attempt,
+                error: &error.to_string(),
+                payload: &String::from_utf8_lossy(&message.payload),
+            };
+            match store::dead_letter(db.pool(), &letter).await {
+                Ok(()) => {
+                    tracing::error!(%error, sequence, attempt, subject = %message.subject,
+                        "notifier: an event failed every attempt; it is in notify.dead_letters");
+                    metrics.events.with_label_values(&["dead"]).inc();
+                    message.ack().await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "notifier: cannot record a dead letter; retrying");
+                    message
+                        .ack_with(AckKind::Nak(Some(settings.retry_delay)))
+                        .await
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, sequence, attempt, "notifier: an event failed; it comes again");
+            metrics.events.with_label_values(&["retried"]).inc();
+            message
+                .ack_with(AckKind::Nak(Some(settings.retry_delay)))
+                .await
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Notifications: what each user must know, written from the event stream by the consumer
+//! ([`consumer`], the rules of who is told what in [`rules`]) and read, marked and muted by
+//! their user here.
+
+pub mod consumer;
+pub mod rules;
+
+use crate::AppError;
+use fishapp_domain::notify::NotificationKind;
+use fishapp_store::Database;
+use fishapp_store::notify::{self as store, NotificationRow};
+
+pub use consumer::{NotifierMetrics, NotifierSettings};
+
+/// Ids one `markNotificationsRead` may name.
+pub const MAX_MARKED_IDS: usize = 100;
+
+/// A user's notifications.
+#[derive(Clone)]
+pub struct Notifications {
+    db: Database,
+}
+
+impl Notifications {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// A page of `user_id`'s notifications, newest first, after `after` (a notification id from
+    /// an earlier page); one more than `limit` is read to tell whether a next page exists.
+    pub async fn page(
+        &self,
+        user_id: i64,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<NotificationRow>, bool), AppError> {
+        let mut rows = store::page(self.db.pool(), user_id, after, limit + 1).await?;
+        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok((rows, more))
+    }
+
+    pub async fn unread_count(&self, user_id: i64) -> Result<i64, AppError> {
+        Ok(store::unread_count(self.db.pool(), user_id).await?)
+    }
+
+    /// Marks the user's notifications of `ids` read (ids of others' select nothing), or all of
+    /// them. Returns how many changed.
+    pub async fn mark_read(&self, user_id: i64, ids: Option<&[i64]>) -> Result<u64, AppError> {
+        if ids.is_some_and(|ids| ids.len() > MAX_MARKED_IDS) {
+            return Err(AppError::over_limit(
+                "ids",
+                "maxNotificationIds",
+                format!("at most {MAX_MARKED_IDS} ids at once (or all: true)"),
+            ));
+        }
+        Ok(store::mark_read(self.db.pool(), user_id, ids).await?)
+    }
+
+    pub async fn muted(&self, user_id: i64) -> Result<Vec<NotificationKind>, AppError> {
+        Ok(store::muted(self.db.pool(), user_id).await?)
+    }
+
+    /// Mutes (or unmutes) a kind for the user; returns the kinds muted now.
+    pub async fn set_muted(
+        &self,
+        user_id: i64,
+        kind: NotificationKind,
+        muted: bool,
+    ) -> Result<Vec<NotificationKind>, AppError> {
+        store::set_muted(self.db.pool(), user_id, kind, muted).await?;
+        self.muted(user_id).await
+    }
+}

@@ -1,0 +1,222 @@
+//! Who is told what, for each event: one transaction per event that records the event's id and
+//! writes its notifications, so an event delivered again writes nothing (exactly once in effect,
+//! whatever the stream redelivers).
+//!
+//! The actor of an event is never told of it; a user who muted a kind is not told either.
+//! Recipients come from the event where it names them (the trip's reminder and completion carry
+//! the members), otherwise from the database as it is when the event is handled — except a
+//! cancelled trip's members, which the teardown has already deleted: the consumer keeps its own
+//! list of who holds a seat from the application events (`notify.members`).
+
+use fishapp_domain::board::ApplicationStatus;
+use fishapp_domain::events::{
+    ApplicationData, Envelope, EventType, MessageData, PostData, TripNoticeData,
+};
+use fishapp_domain::notify::NotificationKind;
+use fishapp_store::notify::{self as store, Notice};
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+
+/// What handling an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Its notifications were written (how many; 0 when nobody was to be told).
+    Written(u64),
+    /// It had been handled before (a redelivery): nothing written.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The event cannot be read (its `data` is not what its type says): retrying will not help.
+    #[error("unreadable event: {0}")]
+    Unreadable(String),
+    /// The database failed; a retry may succeed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+fn data<D: DeserializeOwned>(envelope: &Envelope) -> Result<D, HandleError> {
+    serde_json::from_value(envelope.data.clone())
+        .map_err(|e| HandleError::Unreadable(format!("{} data: {e}", envelope.event_type)))
+}
+
+/// Handles one event of this deployment.
+pub async fn handle(db: &PgPool, envelope: &Envelope) -> Result<Handled, HandleError> {
+    let mut tx = db.begin().await?;
+    if !store::first_handling(&mut tx, envelope.id).await? {
+        return Ok(Handled::Duplicate);
+    }
+    // Types this build does not know (a newer producer) are recorded as handled and skipped.
+    let written = match EventType::from_name(&envelope.event_type) {
+        Some(event_type) => notify(&mut tx, event_type, envelope).await?,
+        None => 0,
+    };
+    tx.commit().await?;
+    Ok(Handled::Written(written))
+}
+
+async fn notify(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    event_type: EventType,
+    envelope: &Envelope,
+) -> Result<u64, HandleError> {
+    let notice = |kind, post_id: i64, actor_id: Option<i64>, title: String| Notice {
+        kind,
+        event_id: envelope.id,
+        post_id: Some(post_id),
+        room_id: None,
+        actor_id,
+        title,
+    };
+    let written = match event_type {
+        EventType::ApplicationCreated
+        | EventType::ApplicationWaitlisted
+        | EventType::ApplicationRequested => {
+            let a: ApplicationData = data(envelope)?;
+            if a.status == ApplicationStatus::Applied {
+                store::add_member(tx, a.post_id, a.user_id).await?;
+            }
+            to_organiser(tx, NotificationKind::Applied, &a, envelope).await?
+        }
+        EventType::ApplicationDeleted => {
+            let a: ApplicationData = data(envelope)?;
+            store::remove_member(tx, a.post_id, a.user_id).await?;
+            to_organiser(tx, NotificationKind::Withdrew, &a, envelope).await?
+        }
+        EventType::ApplicationPromoted | EventType::ApplicationAccepted => {
+            let a: ApplicationData = data(envelope)?;
+            store::add_member(tx, a.post_id, a.user_id).await?;
+            let (kind, by_organiser) = if event_type == EventType::ApplicationPromoted {
+                (NotificationKind::Promoted, false)
+            } else {
+                (NotificationKind::RequestAccepted, true)
+            };
+            to_applicant(tx, kind, &a, by_organiser, envelope).await?
+        }
+        EventType::ApplicationDeclined => {
+            let a: ApplicationData = data(envelope)?;
+            to_applicant(tx, NotificationKind::RequestDeclined, &a, true, envelope).await?
+        }
+        EventType::ApplicationExpired => {
+            let a: ApplicationData = data(envelope)?;
+            to_applicant(tx, NotificationKind::RequestExpired, &a, false, envelope).await?
+        }
+        EventType::PostPublished => {
+            let p: PostData = data(envelope)?;
+            store::swap_trip_time_and_place(tx, p.id, p.meeting_at, &p.meeting_place_id).await?;
+            0
+        }
+        EventType::PostUpdated => {
+            let p: PostData = data(envelope)?;
+            let before =
+                store::swap_trip_time_and_place(tx, p.id, p.meeting_at, &p.meeting_place_id)
+                    .await?;
+            // Unknown before (a trip the consumer has not seen published): told, to be safe.
+            let moved =
+                before.is_none_or(|(at, place)| at != p.meeting_at || place != p.meeting_place_id);
+            if moved {
+                let members = store::seated(tx, p.id).await?;
+                let n = notice(
+                    NotificationKind::TripChanged,
+                    p.id,
+                    Some(p.user_id),
+                    p.title,
+                );
+                store::write(tx, &n, &members).await?
+            } else {
+                0
+            }
+        }
+        EventType::PostDeleted => {
+            let p: PostData = data(envelope)?;
+            let members = store::members_of(tx, p.id).await?;
+            store::forget_trip(tx, p.id).await?;
+            let n = notice(
+                NotificationKind::TripCancelled,
+                p.id,
+                Some(p.user_id),
+                p.title,
+            );
+            store::write(tx, &n, &members).await?
+        }
+        EventType::PostReminderDue | EventType::PostCompleted => {
+            let t: TripNoticeData = data(envelope)?;
+            let kind = if event_type == EventType::PostReminderDue {
+                NotificationKind::TripReminder
+            } else {
+                NotificationKind::TripCompleted
+            };
+            let n = notice(kind, t.post_id, None, t.title);
+            store::write(tx, &n, &t.member_ids).await?
+        }
+        EventType::MessageAdded => {
+            let m: MessageData = data(envelope)?;
+            match store::room_of(tx, m.room_id).await? {
+                Some((post_id, title, members)) => {
+                    let n = Notice {
+                        room_id: Some(m.room_id),
+                        ..notice(
+                            NotificationKind::NewMessages,
+                            post_id,
+                            Some(m.user_id),
+                            title,
+                        )
+                    };
+                    store::collapse_message(tx, &n, &members).await?
+                }
+                None => 0,
+            }
+        }
+        EventType::PostClosed
+        | EventType::RoomCreated
+        | EventType::RoomDeleted
+        | EventType::MemberJoined
+        | EventType::MemberLeft => 0,
+    };
+    Ok(written)
+}
+
+/// Tells the trip's organiser what an applicant did (nothing when the trip is gone).
+async fn to_organiser(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    kind: NotificationKind,
+    a: &ApplicationData,
+    envelope: &Envelope,
+) -> Result<u64, HandleError> {
+    let Some((organiser, title)) = store::trip_of(tx, a.post_id).await? else {
+        return Ok(0);
+    };
+    let n = Notice {
+        kind,
+        event_id: envelope.id,
+        post_id: Some(a.post_id),
+        room_id: None,
+        actor_id: Some(a.user_id),
+        title,
+    };
+    Ok(store::write(tx, &n, &[organiser]).await?)
+}
+
+/// Tells an applicant what became of their application (`by_organiser`: the organiser did it).
+async fn to_applicant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    kind: NotificationKind,
+    a: &ApplicationData,
+    by_organiser: bool,
+    envelope: &Envelope,
+) -> Result<u64, HandleError> {
+    let trip = store::trip_of(tx, a.post_id).await?;
+    let n = Notice {
+        kind,
+        event_id: envelope.id,
+        post_id: Some(a.post_id),
+        room_id: None,
+        actor_id: trip
+            .as_ref()
+            .filter(|_| by_organiser)
+            .map(|(organiser, _)| *organiser),
+        title: trip.map(|(_, title)| title).unwrap_or_default(),
+    };
+    Ok(store::write(tx, &n, &[a.user_id]).await?)
+}

@@ -1,0 +1,55 @@
+//! The notifications consumer: its durable consumer on the event stream, retries, dead letters
+//! and retention.
+
+use super::checks::at_least_one;
+use super::keys::{Invalid, config_group};
+use std::net::SocketAddr;
+
+config_group! {
+    pub struct Notify {
+        title: "Notifications",
+        about: "How `fishapp notifier` (or `dev`) turns the event stream into users' notifications.",
+        notify_consumer: String = "notifier".to_owned(),
+            "the durable JetStream consumer on the relay's stream that every notifier replica shares (its position survives restarts)";
+        notify_max_attempts: i64 = 5,
+            "deliveries of one event before it goes to `notify.dead_letters` and the next ones go on";
+        notify_retry_delay_ms: u64 = 2_000,
+            "pause before an event that failed is delivered again";
+        notify_ack_wait_secs: u64 = 30,
+            "an event not acknowledged this long after delivery (a notifier that died) is delivered again";
+        notify_retention_days: u64 = 90,
+            "read notifications are deleted this long after they were read";
+        notify_prune_interval_secs: u64 = 3_600,
+            "how often a notifier prunes (batches of 1000 rows)";
+        notify_http_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8084)),
+            "where `fishapp notifier` serves `/healthz` and `/metrics` (`fishapp dev` serves its metrics on the API's `/metrics`)";
+    }
+}
+
+impl Notify {
+    fn check(&self) -> Result<(), Invalid> {
+        let name = &self.notify_consumer;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                "notify_consumer",
+                "must be 1–64 letters, digits, '-' or '_'".to_owned(),
+            ));
+        }
+        if !(1..=100).contains(&self.notify_max_attempts) {
+            return Err(("notify_max_attempts", "must be 1 to 100".to_owned()));
+        }
+        at_least_one(&[
+            ("notify_ack_wait_secs", self.notify_ack_wait_secs),
+            ("notify_retention_days", self.notify_retention_days),
+            (
+                "notify_prune_interval_secs",
+                self.notify_prune_interval_secs,
+            ),
+        ])
+    }
+}

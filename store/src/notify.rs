@@ -1,0 +1,360 @@
+//! The notifications context's tables (schema `notify`): users' notifications, the events already
+//! handled (so a redelivered event never makes a second notification), the trips and members as
+//! the events told them, muted kinds and dead letters. Written by the notifications consumer in
+//! one transaction per event; read and marked by the API.
+
+use chrono::{DateTime, Utc};
+use fishapp_domain::notify::NotificationKind;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub user_id: i64,
+    #[sqlx(try_from = "String")]
+    pub kind: NotificationKind,
+    pub event_id: Uuid,
+    pub post_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub actor_id: Option<i64>,
+    pub title: String,
+    pub count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, user_id, kind, event_id, post_id, room_id, actor_id, title, count, \
+     created_at, updated_at, read_at";
+
+/// One notification to write for each of `users` (muted kinds and the actor are left out).
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub kind: NotificationKind,
+    pub event_id: Uuid,
+    pub post_id: Option<i64>,
+    pub room_id: Option<i64>,
+    pub actor_id: Option<i64>,
+    pub title: String,
+}
+
+/// Starts handling event `event_id`: records it, in `tx`. `false`: it was handled before (a
+/// redelivery), and nothing more must be written.
+pub async fn first_handling(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let recorded = sqlx::query(
+        "INSERT INTO notify.handled (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(recorded == 1)
+}
+
+/// Writes `notice` for each of `users` but the actor and those who muted its kind. Returns how
+/// many were written.
+pub async fn write(
+    conn: &mut PgConnection,
+    notice: &Notice,
+    users: &[i64],
+) -> Result<u64, sqlx::Error> {
+    let written = sqlx::query(
+        "INSERT INTO notify.notifications (user_id, kind, event_id, post_id, room_id, actor_id, title)
+         SELECT DISTINCT u, $2, $3, $4, $5, $6, $7 FROM unnest($1::bigint[]) AS u
+          WHERE u IS DISTINCT FROM $6
+            AND EXISTS (SELECT 1 FROM account.users WHERE id = u)
+            AND NOT EXISTS (SELECT 1 FROM notify.muted m WHERE m.user_id = u AND m.kind = $2)",
+    )
+    .bind(users)
+    .bind(notice.kind.as_str())
+    .bind(notice.event_id)
+    .bind(notice.post_id)
+    .bind(notice.room_id)
+    .bind(notice.actor_id)
+    .bind(&notice.title)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(written)
+}
+
+/// A new message in a room for each of `users` (but the writer and those who muted it): the
+/// user's unread NEW_MESSAGES of that room counts one more, or a new one is written.
+pub async fn collapse_message(
+    conn: &mut PgConnection,
+    notice: &Notice,
+    users: &[i64],
+) -> Result<u64, sqlx::Error> {
+    let written = sqlx::query(
+        "INSERT INTO notify.notifications AS n
+                (user_id, kind, event_id, post_id, room_id, actor_id, title)
+         SELECT DISTINCT u, 'NEW_MESSAGES', $2, $3, $4, $5, $6 FROM unnest($1::bigint[]) AS u
+          WHERE u IS DISTINCT FROM $5
+            AND EXISTS (SELECT 1 FROM account.users WHERE id = u)
+            AND NOT EXISTS (SELECT 1 FROM notify.muted m
+                             WHERE m.user_id = u AND m.kind = 'NEW_MESSAGES')
+         ON CONFLICT (user_id, room_id) WHERE kind = 'NEW_MESSAGES' AND read_at IS NULL
+         DO UPDATE SET count = n.count + 1, event_id = EXCLUDED.event_id,
+                       actor_id = EXCLUDED.actor_id, updated_at = now()",
+    )
+    .bind(users)
+    .bind(notice.event_id)
+    .bind(notice.post_id)
+    .bind(notice.room_id)
+    .bind(notice.actor_id)
+    .bind(&notice.title)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(written)
+}
+
+/// The organiser and title of a trip, if it still exists.
+pub async fn trip_of(
+    conn: &mut PgConnection,
+    post_id: i64,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT user_id, title FROM board.posts WHERE id = $1")
+        .bind(post_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Who holds a seat on the trip now.
+pub async fn seated(conn: &mut PgConnection, post_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM board.applications WHERE post_id = $1 AND status = 'APPLIED'
+          ORDER BY user_id",
+    )
+    .bind(post_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A room's trip (id, title) and its members now, if the room still exists.
+pub async fn room_of(
+    conn: &mut PgConnection,
+    room_id: i64,
+) -> Result<Option<(i64, String, Vec<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.post_id, p.title,
+                ARRAY(SELECT m.user_id FROM chat.members m WHERE m.room_id = r.id ORDER BY m.user_id)
+           FROM chat.rooms r JOIN board.posts p ON p.id = r.post_id
+          WHERE r.id = $1",
+    )
+    .bind(room_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records the trip's time and place as an event told them; returns what they were before
+/// (`None`: not known yet). Held until the transaction ends, so replicas handling two updates of
+/// one trip compare one after the other.
+pub async fn swap_trip_time_and_place(
+    conn: &mut PgConnection,
+    post_id: i64,
+    meeting_at: DateTime<Utc>,
+    meeting_place_id: &str,
+) -> Result<Option<(DateTime<Utc>, String)>, sqlx::Error> {
+    let before: Option<(DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT meeting_at, meeting_place_id FROM notify.trips WHERE post_id = $1 FOR UPDATE",
+    )
+    .bind(post_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO notify.trips (post_id, meeting_at, meeting_place_id) VALUES ($1, $2, $3)
+         ON CONFLICT (post_id) DO UPDATE
+           SET meeting_at = EXCLUDED.meeting_at, meeting_place_id = EXCLUDED.meeting_place_id",
+    )
+    .bind(post_id)
+    .bind(meeting_at)
+    .bind(meeting_place_id)
+    .execute(conn)
+    .await?;
+    Ok(before)
+}
+
+/// `user_id` holds a seat on `post_id` (as the events told).
+pub async fn add_member(
+    conn: &mut PgConnection,
+    post_id: i64,
+    user_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO notify.members VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(post_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_member(
+    conn: &mut PgConnection,
+    post_id: i64,
+    user_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM notify.members WHERE post_id = $1 AND user_id = $2")
+        .bind(post_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The trip's members as the events told them.
+pub async fn members_of(conn: &mut PgConnection, post_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM notify.members WHERE post_id = $1 ORDER BY user_id")
+        .bind(post_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// A trip is over for the notifications: what the consumer kept of it goes.
+pub async fn forget_trip(conn: &mut PgConnection, post_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM notify.members WHERE post_id = $1")
+        .bind(post_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM notify.trips WHERE post_id = $1")
+        .bind(post_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An event the consumer gave up on.
+#[derive(Debug, Clone)]
+pub struct DeadLetter<'a> {
+    pub event_id: Option<Uuid>,
+    pub subject: &'a str,
+    pub stream_sequence: u64,
+    pub attempts: i64,
+    pub error: &'a str,
+    pub payload: &'a str,
+}
+
+/// Records a dead letter; recorded already (a redelivery after a crash) is success.
+pub async fn dead_letter(db: &PgPool, letter: &DeadLetter<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notify.dead_letters (event_id, subject, stream_sequence, attempts, error, payload)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (stream_sequence) DO NOTHING",
+    )
+    .bind(letter.event_id)
+    .bind(letter.subject)
+    .bind(i64::try_from(letter.stream_sequence).unwrap_or(i64::MAX))
+    .bind(i32::try_from(letter.attempts).unwrap_or(i32::MAX))
+    .bind(letter.error)
+    .bind(letter.payload)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A page of `user_id`'s notifications, newest first, after notification `after` (exclusive).
+pub async fn page(
+    db: &PgPool,
+    user_id: i64,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notify.notifications
+          WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2)
+          ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(user_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn unread_count(db: &PgPool, user_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM notify.notifications WHERE user_id = $1 AND read_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Marks `user_id`'s notifications read: those of `ids` (others' ids select nothing), or all.
+/// Returns how many changed.
+pub async fn mark_read(db: &PgPool, user_id: i64, ids: Option<&[i64]>) -> Result<u64, sqlx::Error> {
+    let marked = sqlx::query(
+        "UPDATE notify.notifications SET read_at = now()
+          WHERE user_id = $1 AND read_at IS NULL AND ($2::bigint[] IS NULL OR id = ANY($2))",
+    )
+    .bind(user_id)
+    .bind(ids)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(marked)
+}
+
+/// The kinds `user_id` muted.
+pub async fn muted(db: &PgPool, user_id: i64) -> Result<Vec<NotificationKind>, sqlx::Error> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM notify.muted WHERE user_id = $1 ORDER BY kind")
+            .bind(user_id)
+            .fetch_all(db)
+            .await?;
+    Ok(names
+        .into_iter()
+        .filter_map(|n| NotificationKind::parse(&n))
+        .collect())
+}
+
+pub async fn set_muted(
+    db: &PgPool,
+    user_id: i64,
+    kind: NotificationKind,
+    muted: bool,
+) -> Result<(), sqlx::Error> {
+    let sql = if muted {
+        "INSERT INTO notify.muted (user_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM notify.muted WHERE user_id = $1 AND kind = $2"
+    };
+    sqlx::query(sql)
+        .bind(user_id)
+        .bind(kind.as_str())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes read notifications read before `read_before`, and the record of events handled before
+/// `handled_before` (older than anything the stream can still redeliver), at most `batch` rows
+/// each. Returns how many notifications went.
+pub async fn prune(
+    db: &PgPool,
+    read_before: DateTime<Utc>,
+    handled_before: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let pruned = sqlx::query(
+        "DELETE FROM notify.notifications WHERE id IN (
+           SELECT id FROM notify.notifications WHERE read_at < $1 LIMIT $2)",
+    )
+    .bind(read_before)
+    .bind(batch)
+    .execute(db)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "DELETE FROM notify.handled WHERE event_id IN (
+           SELECT event_id FROM notify.handled WHERE handled_at < $1 LIMIT $2)",
+    )
+    .bind(handled_before)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(pruned)
+}

@@ -1,0 +1,679 @@
+//! Notifications end to end against the real stack: the sagas and the trip workflow write
+//! events, the relay publishes them to JetStream, the notifier (in process, or `fishapp
+//! notifier` processes) writes notifications, and users read and mark them over GraphQL. Each
+//! kind reaches exactly the right users; a killed notifier and redelivered events write each
+//! notification once; a poison event goes to the dead letters without blocking the rest.
+#![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{TestApp, error_code, post_input, sign_up};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CREATE: &str =
+    "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id status } } }";
+const UPDATE: &str =
+    "mutation($input: UpdatePostInput!) { updatePost(input: $input) { post { id } } }";
+const APPLY: &str = "mutation($input: CreateApplyPostInput!) {
+  createApplyPost(input: $input) { applyPost { id status } } }";
+const WITHDRAW: &str = "mutation($id: ID!) { deleteApplyPost(input: { id: $id }) { success } }";
+const NOTIFICATIONS: &str = "{ notifications(first: 50) {
+  pageInfo { hasNextPage endCursor }
+  nodes { id kind postId roomId title count read actor { id } } }
+  unreadNotificationCount }";
+
+/// A trip's fields: meeting at `meeting_at`, `max_apply` seats.
+fn fields(title: &str, meeting_at: DateTime<Utc>, max_apply: i64) -> Value {
+    let mut input = post_input(title);
+    input["meetingAt"] = json!(meeting_at.to_rfc3339());
+    input["maxApply"] = json!(max_apply);
+    input
+}
+
+async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let body = app.graphql_as(Some(token), query, variables).await;
+    assert!(body["errors"].is_null(), "{query}: {body}");
+    body
+}
+
+async fn trip(app: &TestApp, token: &str, input: Value) -> String {
+    let body = ok(app, token, CREATE, json!({ "input": input })).await;
+    body["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn apply(app: &TestApp, token: &str, post: &str, waitlist: bool) -> Value {
+    let body = ok(
+        app,
+        token,
+        APPLY,
+        json!({ "input": { "postId": post, "waitlist": waitlist } }),
+    )
+    .await;
+    body["data"]["createApplyPost"]["applyPost"].clone()
+}
+
+/// The user's notifications as (kind, post id, actor id, count), newest first.
+async fn seen(app: &TestApp, token: &str) -> Vec<(String, String, Option<String>, i64)> {
+    let body = ok(app, token, NOTIFICATIONS, json!({})).await;
+    body["data"]["notifications"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().to_owned(),
+                n["postId"].as_str().unwrap_or_default().to_owned(),
+                n["actor"]["id"].as_str().map(str::to_owned),
+                n["count"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until every event written so far has been handled by the notifier (nothing left in
+/// the outbox to publish, and every published event recorded as handled).
+async fn settled(app: &TestApp) {
+    common::wait_until_drained(app, Duration::from_secs(30)).await;
+    let pool = app.pool().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (events, handled): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM outbox.events),
+                    (SELECT count(*) FROM notify.handled h
+                      WHERE EXISTS (SELECT 1 FROM outbox.events e WHERE e.event_id = h.event_id))",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if events == handled {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{handled} of {events} events handled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn kinds(list: &[(String, String, Option<String>, i64)]) -> Vec<&str> {
+    list.iter().map(|(kind, ..)| kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn each_kind_reaches_exactly_the_right_users_once() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, owner_id) = sign_up(&app).await;
+    let (a, a_id) = sign_up(&app).await;
+    let (b, b_id) = sign_up(&app).await;
+    let (d, d_id) = sign_up(&app).await;
+    let (stranger, _) = sign_up(&app).await;
+    let meeting = Utc::now() + chrono::Duration::days(3);
+    let post = trip(&app, &owner, fields("Harbour", meeting, 2)).await;
+
+    // Applying: the organiser hears of each applicant, the applicants of nothing.
+    let seat_a = apply(&app, &a, &post, false).await["id"].clone();
+    apply(&app, &b, &post, false).await;
+    assert_eq!(apply(&app, &d, &post, true).await["status"], "WAITLISTED");
+    settled(&app).await;
+    let organiser = seen(&app, &owner).await;
+    assert_eq!(kinds(&organiser), ["APPLIED", "APPLIED", "APPLIED"]);
+    let actors: Vec<_> = organiser.iter().map(|n| n.2.clone().unwrap()).collect();
+    assert_eq!(actors, [d_id.clone(), b_id.clone(), a_id.clone()]);
+    assert!(organiser.iter().all(|n| n.1 == post));
+    for token in [&a, &b, &d, &stranger] {
+        assert!(seen(&app, token).await.is_empty(), "an applicant told");
+    }
+
+    // A withdrawal: the organiser hears of it; the first in line is told they moved up.
+    ok(&app, &a, WITHDRAW, json!({ "id": seat_a })).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while kinds(&seen(&app, &d).await) != ["PROMOTED"] {
+        assert!(tokio::time::Instant::now() < deadline, "never promoted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    settled(&app).await;
+    assert_eq!(kinds(&seen(&app, &owner).await)[0], "WITHDREW");
+    assert_eq!(seen(&app, &owner).await[0].2, Some(a_id.clone()));
+
+    // A title changed: nobody is told; the time changed: the members are, not the organiser,
+    // not the one who withdrew.
+    let mut change = fields("Harbour at dawn", meeting, 2);
+    change["id"] = json!(post);
+    ok(&app, &owner, UPDATE, json!({ "input": change })).await;
+    let mut change = fields("Harbour at dawn", meeting + chrono::Duration::hours(2), 2);
+    change["id"] = json!(post);
+    ok(&app, &owner, UPDATE, json!({ "input": change })).await;
+    settled(&app).await;
+    for token in [&b, &d] {
+        let theirs = seen(&app, token).await;
+        assert_eq!(theirs[0].0, "TRIP_CHANGED", "{theirs:?}");
+        assert_eq!(
+            kinds(&theirs)
+                .iter()
+                .filter(|k| **k == "TRIP_CHANGED")
+                .count(),
+            1,
+            "the title change told nobody"
+        );
+        assert_eq!(theirs[0].2, Some(owner_id.clone()));
+    }
+    assert!(!kinds(&seen(&app, &a).await).contains(&"TRIP_CHANGED"));
+    assert!(!kinds(&seen(&app, &owner).await).contains(&"TRIP_CHANGED"));
+
+    // Messages: one notification per room until read, counting; never to the writer.
+    let room = app
+        .graphql_as(
+            Some(&owner),
+            "query($p: ID!) { room(post_id: $p) { id } }",
+            json!({ "p": post }),
+        )
+        .await["data"]["room"]["id"]
+        .clone();
+    let say =
+        "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }";
+    for body in ["Bring bait", "And coffee"] {
+        ok(
+            &app,
+            &b,
+            say,
+            json!({ "input": { "roomId": room, "body": body } }),
+        )
+        .await;
+    }
+    settled(&app).await;
+    for token in [&owner, &d] {
+        let theirs = seen(&app, token).await;
+        assert_eq!(
+            (theirs[0].0.as_str(), theirs[0].3),
+            ("NEW_MESSAGES", 2),
+            "{theirs:?}"
+        );
+    }
+    assert!(!kinds(&seen(&app, &b).await).contains(&"NEW_MESSAGES"));
+    assert!(!kinds(&seen(&app, &a).await).contains(&"NEW_MESSAGES"));
+
+    // Read: the unread count drops; the next message is a new notification.
+    let read = ok(
+        &app,
+        &owner,
+        "mutation { markNotificationsRead(input: { all: true }) { count unreadCount } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(read["data"]["markNotificationsRead"]["unreadCount"], 0);
+    ok(
+        &app,
+        &d,
+        say,
+        json!({ "input": { "roomId": room, "body": "On my way" } }),
+    )
+    .await;
+    settled(&app).await;
+    let body = ok(&app, &owner, NOTIFICATIONS, json!({})).await;
+    assert_eq!(body["data"]["unreadNotificationCount"], 1, "{body}");
+    let newest = &body["data"]["notifications"]["nodes"][0];
+    assert_eq!(
+        (
+            newest["kind"].as_str(),
+            newest["count"].as_i64(),
+            newest["read"].as_bool()
+        ),
+        (Some("NEW_MESSAGES"), Some(1), Some(false))
+    );
+    assert_eq!(newest["roomId"], room);
+
+    // The organiser's answers and a cancellation.
+    let mut input = fields("Approved only", meeting, 3);
+    input["approvalRequired"] = json!(true);
+    let approving = trip(&app, &owner, input).await;
+    let (e, _) = sign_up(&app).await;
+    let (f, _) = sign_up(&app).await;
+    let request_e = apply(&app, &e, &approving, false).await["id"].clone();
+    let request_f = apply(&app, &f, &approving, false).await["id"].clone();
+    ok(
+        &app,
+        &owner,
+        "mutation($id: ID!) { acceptApplyPost(input: { id: $id }) { applyPost { id } } }",
+        json!({ "id": request_e }),
+    )
+    .await;
+    ok(
+        &app,
+        &owner,
+        "mutation($id: ID!) { declineApplyPost(input: { id: $id }) { success } }",
+        json!({ "id": request_f }),
+    )
+    .await;
+    settled(&app).await;
+    assert_eq!(kinds(&seen(&app, &e).await), ["REQUEST_ACCEPTED"]);
+    assert_eq!(kinds(&seen(&app, &f).await), ["REQUEST_DECLINED"]);
+    assert_eq!(seen(&app, &e).await[0].2, Some(owner_id.clone()));
+    ok(
+        &app,
+        &owner,
+        "mutation($input: DeletePostInput!) { deletePost(input: $input) { success } }",
+        json!({ "input": { "id": approving } }),
+    )
+    .await;
+    settled(&app).await;
+    let theirs = seen(&app, &e).await;
+    assert_eq!(kinds(&theirs), ["TRIP_CANCELLED", "REQUEST_ACCEPTED"]);
+    assert_eq!(theirs[0].1, approving, "the trip's id stays");
+    assert_eq!(kinds(&seen(&app, &f).await), ["REQUEST_DECLINED"]);
+    assert!(!kinds(&seen(&app, &owner).await).contains(&"TRIP_CANCELLED"));
+
+    assert!(seen(&app, &stranger).await.is_empty());
+    // Each handled event wrote its notifications once.
+    let duplicates: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM notify.notifications
+          GROUP BY user_id, event_id HAVING count(*) > 1) d",
+    )
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(duplicates, 0);
+}
+
+#[tokio::test]
+async fn the_trips_moments_and_an_expired_request_are_told_to_their_members() {
+    let app = TestApp::spawn_with_worker(|c| {
+        c.trip.trip_reminder_before_secs = Some(5);
+        c.trip.trip_completed_after_secs = 2;
+        c.trip.trip_requests_expire_before_secs = 8;
+    })
+    .await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, _) = sign_up(&app).await;
+    let (member, _) = sign_up(&app).await;
+    let (asking, _) = sign_up(&app).await;
+    let (stranger, _) = sign_up(&app).await;
+    let soon = Utc::now() + chrono::Duration::seconds(12);
+    let post = trip(&app, &owner, fields("Soon", soon, 2)).await;
+    apply(&app, &member, &post, false).await;
+    let mut input = fields("Asked", soon, 2);
+    input["approvalRequired"] = json!(true);
+    let approving = trip(&app, &owner, input).await;
+    apply(&app, &asking, &approving, false).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let theirs = kinds(&seen(&app, &member).await)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        if theirs == ["TRIP_COMPLETED", "TRIP_REMINDER"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member saw {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    settled(&app).await;
+    // The organiser is a member of their own trips' moments too (of both trips).
+    let organiser = seen(&app, &owner).await;
+    for trip in [&post, &approving] {
+        let moments: Vec<&str> = organiser
+            .iter()
+            .filter(|n| &n.1 == trip && n.0.starts_with("TRIP_"))
+            .map(|n| n.0.as_str())
+            .collect();
+        assert_eq!(
+            moments,
+            ["TRIP_COMPLETED", "TRIP_REMINDER"],
+            "{organiser:?}"
+        );
+    }
+    assert!(organiser.iter().all(|n| n.0 == "APPLIED" || n.2.is_none()));
+    assert_eq!(kinds(&seen(&app, &asking).await), ["REQUEST_EXPIRED"]);
+    assert!(seen(&app, &stranger).await.is_empty());
+}
+
+/// An OPEN trip of `owner` written straight into the board (the events of the tests that use it
+/// are written by hand; its sagas are not what they test).
+async fn bare_trip(app: &TestApp, owner: &str, title: &str) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO board.posts (user_id, title, content, fishing_spot_type_id, prefecture_id,
+                                  meeting_place_id, meeting_at, max_apply, status)
+         VALUES ($1, $2, 'x', 1, 13, 'ChIJN1t_tDeuEmsRUsoyG83frY4', now() + interval '3 days', 3,
+                 'OPEN')
+         RETURNING id",
+    )
+    .bind(owner.parse::<i64>().unwrap())
+    .bind(title)
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap()
+}
+
+/// Writes `n` events (a place in the line each, by `applicant`, on `post`) straight into the
+/// outbox, as `n` applications would.
+async fn burst(app: &TestApp, post: i64, applicant: i64, n: usize) {
+    use fishapp_domain::board::ApplicationStatus;
+    use fishapp_domain::events::{ApplicationData, EventType};
+    use fishapp_store::outbox::{self, Event};
+    let pool = app.pool().await;
+    for i in 0..n {
+        let mut tx = pool.begin().await.unwrap();
+        let data = ApplicationData {
+            id: 1_000_000 + i64::try_from(i).unwrap(),
+            post_id: post,
+            user_id: applicant,
+            status: ApplicationStatus::Waitlisted,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        outbox::append(
+            &mut tx,
+            &Event::application(EventType::ApplicationWaitlisted, &data),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+async fn notifications_of(app: &TestApp, user: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notify.notifications WHERE user_id = $1")
+        .bind(user.parse::<i64>().unwrap())
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_notifier_and_redelivered_events_write_each_notification_once() {
+    let app = TestApp::spawn_with(|c| c.notify.notify_ack_wait_secs = 2).await;
+    app.start_relay().await;
+    let (_, owner_id) = sign_up(&app).await;
+    let (_, applicant_id) = sign_up(&app).await;
+    let pool = app.pool().await;
+    let post = bare_trip(&app, &owner_id, "Burst").await;
+    let mut first = common::notifier_process(&app);
+    let writing = burst(&app, post, applicant_id.parse().unwrap(), 1000);
+    let killing = async {
+        // SIGKILL once it is partway through.
+        loop {
+            let n = notifications_of(&app, &owner_id).await;
+            if n >= 150 {
+                first.start_kill().unwrap();
+                first.wait().await.unwrap();
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let ((), at_kill) = tokio::join!(writing, killing);
+    assert!(at_kill < 1000, "killed after {at_kill}");
+    // Two notifiers share the consumer from here on.
+    let _second = common::notifier_process(&app);
+    let _third = common::notifier_process(&app);
+    // Some events again, as JetStream would redeliver them, under new message ids (so the
+    // stream's own duplicate window does not drop them): each is recognised by its event id.
+    let js = app.jetstream().await;
+    let replayed = common::published(&app).await;
+    for message in replayed.iter().take(20) {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
+        js.publish_with_headers(
+            message.subject.clone(),
+            headers,
+            serde_json::to_vec(&message.envelope).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while notifications_of(&app, &owner_id).await < 1000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of 1000",
+            notifications_of(&app, &owner_id).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Past the acknowledgement wait: anything delivered twice has had its chance to show.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(notifications_of(&app, &owner_id).await, 1000, "each once");
+    let distinct: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT event_id) FROM notify.notifications")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(distinct, 1000);
+}
+
+#[tokio::test]
+async fn a_poison_event_goes_to_the_dead_letters_and_blocks_nothing() {
+    let app = TestApp::spawn_with(|c| {
+        c.notify.notify_max_attempts = 3;
+        c.notify.notify_retry_delay_ms = 100;
+    })
+    .await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (_, owner_id) = sign_up(&app).await;
+    let (_, applicant_id) = sign_up(&app).await;
+    let pool = app.pool().await;
+    let post = bare_trip(&app, &owner_id, "Poisoned").await;
+    // An event of this deployment whose data is not what its type says, then a good one.
+    let deployment = fishapp_store::outbox::deployment_id(&pool).await.unwrap();
+    let poison_id = uuid::Uuid::now_v7();
+    let poison = json!({
+        "id": poison_id,
+        "deployment": deployment,
+        "type": "board.application.created",
+        "subject": format!("{}.board.application.created", app.config.relay.relay_subject_prefix),
+        "aggregate": { "type": "application", "id": "1" },
+        "occurredAt": Utc::now(),
+        "version": 1,
+        "data": { "nonsense": true }
+    });
+    // The stream exists once the relay leads; publish into it directly.
+    let js = app.jetstream().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while js.get_stream(&app.config.relay.relay_stream).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "no stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    js.publish(
+        format!(
+            "{}.board.application.created",
+            app.config.relay.relay_subject_prefix
+        ),
+        serde_json::to_vec(&poison).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    burst(&app, post, applicant_id.parse().unwrap(), 1).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let letters: Vec<(Option<uuid::Uuid>, i32, String)> =
+            sqlx::query_as("SELECT event_id, attempts, error FROM notify.dead_letters ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        if let Some((event_id, attempts, error)) = letters.first() {
+            assert_eq!(letters.len(), 1);
+            assert_eq!(*event_id, Some(poison_id));
+            assert_eq!(*attempts, 3, "after the configured attempts");
+            assert!(error.contains("unreadable"), "{error}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        notifications_of(&app, &owner_id).await,
+        1,
+        "the good event behind it was handled"
+    );
+    let handled: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM notify.handled WHERE event_id = $1)")
+            .bind(poison_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!handled, "a failed event records nothing");
+}
+
+#[tokio::test]
+async fn users_read_only_their_own_notifications_and_bad_input_is_refused() {
+    let app = TestApp::spawn().await;
+    let (owner, owner_id) = sign_up(&app).await;
+    let (other, _) = sign_up(&app).await;
+    let pool = app.pool().await;
+    for i in 0..25 {
+        sqlx::query(
+            "INSERT INTO notify.notifications (user_id, kind, event_id, post_id, title)
+             VALUES ($1, 'TRIP_REMINDER', $2, $3, 'Paged')",
+        )
+        .bind(owner_id.parse::<i64>().unwrap())
+        .bind(uuid::Uuid::now_v7())
+        .bind(i64::from(i + 1))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Pages: newest first, no repeats, no gaps.
+    let page = "query($after: String) { notifications(first: 10, after: $after) {
+      pageInfo { hasNextPage endCursor } nodes { id postId } } }";
+    let mut after = Value::Null;
+    let mut posts = Vec::new();
+    loop {
+        let body = ok(&app, &owner, page, json!({ "after": after })).await;
+        let list = &body["data"]["notifications"];
+        for n in list["nodes"].as_array().unwrap() {
+            posts.push(n["postId"].as_str().unwrap().parse::<i64>().unwrap());
+        }
+        if list["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = list["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(posts, (1..=25).rev().collect::<Vec<i64>>());
+
+    // Someone else's ids change nothing; the owner's do.
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM notify.notifications ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mark = "mutation($input: MarkNotificationsReadInput!) {
+      markNotificationsRead(input: $input) { count unreadCount } }";
+    let theirs = ok(
+        &app,
+        &other,
+        mark,
+        json!({ "input": { "ids": ids[..3].iter().map(i64::to_string).collect::<Vec<_>>() } }),
+    )
+    .await;
+    assert_eq!(theirs["data"]["markNotificationsRead"]["count"], 0);
+    let mine = ok(
+        &app,
+        &owner,
+        mark,
+        json!({ "input": { "ids": ids[..3].iter().map(i64::to_string).collect::<Vec<_>>() } }),
+    )
+    .await;
+    assert_eq!(
+        mine["data"]["markNotificationsRead"],
+        json!({ "count": 3, "unreadCount": 22 })
+    );
+    assert!(seen(&app, &other).await.is_empty());
+
+    // Bad input: a clear error naming the field; nothing changes.
+    let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let body = app
+        .graphql_as(Some(&owner), mark, json!({ "input": { "ids": too_many } }))
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.ids");
+    let body = app
+        .graphql_as(Some(&owner), mark, json!({ "input": {} }))
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    let body = app
+        .graphql_as(Some(&owner), page, json!({ "after": "not a cursor" }))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "after", "{body}");
+    let body = app
+        .graphql_as(
+            Some(&owner),
+            "{ notifications(first: 51) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    let body = app.graphql("{ unreadNotificationCount }").await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    let unread = ok(&app, &owner, "{ unreadNotificationCount }", json!({})).await;
+    assert_eq!(unread["data"]["unreadNotificationCount"], 22);
+
+    // Muting a kind: kept per user, and listed.
+    let mute = "mutation($input: MuteNotificationKindInput!) {
+      muteNotificationKind(input: $input) { mutedKinds } }";
+    let body = ok(
+        &app,
+        &owner,
+        mute,
+        json!({ "input": { "kind": "NEW_MESSAGES", "muted": true } }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["muteNotificationKind"]["mutedKinds"],
+        json!(["NEW_MESSAGES"])
+    );
+    let listed = ok(&app, &other, "{ mutedNotificationKinds }", json!({})).await;
+    assert_eq!(listed["data"]["mutedNotificationKinds"], json!([]));
+}
+
+#[tokio::test]
+async fn a_muted_kind_is_not_written() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, _) = sign_up(&app).await;
+    let (a, _) = sign_up(&app).await;
+    let (b, _) = sign_up(&app).await;
+    ok(
+        &app,
+        &owner,
+        "mutation { muteNotificationKind(input: { kind: APPLIED, muted: true }) { mutedKinds } }",
+        json!({}),
+    )
+    .await;
+    let post = trip(
+        &app,
+        &owner,
+        fields("Quiet", Utc::now() + chrono::Duration::days(2), 3),
+    )
+    .await;
+    apply(&app, &a, &post, false).await;
+    settled(&app).await;
+    assert!(seen(&app, &owner).await.is_empty(), "muted");
+    ok(
+        &app,
+        &owner,
+        "mutation { muteNotificationKind(input: { kind: APPLIED, muted: false }) { mutedKinds } }",
+        json!({}),
+    )
+    .await;
+    apply(&app, &b, &post, false).await;
+    settled(&app).await;
+    assert_eq!(kinds(&seen(&app, &owner).await), ["APPLIED"]);
+}
