@@ -388,6 +388,14 @@ pub async fn start_api(
         &settings.metrics,
         shutdown.clone(),
     )?;
+    let live_notifications = fishapp_app::notify::LiveNotifications::start(
+        deps.nats.clone(),
+        deps.db.clone(),
+        config.relay.relay_stream.clone(),
+        &config.relay.relay_subject_prefix,
+        &settings.metrics,
+        shutdown.clone(),
+    )?;
     let chat = Chat::new(
         deps.db.clone(),
         media.clone(),
@@ -405,7 +413,7 @@ pub async fn start_api(
         board,
         chat,
         calendar,
-        notifications: fishapp_app::Notifications::new(deps.db.clone()),
+        notifications: fishapp_app::Notifications::new(deps.db.clone(), live_notifications),
     };
     let router = fishapp_api::router(deps, services, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -317,6 +317,10 @@ const RULES: &[(&str, [&str; 4])] = &[
         "Subscription.messageAdded",
         ["UNAUTHENTICATED", "NOT_FOUND", "ok", "ok"],
     ),
+    (
+        "Subscription.notificationAdded",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
     // Last: the owner's success removes the trip the rows above use.
     (
         "Mutation.deletePost",
@@ -526,6 +530,11 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
                     "subscription($input: MessageAddedInput!) { messageAdded(input: $input) { message { id } } }",
                     json!({ "input": { "roomId": world.room } }),
                 )
+                .await
+        }
+        "Subscription.notificationAdded" => {
+            world
+                .subscribe(role, "subscription { notificationAdded { id } }", json!({}))
                 .await
         }
         other => panic!("no way to ask {other}: add it to `ask`"),

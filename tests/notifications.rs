@@ -1,8 +1,8 @@
 //! Notifications end to end against the real stack: the sagas and the trip workflow write
 //! events, the relay publishes them to JetStream, the notifier (in process, or `fishapp
 //! notifier` processes) writes notifications, and users read and mark them over GraphQL. Each
-//! kind reaches exactly the right users; a killed notifier and redelivered events write each
-//! notification once; a poison event goes to the dead letters without blocking the rest.
+//! kind reaches exactly the right users; a killed notifier, a NATS restart and redelivered events
+//! write each notification once; a poison event goes to the dead letters without blocking the rest.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 mod common;
@@ -391,9 +391,66 @@ async fn notifications_of(app: &TestApp, user: &str) -> i64 {
         .unwrap()
 }
 
+/// A NATS server with JetStream of this test's own (the shared one serves every other test), to
+/// restart.
+struct PrivateNats {
+    port: u16,
+    dir: tempfile::TempDir,
+    server: tokio::process::Child,
+}
+
+impl PrivateNats {
+    async fn start() -> Self {
+        let port = common::free_port().await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = Self::spawn(port, &dir).await;
+        Self { port, dir, server }
+    }
+
+    async fn spawn(port: u16, dir: &tempfile::TempDir) -> tokio::process::Child {
+        let server = tokio::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server (scripts/stack installs it)");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server answers"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and storage.
+    async fn restart(&mut self) {
+        self.server.start_kill().unwrap();
+        self.server.wait().await.unwrap();
+        self.server = Self::spawn(self.port, &self.dir).await;
+    }
+}
+
 #[tokio::test]
-async fn a_killed_notifier_and_redelivered_events_write_each_notification_once() {
-    let app = TestApp::spawn_with(|c| c.notify.notify_ack_wait_secs = 2).await;
+async fn a_killed_notifier_a_nats_restart_and_redelivered_events_write_each_notification_once() {
+    let mut nats = PrivateNats::start().await;
+    let url = nats.url();
+    let app = TestApp::spawn_with(|c| {
+        c.notify.notify_ack_wait_secs = 2;
+        c.connections.nats_url = url;
+    })
+    .await;
     app.start_relay().await;
     let (_, owner_id) = sign_up(&app).await;
     let (_, applicant_id) = sign_up(&app).await;
@@ -401,23 +458,41 @@ async fn a_killed_notifier_and_redelivered_events_write_each_notification_once()
     let post = bare_trip(&app, &owner_id, "Burst").await;
     let mut first = common::notifier_process(&app);
     let writing = burst(&app, post, applicant_id.parse().unwrap(), 1000);
-    let killing = async {
-        // SIGKILL once it is partway through.
+    // While the burst is still being written: SIGKILL the notifier partway through, let two
+    // others share the consumer, then restart NATS itself under them.
+    let (app_ref, owner, nats_ref) = (&app, &owner_id, &mut nats);
+    let disrupting = async move {
         loop {
-            let n = notifications_of(&app, &owner_id).await;
+            let n = notifications_of(app_ref, owner).await;
             if n >= 150 {
                 first.start_kill().unwrap();
                 first.wait().await.unwrap();
-                return n;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let at_kill = notifications_of(app_ref, owner).await;
+        let others = [
+            common::notifier_process(app_ref),
+            common::notifier_process(app_ref),
+        ];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while notifications_of(app_ref, owner).await < at_kill + 100 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the notifiers took over"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let at_restart = notifications_of(app_ref, owner).await;
+        nats_ref.restart().await;
+        (at_kill, at_restart, others)
     };
-    let ((), at_kill) = tokio::join!(writing, killing);
-    assert!(at_kill < 1000, "killed after {at_kill}");
-    // Two notifiers share the consumer from here on.
-    let _second = common::notifier_process(&app);
-    let _third = common::notifier_process(&app);
+    let ((), (at_kill, at_restart, _others)) = tokio::join!(writing, disrupting);
+    assert!(
+        at_kill < 1000 && at_restart < 1000,
+        "killed at {at_kill}, restarted at {at_restart}: too late to mean anything"
+    );
     // Some events again, as JetStream would redeliver them, under new message ids (so the
     // stream's own duplicate window does not drop them): each is recognised by its event id.
     let js = app.jetstream().await;
@@ -676,4 +751,100 @@ async fn a_muted_kind_is_not_written() {
     apply(&app, &b, &post, false).await;
     settled(&app).await;
     assert_eq!(kinds(&seen(&app, &owner).await), ["APPLIED"]);
+}
+
+/// The next `notificationAdded` item of `live` (kind, actor id, count, id), failing after 20 s.
+async fn next_live(live: &mut common::LiveSubscription) -> (String, Option<String>, i64, String) {
+    let message = live
+        .next(Duration::from_secs(20))
+        .await
+        .expect("a notification arrives live");
+    let n = &message["payload"]["data"]["notificationAdded"];
+    assert!(n.is_object(), "{message}");
+    (
+        n["kind"].as_str().unwrap().to_owned(),
+        n["actor"]["id"].as_str().map(str::to_owned),
+        n["count"].as_i64().unwrap(),
+        n["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn notifications_arrive_live_for_their_user_alone_until_the_sign_in_ends() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let owner = common::sign_up_session(&app).await;
+    let (a, a_id) = sign_up(&app).await;
+    let (stranger, _) = sign_up(&app).await;
+    let post = trip(
+        &app,
+        &owner.id_token,
+        fields("Live", Utc::now() + chrono::Duration::days(2), 3),
+    )
+    .await;
+    let added = "subscription { notificationAdded { id kind count actor { id } } }";
+    let mut mine =
+        common::LiveSubscription::open(&app, Some(&owner.id_token), added, json!({})).await;
+    let mut theirs = common::LiveSubscription::open(&app, Some(&stranger), added, json!({})).await;
+    // Both subscriptions are registered before anything happens.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    apply(&app, &a, &post, false).await;
+    let (kind, actor, ..) = next_live(&mut mine).await;
+    assert_eq!((kind.as_str(), actor), ("APPLIED", Some(a_id.clone())));
+
+    // A NEW_MESSAGES arrives again each time it grows: the same notification, counting.
+    let room = app
+        .graphql_as(
+            Some(&owner.id_token),
+            "query($p: ID!) { room(post_id: $p) { id } }",
+            json!({ "p": post }),
+        )
+        .await["data"]["room"]["id"]
+        .clone();
+    let say =
+        "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }";
+    ok(
+        &app,
+        &a,
+        say,
+        json!({ "input": { "roomId": room, "body": "one" } }),
+    )
+    .await;
+    let first = next_live(&mut mine).await;
+    ok(
+        &app,
+        &a,
+        say,
+        json!({ "input": { "roomId": room, "body": "two" } }),
+    )
+    .await;
+    let second = next_live(&mut mine).await;
+    assert_eq!((first.0.as_str(), first.2), ("NEW_MESSAGES", 1));
+    assert_eq!((second.0.as_str(), second.2), ("NEW_MESSAGES", 2));
+    assert_eq!(first.3, second.3, "the same notification");
+
+    // Nothing reached the stranger's subscription.
+    assert!(
+        theirs.next(Duration::from_millis(500)).await.is_none(),
+        "a stranger heard of it"
+    );
+    // Logging out ends the owner's subscription (within the revocation check).
+    let out = app
+        .graphql_as(
+            Some(&owner.id_token),
+            "mutation($r: String) { logout(refreshToken: $r) { success } }",
+            json!({ "r": owner.refresh_token }),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"]["success"], true, "{out}");
+    let ended = mine
+        .next(Duration::from_secs(15))
+        .await
+        .expect("the stream ends");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
 }

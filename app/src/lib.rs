@@ -22,6 +22,7 @@ pub mod calendar;
 pub mod chat;
 mod cpu;
 pub mod error;
+pub mod feed;
 pub mod media;
 pub mod notify;
 

@@ -20,6 +20,8 @@ pub enum Aggregate {
     Post,
     Room,
     Application,
+    /// What the notifier wrote for one event it handled (its id is that event's).
+    Notification,
 }
 
 impl Aggregate {
@@ -28,6 +30,7 @@ impl Aggregate {
             Aggregate::Post => "post",
             Aggregate::Room => "room",
             Aggregate::Application => "application",
+            Aggregate::Notification => "notification",
         }
     }
 }
@@ -55,10 +58,11 @@ pub enum EventType {
     MemberJoined,
     MemberLeft,
     MessageAdded,
+    NotificationsWritten,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 20] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
@@ -78,6 +82,7 @@ impl EventType {
         EventType::MemberJoined,
         EventType::MemberLeft,
         EventType::MessageAdded,
+        EventType::NotificationsWritten,
     ];
 
     /// `<context>.<aggregate>.<event>`: the envelope's `type` and the subject after the prefix.
@@ -102,6 +107,7 @@ impl EventType {
             EventType::MemberJoined => "chat.room.member_joined",
             EventType::MemberLeft => "chat.room.member_left",
             EventType::MessageAdded => "chat.room.message_added",
+            EventType::NotificationsWritten => "notify.notification.written",
         }
     }
 
@@ -139,6 +145,7 @@ impl EventType {
             | EventType::ApplicationAccepted
             | EventType::ApplicationDeclined
             | EventType::ApplicationExpired => Aggregate::Application,
+            EventType::NotificationsWritten => Aggregate::Notification,
         }
     }
 
@@ -204,6 +211,9 @@ impl EventType {
             EventType::MessageAdded => {
                 "createMessage: a member wrote a message (text or one image) in the room; `messageAdded` subscriptions are fed from these"
             }
+            EventType::NotificationsWritten => {
+                "the notifier wrote (or, for NEW_MESSAGES, grew) users' notifications for one event it handled; `notificationAdded` subscriptions are fed from these"
+            }
         }
     }
 
@@ -220,8 +230,35 @@ impl EventType {
             (_, Aggregate::Post) => serde_json::to_value(PostData::example()),
             (_, Aggregate::Room) => serde_json::to_value(RoomData::example()),
             (_, Aggregate::Application) => serde_json::to_value(ApplicationData::example()),
+            (_, Aggregate::Notification) => serde_json::to_value(NotificationsData::example()),
         };
         value.unwrap_or_default()
+    }
+}
+
+/// The notifications the notifier wrote for one event (`data` of
+/// `notify.notification.written`): which, and for whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsData {
+    /// The handled event's id (also this event's aggregate).
+    pub source_event_id: Uuid,
+    pub notifications: Vec<WrittenNotification>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenNotification {
+    pub id: i64,
+    pub user_id: i64,
+}
+
+impl NotificationsData {
+    fn example() -> Self {
+        Self {
+            source_event_id: Uuid::nil(),
+            notifications: vec![WrittenNotification { id: 1, user_id: 2 }],
+        }
     }
 }
 
@@ -447,6 +484,16 @@ impl Event {
         }
     }
 
+    /// `notify.notification.written`: what the notifier wrote for one event.
+    pub fn notifications_written(data: &NotificationsData) -> Self {
+        Self {
+            event_type: EventType::NotificationsWritten,
+            aggregate_id: data.source_event_id.to_string(),
+            part_id: None,
+            payload: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
     /// `chat.room.message_added`: the message, in its room's stream of events.
     pub fn message(message: &MessageData) -> Self {
         Self::new(EventType::MessageAdded, message.room_id, message)
@@ -517,7 +564,7 @@ pub fn markdown() -> String {
          | `deployment` | the deployment (its database's `outbox.deployment` id, kept by backups and restores) the event comes from: a consumer ignores other deployments' events |\n\
          | `type` | the event type below, e.g. `board.post.published` |\n\
          | `subject` | the subject it was published on |\n\
-         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\", \"id\": \"<id>\" }` |\n\
+         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\" \\| \"notification\", \"id\": \"<id>\" }` |\n\
          | `occurredAt` | when the change's transaction wrote the event (RFC 3339) |\n\
          | `version` | the schema version of `data` for this type |\n\
          | `data` | the aggregate as it is after the change, or for `chat.room.message_added` the message and for `chat.room.member_*` the member (fields below) |\n\n\
@@ -551,7 +598,8 @@ pub fn markdown() -> String {
         "\n## Who consumes what\n\n\
          | consumer | reads | does |\n|---|---|---|\n\
          | live chat (every API process; an ordered consumer, nothing kept on the server) | `<prefix>.chat.>` | feeds `messageAdded`: `chat.room.message_added` to the room's subscribers, `chat.room.member_left` ends the leaver's subscription, `chat.room.deleted` ends the room's |\n\
-         | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members |\n",
+         | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members; for what it wrote, `notify.notification.written` |\n\
+         | live notifications (every API process; an ordered consumer) | `<prefix>.notify.>` | feeds `notificationAdded`: `notify.notification.written` wakes the subscriptions of the users it names, which read those notifications from Postgres |\n",
     );
     out
 }

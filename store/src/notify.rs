@@ -55,19 +55,23 @@ pub async fn first_handling(
     Ok(recorded == 1)
 }
 
-/// Writes `notice` for each of `users` but the actor and those who muted its kind. Returns how
-/// many were written.
+/// A notification written: its id and user.
+pub type Written = Vec<(i64, i64)>;
+
+/// Writes `notice` for each of `users` but the actor and those who muted its kind. Returns what
+/// was written.
 pub async fn write(
     conn: &mut PgConnection,
     notice: &Notice,
     users: &[i64],
-) -> Result<u64, sqlx::Error> {
-    let written = sqlx::query(
+) -> Result<Written, sqlx::Error> {
+    sqlx::query_as(
         "INSERT INTO notify.notifications (user_id, kind, event_id, post_id, room_id, actor_id, title)
          SELECT DISTINCT u, $2, $3, $4, $5, $6, $7 FROM unnest($1::bigint[]) AS u
           WHERE u IS DISTINCT FROM $6
             AND EXISTS (SELECT 1 FROM account.users WHERE id = u)
-            AND NOT EXISTS (SELECT 1 FROM notify.muted m WHERE m.user_id = u AND m.kind = $2)",
+            AND NOT EXISTS (SELECT 1 FROM notify.muted m WHERE m.user_id = u AND m.kind = $2)
+         RETURNING id, user_id",
     )
     .bind(users)
     .bind(notice.kind.as_str())
@@ -76,10 +80,8 @@ pub async fn write(
     .bind(notice.room_id)
     .bind(notice.actor_id)
     .bind(&notice.title)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(written)
+    .fetch_all(conn)
+    .await
 }
 
 /// A new message in a room for each of `users` (but the writer and those who muted it): the
@@ -88,8 +90,8 @@ pub async fn collapse_message(
     conn: &mut PgConnection,
     notice: &Notice,
     users: &[i64],
-) -> Result<u64, sqlx::Error> {
-    let written = sqlx::query(
+) -> Result<Written, sqlx::Error> {
+    sqlx::query_as(
         "INSERT INTO notify.notifications AS n
                 (user_id, kind, event_id, post_id, room_id, actor_id, title)
          SELECT DISTINCT u, 'NEW_MESSAGES', $2, $3, $4, $5, $6 FROM unnest($1::bigint[]) AS u
@@ -99,7 +101,8 @@ pub async fn collapse_message(
                              WHERE m.user_id = u AND m.kind = 'NEW_MESSAGES')
          ON CONFLICT (user_id, room_id) WHERE kind = 'NEW_MESSAGES' AND read_at IS NULL
          DO UPDATE SET count = n.count + 1, event_id = EXCLUDED.event_id,
-                       actor_id = EXCLUDED.actor_id, updated_at = now()",
+                       actor_id = EXCLUDED.actor_id, updated_at = now()
+         RETURNING id, user_id",
     )
     .bind(users)
     .bind(notice.event_id)
@@ -107,10 +110,8 @@ pub async fn collapse_message(
     .bind(notice.room_id)
     .bind(notice.actor_id)
     .bind(&notice.title)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(written)
+    .fetch_all(conn)
+    .await
 }
 
 /// The organiser and title of a trip, if it still exists.
@@ -122,6 +123,22 @@ pub async fn trip_of(
         .bind(post_id)
         .fetch_optional(conn)
         .await
+}
+
+/// `user_id`'s notifications among `ids` (others' are left out), in the order of `ids`.
+pub async fn by_ids(
+    db: &PgPool,
+    user_id: i64,
+    ids: &[i64],
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notify.notifications
+          WHERE user_id = $1 AND id = ANY($2) ORDER BY array_position($2, id)"
+    ))
+    .bind(user_id)
+    .bind(ids)
+    .fetch_all(db)
+    .await
 }
 
 /// Who holds a seat on the trip now.

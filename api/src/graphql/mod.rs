@@ -44,7 +44,11 @@ pub struct Mutation(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(board::BoardSubscription, chat::ChatSubscription);
+pub struct Subscription(
+    board::BoardSubscription,
+    chat::ChatSubscription,
+    notify::NotifySubscription,
+);
 
 pub type FishappSchema = Schema<Query, Mutation, Subscription>;
 

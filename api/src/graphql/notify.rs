@@ -5,11 +5,14 @@
 use super::account::{User, parse_id};
 use super::board::PageInfo;
 use super::context::Guards;
+use super::context::while_signed_in;
 use super::scalars::Time;
-use crate::error::{ApiResult, AppError, IntoGql};
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use super::streams::open_stream;
+use crate::error::{ApiResult, AppError, GqlError, IntoGql};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use fishapp_app::Notifications;
 use fishapp_store::notify::NotificationRow;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 /// A notification page: 20 unless asked, at most 50.
 const PAGE: super::ListBound = super::ListBound {
@@ -259,5 +262,30 @@ impl NotifyMutation {
         Ok(MuteNotificationKindPayload {
             muted_kinds: muted.into_iter().map(Into::into).collect(),
         })
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct NotifySubscription;
+
+#[Subscription]
+impl NotifySubscription {
+    /// The signed-in user's notifications as they are written, and a NEW_MESSAGES again each
+    /// time it grows (from NATS JetStream: written by any notifier, delivered by any API
+    /// process). Ends with the sign-in (logout, expiry, revocation). One that falls far behind
+    /// misses some; `notifications` still lists them.
+    async fn notification_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<Notification>>> {
+        let viewer = ctx.viewer().await.gql()?;
+        let permit = open_stream(ctx, &viewer).gql()?;
+        let notifications = ctx
+            .data_unchecked::<Notifications>()
+            .follow(viewer.user_id)
+            .map_ok(Notification)
+            .map_err(|e| e.extend())
+            .boxed();
+        Ok(while_signed_in(ctx, &viewer, permit, notifications))
     }
 }

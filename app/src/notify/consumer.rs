@@ -135,7 +135,7 @@ async fn consume(
     settings: &NotifierSettings,
     metrics: &NotifierMetrics,
 ) {
-    let deployment = crate::chat::live::deployment_of(db, "notifier").await;
+    let deployment = crate::feed::deployment_of(db, "notifier").await;
     let jetstream = async_nats::jetstream::new(nats);
     let started = time::OffsetDateTime::now_utc() - START_MARGIN;
     let mut backoff = Duration::from_millis(100);

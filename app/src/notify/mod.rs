@@ -3,6 +3,7 @@
 //! their user here.
 
 pub mod consumer;
+pub mod live;
 pub mod rules;
 
 use crate::AppError;
@@ -11,6 +12,7 @@ use fishapp_store::Database;
 use fishapp_store::notify::{self as store, NotificationRow};
 
 pub use consumer::{NotifierMetrics, NotifierSettings};
+pub use live::LiveNotifications;
 
 /// Ids one `markNotificationsRead` may name.
 pub const MAX_MARKED_IDS: usize = 100;
@@ -19,11 +21,45 @@ pub const MAX_MARKED_IDS: usize = 100;
 #[derive(Clone)]
 pub struct Notifications {
     db: Database,
+    live: LiveNotifications,
 }
 
 impl Notifications {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    pub fn new(db: Database, live: LiveNotifications) -> Self {
+        Self { db, live }
+    }
+
+    /// The user's notifications as they are written or grow (a NEW_MESSAGES again with its new
+    /// count), from now on. A subscriber that falls far behind misses some live; they stay
+    /// readable with [`Notifications::page`].
+    pub fn follow(
+        &self,
+        user_id: i64,
+    ) -> impl futures::Stream<Item = Result<NotificationRow, AppError>> + use<> {
+        let state = (self.live.watch(user_id), self.db.clone(), Vec::new());
+        futures::stream::unfold(state, move |(mut watch, db, mut ready)| async move {
+            loop {
+                if let Some(row) = ready.pop() {
+                    return Some((Ok(row), (watch, db, ready)));
+                }
+                let ids = match watch.recv().await {
+                    Ok(ids) => ids,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "a notificationAdded subscriber fell behind");
+                        continue;
+                    }
+                    // The process is shutting down.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                };
+                match store::by_ids(db.pool(), user_id, &ids).await {
+                    Ok(mut rows) => {
+                        rows.reverse();
+                        ready = rows;
+                    }
+                    Err(e) => return Some((Err(e.into()), (watch, db, ready))),
+                }
+            }
+        })
     }
 
     /// A page of `user_id`'s notifications, newest first, after `after` (a notification id from

@@ -10,10 +10,11 @@
 
 use fishapp_domain::board::ApplicationStatus;
 use fishapp_domain::events::{
-    ApplicationData, Envelope, EventType, MessageData, PostData, TripNoticeData,
+    ApplicationData, Envelope, Event, EventType, MessageData, NotificationsData, PostData,
+    TripNoticeData, WrittenNotification,
 };
 use fishapp_domain::notify::NotificationKind;
-use fishapp_store::notify::{self as store, Notice};
+use fishapp_store::notify::{self as store, Notice, Written};
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 
@@ -50,17 +51,30 @@ pub async fn handle(db: &PgPool, envelope: &Envelope) -> Result<Handled, HandleE
     // Types this build does not know (a newer producer) are recorded as handled and skipped.
     let written = match EventType::from_name(&envelope.event_type) {
         Some(event_type) => notify(&mut tx, event_type, envelope).await?,
-        None => 0,
+        None => Vec::new(),
     };
+    // The API processes hear of them from the stream too (`notificationAdded`).
+    if !written.is_empty() {
+        let data = NotificationsData {
+            source_event_id: envelope.id,
+            notifications: written
+                .iter()
+                .map(|&(id, user_id)| WrittenNotification { id, user_id })
+                .collect(),
+        };
+        fishapp_store::outbox::append(&mut tx, &Event::notifications_written(&data)).await?;
+    }
     tx.commit().await?;
-    Ok(Handled::Written(written))
+    Ok(Handled::Written(
+        u64::try_from(written.len()).unwrap_or(u64::MAX),
+    ))
 }
 
 async fn notify(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     event_type: EventType,
     envelope: &Envelope,
-) -> Result<u64, HandleError> {
+) -> Result<Written, HandleError> {
     let notice = |kind, post_id: i64, actor_id: Option<i64>, title: String| Notice {
         kind,
         event_id: envelope.id,
@@ -105,7 +119,7 @@ async fn notify(
         EventType::PostPublished => {
             let p: PostData = data(envelope)?;
             store::swap_trip_time_and_place(tx, p.id, p.meeting_at, &p.meeting_place_id).await?;
-            0
+            Vec::new()
         }
         EventType::PostUpdated => {
             let p: PostData = data(envelope)?;
@@ -125,7 +139,7 @@ async fn notify(
                 );
                 store::write(tx, &n, &members).await?
             } else {
-                0
+                Vec::new()
             }
         }
         EventType::PostDeleted => {
@@ -165,14 +179,15 @@ async fn notify(
                     };
                     store::collapse_message(tx, &n, &members).await?
                 }
-                None => 0,
+                None => Vec::new(),
             }
         }
         EventType::PostClosed
         | EventType::RoomCreated
         | EventType::RoomDeleted
         | EventType::MemberJoined
-        | EventType::MemberLeft => 0,
+        | EventType::MemberLeft
+        | EventType::NotificationsWritten => Vec::new(),
     };
     Ok(written)
 }
@@ -183,9 +198,9 @@ async fn to_organiser(
     kind: NotificationKind,
     a: &ApplicationData,
     envelope: &Envelope,
-) -> Result<u64, HandleError> {
+) -> Result<Written, HandleError> {
     let Some((organiser, title)) = store::trip_of(tx, a.post_id).await? else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
     let n = Notice {
         kind,
@@ -205,7 +220,7 @@ async fn to_applicant(
     a: &ApplicationData,
     by_organiser: bool,
     envelope: &Envelope,
-) -> Result<u64, HandleError> {
+) -> Result<Written, HandleError> {
     let trip = store::trip_of(tx, a.post_id).await?;
     let n = Notice {
         kind,
