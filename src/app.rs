@@ -570,6 +570,7 @@ pub fn notifier_settings(config: &Config) -> fishapp_app::notify::NotifierSettin
         subject_prefix: config.relay.relay_subject_prefix.clone(),
         consumer: notify.notify_consumer.clone(),
         max_attempts: notify.notify_max_attempts,
+        concurrency: notify.notify_concurrency,
         retry_delay: Duration::from_millis(notify.notify_retry_delay_ms),
         ack_wait: Duration::from_secs(notify.notify_ack_wait_secs),
         retention: Duration::from_secs(notify.notify_retention_days.saturating_mul(86_400)),

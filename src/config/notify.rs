@@ -13,6 +13,8 @@ config_group! {
             "the durable JetStream consumer on the relay's stream that every notifier replica shares (its position survives restarts)";
         notify_max_attempts: i64 = 5,
             "deliveries of one event before it goes to `notify.dead_letters` and the next ones go on";
+        notify_concurrency: usize = 8,
+            "events one notifier handles at once (each its own transaction: keep it within `database_max_connections`)";
         notify_retry_delay_ms: u64 = 2_000,
             "pause before an event that failed is delivered again";
         notify_ack_wait_secs: u64 = 30,
@@ -39,6 +41,9 @@ impl Notify {
                 "notify_consumer",
                 "must be 1–64 letters, digits, '-' or '_'".to_owned(),
             ));
+        }
+        if !(1..=256).contains(&self.notify_concurrency) {
+            return Err(("notify_concurrency", "must be 1 to 256".to_owned()));
         }
         if !(1..=100).contains(&self.notify_max_attempts) {
             return Err(("notify_max_attempts", "must be 1 to 100".to_owned()));

@@ -302,7 +302,7 @@ impl TestApp {
         let nats = fishapp_relaylog::nats::connect(&self.config.connections.nats_url)
             .await
             .expect("NATS address");
-        let db = fishapp_store::Database::connect_lazy(&self.config.connections.database_url, 5)
+        let db = fishapp_store::Database::connect_lazy(&self.config.connections.database_url, 10)
             .expect("the app's database");
         let (config, token) = (self.config.clone(), stop.clone());
         tokio::spawn(async move {
