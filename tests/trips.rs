@@ -832,6 +832,22 @@ async fn members_get_a_calendar_link_that_works_while_they_are_members() {
     let forged = format!("{}x", local(&anglers));
     assert_eq!(fetch(forged).await.0, 401);
     assert_eq!(fetch(app.url(&format!("/trips/{post}.ics"))).await.0, 401);
+    // Not a trip's number, and a token far over any real one's size: refused before any work.
+    let token_of = |url: &str| url[url.find("token=").unwrap() + 6..].to_owned();
+    let anglers_token = token_of(&anglers);
+    assert_eq!(
+        fetch(app.url(&format!("/trips/abc.ics?token={anglers_token}")))
+            .await
+            .0,
+        404
+    );
+    let huge = "x".repeat(5_000);
+    assert_eq!(
+        fetch(app.url(&format!("/trips/{post}.ics?token={huge}")))
+            .await
+            .0,
+        401
+    );
     // A member who withdrew gets nothing more from the old link.
     let body = app
         .graphql_as(Some(&angler), WITHDRAW, json!({ "id": application }))
