@@ -303,67 +303,13 @@ async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
     );
 }
 
-/// Resident memory of a process, in MiB: (now, peak).
-fn memory_of(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
     const IDLE: usize = 1_000;
-    let port = common::free_port().await;
-    let addr = format!("127.0.0.1:{port}");
-    let metrics_addr = format!("127.0.0.1:{}", common::free_port().await);
-    let config = &app.config;
-    let mut serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
-        .arg("serve")
-        .env("FISHAPP_HTTP_ADDR", &addr)
-        .env("FISHAPP_HTTP_METRICS_ADDR", &metrics_addr)
-        .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
-        .env("FISHAPP_NATS_URL", &config.connections.nats_url)
-        .env("FISHAPP_REDIS_URL", &config.connections.redis_url)
-        .env(
-            "FISHAPP_REDIS_KEY_PREFIX",
-            &config.connections.redis_key_prefix,
-        )
-        .env("FISHAPP_RELAY_STREAM", &config.relay.relay_stream)
-        .env(
-            "FISHAPP_RELAY_SUBJECT_PREFIX",
-            &config.relay.relay_subject_prefix,
-        )
-        .env(
-            "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
-            &config.temporal.temporal_task_queue_prefix,
-        )
-        .env("FISHAPP_JWT_PRIVATE_KEY_PEM", common::test_signing_key())
-        .env("FISHAPP_LOG_FILTER", "error")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("fishapp serve starts");
-    let pid = serve.id().unwrap();
-    let http = reqwest::Client::new();
-    let metrics = format!("http://{metrics_addr}/metrics");
-    let open = || async {
-        let text = http.get(&metrics).send().await.ok()?.text().await.ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("fishapp_chat_live_subscriptions "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    while open().await.is_none() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let serve = common::ServeProcess::start(app, &[]).await;
+    let open = || common::metric_at(serve.metrics_addr, "fishapp_chat_live_subscriptions");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (before, before_peak) = memory_of(pid);
-    let socket: std::net::SocketAddr = addr.parse().unwrap();
+    let (before, before_peak) = serve.memory_mib();
+    let socket = serve.addr;
     let mut held = Vec::with_capacity(IDLE);
     for n in 0..IDLE {
         let room = &rooms[n % ROOMS];
@@ -378,11 +324,11 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
             .await,
         );
     }
-    while open().await.unwrap_or(0.0) < IDLE as f64 {
+    while open().await < IDLE as f64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (after, after_peak) = memory_of(pid);
+    let (after, after_peak) = serve.memory_mib();
     println!();
     println!("| `fishapp serve` resident memory | now | peak |");
     println!("|---|---|---|");
@@ -395,7 +341,7 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
         (after - before) * 1024.0 / IDLE as f64
     );
     drop(held);
-    serve.kill().await.unwrap();
+    drop(serve);
 }
 
 #[tokio::main]

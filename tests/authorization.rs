@@ -104,16 +104,7 @@ async fn world() -> World {
         .find(|a| a["user"]["id"] == json!(member.id))
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .expect("the member's application");
-    let room = app
-        .graphql_as(
-            Some(&owner.id_token),
-            "query($post: ID!) { room(post_id: $post) { id } }",
-            json!({ "post": post }),
-        )
-        .await["data"]["room"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = common::room_of(&app, &owner.id_token, &post).await;
     World {
         app,
         owner,

@@ -19,21 +19,6 @@ const UPDATE: &str = "mutation($input: UpdatePostInput!) {
   updatePost(input: $input) { post { id title maxApply fishTypeIds images { id } } }
 }";
 
-/// The id of the post's chat room, as its member `token` sees it.
-async fn room_of(app: &TestApp, token: &str, post_id: &Value) -> String {
-    let body = app
-        .graphql_as(
-            Some(token),
-            "query($post: ID!) { room(post_id: $post) { id } }",
-            json!({ "post": post_id }),
-        )
-        .await;
-    body["data"]["room"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned()
-}
-
 async fn create_post(app: &TestApp, token: &str, input: Value, images: Vec<Vec<u8>>) -> Value {
     let files: Vec<(String, String, Vec<u8>)> = images
         .into_iter()
@@ -878,7 +863,7 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         .graphql_as(
             Some(&angler),
             "mutation($room: ID!) { createMessage(input: { roomId: $room, body: \"Hi\" }) { message { id } } }",
-            json!({ "room": room_of(&app, &token, &kept["id"]).await }),
+            json!({ "room": common::room_of(&app, &token, &kept["id"]).await }),
         )
         .await;
     assert!(said["errors"].is_null(), "{said}");

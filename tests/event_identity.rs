@@ -27,15 +27,8 @@ async fn trip(app: &TestApp, owner: &Session, angler: &Session) -> (Value, Value
     let post = created["data"]["createPost"]["post"]["id"].clone();
     let applied = common::apply_to(app, &angler.id_token, &post).await;
     assert!(applied["errors"].is_null(), "{applied}");
-    let room = app
-        .graphql_as(
-            Some(&owner.id_token),
-            "query($post: ID!) { room(post_id: $post) { id } }",
-            json!({ "post": post }),
-        )
-        .await["data"]["room"]["id"]
-        .clone();
-    (post, room)
+    let room = common::room_of(app, &owner.id_token, &post).await;
+    (post, json!(room))
 }
 
 async fn send(app: &TestApp, token: &str, room: &Value, body: &str) {

@@ -266,14 +266,7 @@ async fn the_live_room_map_holds_only_rooms_with_subscribers() {
         )
         .await;
     let post = created["data"]["createPost"]["post"]["id"].clone();
-    let room = app
-        .graphql_as(
-            Some(&owner.id_token),
-            "query($post: ID!) { room(post_id: $post) { id } }",
-            json!({ "post": post }),
-        )
-        .await["data"]["room"]["id"]
-        .clone();
+    let room = common::room_of(&app, &owner.id_token, &post).await;
     let mut mine = SocketClient::connect(serve.addr, Some(&owner.id_token)).await;
     mine.start("x", follow, json!({ "room": room })).await;
     mine.start("y", follow, json!({ "room": room })).await;
@@ -457,14 +450,7 @@ async fn image_processing_is_limited_per_user_at_every_entry_point() {
         )
         .await;
     let post_id = created["data"]["createPost"]["post"]["id"].clone();
-    let room = app
-        .graphql_as(
-            Some(&session.id_token),
-            "query($post: ID!) { room(post_id: $post) { id } }",
-            json!({ "post": post_id }),
-        )
-        .await["data"]["room"]["id"]
-        .clone();
+    let room = common::room_of(&app, &session.id_token, &post_id).await;
     let photo = app
         .graphql_multipart(
             Some(&session.id_token),
@@ -756,15 +742,8 @@ async fn a_subscription_resuming_far_back_is_caught_up_page_by_page() {
         )
         .await;
     let post = created["data"]["createPost"]["post"]["id"].clone();
-    let room: i64 = app
-        .graphql_as(
-            Some(&owner.id_token),
-            "query($post: ID!) { room(post_id: $post) { id } }",
-            json!({ "post": post }),
-        )
-        .await["data"]["room"]["id"]
-        .as_str()
-        .unwrap()
+    let room: i64 = common::room_of(&app, &owner.id_token, &post)
+        .await
         .parse()
         .unwrap();
     // 450 messages written straight into the room: more than two pages of the catch-up.

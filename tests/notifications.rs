@@ -169,14 +169,7 @@ async fn each_kind_reaches_exactly_the_right_users_once() {
     assert!(!kinds(&seen(&app, &owner).await).contains(&"TRIP_CHANGED"));
 
     // Messages: one notification per room until read, counting; never to the writer.
-    let room = app
-        .graphql_as(
-            Some(&owner),
-            "query($p: ID!) { room(post_id: $p) { id } }",
-            json!({ "p": post }),
-        )
-        .await["data"]["room"]["id"]
-        .clone();
+    let room = common::room_of(&app, &owner, &post).await;
     let say =
         "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }";
     for body in ["Bring bait", "And coffee"] {
@@ -795,14 +788,7 @@ async fn notifications_arrive_live_for_their_user_alone_until_the_sign_in_ends()
     assert_eq!((kind.as_str(), actor), ("APPLIED", Some(a_id.clone())));
 
     // A NEW_MESSAGES arrives again each time it grows: the same notification, counting.
-    let room = app
-        .graphql_as(
-            Some(&owner.id_token),
-            "query($p: ID!) { room(post_id: $p) { id } }",
-            json!({ "p": post }),
-        )
-        .await["data"]["room"]["id"]
-        .clone();
+    let room = common::room_of(&app, &owner.id_token, &post).await;
     let say =
         "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }";
     ok(

@@ -959,6 +959,21 @@ pub fn worker_process(app: &TestApp, faults: &str) -> tokio::process::Child {
         .expect("fishapp worker starts")
 }
 
+/// The id of the post's chat room, as its member `token` sees it.
+pub async fn room_of(app: &TestApp, token: &str, post_id: &impl serde::Serialize) -> String {
+    let body = app
+        .graphql_as(
+            Some(token),
+            "query($post: ID!) { room(post_id: $post) { id } }",
+            serde_json::json!({ "post": post_id }),
+        )
+        .await;
+    body["data"]["room"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
+
 /// `fishapp notifier` as a process of its own on the app's database and stream (one to kill).
 pub fn notifier_process(app: &TestApp) -> tokio::process::Child {
     let config = &app.config;

@@ -28,7 +28,7 @@ pub(crate) struct Loaders {
     pub fish_types: DataLoader<FishTypesLoader>,
     pub posts: DataLoader<PostLoader>,
     /// A post's applications, oldest first (as many as the field asked for).
-    pub applications: DataLoader<ApplicationsLoader>,
+    pub applications: DataLoader<ApplicationsInLoader>,
     /// A user's seats, newest first (as many as the field asked for).
     pub applications_of_users: DataLoader<UserApplicationsLoader>,
     /// The same with the user's places in lines and requests: for the user themself.
@@ -58,7 +58,10 @@ impl Loaders {
             members: DataLoader::new(MembersLoader(db.clone()), tokio::spawn),
             fish_types: DataLoader::new(FishTypesLoader(db.clone()), tokio::spawn),
             posts: DataLoader::new(PostLoader(db.clone()), tokio::spawn),
-            applications: DataLoader::new(ApplicationsLoader(db.clone()), tokio::spawn),
+            applications: DataLoader::new(
+                ApplicationsInLoader(db.clone(), ApplicationStatus::Applied),
+                tokio::spawn,
+            ),
             applications_of_users: DataLoader::new(
                 UserApplicationsLoader(db.clone(), false),
                 tokio::spawn,
@@ -343,22 +346,6 @@ impl Loader<ListOf> for MembersLoader {
     }
 }
 
-pub(crate) struct ApplicationsLoader(Database);
-
-impl Loader<ListOf> for ApplicationsLoader {
-    type Value = Vec<ApplicationRow>;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[ListOf],
-    ) -> Result<HashMap<ListOf, Vec<ApplicationRow>>, LoadError> {
-        let (ids, limit) = ListOf::batch(keys);
-        let rows = board::applications_of_posts(self.0.pool(), &ids, limit).await?;
-        Ok(ListOf::answer(keys, rows, |a| a.post_id))
-    }
-}
-
 /// A user's applications: their seats, or (`.1`) all of them.
 pub(crate) struct UserApplicationsLoader(Database, bool);
 
@@ -376,7 +363,7 @@ impl Loader<ListOf> for UserApplicationsLoader {
     }
 }
 
-/// A trip's applications in one status (its line, its requests), oldest first.
+/// A trip's applications in one status (its seats, its line, its requests), oldest first.
 pub(crate) struct ApplicationsInLoader(Database, ApplicationStatus);
 
 impl Loader<ListOf> for ApplicationsInLoader {

@@ -211,17 +211,7 @@ impl NotifyMutation {
         let viewer = ctx.viewer().await.gql()?;
         let ids = match (input.ids, input.all.unwrap_or(false)) {
             (Some(ids), false) => {
-                if ids.len() > fishapp_app::notify::MAX_MARKED_IDS {
-                    return Err(AppError::over_limit(
-                        "input.ids",
-                        "maxNotificationIds",
-                        format!(
-                            "at most {} ids at once (or all: true)",
-                            fishapp_app::notify::MAX_MARKED_IDS
-                        ),
-                    ))
-                    .gql();
-                }
+                Notifications::check_marked_count("input.ids", ids.len()).gql()?;
                 let parsed = ids
                     .iter()
                     .map(|id| parse_id("input.ids", id))

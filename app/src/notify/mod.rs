@@ -80,15 +80,24 @@ impl Notifications {
         Ok(store::unread_count(self.db.pool(), user_id).await?)
     }
 
-    /// Marks the user's notifications of `ids` read (ids of others' select nothing), or all of
-    /// them. Returns how many changed.
-    pub async fn mark_read(&self, user_id: i64, ids: Option<&[i64]>) -> Result<u64, AppError> {
-        if ids.is_some_and(|ids| ids.len() > MAX_MARKED_IDS) {
+    /// Refuses more ids than one [`Notifications::mark_read`] takes (`field` names them); a
+    /// transport asks before it parses them.
+    pub fn check_marked_count(field: &str, count: usize) -> Result<(), AppError> {
+        if count > MAX_MARKED_IDS {
             return Err(AppError::over_limit(
-                "ids",
+                field,
                 "maxNotificationIds",
                 format!("at most {MAX_MARKED_IDS} ids at once (or all: true)"),
             ));
+        }
+        Ok(())
+    }
+
+    /// Marks the user's notifications of `ids` read (ids of others' select nothing), or all of
+    /// them. Returns how many changed.
+    pub async fn mark_read(&self, user_id: i64, ids: Option<&[i64]>) -> Result<u64, AppError> {
+        if let Some(ids) = ids {
+            Self::check_marked_count("ids", ids.len())?;
         }
         Ok(store::mark_read(self.db.pool(), user_id, ids).await?)
     }

@@ -531,16 +531,6 @@ pub async fn applications_of_user_to(
     .await
 }
 
-/// The first `limit` seats of each of these posts (`Post.applyPosts`: APPLIED only), oldest
-/// first; one statement for a whole page.
-pub async fn applications_of_posts(
-    db: &PgPool,
-    post_ids: &[i64],
-    limit: i64,
-) -> Result<Vec<ApplicationRow>, sqlx::Error> {
-    applications_of_posts_in(db, post_ids, ApplicationStatus::Applied, limit).await
-}
-
 /// Deletes every application to a post (the teardown's step before the post itself).
 pub async fn delete_applications(db: &PgPool, post_id: i64) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin().await?;
