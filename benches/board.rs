@@ -27,7 +27,7 @@ use fishapp_store::board::{self, Order, PostFilter, SortBy};
 use fishapp_store::media;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::{floor, interleaved, ms, seed};
+use support::{Side, floor, interleaved, ms, seed};
 
 const CREATE: &str = "mutation($input: CreatePostInput!) {
   createPost(input: $input) { sagaId post { id status } } }";
@@ -232,6 +232,98 @@ async fn plain_posts(
     )
 }
 
+/// The plain handler of the listing's SQL on `db`, behind the API's own middleware (request
+/// id, trace span, CORS, body limit, metrics, panic catcher), served the way the API is; its URL.
+async fn plain_server(app: &TestApp, db: fishapp_store::Database) -> String {
+    let routes = axum::Router::new()
+        .route("/graphql", axum::routing::post(plain_posts))
+        .with_state(db.pool().clone());
+    let settings = fishapp::app::http_settings(&app.config, prometheus::Registry::new()).unwrap();
+    let router = fishapp_api::with_middleware(routes, &settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    let listener = listener.tap_io(|socket| socket.set_nodelay(true).unwrap());
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.unwrap()
+    });
+    url
+}
+
+/// The same plain listing on two pools, interleaved: one that pings a connection before use only
+/// when it sat idle over a second (the app's), one that pings before every use (sqlx's default).
+/// Process CPU per request is read from /proc over each side's rounds.
+async fn pings(app: &Arc<TestApp>) {
+    const ROUNDS: usize = 8;
+    const PER_ROUND: usize = 500;
+    const CONCURRENCY: usize = 8;
+    let url = &app.config.connections.database_url;
+    let max = app.config.connections.database_max_connections;
+    let idle_only = plain_server(
+        app,
+        fishapp_store::Database::connect_lazy(url, max).unwrap(),
+    )
+    .await;
+    let always = plain_server(
+        app,
+        fishapp_store::Database::connect_lazy_with(url, max, std::time::Duration::ZERO).unwrap(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let call = move |url: String| {
+        let http = http.clone();
+        move |_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let request = json!({ "query": LIST, "variables": {} });
+                let body = common::send(http.post(&url).json(&request), None).await;
+                assert_eq!(body["data"]["posts"]["nodes"].as_array().unwrap().len(), 30);
+            }
+        }
+    };
+    let (a, b) = interleaved(
+        ROUNDS,
+        PER_ROUND,
+        CONCURRENCY,
+        call(idle_only),
+        call(always),
+    )
+    .await;
+    let title = format!(
+        "plain listing, {} requests each, {ROUNDS} rounds interleaved, concurrency {CONCURRENCY}",
+        ROUNDS * PER_ROUND
+    );
+    comparison(
+        &title,
+        (
+            "ping only a connection idle > 1 s (`DATABASE_PING_IDLE_AFTER_MS=1000`)",
+            &a,
+        ),
+        ("ping before every use (`0`, sqlx's default)", &b),
+        "idle-only / every use: throughput; p99",
+    );
+}
+
+/// Two interleaved sides as a table: requests/s, p50, p99, and their ratios (a / b).
+fn comparison(title: &str, a: (&str, &Side), b: (&str, &Side), ratio: &str) {
+    println!();
+    println!("| {title} | requests/s | p50 | p99 |");
+    println!("|---|---|---|---|");
+    for (name, side) in [a, b] {
+        println!(
+            "| {name} | {:.0} | {} | {} |",
+            side.rate,
+            ms(side.p(0.5)),
+            ms(side.p(0.99))
+        );
+    }
+    println!(
+        "| **ratio** ({ratio}) | **{:.2}** | | **{:.2}** |",
+        a.1.rate / b.1.rate,
+        a.1.p(0.99).as_secs_f64() / b.1.p(0.99).as_secs_f64()
+    );
+}
+
 async fn list_posts(app: &Arc<TestApp>) {
     let pool = app.pool().await;
     let authors = [
@@ -241,27 +333,15 @@ async fn list_posts(app: &Arc<TestApp>) {
     ];
     seed_posts(&pool, &authors).await;
     // A pool of its own, built the way the app builds its pool.
-    let plain_pool = fishapp_store::Database::connect_lazy(
-        &app.config.connections.database_url,
-        app.config.connections.database_max_connections,
+    let plain = plain_server(
+        app,
+        fishapp_store::Database::connect_lazy(
+            &app.config.connections.database_url,
+            app.config.connections.database_max_connections,
+        )
+        .unwrap(),
     )
-    .unwrap()
-    .pool()
-    .clone();
-    // Behind the API's own middleware (request id, trace span, CORS, body limit, metrics, panic
-    // catcher), served the way the API is, and called the same way: a JSON POST.
-    let routes = axum::Router::new()
-        .route("/graphql", axum::routing::post(plain_posts))
-        .with_state(plain_pool);
-    let settings = fishapp::app::http_settings(&app.config, prometheus::Registry::new()).unwrap();
-    let router = fishapp_api::with_middleware(routes, &settings).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plain = format!("http://{}/graphql", listener.local_addr().unwrap());
-    let listener = listener.tap_io(|socket| socket.set_nodelay(true).unwrap());
-    tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service).await.unwrap()
-    });
+    .await;
 
     // Eight rounds: one round is about half a second a side here, and the ratio of four rounds
     // still moved by ±0.04 between runs.
@@ -295,30 +375,18 @@ async fn list_posts(app: &Arc<TestApp>) {
         },
     )
     .await;
-    println!();
-    println!(
-        "| posts(first: 30), nested user, images, fish types; {} requests each, {ROUNDS} rounds interleaved, concurrency {CONCURRENCY} | requests/s | p50 | p99 |",
+    let title = format!(
+        "posts(first: 30), nested user, images, fish types; {} requests each, {ROUNDS} rounds interleaved, concurrency {CONCURRENCY}",
         ROUNDS * PER_ROUND
     );
-    println!("|---|---|---|---|");
-    for (name, side) in [
+    comparison(
+        &title,
         ("GraphQL (`posts`)", &graphql),
         (
             "plain axum handler, same SQL, same middleware and request",
             &baseline,
         ),
-    ] {
-        println!(
-            "| {name} | {:.0} | {} | {} |",
-            side.rate,
-            ms(side.p(0.5)),
-            ms(side.p(0.99))
-        );
-    }
-    println!(
-        "| **ratio** (GraphQL / plain throughput; GraphQL / plain p99) | **{:.2}** | | **{:.2}** |",
-        graphql.rate / baseline.rate,
-        graphql.p(0.99).as_secs_f64() / baseline.p(0.99).as_secs_f64()
+        "GraphQL / plain throughput; GraphQL / plain p99",
     );
 }
 
@@ -338,4 +406,5 @@ async fn main() {
         create_posts(&app, &token).await;
     }
     list_posts(&app).await;
+    pings(&app).await;
 }

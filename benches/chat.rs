@@ -9,9 +9,12 @@
 //!    (one consumer per room, five deliveries counted per message). The two alternate in
 //!    rounds (A, B, A, B …).
 //! 2. Memory: a separate `fishapp serve` process's resident memory before and after 1,000 idle
-//!    `messageAdded` subscriptions (peak, from /proc).
+//!    `messageAdded` subscriptions (from /proc), with the configured WebSocket buffers and with
+//!    the library's defaults, in alternating rounds (A B A B), each a fresh process.
 //!
 //!     ./scripts/stack up && eval "$(scripts/stack env)" && cargo bench --bench chat
+//!
+//! `ONLY_MEMORY=1 cargo bench --bench chat` runs part 2 alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
 #[path = "../tests/common/mod.rs"]
@@ -303,12 +306,13 @@ async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
     );
 }
 
-async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
-    const IDLE: usize = 1_000;
-    let serve = common::ServeProcess::start(app, &[]).await;
+/// One `fishapp serve` process's resident memory with `IDLE` idle subscriptions (each on its own
+/// socket), with `extra` configuration: (before, after, per subscription in KiB).
+async fn idle_memory(app: &TestApp, rooms: &[Room], extra: &[(&str, &str)]) -> (f64, f64, f64) {
+    let serve = common::ServeProcess::start(app, extra).await;
     let open = || common::metric_at(serve.metrics_addr, "fishapp_chat_live_subscriptions");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (before, before_peak) = serve.memory_mib();
+    let (before, _) = serve.memory_mib();
     let socket = serve.addr;
     let mut held = Vec::with_capacity(IDLE);
     for n in 0..IDLE {
@@ -328,20 +332,48 @@ async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (after, after_peak) = serve.memory_mib();
-    println!();
-    println!("| `fishapp serve` resident memory | now | peak |");
-    println!("|---|---|---|");
-    println!("| started, no subscriptions | {before:.1} MiB | {before_peak:.1} MiB |");
-    println!(
-        "| with {IDLE} idle `messageAdded` subscriptions | {after:.1} MiB | {after_peak:.1} MiB |"
-    );
-    println!(
-        "| **per subscription** | **{:.1} KiB** | |",
-        (after - before) * 1024.0 / IDLE as f64
-    );
+    let (after, _) = serve.memory_mib();
     drop(held);
     drop(serve);
+    (before, after, (after - before) * 1024.0 / IDLE as f64)
+}
+
+const IDLE: usize = 1_000;
+
+/// Idle subscriptions' memory with the configured WebSocket buffers (A) and the library's
+/// defaults, 128 KiB each (B), in alternating rounds, each a fresh process.
+async fn idle_subscriptions(app: &TestApp, rooms: &[Room]) {
+    const LIBRARY_DEFAULTS: &[(&str, &str)] = &[
+        ("FISHAPP_GRAPHQL_WS_READ_BUFFER_BYTES", "131072"),
+        ("FISHAPP_GRAPHQL_WS_WRITE_BUFFER_BYTES", "131072"),
+    ];
+    println!();
+    println!(
+        "| round | WebSocket buffers | started | with {IDLE} idle `messageAdded` subscriptions | per subscription |"
+    );
+    println!("|---|---|---|---|---|");
+    let mut per = (Vec::new(), Vec::new());
+    for round in 1..=2 {
+        for (name, extra) in [
+            ("configured (4 KiB)", &[][..]),
+            ("library defaults (128 KiB)", LIBRARY_DEFAULTS),
+        ] {
+            let (before, after, kib) = idle_memory(app, rooms, extra).await;
+            println!("| {round} | {name} | {before:.1} MiB | {after:.1} MiB | {kib:.1} KiB |");
+            if extra.is_empty() {
+                per.0.push(kib)
+            } else {
+                per.1.push(kib)
+            }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "| **mean** | configured {:.1} KiB, library defaults {:.1} KiB | | | **ratio {:.2}** |",
+        mean(&per.0),
+        mean(&per.1),
+        mean(&per.0) / mean(&per.1)
+    );
 }
 
 #[tokio::main]
@@ -356,7 +388,10 @@ async fn main() {
     );
     let _relay = app.start_relay().await;
     let rooms = Arc::new(rooms(&app).await);
-    latency_under_load(&app, rooms.clone()).await;
+    // `ONLY_MEMORY=1`: part 2 alone.
+    if std::env::var("ONLY_MEMORY").is_err() {
+        latency_under_load(&app, rooms.clone()).await;
+    }
 
     idle_subscriptions(&app, &rooms).await;
 }

@@ -40,11 +40,7 @@ pub async fn connect_dependencies(
     config: &Config,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Dependencies> {
-    let db = Database::connect_lazy(
-        &config.connections.database_url,
-        config.connections.database_max_connections,
-    )
-    .context("database_url")?;
+    let db = database(config)?;
     let redis = Redis::new(&config.connections.redis_url).context("redis_url")?;
     let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
         .await
@@ -192,6 +188,16 @@ pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
     }
 }
 
+/// The process's connection pool from configuration (it connects with the first use).
+pub fn database(config: &Config) -> anyhow::Result<Database> {
+    Database::connect_lazy_with(
+        &config.connections.database_url,
+        config.connections.database_max_connections,
+        Duration::from_millis(config.connections.database_ping_idle_after_ms),
+    )
+    .context("database_url")
+}
+
 /// The mail transport from configuration (it connects with the first mail, not here).
 pub fn mailer(config: &Config) -> anyhow::Result<Mailer> {
     let transport = match config.mail.mail_transport.unwrap_or(MailTransportKind::Off) {
@@ -313,6 +319,10 @@ pub fn http_settings(
             config.graphql.graphql_max_subscriptions_per_user,
         ),
         websocket_max_operations: config.graphql.graphql_ws_max_operations,
+        websocket_buffers: fishapp_api::WebSocketBuffers {
+            read: config.graphql.graphql_ws_read_buffer_bytes,
+            write: config.graphql.graphql_ws_write_buffer_bytes,
+        },
     })
 }
 
@@ -334,10 +344,11 @@ pub async fn start_api(
             post_url: config.board.board_post_url.clone(),
         },
     );
+    let mailer = mailer(config)?;
     let accounts = Accounts::new(
         deps.db.clone(),
         deps.redis.clone(),
-        mailer(config)?,
+        mailer.clone(),
         auth_settings(config, keys),
     )
     .await?;
@@ -400,6 +411,7 @@ pub async fn start_api(
         deps.db.clone(),
         media.clone(),
         live,
+        fishapp_app::chat::presence::Presence::start(deps.db.clone(), shutdown.clone()),
         WindowLimiter::new(
             deps.redis.clone(),
             format!("{}:chat-messages", config.connections.redis_key_prefix),
@@ -413,7 +425,21 @@ pub async fn start_api(
         board,
         chat,
         calendar,
-        notifications: fishapp_app::Notifications::new(deps.db.clone(), live_notifications),
+        notifications: fishapp_app::Notifications::new(
+            deps.db.clone(),
+            live_notifications,
+            fishapp_app::notify::MailChannel {
+                mailer,
+                requests: WindowLimiter::new(
+                    deps.redis.clone(),
+                    format!("{}:notification-mail", config.connections.redis_key_prefix),
+                    config.notify.notify_mail_requests_per_day,
+                    Duration::from_secs(24 * 3_600),
+                ),
+                confirm_url: config.notify.notify_mail_confirm_url.clone(),
+                token_ttl: Duration::from_secs(config.notify.notify_mail_token_ttl_secs),
+            },
+        ),
     };
     let router = fishapp_api::router(deps, services, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -578,6 +604,11 @@ pub fn notifier_settings(config: &Config) -> fishapp_app::notify::NotifierSettin
         handled_retention: Duration::from_secs(config.relay.relay_stream_max_age_secs)
             + Duration::from_secs(86_400),
         prune_interval: Duration::from_secs(notify.notify_prune_interval_secs),
+        digests: fishapp_app::notify::DigestSettings {
+            interval: Duration::from_secs(notify.notify_mail_interval_secs),
+            delay: Duration::from_secs(notify.notify_mail_delay_secs),
+            poll: Duration::from_secs(notify.notify_mail_poll_secs),
+        },
     }
 }
 
@@ -591,8 +622,15 @@ pub async fn run_notifier(
 ) -> anyhow::Result<()> {
     let metrics =
         fishapp_app::notify::NotifierMetrics::new(registry).context("notifier metrics")?;
-    fishapp_app::notify::consumer::run(nats, db, notifier_settings(config), metrics, shutdown)
-        .await;
+    fishapp_app::notify::consumer::run(
+        nats,
+        db,
+        mailer(config)?,
+        notifier_settings(config),
+        metrics,
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 
@@ -602,11 +640,7 @@ pub async fn notifier(config: &Config, shutdown: CancellationToken) -> anyhow::R
     let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
         .await
         .context("nats_url")?;
-    let db = Database::connect_lazy(
-        &config.connections.database_url,
-        config.connections.database_max_connections,
-    )
-    .context("database_url")?;
+    let db = database(config)?;
     let registry = new_registry();
     let notifier = run_notifier(config, nats, db, &registry, shutdown.clone());
     with_probes(
@@ -627,11 +661,7 @@ pub async fn worker(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
-    let db = Database::connect_lazy(
-        &config.connections.database_url,
-        config.connections.database_max_connections,
-    )
-    .context("database_url")?;
+    let db = database(config)?;
     let worker = crate::worker::run(config, &temporal, db, queues, shutdown.clone());
     with_probes(
         "worker",

@@ -223,7 +223,8 @@ fn root_fields() -> BTreeSet<String> {
 }
 
 /// Every root field's rule: what each caller gets, in [`ROLES`] order.
-/// What confirming an email change with a token nobody was mailed says, to anyone.
+/// What confirming an email change or notifications by e-mail with a token nobody was mailed
+/// says, to anyone.
 const UNKNOWN_TOKEN: &str =
     r#"BAD_USER_INPUT: "this confirmation is unknown, already used or expired""#;
 
@@ -246,6 +247,28 @@ const RULES: &[(&str, [&str; 4])] = &[
     ),
     (
         "Mutation.muteNotificationKind",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
+    (
+        "Query.notificationEmail",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
+    // This server sends no mail (the one that does: tests/notifications.rs).
+    (
+        "Mutation.requestNotificationEmail",
+        [
+            "UNAUTHENTICATED",
+            "UNAVAILABLE",
+            "UNAVAILABLE",
+            "UNAVAILABLE",
+        ],
+    ),
+    (
+        "Mutation.confirmNotificationEmail",
+        [UNKNOWN_TOKEN, UNKNOWN_TOKEN, UNKNOWN_TOKEN, UNKNOWN_TOKEN],
+    ),
+    (
+        "Mutation.disableNotificationEmail",
         ["UNAUTHENTICATED", "ok", "ok", "ok"],
     ),
     ("Query.user", ["ok", "ok", "ok", "ok"]),
@@ -354,6 +377,26 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
                     "mutation { muteNotificationKind(input: { kind: NEW_MESSAGES, muted: false }) { mutedKinds } }",
                     json!({}),
                 )
+                .await
+        }
+        "Query.notificationEmail" => world.ask(role, "{ notificationEmail }", json!({})).await,
+        "Mutation.requestNotificationEmail" => {
+            world
+                .ask(role, "mutation { requestNotificationEmail }", json!({}))
+                .await
+        }
+        "Mutation.confirmNotificationEmail" => {
+            world
+                .ask(
+                    role,
+                    "mutation($t: String!) { confirmNotificationEmail(input: { token: $t }) }",
+                    json!({ "t": "not-a-token-anyone-was-mailed" }),
+                )
+                .await
+        }
+        "Mutation.disableNotificationEmail" => {
+            world
+                .ask(role, "mutation { disableNotificationEmail }", json!({}))
                 .await
         }
         "Query.user" => {

@@ -87,6 +87,23 @@ async fn variables_are_bounded_by_size_and_count_before_they_are_parsed() {
         Some(Some(1009))
     );
 
+    // A large message within the limits arrives whole, although a socket reads 4 KiB at once
+    // (GRAPHQL_WS_READ_BUFFER_BYTES): its read buffer grows to it.
+    let mut socket = SocketClient::connect(serve.addr, None).await;
+    let pad = "x".repeat(300 * 1024);
+    socket
+        .start("big", "{ healthCheck }", json!({ "pad": pad }))
+        .await;
+    let answer = socket
+        .next_of("big", Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert_eq!(
+        answer["payload"]["data"]["healthCheck"],
+        json!(true),
+        "{answer}"
+    );
+
     // An honest request still works, and the peak stayed put.
     let (status, body) = post_json(
         serve.addr,

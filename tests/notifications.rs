@@ -834,3 +834,246 @@ async fn notifications_arrive_live_for_their_user_alone_until_the_sign_in_ends()
         "{ended}"
     );
 }
+
+/// The rows of `chat.watching` for `user` (a user id), waiting up to 10 s for `count` of them.
+async fn watching(app: &TestApp, user: &str, count: i64) {
+    let pool = app.pool().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM chat.watching WHERE user_id = $1")
+            .bind(user.parse::<i64>().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if rows == count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{rows} rows of chat.watching, not {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const SAY: &str =
+    "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }";
+
+async fn say(app: &TestApp, token: &str, room: &str, body: &str) {
+    ok(
+        app,
+        token,
+        SAY,
+        json!({ "input": { "roomId": room, "body": body } }),
+    )
+    .await;
+}
+
+/// The unread NEW_MESSAGES count of `token`'s user (0: none).
+async fn unread_messages(app: &TestApp, token: &str) -> i64 {
+    seen(app, token)
+        .await
+        .iter()
+        .find(|(kind, ..)| kind == "NEW_MESSAGES")
+        .map_or(0, |(.., count)| *count)
+}
+
+#[tokio::test]
+async fn new_messages_count_only_while_the_member_is_not_reading_the_room_live() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, _) = sign_up(&app).await;
+    let (member, member_id) = sign_up(&app).await;
+    let post = trip(
+        &app,
+        &owner,
+        fields("Reading", Utc::now() + chrono::Duration::days(2), 3),
+    )
+    .await;
+    apply(&app, &member, &post, false).await;
+    let room = common::room_of(&app, &owner, &post).await;
+
+    // Two subscriptions of the member to the room: one presence row; both must end.
+    let follow = "subscription($input: MessageAddedInput!) { messageAdded(input: $input) { message { id } } }";
+    let input = json!({ "input": { "roomId": room } });
+    let mut first =
+        common::LiveSubscription::open(&app, Some(&member), follow, input.clone()).await;
+    let second = common::LiveSubscription::open(&app, Some(&member), follow, input).await;
+    watching(&app, &member_id, 1).await;
+    for body in ["one", "two", "three"] {
+        say(&app, &owner, &room, body).await;
+    }
+    for _ in 0..3 {
+        assert!(
+            first.next(Duration::from_secs(20)).await.is_some(),
+            "read live"
+        );
+    }
+    settled(&app).await;
+    assert_eq!(
+        unread_messages(&app, &member).await,
+        0,
+        "read live: not counted"
+    );
+
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    watching(&app, &member_id, 1).await;
+    drop(first);
+    watching(&app, &member_id, 0).await;
+    say(&app, &owner, &room, "four").await;
+    say(&app, &owner, &room, "five").await;
+    settled(&app).await;
+    assert_eq!(
+        unread_messages(&app, &member).await,
+        2,
+        "not reading: counted"
+    );
+}
+
+/// Notifications by e-mail: nothing before the address's mailbox confirms; then one digest per
+/// interval with the trip's title and time, a busy room as one line; never to a user who did
+/// not confirm.
+#[tokio::test]
+async fn notifications_are_mailed_as_one_digest_to_a_confirmed_address_only() {
+    let smtp = common::SmtpServer::start().await;
+    let app = TestApp::spawn_with_worker(|c| {
+        c.mail.mail_transport = Some(fishapp::config::MailTransportKind::Smtp);
+        c.mail.mail_smtp_url = Some(smtp.url());
+        c.notify.notify_mail_delay_secs = 8;
+        c.notify.notify_mail_interval_secs = 3_600;
+        c.notify.notify_mail_poll_secs = 1;
+    })
+    .await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, _) = sign_up(&app).await;
+    let (member, _) = sign_up(&app).await;
+    let (waiting, _) = sign_up(&app).await;
+    let address = |token: String| {
+        let app = &app;
+        async move {
+            let body = ok(app, &token, "{ currentUser { email } }", json!({})).await;
+            body["data"]["currentUser"]["email"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (owner_address, member_address, waiting_address) = (
+        address(owner.clone()).await,
+        address(member.clone()).await,
+        address(waiting.clone()).await,
+    );
+    let state = "{ notificationEmail }";
+    let request = "mutation { requestNotificationEmail }";
+    let confirm = "mutation($t: String!) { confirmNotificationEmail(input: { token: $t }) }";
+    assert_eq!(
+        ok(&app, &owner, state, json!({})).await["data"]["notificationEmail"],
+        "OFF"
+    );
+    for token in [&owner, &waiting] {
+        let body = ok(&app, token, request, json!({})).await;
+        assert_eq!(body["data"]["requestNotificationEmail"], "PENDING");
+    }
+    let asked = smtp
+        .mails_to(&owner_address, 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(asked.len(), 1);
+    let text = common::mail_text(&asked[0]);
+    let token = text
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a confirmation link in {text}"))
+        .to_owned();
+    let wrong = app
+        .graphql_as(None, confirm, json!({ "t": "not-the-token" }))
+        .await;
+    assert_eq!(error_code(&wrong), "BAD_USER_INPUT", "{wrong}");
+    assert_eq!(wrong["errors"][0]["extensions"]["field"], "input.token");
+    // The mailbox confirms (no sign-in needed: the token is the proof).
+    let confirmed = app.graphql_as(None, confirm, json!({ "t": token })).await;
+    assert_eq!(
+        confirmed["data"]["confirmNotificationEmail"], "ON",
+        "{confirmed}"
+    );
+    assert_eq!(
+        ok(&app, &owner, state, json!({})).await["data"]["notificationEmail"],
+        "ON"
+    );
+    let again = app.graphql_as(None, confirm, json!({ "t": token })).await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT", "used once: {again}");
+
+    // An application and a busy room, well within the digest's delay.
+    let meeting_at = Utc::now() + chrono::Duration::days(3);
+    let post = trip(&app, &owner, fields("Dawn bass", meeting_at, 3)).await;
+    apply(&app, &member, &post, false).await;
+    apply(&app, &waiting, &post, false).await;
+    let room = common::room_of(&app, &owner, &post).await;
+    for n in 0..12 {
+        say(&app, &member, &room, &format!("message {n}")).await;
+    }
+    settled(&app).await;
+
+    let mails = smtp
+        .mails_to(&owner_address, 2, Duration::from_secs(30))
+        .await;
+    assert_eq!(mails.len(), 2, "the confirmation and one digest");
+    let digest = mails
+        .iter()
+        .map(|m| common::mail_text(m))
+        .find(|t| !t.contains("token="))
+        .unwrap();
+    let when = meeting_at
+        .with_timezone(&fishapp_domain::board::trip_time_zone())
+        .format("%a %-d %b %Y, %H:%M Japan time")
+        .to_string();
+    assert!(
+        digest.contains(&format!(
+            "- someone applied to your trip \"Dawn bass\" ({when})"
+        )),
+        "{digest}"
+    );
+    assert!(
+        digest.contains(&format!("- 12 new messages in \"Dawn bass\" ({when})")),
+        "{digest}"
+    );
+    assert_eq!(
+        digest.matches("- someone applied").count(),
+        2,
+        "both applicants: {digest}"
+    );
+
+    // More news within the interval waits for the next digest; the unconfirmed and the
+    // never-asked get nothing but the confirmation.
+    say(&app, &member, &room, "one more").await;
+    settled(&app).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        smtp.mails_to(&owner_address, 3, Duration::ZERO).await.len(),
+        2
+    );
+    assert_eq!(
+        smtp.mails_to(&waiting_address, 2, Duration::ZERO)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        smtp.mails_to(&member_address, 1, Duration::ZERO)
+            .await
+            .is_empty()
+    );
+
+    // Turned off: OFF.
+    let off = ok(
+        &app,
+        &owner,
+        "mutation { disableNotificationEmail }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(off["data"]["disableNotificationEmail"], "OFF");
+}

@@ -20,3 +20,4 @@ mod websocket;
 
 pub use error::AppError;
 pub use router::{Dependencies, HttpSettings, RouterError, Services, router, with_middleware};
+pub use websocket::Buffers as WebSocketBuffers;

@@ -95,6 +95,8 @@ pub struct HttpSettings {
     pub stream_caps: StreamCaps,
     /// Operations (subscriptions included) one WebSocket may run at once.
     pub websocket_max_operations: usize,
+    /// Each WebSocket's read buffer and write threshold.
+    pub websocket_buffers: crate::websocket::Buffers,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,7 @@ struct AppState {
     websocket_init_timeout: Duration,
     stream_caps: StreamCaps,
     websocket_max_operations: usize,
+    websocket_buffers: crate::websocket::Buffers,
 }
 
 impl FromRef<AppState> for Dependencies {
@@ -191,6 +194,7 @@ pub fn router(
         websocket_init_timeout: settings.websocket_init_timeout,
         stream_caps: settings.stream_caps.clone(),
         websocket_max_operations: settings.websocket_max_operations,
+        websocket_buffers: settings.websocket_buffers,
     };
 
     let mut routes = Router::new();
@@ -306,6 +310,7 @@ async fn graphql_get(
             init_timeout: state.websocket_init_timeout,
             streams: state.stream_caps.clone(),
             max_operations: state.websocket_max_operations,
+            buffers: state.websocket_buffers,
         };
         return websocket::upgrade(settings, request).await;
     }

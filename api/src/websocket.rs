@@ -59,6 +59,20 @@ pub(crate) struct Session {
     pub streams: StreamCaps,
     /// Operations (queries, mutations, subscriptions) one socket may run at once.
     pub max_operations: usize,
+    pub buffers: Buffers,
+}
+
+/// A socket's buffers. The WebSocket library's defaults (128 KiB each) are sized for
+/// throughput; a Fishapp socket mostly idles on a subscription, and its read buffer is
+/// allocated (and touched) whole when the socket opens — most of an idle subscription's memory.
+/// A larger message still arrives whole: the buffer grows to it (up to the JSON limits) and
+/// back is not needed, as a rare large message only costs its own socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Buffers {
+    /// Bytes read from the socket at once, allocated up front.
+    pub read: usize,
+    /// Outgoing bytes gathered before they are written (a flush writes them anyway).
+    pub write: usize,
 }
 
 pub(crate) async fn upgrade(session: Session, request: Request) -> Response {
@@ -74,6 +88,8 @@ pub(crate) async fn upgrade(session: Session, request: Request) -> Response {
     upgrade
         .max_message_size(session.json_limits.max_bytes)
         .max_frame_size(session.json_limits.max_bytes)
+        .read_buffer_size(session.buffers.read)
+        .write_buffer_size(session.buffers.write)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve(session, protocol, socket))
 }

@@ -9,7 +9,7 @@
 //! made — re-checking "meeting time in the future" on a replay would fail a history that was valid.
 
 use crate::validation::Invalid;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 
 crate::trimmed_text! {
@@ -340,6 +340,15 @@ impl TryFrom<String> for PostStatus {
             other => Err(format!("unknown post status {other:?}")),
         }
     }
+}
+
+/// The time zone trips are told in: Japan Standard Time (every prefecture is in Japan), with no
+/// daylight saving, so a fixed offset is exact.
+pub fn trip_time_zone() -> FixedOffset {
+    const JST_SECONDS: i32 = 9 * 3_600;
+    FixedOffset::east_opt(JST_SECONDS).unwrap_or_else(|| {
+        FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("a zero offset is valid"))
+    })
 }
 
 #[cfg(test)]

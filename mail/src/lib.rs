@@ -57,6 +57,10 @@ pub enum MailError {
     Settings(String),
     #[error("the mail could not be sent: {0}")]
     Send(String),
+    /// The SMTP server refused this mail for good (its address, its content): sending it again
+    /// will not help.
+    #[error("the mail was refused: {0}")]
+    Refused(String),
 }
 
 enum Sender {
@@ -118,11 +122,13 @@ impl Mailer {
             .body(mail.text.clone())
             .map_err(|e| MailError::Send(e.to_string()))?;
         match &*self.sender {
-            Sender::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| MailError::Send(kind_of(&e))),
+            Sender::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Refused(kind_of(&e))
+                } else {
+                    MailError::Send(kind_of(&e))
+                }
+            }),
             Sender::Directory(files) => files
                 .send(message)
                 .await

@@ -11,6 +11,8 @@ config_group! {
             "Postgres; the database is created by `fishapp migrate` when missing (secret: password redacted in `config`)";
         database_max_connections: u32 = 10,
             "pool size per process";
+        database_ping_idle_after_ms: u64 = 1_000,
+            "a pooled connection idle longer than this is pinged before use (every connection is also pinged when returned); `0` pings before every use";
         redis_url: String = "redis://127.0.0.1:6379".to_owned(),
             "Redis (secret)";
         redis_key_prefix: String = "fishapp".to_owned(),

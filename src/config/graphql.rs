@@ -35,6 +35,10 @@ config_group! {
             "subscriptions one user may hold open, over all their connections to one API process";
         graphql_ws_max_operations: usize = 32,
             "operations (queries, mutations and subscriptions) one WebSocket may run at once; must be more than `GRAPHQL_MAX_SUBSCRIPTIONS_PER_CONNECTION`. One more gets `CONFLICT` / `TOO_MANY_OPERATIONS`";
+        graphql_ws_read_buffer_bytes: usize = 4_096,
+            "each WebSocket's read buffer, allocated when it opens (the library's default is 128 KiB: most of an idle subscription's memory); a larger message still arrives whole, the buffer grows to it. 512 to 1048576";
+        graphql_ws_write_buffer_bytes: usize = 4_096,
+            "outgoing bytes a WebSocket gathers before writing them (each message is flushed anyway). 0 to 1048576";
         graphql_ide: Option<bool> = None,
             "serve the GraphiQL IDE to browsers at `/graphql` (assets under `/graphiql/`, all from the binary)",
             shown "unset: on in `fishapp dev`, off otherwise";
@@ -52,6 +56,18 @@ impl Graphql {
             return Err((
                 "graphql_ws_max_operations",
                 "must be more than graphql_max_subscriptions_per_connection".to_owned(),
+            ));
+        }
+        if !(512..=1 << 20).contains(&self.graphql_ws_read_buffer_bytes) {
+            return Err((
+                "graphql_ws_read_buffer_bytes",
+                "must be 512 to 1048576".to_owned(),
+            ));
+        }
+        if self.graphql_ws_write_buffer_bytes > 1 << 20 {
+            return Err((
+                "graphql_ws_write_buffer_bytes",
+                "must be at most 1048576".to_owned(),
             ));
         }
         // The cache sets its table aside up front: a mistyped huge value must be a message, not

@@ -17,9 +17,9 @@ pub enum MailTransportKind {
 config_group! {
     pub struct Mail {
         title: "Mail",
-        about: "The mails Fishapp sends (today: confirming an email change, and telling the old address).",
+        about: "The mails Fishapp sends: confirming an email change and telling the old address; confirming and sending notifications by e-mail.",
         mail_transport: Option<MailTransportKind> = None,
-            "how mail leaves: `smtp` (`MAIL_SMTP_URL`), `directory` (one `.eml` file per mail in `MAIL_DIR`: development only) or `off` (email changes are then `UNAVAILABLE`)",
+            "how mail leaves: `smtp` (`MAIL_SMTP_URL`), `directory` (one `.eml` file per mail in `MAIL_DIR`: development only) or `off` (email changes and notifications by e-mail are then `UNAVAILABLE`)",
             shown "unset: `directory` in `fishapp dev`, `off` otherwise";
         mail_smtp_url: Option<String> = None,
             "the SMTP server: `smtp://user:password@host:587?tls=required` (STARTTLS), `smtps://…:465` (TLS), `smtp://host:25` (plain, a relay on the same network); connections are pooled and opened with the first mail (secret: redacted in `config`)";

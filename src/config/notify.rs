@@ -23,6 +23,18 @@ config_group! {
             "read notifications are deleted this long after they were read";
         notify_prune_interval_secs: u64 = 3_600,
             "how often a notifier prunes (batches of 1000 rows)";
+        notify_mail_confirm_url: String = "http://localhost:3000/confirm-notification-email?token={token}".to_owned(),
+            "the link the mail that confirms notifications by e-mail carries (`{token}` is replaced): a front-end page that calls `confirmNotificationEmail`";
+        notify_mail_token_ttl_secs: u64 = 24 * 3_600,
+            "how long that confirmation can be made";
+        notify_mail_requests_per_day: u32 = 5,
+            "confirmation mails one user may ask for per day; more is `RATE_LIMITED`";
+        notify_mail_interval_secs: u64 = 900,
+            "at most one notification mail (a digest of everything unread and not mailed yet) per user this often";
+        notify_mail_delay_secs: u64 = 300,
+            "a digest goes once its oldest news has waited this long, so a burst (a busy room) is one mail";
+        notify_mail_poll_secs: u64 = 30,
+            "how often a notifier looks for digests that are due (replicas share the work)";
         notify_http_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8084)),
             "where `fishapp notifier` serves `/healthz` and `/metrics` (`fishapp dev` serves its metrics on the API's `/metrics`)";
     }
@@ -55,6 +67,19 @@ impl Notify {
                 "notify_prune_interval_secs",
                 self.notify_prune_interval_secs,
             ),
-        ])
+            (
+                "notify_mail_token_ttl_secs",
+                self.notify_mail_token_ttl_secs,
+            ),
+            (
+                "notify_mail_requests_per_day",
+                self.notify_mail_requests_per_day.into(),
+            ),
+            ("notify_mail_poll_secs", self.notify_mail_poll_secs),
+        ])?;
+        if !self.notify_mail_confirm_url.contains("{token}") {
+            return Err(("notify_mail_confirm_url", "must contain {token}".to_owned()));
+        }
+        Ok(())
     }
 }

@@ -485,3 +485,74 @@ pub async fn add_message(db: &PgPool, message: NewMessage<'_>) -> Result<Sent, s
     tx.commit().await?;
     Ok(Sent::New(row))
 }
+
+/// How long a `chat.watching` row counts without a refresh: a process that died stops counting
+/// this long after its last refresh (it refreshes every third of it).
+pub const WATCHING_TTL_SECS: i32 = 30;
+
+/// `user_id` reads `room_id` live in API process `instance` (its first subscription there).
+pub async fn watching_started(
+    db: &PgPool,
+    instance: uuid::Uuid,
+    user_id: i64,
+    room_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO chat.watching (user_id, room_id, instance) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, room_id, instance) DO UPDATE SET seen_at = now()",
+    )
+    .bind(user_id)
+    .bind(room_id)
+    .bind(instance)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// `user_id`'s last subscription to `room_id` in `instance` ended.
+pub async fn watching_ended(
+    db: &PgPool,
+    instance: uuid::Uuid,
+    user_id: i64,
+    room_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM chat.watching WHERE user_id = $1 AND room_id = $2 AND instance = $3")
+        .bind(user_id)
+        .bind(room_id)
+        .bind(instance)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Makes `instance`'s rows exactly `pairs` (user, room), all seen now: the process's periodic
+/// refresh, which also repairs a start and an end that raced.
+pub async fn watching_now(
+    db: &PgPool,
+    instance: uuid::Uuid,
+    pairs: &[(i64, i64)],
+) -> Result<(), sqlx::Error> {
+    let (users, rooms): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO chat.watching (user_id, room_id, instance)
+         SELECT u, r, $3 FROM unnest($1::bigint[], $2::bigint[]) AS p (u, r)
+         ON CONFLICT (user_id, room_id, instance) DO UPDATE SET seen_at = now()",
+    )
+    .bind(&users)
+    .bind(&rooms)
+    .bind(instance)
+    .execute(&mut *tx)
+    .await?;
+    // now() is the transaction's start: every row just written has it, the rest are older.
+    sqlx::query("DELETE FROM chat.watching WHERE instance = $1 AND seen_at < now()")
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+    // Rows of processes that died, by anyone's refresh.
+    sqlx::query("DELETE FROM chat.watching WHERE seen_at < now() - make_interval(secs => $1)")
+        .bind(f64::from(WATCHING_TTL_SECS) * 2.0)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

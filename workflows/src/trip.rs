@@ -13,9 +13,10 @@
 
 use crate::board::{ApplyInput, ApplyOutput, ApplyWorkflow, INPUT_VERSION};
 use crate::saga::{ContextQueues, DB_STEP, until_done};
-use chrono::{DateTime, Duration as Span, FixedOffset, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration as Span, NaiveTime, TimeZone, Utc};
 use fishapp_activities::PostActivities;
 use fishapp_domain::board::ApplyRefusal;
+use fishapp_domain::board::trip_time_zone;
 use fishapp_store::board::{SeatWay, SeatsView};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -352,20 +353,15 @@ fn span(secs: u64) -> Span {
     Span::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1_000))
 }
 
-/// Japan Standard Time: no daylight saving, so a fixed offset is exact.
-fn japan() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3_600).unwrap_or(FixedOffset::east_opt(0).expect("zero offset"))
-}
-
 /// When the reminder for a meeting at `meeting` goes.
 pub fn reminder_at(meeting: DateTime<Utc>, timings: &TripTimings) -> DateTime<Utc> {
     if let Some(before) = timings.reminder_before_secs {
         return meeting - span(before);
     }
     // 18:00 in Japan on the day before the meeting's day there.
-    let day_before = meeting.with_timezone(&japan()).date_naive() - Span::days(1);
+    let day_before = meeting.with_timezone(&trip_time_zone()).date_naive() - Span::days(1);
     let evening = day_before.and_time(NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default());
-    japan()
+    trip_time_zone()
         .from_local_datetime(&evening)
         .single()
         .map(|at| at.with_timezone(&Utc))

@@ -48,6 +48,21 @@ pub(crate) enum NotificationKind {
     NewMessages,
 }
 
+/// Whether notifications are mailed too.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "fishapp_store::notify::MailState")]
+pub(crate) enum NotificationEmail {
+    /// Not mailed (never asked, turned off, the request expired, or the account's address
+    /// changed since it was confirmed).
+    Off,
+    /// A confirmation mail went to the account's address; nothing is mailed until it is
+    /// confirmed.
+    Pending,
+    /// A digest of unread notifications is mailed to the account's address (at most one per
+    /// interval the server sets).
+    On,
+}
+
 pub(crate) struct Notification(NotificationRow);
 
 #[Object]
@@ -167,6 +182,17 @@ impl NotifyQuery {
             .gql()?;
         Ok(muted.into_iter().map(Into::into).collect())
     }
+
+    /// Whether the signed-in user's notifications are mailed too.
+    async fn notification_email(&self, ctx: &Context<'_>) -> ApiResult<NotificationEmail> {
+        let viewer = ctx.viewer().await.gql()?;
+        let state = ctx
+            .data_unchecked::<Notifications>()
+            .mail_state(viewer.user_id)
+            .await
+            .gql()?;
+        Ok(state.into())
+    }
 }
 
 #[derive(InputObject)]
@@ -182,6 +208,12 @@ pub(crate) struct MarkNotificationsReadPayload {
     /// How many became read.
     count: i64,
     unread_count: i64,
+}
+
+#[derive(InputObject)]
+pub(crate) struct ConfirmNotificationEmailInput {
+    /// The token the confirmation mail's link carries.
+    token: String,
 }
 
 #[derive(InputObject)]
@@ -201,6 +233,46 @@ pub(crate) struct NotifyMutation;
 
 #[Object]
 impl NotifyMutation {
+    /// Asks for notifications by e-mail too: a confirmation mail goes to the signed-in user's
+    /// address (PENDING); nothing is mailed until its link is followed. A few per day;
+    /// UNAVAILABLE when this server sends no mail.
+    async fn request_notification_email(&self, ctx: &Context<'_>) -> ApiResult<NotificationEmail> {
+        let viewer = ctx.viewer().await.gql()?;
+        let state = ctx
+            .data_unchecked::<Notifications>()
+            .request_mail(viewer.user_id)
+            .await
+            .gql()?;
+        Ok(state.into())
+    }
+
+    /// Turns notifications by e-mail on with the token the confirmation mail carried (no
+    /// sign-in needed: the token proves the mailbox). BAD_USER_INPUT (`input.token`) when it is
+    /// unknown, used or expired.
+    async fn confirm_notification_email(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfirmNotificationEmailInput,
+    ) -> ApiResult<NotificationEmail> {
+        let state = ctx
+            .data_unchecked::<Notifications>()
+            .confirm_mail(&input.token)
+            .await
+            .gql()?;
+        Ok(state.into())
+    }
+
+    /// Stops mailing the signed-in user's notifications (a pending request included).
+    async fn disable_notification_email(&self, ctx: &Context<'_>) -> ApiResult<NotificationEmail> {
+        let viewer = ctx.viewer().await.gql()?;
+        let state = ctx
+            .data_unchecked::<Notifications>()
+            .disable_mail(viewer.user_id)
+            .await
+            .gql()?;
+        Ok(state.into())
+    }
+
     /// Marks the signed-in user's notifications read: `ids`, or `all: true` (exactly one of
     /// them).
     async fn mark_notifications_read(

@@ -493,18 +493,8 @@ impl Accounts {
     /// Makes a requested address the user's, for whoever holds the mailed token (the token is
     /// the proof of the mailbox; no sign-in is needed). The old address is told.
     pub async fn confirm_email_change(&self, token: &str) -> Result<UserRow, AppError> {
-        let unknown = || {
-            AppError::bad_input(
-                "input.token",
-                "this confirmation is unknown, already used or expired",
-            )
-        };
-        if token.len() > 64 {
-            return Err(unknown());
-        }
-        let user = match store::confirm_email_change(self.db.pool(), &opaque_token_hash(token))
-            .await?
-        {
+        let token_hash = confirmation_hash(token)?;
+        let user = match store::confirm_email_change(self.db.pool(), &token_hash).await? {
             store::Confirmation::Changed { user, old_email } => {
                 // Best effort: the change is made; a lost notice is logged, not an error.
                 let notice = mails::address_changed(&old_email, &user.email);
@@ -513,7 +503,7 @@ impl Accounts {
                 }
                 user
             }
-            store::Confirmation::Unknown => return Err(unknown()),
+            store::Confirmation::Unknown => return Err(unknown_confirmation()),
             store::Confirmation::Taken => return Err(email_already_registered()),
         };
         tracing::info!(user_id = user.id, "email changed");
@@ -547,6 +537,23 @@ impl Accounts {
             .map(|issued| issued.token)
             .map_err(AppError::internal)
     }
+}
+
+/// What a mailed confirmation (`input.token`) that is unknown, used or expired gets.
+pub(crate) fn unknown_confirmation() -> AppError {
+    AppError::bad_input(
+        "input.token",
+        "this confirmation is unknown, already used or expired",
+    )
+}
+
+/// The stored hash of a mailed confirmation token; a string much longer than a token (43
+/// characters) is none, and is not hashed.
+pub(crate) fn confirmation_hash(token: &str) -> Result<Vec<u8>, AppError> {
+    if token.len() > 64 {
+        return Err(unknown_confirmation());
+    }
+    Ok(opaque_token_hash(token))
 }
 
 fn email_already_registered() -> AppError {

@@ -3,6 +3,7 @@
 //! do any of it; everyone else is told the room does not exist.
 
 pub mod live;
+pub mod presence;
 
 use crate::account::Viewer;
 use crate::board::MutationKey;
@@ -14,6 +15,7 @@ use fishapp_store::Database;
 use fishapp_store::chat::{self as store, MessagePage, MessageRow, NewMessage, RoomRow, Sent};
 use futures::Stream;
 use live::{LiveChat, RoomEvent};
+use presence::{Presence, Present};
 use std::collections::VecDeque;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -34,15 +36,23 @@ pub struct Chat {
     db: Database,
     media: Media,
     live: LiveChat,
+    presence: Presence,
     limiter: WindowLimiter,
 }
 
 impl Chat {
-    pub fn new(db: Database, media: Media, live: LiveChat, limiter: WindowLimiter) -> Self {
+    pub fn new(
+        db: Database,
+        media: Media,
+        live: LiveChat,
+        presence: Presence,
+        limiter: WindowLimiter,
+    ) -> Self {
         Self {
             db,
             media,
             live,
+            presence,
             limiter,
         }
     }
@@ -138,6 +148,9 @@ impl Chat {
         // Membership first: the live map holds only rooms someone may follow.
         self.room(viewer, room_id).await?;
         let feed = self.live.watch(room_id);
+        // While it lasts, the room's new messages are not counted into the member's
+        // notifications: they are reading them.
+        let present = self.presence.enter(viewer.user_id, room_id).await?;
         let last = match after {
             Some(id) => id,
             None => latest_message_id(&self.db, room_id).await?,
@@ -147,6 +160,7 @@ impl Chat {
             room_id,
             user_id: viewer.user_id,
             feed,
+            _present: present,
             last,
             catch_up: after.is_some(),
             ready: VecDeque::new(),
@@ -169,6 +183,7 @@ struct Follower {
     room_id: i64,
     user_id: i64,
     feed: live::Watch,
+    _present: Present,
     last: i64,
     catch_up: bool,
     ready: VecDeque<MessageRow>,

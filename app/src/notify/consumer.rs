@@ -47,6 +47,8 @@ pub struct NotifierSettings {
     /// event cannot be redelivered after it left the stream).
     pub handled_retention: Duration,
     pub prune_interval: Duration,
+    /// When notification digests are mailed (when mail is on).
+    pub digests: super::DigestSettings,
 }
 
 /// The consumer's metrics.
@@ -60,6 +62,8 @@ pub struct NotifierMetrics {
     pending: IntGauge,
     /// `notify_reading`: 1 while the stream is being read.
     reading: IntGauge,
+    /// `notify_mails_total{outcome}`.
+    mails: super::mail::DigestMetrics,
 }
 
 impl NotifierMetrics {
@@ -81,6 +85,7 @@ impl NotifierMetrics {
                 "events on the stream not yet delivered to the notifier (its lag)",
             )?,
             reading: IntGauge::new("notify_reading", "1 while the notifier reads the stream")?,
+            mails: super::mail::DigestMetrics::new(registry)?,
         };
         registry.register(Box::new(metrics.events.clone()))?;
         registry.register(Box::new(metrics.notifications.clone()))?;
@@ -90,19 +95,29 @@ impl NotifierMetrics {
     }
 }
 
-/// Runs the consumer (reconnecting as needed) and the pruning until `shutdown`.
+/// Runs the consumer (reconnecting as needed), the pruning and (when `mailer` is on) the mailed
+/// digests until `shutdown`.
 pub async fn run(
     nats: async_nats::Client,
     db: Database,
+    mailer: fishapp_mail::Mailer,
     settings: NotifierSettings,
     metrics: NotifierMetrics,
     shutdown: CancellationToken,
 ) {
     let prune = prune_forever(&db, &settings);
     let consume = consume(nats, &db, &settings, &metrics);
+    let digests = async {
+        if mailer.is_on() {
+            super::mail::send_digests(&db, &mailer, settings.digests, &metrics.mails).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         () = consume => {}
         () = prune => {}
+        () = digests => {}
         () = shutdown.cancelled() => {}
     }
     metrics.reading.set(0);

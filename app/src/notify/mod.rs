@@ -4,6 +4,7 @@
 
 pub mod consumer;
 pub mod live;
+pub mod mail;
 pub mod rules;
 
 use crate::AppError;
@@ -13,6 +14,7 @@ use fishapp_store::notify::{self as store, NotificationRow};
 
 pub use consumer::{NotifierMetrics, NotifierSettings};
 pub use live::LiveNotifications;
+pub use mail::{DigestSettings, MailChannel};
 
 /// Ids one `markNotificationsRead` may name.
 pub const MAX_MARKED_IDS: usize = 100;
@@ -22,11 +24,12 @@ pub const MAX_MARKED_IDS: usize = 100;
 pub struct Notifications {
     db: Database,
     live: LiveNotifications,
+    mail: MailChannel,
 }
 
 impl Notifications {
-    pub fn new(db: Database, live: LiveNotifications) -> Self {
-        Self { db, live }
+    pub fn new(db: Database, live: LiveNotifications, mail: MailChannel) -> Self {
+        Self { db, live, mail }
     }
 
     /// The user's notifications as they are written or grow (a NEW_MESSAGES again with its new
