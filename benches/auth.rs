@@ -2,8 +2,10 @@
 //!
 //!     ./scripts/stack up && eval "$(scripts/stack env)" && cargo bench --bench auth
 //!
-//! Runs the real application in-process (release build) against the local stack, with a
-//! database of its own. Prints a Markdown table for docs/benchmarks.md. Bounded: a few thousand
+//! Runs the real application in-process (release build) against the local stack, twice — two
+//! apps with a database each, their password-hashing threads at nice 10 (the default) and at
+//! nice 0 — and measures a cheap query quiet and under a login flood on each, in alternating
+//! rounds (A B A B). Prints Markdown tables for docs/benchmarks.md. Bounded: a few thousand
 //! requests, all on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
@@ -14,13 +16,19 @@ mod support;
 
 use common::TestApp;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::{ms, percentile};
 
 const LOGINS: usize = 200;
-const CHEAP_QUERIES: usize = 2_000;
+/// Cheap queries per round and side; four rounds each.
+const CHEAP_QUERIES: usize = 500;
+const ROUNDS: usize = 4;
 const FLOOD: usize = 50;
 const PASSWORD: &str = "benchmark-password-42";
+const LOGIN: &str = "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { tokenPair { idToken } } }";
+const CHEAP: &str = "query($id: ID!) { user(id: $id) { name introduction } }";
 
 async fn timed<F: std::future::Future<Output = serde_json::Value>>(f: F) -> Duration {
     let started = Instant::now();
@@ -29,14 +37,16 @@ async fn timed<F: std::future::Future<Output = serde_json::Value>>(f: F) -> Dura
     started.elapsed()
 }
 
-#[tokio::main]
-async fn main() {
+/// An application with hashing threads at `nice`, and its one user: (app, login variables,
+/// cheap query variables).
+async fn side(nice: i32) -> (Arc<TestApp>, serde_json::Value, serde_json::Value) {
     let app = TestApp::spawn_with(|c| {
         c.diagnostics.log_filter = "error".into();
         // The flood is 50 clients logging into one account from one address: sign-in throttling
         // counts each attempt in flight and would refuse most of them before any hashing. This
         // benchmark measures the hashing pool's isolation, so every login must hash.
         c.accounts.login_failures_before_delay = u32::MAX;
+        c.accounts.password_hashing_nice = nice;
     })
     .await;
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -51,34 +61,42 @@ async fn main() {
         .as_str()
         .unwrap()
         .to_owned();
-    let login = "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { tokenPair { idToken } } }";
-    let login_vars = json!({ "e": email, "p": PASSWORD });
-    let cheap = "query($id: ID!) { user(id: $id) { name introduction } }";
-    let cheap_vars = json!({ "id": user_id });
-
     // Warm up connections and caches.
     for _ in 0..20 {
-        timed(app.graphql_as(None, cheap, cheap_vars.clone())).await;
+        timed(app.graphql_as(None, CHEAP, json!({ "id": user_id }))).await;
     }
+    (
+        Arc::new(app),
+        json!({ "e": email, "p": PASSWORD }),
+        json!({ "id": user_id }),
+    )
+}
 
-    let mut logins = Vec::with_capacity(LOGINS);
-    for _ in 0..LOGINS {
-        logins.push(timed(app.graphql_as(None, login, login_vars.clone())).await);
-    }
-    logins.sort();
+/// What one side measured over its rounds.
+#[derive(Default)]
+struct Measured {
+    quiet: Vec<Duration>,
+    flooded: Vec<Duration>,
+    logins: usize,
+    flood_secs: f64,
+}
 
-    let mut quiet = Vec::with_capacity(CHEAP_QUERIES);
+/// One round on one side: `CHEAP_QUERIES` cheap queries quiet, then as many while `FLOOD`
+/// clients log in back to back.
+async fn round(
+    app: &Arc<TestApp>,
+    login: &serde_json::Value,
+    cheap: &serde_json::Value,
+    into: &mut Measured,
+) {
     for _ in 0..CHEAP_QUERIES {
-        quiet.push(timed(app.graphql_as(None, cheap, cheap_vars.clone())).await);
+        into.quiet
+            .push(timed(app.graphql_as(None, CHEAP, cheap.clone())).await);
     }
-    quiet.sort();
-
-    // The flood: FLOOD clients logging in back to back until the measurement is done.
     let stop = tokio_util::sync::CancellationToken::new();
     // Logins are counted only when they finish inside the measured window.
-    let flood_logins = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let measuring = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let app = std::sync::Arc::new(app);
+    let flood_logins = Arc::new(AtomicUsize::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
     let flooders: Vec<_> = (0..FLOOD)
         .map(|_| {
             let (app, stop, count, measuring, vars) = (
@@ -86,13 +104,13 @@ async fn main() {
                 stop.clone(),
                 flood_logins.clone(),
                 measuring.clone(),
-                login_vars.clone(),
+                login.clone(),
             );
             tokio::spawn(async move {
                 while !stop.is_cancelled() {
-                    timed(app.graphql_as(None, login, vars.clone())).await;
-                    if measuring.load(std::sync::atomic::Ordering::SeqCst) {
-                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    timed(app.graphql_as(None, LOGIN, vars.clone())).await;
+                    if measuring.load(Ordering::SeqCst) {
+                        count.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             })
@@ -100,22 +118,38 @@ async fn main() {
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let flood_started = Instant::now();
-    measuring.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut flooded = Vec::with_capacity(CHEAP_QUERIES);
+    measuring.store(true, Ordering::SeqCst);
     for _ in 0..CHEAP_QUERIES {
-        flooded.push(timed(app.graphql_as(None, cheap, cheap_vars.clone())).await);
+        into.flooded
+            .push(timed(app.graphql_as(None, CHEAP, cheap.clone())).await);
     }
-    measuring.store(false, std::sync::atomic::Ordering::SeqCst);
-    let flood_secs = flood_started.elapsed().as_secs_f64();
+    measuring.store(false, Ordering::SeqCst);
+    into.flood_secs += flood_started.elapsed().as_secs_f64();
     stop.cancel();
     for flooder in flooders {
         flooder.await.unwrap();
     }
-    flooded.sort();
-    let logins_per_sec =
-        flood_logins.load(std::sync::atomic::Ordering::Relaxed) as f64 / flood_secs;
+    into.logins += flood_logins.load(Ordering::Relaxed);
+}
 
-    let ratio = percentile(&flooded, 0.99).as_secs_f64() / percentile(&quiet, 0.99).as_secs_f64();
+#[tokio::main]
+async fn main() {
+    // A: the default, hashing threads at nice 10. B: at the process's own priority.
+    let (a_app, a_login, a_cheap) = side(10).await;
+    let (b_app, b_login, b_cheap) = side(0).await;
+
+    let mut logins = Vec::with_capacity(LOGINS);
+    for _ in 0..LOGINS {
+        logins.push(timed(a_app.graphql_as(None, LOGIN, a_login.clone())).await);
+    }
+    logins.sort();
+
+    let (mut a, mut b) = (Measured::default(), Measured::default());
+    for _ in 0..ROUNDS {
+        round(&a_app, &a_login, &a_cheap, &mut a).await;
+        round(&b_app, &b_login, &b_cheap, &mut b).await;
+    }
+
     println!("| measure | value |");
     println!("|---|---|");
     println!(
@@ -123,16 +157,29 @@ async fn main() {
         ms(percentile(&logins, 0.50))
     );
     println!("| login p99 | {} |", ms(percentile(&logins, 0.99)));
+    println!();
     println!(
-        "| cheap query p50 / p99, quiet ({CHEAP_QUERIES} queries) | {} / {} |",
-        ms(percentile(&quiet, 0.50)),
-        ms(percentile(&quiet, 0.99))
+        "| {ROUNDS} rounds interleaved, {} cheap queries each quiet and during a {FLOOD}-client login flood | quiet p50 / p99 | flood p50 / p99 | logins/s in the flood | **p99 ratio, flood / quiet** |",
+        ROUNDS * CHEAP_QUERIES
     );
-    println!(
-        "| cheap query p50 / p99, during a {FLOOD}-client login flood | {} / {} |",
-        ms(percentile(&flooded, 0.50)),
-        ms(percentile(&flooded, 0.99))
-    );
-    println!("| logins finished inside the measured window | {logins_per_sec:.1} /s |");
-    println!("| **p99 ratio, flood / quiet** | **{ratio:.2}** |");
+    println!("|---|---|---|---|---|");
+    for (name, m) in [
+        ("hashing threads at nice 10 (the default)", &mut a),
+        (
+            "hashing threads at nice 0 (`PASSWORD_HASHING_NICE=0`)",
+            &mut b,
+        ),
+    ] {
+        m.quiet.sort();
+        m.flooded.sort();
+        println!(
+            "| {name} | {} / {} | {} / {} | {:.1} | **{:.2}** |",
+            ms(percentile(&m.quiet, 0.5)),
+            ms(percentile(&m.quiet, 0.99)),
+            ms(percentile(&m.flooded, 0.5)),
+            ms(percentile(&m.flooded, 0.99)),
+            m.logins as f64 / m.flood_secs,
+            percentile(&m.flooded, 0.99).as_secs_f64() / percentile(&m.quiet, 0.99).as_secs_f64(),
+        );
+    }
 }

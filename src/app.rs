@@ -177,6 +177,7 @@ pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
             window: Duration::from_secs(config.accounts.login_failure_window_secs),
         },
         password_hashing_concurrency: config.accounts.password_hashing_concurrency,
+        password_hashing_nice: config.accounts.password_hashing_nice,
         redis_key_prefix: config.connections.redis_key_prefix.clone(),
         max_sign_ups_per_ip_per_hour: config.accounts.sign_up_max_per_ip_per_hour,
         max_password_changes_per_hour: config.accounts.password_change_max_per_hour,

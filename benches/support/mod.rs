@@ -5,6 +5,7 @@
 pub(crate) mod floor;
 pub(crate) mod seed;
 pub(crate) mod svg;
+pub(crate) mod workload;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

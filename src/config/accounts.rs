@@ -40,6 +40,8 @@ config_group! {
         password_hashing_concurrency: usize = 0,
             "argon2 hashes computed at once; the rest queue, and the spare core keeps serving other requests. A hash whose request was cancelled (the client went away) keeps its permit until it is done, so abandoned requests cannot start more hashes than the cores",
             shown "`0` (cores − 1, at least 1)";
+        password_hashing_nice: i32 = 10,
+            "the hashing threads' scheduling priority (Unix nice, 0 to 19): at 10 the kernel gives a core to the API's own threads first whenever both want it, so a login flood does not delay other requests; 0 runs them like every other thread";
         email_change_confirm_url: String = "http://localhost:3000/confirm-email?token={token}".to_owned(),
             "the link an email-change mail carries (`{token}` is replaced): a front-end page that calls `confirmEmailChange`";
         email_change_ttl_secs: u64 = 24 * 3_600,
@@ -70,6 +72,9 @@ impl Accounts {
                 self.email_change_max_per_day.into(),
             ),
         ])?;
+        if !(0..=19).contains(&self.password_hashing_nice) {
+            return Err(("password_hashing_nice", "must be 0 to 19".to_owned()));
+        }
         not_blank(&[
             ("jwt_issuer", &self.jwt_issuer),
             ("jwt_audience", &self.jwt_audience),

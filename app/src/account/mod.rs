@@ -30,6 +30,8 @@ pub struct AuthSettings {
     pub login_limits: LoginLimits,
     /// Hashes at most at once (0: one core fewer than the machine has, at least 1).
     pub password_hashing_concurrency: usize,
+    /// The hashing threads' scheduling priority (nice; 0: the process's own).
+    pub password_hashing_nice: i32,
     /// Prefix of every Redis key (lets deployments — and tests — share one Redis).
     pub redis_key_prefix: String,
     /// Sign-ups one client address may make per hour.
@@ -147,7 +149,11 @@ impl Accounts {
             .to_std()
             .unwrap_or(std::time::Duration::from_secs(3600));
         Ok(Self {
-            passwords: Passwords::new(settings.password_hashing_concurrency).await?,
+            passwords: Passwords::new(
+                settings.password_hashing_concurrency,
+                settings.password_hashing_nice,
+            )
+            .await?,
             denylist: Denylist::new(redis.clone(), &settings.redis_key_prefix, id_ttl),
             sign_ups: WindowLimiter::new(
                 redis.clone(),

@@ -1,12 +1,13 @@
 //! Password hashing: argon2id with the OWASP parameters (m = 19 MiB, t = 2, p = 1), stored as a
-//! PHC string. Hashing is CPU-heavy by design, so it runs on the blocking pool behind a semaphore
-//! sized to the cores: a flood of logins queues here instead of starving the async runtime.
+//! PHC string. Hashing is CPU-heavy by design, so it runs on threads of its own, fewer than the
+//! cores and at a lower priority (see [`crate::cpu::CpuPool`]): a flood of logins queues here
+//! instead of starving the async runtime.
 
+use crate::cpu::CpuPool;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 const M_COST_KIB: u32 = 19 * 1024;
 const T_COST: u32 = 2;
@@ -18,6 +19,8 @@ pub enum PasswordError {
     Hash(String),
     #[error("password hashing was cancelled")]
     Cancelled,
+    #[error("cannot start the password hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// The outcome of checking a password.
@@ -32,7 +35,7 @@ pub enum Verdict {
 
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    pool: Arc<CpuPool>,
     /// A real hash of a random password, verified against when the email is unknown so that an
     /// unknown email costs as much time as a wrong password (no account enumeration by timing).
     dummy_hash: Arc<str>,
@@ -47,12 +50,13 @@ fn argon2() -> Argon2<'static> {
 impl Passwords {
     /// `concurrency` hashes at most at once (0: one core fewer than the machine has, at least
     /// one — the core left over keeps serving everything else during a login flood; see
-    /// docs/benchmarks.md for what that buys).
-    pub async fn new(concurrency: usize) -> Result<Self, PasswordError> {
-        let permits = Arc::new(Semaphore::new(crate::cpu::cpu_permits(concurrency)));
+    /// docs/benchmarks.md for what that buys), on threads at `nice` (0: the process's own
+    /// priority).
+    pub async fn new(concurrency: usize, nice: i32) -> Result<Self, PasswordError> {
+        let pool = CpuPool::new("argon2", crate::cpu::cpu_permits(concurrency), nice)?;
         let dummy = uuid::Uuid::new_v4().to_string();
         let mut passwords = Self {
-            permits,
+            pool: Arc::new(pool),
             dummy_hash: Arc::from(""),
         };
         passwords.dummy_hash = Arc::from(passwords.hash(&dummy).await?);
@@ -102,20 +106,10 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        // The permit goes with the work: a request cancelled while argon2 runs (the client went
-        // away) must not free the permit for another hash while this one still holds a core.
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+        self.pool
+            .run(work)
             .await
-            .map_err(|_| PasswordError::Cancelled)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|_| PasswordError::Cancelled)?
+            .map_err(|_| PasswordError::Cancelled)?
     }
 }
 
@@ -136,7 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let passwords = Passwords::new(2).await.unwrap();
+        let passwords = Passwords::new(2, 10).await.unwrap();
         let hash = passwords.hash("correct horse battery").await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -161,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn old_parameters_ask_for_a_rehash() {
-        let passwords = Passwords::new(1).await.unwrap();
+        let passwords = Passwords::new(1, 10).await.unwrap();
         let weak = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
