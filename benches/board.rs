@@ -8,7 +8,8 @@
 //! 2. `posts(first: 30)` with each post's user, images and fish types, interleaved with a plain
 //!    axum handler behind the API's middleware that takes the same JSON POST, runs the same
 //!    four SQL statements and returns the same JSON: the ratio is GraphQL's (and the
-//!    dataloaders') cost.
+//!    dataloaders') cost. Then the same listing over GET against POST, and the plain handler
+//!    on a pool that pings every connection before use against the app's, both interleaved.
 //!
 //!     ./scripts/stack up && eval "$(scripts/stack env)" && cargo bench --bench board
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
@@ -324,6 +325,45 @@ fn comparison(title: &str, a: (&str, &Side), b: (&str, &Side), ratio: &str) {
     );
 }
 
+/// The GraphQL listing over GET and over POST, interleaved: the same document, kept parsed for
+/// both (a GET was parsed again each time before 2026-12-04, to check that it was a query).
+async fn get_and_post(app: &Arc<TestApp>) {
+    const ROUNDS: usize = 8;
+    const PER_ROUND: usize = 500;
+    const CONCURRENCY: usize = 8;
+    let url = app.url("/graphql");
+    let mut with_query = url::Url::parse(&url).unwrap();
+    with_query.query_pairs_mut().append_pair("query", LIST);
+    let with_query = with_query.to_string();
+    let http = reqwest::Client::new();
+    let call = move |over_get: bool| {
+        let (http, url, with_query) = (http.clone(), url.clone(), with_query.clone());
+        move |_| {
+            let request = if over_get {
+                http.get(&with_query)
+            } else {
+                http.post(&url)
+                    .json(&json!({ "query": LIST, "variables": {} }))
+            };
+            async move {
+                let body = common::send(request, None).await;
+                assert_eq!(body["data"]["posts"]["nodes"].as_array().unwrap().len(), 30);
+            }
+        }
+    };
+    let (get, post) = interleaved(ROUNDS, PER_ROUND, CONCURRENCY, call(true), call(false)).await;
+    let title = format!(
+        "GraphQL `posts(first: 30)`, {} requests each, {ROUNDS} rounds interleaved, concurrency {CONCURRENCY}",
+        ROUNDS * PER_ROUND
+    );
+    comparison(
+        &title,
+        ("over GET (`?query=…`)", &get),
+        ("over POST (JSON body)", &post),
+        "GET / POST: throughput; p99",
+    );
+}
+
 async fn list_posts(app: &Arc<TestApp>) {
     let pool = app.pool().await;
     let authors = [
@@ -406,5 +446,6 @@ async fn main() {
         create_posts(&app, &token).await;
     }
     list_posts(&app).await;
+    get_and_post(&app).await;
     pings(&app).await;
 }

@@ -11,6 +11,11 @@
 //! and the CPU each process of the stack used (this process — API, worker, relay and load
 //! generator —, Temporal, Postgres, NATS, Redis), and the run rewrites
 //! docs/capacity.svg (percentiles against offered load).
+//!
+//! Two such applications run, each with its own database and task queues, one with eager
+//! workflow start (`TEMPORAL_EAGER_START=true`, the default) and one without; at every rate the
+//! same requests go to one and then the other (A B A B …), so both sides see the same machine.
+//! The ramp ends when both have passed the limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
 #[path = "../tests/common/mod.rs"]
@@ -22,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use support::svg::{Chart, Series, line_chart};
-use support::workload::{Kind, MIX, World, kind_of, request, world};
+use support::workload::{Kind, MIX, World, kind_of, request, world_with};
 use support::{ms, percentile};
 
 /// Offered loads, requests per second, in order.
@@ -146,9 +151,9 @@ async fn offer(world: &Arc<World>, rate: u32, first: u64) -> Step {
     }
 }
 
-fn print_kinds(step: &Step) {
+fn print_kinds(side: &str, step: &Step) {
     println!();
-    println!("At {} requests/s offered, by kind:", step.rate);
+    println!("{side}, at {} requests/s offered, by kind:", step.rate);
     println!();
     println!("| kind | share | requests | errors | p50 | p99 |");
     println!("|---|---|---|---|---|---|");
@@ -171,76 +176,119 @@ fn print_kinds(step: &Step) {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let world = Arc::new(world().await);
-    // Warm up connections, caches and the sagas' first workflow tasks.
-    offer(&world, 10, 1_000_000).await;
+/// One side of the comparison: its application and what it measured.
+struct Side {
+    name: &'static str,
+    world: Arc<World>,
+    steps: Vec<Step>,
+    /// Whether a step passed the limit (the side is offered nothing more).
+    done: bool,
+}
 
-    println!(
-        "| offered /s | completed /s | requests | errors | p50 | p90 | p99 | max | CPU cores: {} |",
-        PARTS.join(" / ")
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let mut steps: Vec<Step> = Vec::new();
-    let mut first = 0;
-    for rate in RATES {
-        let step = offer(&world, rate, first).await;
-        first += step.results.len() as u64;
-        let all = step.latencies(None);
-        let errors = step.results.iter().filter(|r| !r.2).count();
-        let cores: Vec<String> = PARTS
-            .iter()
-            .map(|p| format!("{:.2}", step.cores[p]))
-            .collect();
-        println!(
-            "| {rate} | {:.1} | {} | {errors} | {} | {} | {} | {} | {} |",
-            step.achieved,
-            all.len(),
-            ms(percentile(&all, 0.5)),
-            ms(percentile(&all, 0.9)),
-            ms(percentile(&all, 0.99)),
-            ms(*all.last().unwrap()),
-            cores.join(" / "),
-        );
-        let over = percentile(&all, 0.99) > P99_LIMIT;
-        steps.push(step);
-        if over {
-            break;
-        }
+impl Side {
+    /// The highest rate whose p99 stayed within the limit, with every request answered.
+    fn sustainable(&self) -> Option<&Step> {
+        self.steps.iter().rev().find(|s| {
+            percentile(&s.latencies(None), 0.99) <= P99_LIMIT && s.results.iter().all(|r| r.2)
+        })
     }
 
-    // The highest rate whose p99 stayed within the limit, with every request answered.
-    let sustainable = steps.iter().rev().find(|s| {
-        percentile(&s.latencies(None), 0.99) <= P99_LIMIT && s.results.iter().all(|r| r.2)
-    });
-    println!();
-    match sustainable {
-        Some(step) => println!(
-            "Sustainable: **{} requests/s** (p99 within {} ms, no errors).",
-            step.rate,
-            P99_LIMIT.as_millis()
-        ),
-        None => println!("No rate was sustainable."),
-    }
-    if let Some(step) = sustainable {
-        print_kinds(step);
-    }
-    if let Some(last) = steps
-        .last()
-        .filter(|s| Some(s.rate) != sustainable.map(|s| s.rate))
-    {
-        print_kinds(last);
-    }
-
-    let curve = |q: f64| -> Vec<(f64, f64)> {
-        steps
+    fn curve(&self, q: f64) -> Vec<(f64, f64)> {
+        self.steps
             .iter()
             .map(|s| {
                 let latencies = s.latencies(None);
                 (s.rate as f64, percentile(&latencies, q).as_secs_f64() * 1e3)
             })
             .collect()
+    }
+}
+
+fn print_step(side: &str, step: &Step) {
+    let all = step.latencies(None);
+    let errors = step.results.iter().filter(|r| !r.2).count();
+    let cores: Vec<String> = PARTS
+        .iter()
+        .map(|p| format!("{:.2}", step.cores[p]))
+        .collect();
+    println!(
+        "| {} | {side} | {:.1} | {} | {errors} | {} | {} | {} | {} | {} |",
+        step.rate,
+        step.achieved,
+        all.len(),
+        ms(percentile(&all, 0.5)),
+        ms(percentile(&all, 0.9)),
+        ms(percentile(&all, 0.99)),
+        ms(*all.last().unwrap()),
+        cores.join(" / "),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let mut sides = Vec::new();
+    for (name, eager) in [("eager start", true), ("matched start", false)] {
+        let world = Arc::new(world_with(eager).await);
+        // Warm up connections, caches and the sagas' first workflow tasks.
+        offer(&world, 10, 1_000_000).await;
+        sides.push(Side {
+            name,
+            world,
+            steps: Vec::new(),
+            done: false,
+        });
+    }
+
+    println!(
+        "| offered /s | side | completed /s | requests | errors | p50 | p90 | p99 | max | CPU cores: {} |",
+        PARTS.join(" / ")
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut first = 0;
+    for rate in RATES {
+        if sides.iter().all(|s| s.done) {
+            break;
+        }
+        let mut offered = 0;
+        for side in sides.iter_mut().filter(|s| !s.done) {
+            // Both sides get the same requests: the same kinds in the same order.
+            let step = offer(&side.world, rate, first).await;
+            offered = step.results.len() as u64;
+            print_step(side.name, &step);
+            side.done = percentile(&step.latencies(None), 0.99) > P99_LIMIT;
+            side.steps.push(step);
+        }
+        first += offered;
+    }
+
+    println!();
+    for side in &sides {
+        match side.sustainable() {
+            Some(step) => println!(
+                "{}: sustainable **{} requests/s** (p99 within {} ms, no errors).",
+                side.name,
+                step.rate,
+                P99_LIMIT.as_millis()
+            ),
+            None => println!("{}: no rate was sustainable.", side.name),
+        }
+    }
+    for side in &sides {
+        let sustainable = side.sustainable();
+        if let Some(step) = sustainable {
+            print_kinds(side.name, step);
+        }
+        if let Some(last) = side
+            .steps
+            .last()
+            .filter(|s| Some(s.rate) != sustainable.map(|s| s.rate))
+        {
+            print_kinds(side.name, last);
+        }
+    }
+
+    let [eager, matched] = &sides[..] else {
+        unreachable!("two sides")
     };
     let svg = line_chart(
         &Chart {
@@ -255,19 +303,24 @@ async fn main() {
         },
         &[
             Series {
-                name: "p50",
+                name: "p50, eager start",
                 colour: "#1f77b4",
-                points: curve(0.5),
+                points: eager.curve(0.5),
             },
             Series {
-                name: "p90",
-                colour: "#2ca02c",
-                points: curve(0.9),
-            },
-            Series {
-                name: "p99",
+                name: "p99, eager start",
                 colour: "#ff7f0e",
-                points: curve(0.99),
+                points: eager.curve(0.99),
+            },
+            Series {
+                name: "p50, matched start",
+                colour: "#9ecae1",
+                points: matched.curve(0.5),
+            },
+            Series {
+                name: "p99, matched start",
+                colour: "#fdae6b",
+                points: matched.curve(0.99),
             },
         ],
     );

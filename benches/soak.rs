@@ -6,13 +6,17 @@
 //! The workload's world (seed data, worker and outbox relay) lives in this process; the load goes
 //! to a separate `fishapp serve` (release build) on the same database, task queues and stream, so
 //! what is measured — its resident memory, open descriptors, the live-chat room map — is the
-//! API's alone. Requests leave open-loop at `SOAK_RATE` per second (default 96: 60 % of the
-//! 160/s the capacity run sustained) for `SOAK_MINUTES` (default 30); meanwhile `SUBSCRIBERS`
+//! API's alone. Requests leave open-loop at `SOAK_RATE` per second (default 150: 60 % of the
+//! 250/s the capacity run sustained on 2026-12-04) for `SOAK_MINUTES` (default 30); meanwhile `SUBSCRIBERS`
 //! tasks each open a `messageAdded` subscription to a room of theirs, hold it 5 to 60 s while its
-//! messages arrive, close it and open the next. Every `SOAK_WINDOW_SECS` (default 300) one row:
-//! the window's latency percentiles and errors, and at its end the API's RSS, descriptors and
-//! live subscriptions and rooms, and the database's connections. The run writes docs/soak.svg
-//! (RSS and p99 per window).
+//! messages arrive, close it and open the next. The API's resident memory is sampled every
+//! `RSS_EVERY`. Every `SOAK_WINDOW_SECS` (default 300) one row: the window's latency percentiles
+//! and errors, the mean and highest RSS of its samples, and at its end the API's descriptors,
+//! live subscriptions and rooms, and the database's connections. Growth is the last window's
+//! mean RSS against the mean of the window after the first (the first is the warm-up), with the
+//! least-squares slope of every sample after the warm-up beside it: one reading at each end
+//! would mistake the allocator returning memory in steps for a trend. The run writes
+//! docs/soak.svg (every RSS sample, and p99 per window).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
 #[path = "../tests/common/mod.rs"]
@@ -29,6 +33,8 @@ use support::workload::{World, kind_of, request, world};
 use support::{ms, percentile};
 
 const SUBSCRIBERS: usize = 40;
+/// How often the API's resident memory is read.
+const RSS_EVERY: Duration = Duration::from_secs(5);
 /// How long after a window ends its row is printed.
 const LATE: Duration = Duration::from_secs(10);
 const FOLLOW: &str = "subscription($input: MessageAddedInput!) {
@@ -46,6 +52,8 @@ fn setting(name: &str, default: u64) -> u64 {
 struct Window {
     latencies: Vec<Duration>,
     errors: usize,
+    /// (minutes since the start, API RSS in MiB), every `RSS_EVERY`.
+    rss: Vec<(f64, f64)>,
 }
 
 /// The API process's state at a moment.
@@ -107,7 +115,7 @@ async fn subscriber(
 
 #[tokio::main]
 async fn main() {
-    let rate = setting("SOAK_RATE", 96).max(1);
+    let rate = setting("SOAK_RATE", 150).max(1);
     let minutes = setting("SOAK_MINUTES", 30).max(1);
     let window_secs = setting("SOAK_WINDOW_SECS", 300).max(10);
     let mut world = world().await;
@@ -122,6 +130,7 @@ async fn main() {
     .await;
     world.aim_at(serve.addr);
     let world = Arc::new(world);
+    let serve = Arc::new(serve);
 
     let total = Duration::from_secs(minutes * 60);
     let window = Duration::from_secs(window_secs);
@@ -132,13 +141,28 @@ async fn main() {
         .map(|n| tokio::spawn(subscriber(world.clone(), serve.addr, n, until)))
         .collect();
     let seen: Arc<Vec<Mutex<Window>>> = Arc::new((0..windows).map(|_| Mutex::default()).collect());
+    let sampler = {
+        let (serve, seen) = (serve.clone(), seen.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RSS_EVERY);
+            while tokio::time::Instant::now() < until {
+                every.tick().await;
+                let since = started.elapsed();
+                let index = (since.as_secs() / window_secs) as usize;
+                if let Some(window) = seen.get(index) {
+                    let sample = (since.as_secs_f64() / 60.0, serve.memory_mib().0);
+                    window.lock().unwrap().rss.push(sample);
+                }
+            }
+        })
+    };
 
     println!(
         "Soak: {rate} requests/s for {minutes} min, {SUBSCRIBERS} subscribers coming and going, a row per {window_secs} s."
     );
     println!();
     println!(
-        "| minutes | requests | errors | p50 | p99 | API RSS | descriptors | live subscriptions | live rooms | Postgres connections |"
+        "| minutes | requests | errors | p50 | p99 | API RSS: mean (highest) | descriptors | live subscriptions | live rooms | Postgres connections |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let first = sample(&world, &serve).await;
@@ -149,7 +173,7 @@ async fn main() {
 
     let interval = Duration::from_secs(1) / rate as u32;
     let mut sent = tokio::task::JoinSet::new();
-    let mut rows: Vec<(f64, f64, f64)> = Vec::new();
+    let mut rows: Vec<(f64, f64)> = Vec::new();
     let mut next_report = started + window + LATE;
     let mut k: u64 = 0;
     loop {
@@ -178,17 +202,27 @@ async fn main() {
     for s in subscribers {
         s.await.unwrap();
     }
+    sampler.await.unwrap();
     while rows.len() < windows {
         rows.push(report(&world, &serve, &seen, rows.len(), window_secs).await);
     }
 
-    // Flat: RSS at the end against the end of the first window (the warm-up).
-    let (warm, last) = (rows[0].1, rows[rows.len() - 1].1);
-    println!();
-    println!(
-        "RSS after the first window {warm:.1} MiB, at the end {last:.1} MiB: growth **{:+.1} %** (goal ≤ 5 %).",
-        (last - warm) / warm * 100.0
-    );
+    // Flat: the last window's mean RSS against the mean of the first window after the warm-up,
+    // and the trend of every sample after the warm-up.
+    let rss: Vec<Vec<(f64, f64)>> = seen.iter().map(|w| w.lock().unwrap().rss.clone()).collect();
+    let mean = |samples: &[(f64, f64)]| {
+        samples.iter().map(|s| s.1).sum::<f64>() / samples.len().max(1) as f64
+    };
+    let after_warm_up: Vec<(f64, f64)> = rss.iter().skip(1).flatten().copied().collect();
+    if rss.len() >= 3 {
+        let (base, last) = (mean(&rss[1]), mean(&rss[rss.len() - 1]));
+        println!();
+        println!(
+            "Mean RSS of the window after the warm-up {base:.1} MiB, of the last window {last:.1} MiB: growth **{:+.1} %** (goal ≤ 5 %); trend over every sample after the warm-up **{:+.1} MiB per hour**.",
+            (last - base) / base * 100.0,
+            slope(&after_warm_up) * 60.0,
+        );
+    }
     let svg = line_chart(
         &Chart {
             title: &format!(
@@ -203,12 +237,12 @@ async fn main() {
             Series {
                 name: "API RSS (MiB)",
                 colour: "#1f77b4",
-                points: rows.iter().map(|r| (r.0, r.1)).collect(),
+                points: rss.iter().flatten().copied().collect(),
             },
             Series {
                 name: "p99 (ms)",
                 colour: "#ff7f0e",
-                points: rows.iter().map(|r| (r.0, r.2)).collect(),
+                points: rows.clone(),
             },
         ],
     );
@@ -218,19 +252,38 @@ async fn main() {
     println!("Plot written to {}", path.display());
 }
 
+/// The least-squares slope of `points` (y per unit of x); 0 with fewer than two.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let covariance: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let variance: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if variance == 0.0 {
+        0.0
+    } else {
+        covariance / variance
+    }
+}
+
 /// Prints window `index`'s row, `LATE` after the window ended (so its last requests have
-/// answered; one slower than that would be left out of the row); returns (minutes, RSS, p99 ms).
+/// answered; one slower than that would be left out of the row); returns (minutes, p99 ms).
 async fn report(
     world: &World,
     serve: &ServeProcess,
     seen: &[Mutex<Window>],
     index: usize,
     window_secs: u64,
-) -> (f64, f64, f64) {
+) -> (f64, f64) {
     let now = sample(world, serve).await;
-    let (mut latencies, errors) = {
+    let (mut latencies, errors, rss) = {
         let w = seen[index].lock().unwrap();
-        (w.latencies.clone(), w.errors)
+        (w.latencies.clone(), w.errors, w.rss.clone())
     };
     latencies.sort();
     let minutes = ((index as u64 + 1) * window_secs) as f64 / 60.0;
@@ -239,16 +292,17 @@ async fn report(
     } else {
         (percentile(&latencies, 0.5), percentile(&latencies, 0.99))
     };
+    let mean = rss.iter().map(|s| s.1).sum::<f64>() / rss.len().max(1) as f64;
+    let highest = rss.iter().map(|s| s.1).fold(0.0, f64::max);
     println!(
-        "| {minutes:.0} | {} | {errors} | {} | {} | {:.1} MiB | {} | {} | {} | {} |",
+        "| {minutes:.0} | {} | {errors} | {} | {} | {mean:.1} ({highest:.1}) MiB | {} | {} | {} | {} |",
         latencies.len(),
         ms(p50),
         ms(p99),
-        now.rss_mib,
         now.descriptors,
         now.subscriptions,
         now.rooms,
         now.db_connections
     );
-    (minutes, now.rss_mib, p99.as_secs_f64() * 1e3)
+    (minutes, p99.as_secs_f64() * 1e3)
 }

@@ -61,6 +61,7 @@ pub fn temporal_settings(config: &Config) -> TemporalSettings {
         address: config.temporal.temporal_address.clone(),
         namespace: config.temporal.temporal_namespace.clone(),
         task_queues: TaskQueues::with_prefix(&config.temporal.temporal_task_queue_prefix),
+        eager_start: config.temporal.temporal_eager_start,
     }
 }
 

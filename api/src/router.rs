@@ -114,7 +114,6 @@ struct AppState {
     calendar: Calendar,
     schema: GuardedSchema,
     metrics: Arc<HttpMetrics>,
-    query_limits: QueryLimits,
     body_limits: BodyLimits,
     graphql_ide: bool,
     trusted_proxies: TrustedProxies,
@@ -183,7 +182,6 @@ pub fn router(
         calendar: services.calendar.clone(),
         schema,
         metrics: metrics.clone(),
-        query_limits: settings.query_limits,
         body_limits: BodyLimits {
             upload: settings.upload_limits,
             json: settings.json_limits,
@@ -319,7 +317,7 @@ async fn graphql_get(
     }
     let headers = request.headers().clone();
     let query_string = request.uri().query().unwrap_or_default();
-    let mut request = match body::from_query_string(query_string, &state.body_limits.json) {
+    let request = match body::from_query_string(query_string, &state.body_limits.json) {
         Ok(request) => request,
         Err(error) => {
             return (
@@ -329,22 +327,25 @@ async fn graphql_get(
                 .into_response();
         }
     };
-    if let Err(refused) = graphql::refuse_unless_query(&state.query_limits, &mut request) {
-        return (
+    let request = in_context(&state, peer, &headers, request);
+    match state.schema.execute_query(request).await {
+        Ok(response) => finalized(response, &headers).into_response(),
+        Err(refused) => (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, "POST")],
             refusal(refused, &headers),
         )
-            .into_response();
+            .into_response(),
     }
-    execute(&state, peer, &headers, request)
-        .await
-        .into_response()
 }
 
 /// A request refused before it ran: its one error, finalized like every response.
 fn refusal(error: async_graphql::ServerError, headers: &HeaderMap) -> GraphQLResponse {
-    let mut response = async_graphql::Response::from_errors(vec![error]);
+    finalized(async_graphql::Response::from_errors(vec![error]), headers)
+}
+
+/// `response` with codes and the request's id ([`finalize_response`]).
+fn finalized(mut response: async_graphql::Response, headers: &HeaderMap) -> GraphQLResponse {
     finalize_response(&mut response, request_id(headers));
     response.into()
 }
@@ -355,15 +356,21 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> GraphQLResponse {
-    let request_id = request_id(headers).to_owned();
+    let request = in_context(state, peer, headers, request);
+    finalized(state.schema.execute(request).await, headers)
+}
+
+/// `request` with what its resolvers read: the caller (credential and address) and the
+/// request's own loaders.
+fn in_context(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> async_graphql::Request {
     let client = state.trusted_proxies.client(peer.ip(), headers);
     let context = RequestContext::new(bearer_token(headers), client);
-    let mut response = state
-        .schema
-        .execute(request.data(context).data(Loaders::new(&state.deps.db)))
-        .await;
-    finalize_response(&mut response, &request_id);
-    response.into()
+    request.data(context).data(Loaders::new(&state.deps.db))
 }
 
 /// The credential in `Authorization: Bearer <token>`.

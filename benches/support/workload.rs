@@ -133,16 +133,27 @@ pub(crate) async fn sign_up_with_email(app: &TestApp) -> (String, String, i64) {
     )
 }
 
-/// The application (in this process, with its worker and relay) and its seed data.
+/// The application (in this process, with its worker and relay) and its seed data, as
+/// `fishapp dev` runs it: one Temporal connection for the API and the worker, eager workflow
+/// start on.
 pub(crate) async fn world() -> World {
-    let app = TestApp::spawn_with_worker(|c| {
+    world_with(true).await
+}
+
+/// Like [`world`], with eager workflow start on or off (`TEMPORAL_EAGER_START`).
+pub(crate) async fn world_with(eager_start: bool) -> World {
+    let app = TestApp::spawn_with(|c| {
         c.diagnostics.log_filter = "error".into();
         c.connections.database_max_connections = 20;
         // Writers are many users here; the per-user windows stay out of the way.
         c.board.board_max_posts_per_hour = u32::MAX;
         c.chat.chat_max_messages = u32::MAX;
+        c.temporal.temporal_eager_start = eager_start;
     })
     .await;
+    app.start_worker_on_api_connection(&fishapp::worker::Queue::ALL);
+    app.wait_for_readiness(200, std::time::Duration::from_secs(30))
+        .await;
     let relay = app.start_relay().await;
     let pool = app.pool().await;
     let mut authors = Vec::new();

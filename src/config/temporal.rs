@@ -15,6 +15,8 @@ config_group! {
             "Temporal namespace";
         temporal_task_queue_prefix: String = "fishapp".to_owned(),
             "task queues are `<prefix>.workflows`, `.post`, `.chat`, `.media`";
+        temporal_eager_start: bool = true,
+            "eager workflow start: where the API and a worker share one process (`fishapp dev`), a saga's first workflow task is handed to that worker in the start call's answer, saving Temporal's matching round trip; elsewhere it has no effect";
         temporal_ui_url: Url = Url::parse("http://127.0.0.1:8233").expect("static url"),
             "the Web UI, for links";
         worker_http_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8082)),

@@ -33,6 +33,11 @@ pub struct TemporalSettings {
     pub address: Url,
     pub namespace: String,
     pub task_queues: TaskQueues,
+    /// Ask for eager workflow start: where a worker on this same connection serves the
+    /// workflow queue (`fishapp dev`), a saga's first workflow task comes back in the start
+    /// call's answer and runs at once, instead of going through Temporal's matching service to
+    /// a poller. Elsewhere the client finds no local worker and starts the saga as usual.
+    pub eager_start: bool,
 }
 
 /// Temporal cannot be reached now; retrying later may succeed.

@@ -111,6 +111,12 @@ pub fn start_options_rerunnable(
     )
 }
 
+/// `options` with eager workflow start requested or not ([`crate::TemporalSettings::eager_start`]).
+pub fn eager(mut options: WorkflowStartOptions, on: bool) -> WorkflowStartOptions {
+    options.enable_eager_workflow_start = on;
+    options
+}
+
 fn options(
     task_queue: &str,
     workflow_id: &str,

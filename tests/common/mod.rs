@@ -122,6 +122,8 @@ pub struct TestApp {
     relay_started: std::sync::atomic::AtomicBool,
     /// Whether a worker on the workflow queue ran (its schedules are deleted with the app).
     schedules_made: std::sync::atomic::AtomicBool,
+    /// The API's own Temporal connection.
+    temporal: fishapp_temporal::Temporal,
     // Last, so the app's connections close before the database is dropped. `None` only once
     // [`TestApp::stop_keeping_data`] handed it on.
     database: Option<TestDatabase>,
@@ -150,6 +152,7 @@ impl TestApp {
         let deps = fishapp::app::connect_dependencies(&config, &shutdown)
             .await
             .expect("dependency handles build");
+        let temporal = deps.temporal.clone();
         let keys =
             fishapp::app::token_keys(&config, fishapp::app::MissingKey::Refuse).expect("test key");
         let registry = fishapp_api::metrics::new_registry();
@@ -165,6 +168,7 @@ impl TestApp {
             task: Some(api.task),
             relay_started: std::sync::atomic::AtomicBool::new(false),
             schedules_made: std::sync::atomic::AtomicBool::new(false),
+            temporal,
             database: Some(database),
         }
     }
@@ -247,6 +251,26 @@ impl TestApp {
         stop: CancellationToken,
         queues: &[fishapp::worker::Queue],
     ) -> std::thread::JoinHandle<anyhow::Result<()>> {
+        self.start_worker_on(None, stop, queues)
+    }
+
+    /// Like [`TestApp::start_worker`], on the API's own Temporal connection, as `fishapp dev`
+    /// runs them: a saga the API starts can then hand its first workflow task straight to this
+    /// worker (eager workflow start). The worker stops with the app.
+    pub fn start_worker_on_api_connection(
+        &self,
+        queues: &[fishapp::worker::Queue],
+    ) -> std::thread::JoinHandle<anyhow::Result<()>> {
+        let stop = self.shutdown.child_token();
+        self.start_worker_on(Some(self.temporal.clone()), stop, queues)
+    }
+
+    fn start_worker_on(
+        &self,
+        temporal: Option<fishapp_temporal::Temporal>,
+        stop: CancellationToken,
+        queues: &[fishapp::worker::Queue],
+    ) -> std::thread::JoinHandle<anyhow::Result<()>> {
         if queues.contains(&fishapp::worker::Queue::Workflows) {
             self.schedules_made
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -259,10 +283,12 @@ impl TestApp {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
-                let temporal = fishapp_temporal::Temporal::connect_in_background(
-                    fishapp::app::temporal_settings(&config),
-                    stop.clone(),
-                );
+                let temporal = temporal.unwrap_or_else(|| {
+                    fishapp_temporal::Temporal::connect_in_background(
+                        fishapp::app::temporal_settings(&config),
+                        stop.clone(),
+                    )
+                });
                 let db =
                     fishapp_store::Database::connect_lazy(&config.connections.database_url, 3)?;
                 fishapp::worker::run(&config, &temporal, db, &queues, stop).await

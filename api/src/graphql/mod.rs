@@ -23,7 +23,7 @@ use crate::error::AppError;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub(crate) use context::RequestContext;
-pub use cost::{GuardedSchema, QueryLimits, refuse_unless_query};
+pub use cost::{GuardedSchema, QueryLimits};
 
 #[derive(MergedObject, Default)]
 pub struct Query(

@@ -113,8 +113,7 @@ impl Board {
             way,
             trip_workflow_id: Some(self.trip_id(post_id)),
         };
-        let options = sagas::start_options_rerunnable(
-            &self.temporal.settings().task_queues.workflows,
+        let options = self.start_options_rerunnable(
             &saga_id,
             SagaSubject {
                 post_id,

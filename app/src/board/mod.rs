@@ -144,11 +144,21 @@ impl Board {
         saga_id: &str,
         subject: SagaSubject,
     ) -> temporalio_client::WorkflowStartOptions {
-        sagas::start_options(
-            &self.temporal.settings().task_queues.workflows,
-            saga_id,
-            subject,
-        )
+        let settings = self.temporal.settings();
+        let options = sagas::start_options(&settings.task_queues.workflows, saga_id, subject);
+        sagas::eager(options, settings.eager_start)
+    }
+
+    /// Like [`Self::start_options`], for a saga whose business key can recur.
+    fn start_options_rerunnable(
+        &self,
+        saga_id: &str,
+        subject: SagaSubject,
+    ) -> temporalio_client::WorkflowStartOptions {
+        let settings = self.temporal.settings();
+        let options =
+            sagas::start_options_rerunnable(&settings.task_queues.workflows, saga_id, subject);
+        sagas::eager(options, settings.eager_start)
     }
 }
 

@@ -72,6 +72,37 @@ where
         }
     }
 
+    /// Runs `request` only if it is a query, for GET: a link or an image tag must never change
+    /// anything, so GraphQL over HTTP allows GET for queries only. The request is admitted as
+    /// every request is, through the kept documents, so a front end that reads over GET has its
+    /// documents checked and parsed once too. A mutation or subscription is `Err` (the transport
+    /// answers 405); a document the guard refuses gets its refusal as the response, as over POST.
+    pub async fn execute_query(&self, mut request: Request) -> Result<Response, ServerError> {
+        let schema = match self.admit(&mut request) {
+            Ok(schema) => schema,
+            Err(refused) => return Ok(Response::from_errors(vec![refused])),
+        };
+        if let Some(OperationType::Mutation | OperationType::Subscription) =
+            selected_operation(&mut request)
+        {
+            return Err(error(
+                ErrorCode::BadUserInput,
+                "only queries are accepted over GET; send mutations with POST and subscribe over a WebSocket"
+                    .to_owned(),
+                None,
+            ));
+        }
+        Ok(self.within_budget(schema, request).await)
+    }
+
+    /// Executes an admitted query or mutation on `schema`, stopped at the time budget.
+    async fn within_budget(&self, schema: &Schema<Q, M, S>, request: Request) -> Response {
+        match tokio::time::timeout(self.limits.timeout, schema.execute(request)).await {
+            Ok(response) => response,
+            Err(_) => Response::from_errors(vec![over_budget(self.limits.timeout)]),
+        }
+    }
+
     /// Admits `request` (parsing it; a large document off the async worker) and picks the copy
     /// of the schema to run it on. A document admitted before is not checked or parsed again:
     /// the request gets a copy of it ([`Documents`]).
@@ -105,13 +136,9 @@ where
     S: SubscriptionType + 'static,
 {
     async fn execute(&self, mut request: Request) -> Response {
-        let schema = match self.admit(&mut request) {
-            Ok(schema) => schema,
-            Err(refused) => return Response::from_errors(vec![refused]),
-        };
-        match tokio::time::timeout(self.limits.timeout, schema.execute(request)).await {
-            Ok(response) => response,
-            Err(_) => Response::from_errors(vec![over_budget(self.limits.timeout)]),
+        match self.admit(&mut request) {
+            Ok(schema) => self.within_budget(schema, request).await,
+            Err(refused) => Response::from_errors(vec![refused]),
         }
     }
 
@@ -295,6 +322,71 @@ mod tests {
         let (data, errors) = run("A", serde_json::json!({ "n": "x", "more": true })).await;
         assert_eq!((data, errors), (serde_json::Value::Null, 1));
         assert_eq!(schema.documents.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn over_get_only_queries_run_and_their_documents_are_kept() {
+        struct Reads;
+        #[async_graphql::Object]
+        impl Reads {
+            async fn read(&self) -> i32 {
+                1
+            }
+        }
+        static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        struct Writes;
+        #[async_graphql::Object]
+        impl Writes {
+            async fn write(&self) -> i32 {
+                WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                1
+            }
+        }
+        let build =
+            || async_graphql::Schema::build(Reads, Writes, async_graphql::EmptySubscription);
+        let schema = Guarded::new(build, limits());
+        for _ in 0..2 {
+            for query in ["{ read }", "query Q { read }"] {
+                let response = schema.execute_query(Request::new(query)).await;
+                let data = response.expect("a query runs over GET").data.into_json();
+                assert_eq!(data.expect("JSON"), serde_json::json!({ "read": 1 }));
+            }
+        }
+        // Parsed once each, then taken from the kept documents.
+        assert_eq!(schema.documents.len(), 2);
+
+        let named = "query Q { read } mutation M { write }";
+        for _ in 0..2 {
+            // The second time the document is a kept one: it is checked all the same.
+            let refused = schema
+                .execute_query(Request::new(named).operation_name("M"))
+                .await
+                .expect_err("a mutation over GET is refused");
+            assert!(
+                refused.message.contains("only queries"),
+                "{}",
+                refused.message
+            );
+            let picked = schema
+                .execute_query(Request::new(named).operation_name("Q"))
+                .await;
+            assert!(picked.expect("the query of the two").errors.is_empty());
+        }
+        let response = schema
+            .execute_query(Request::new("mutation { write }"))
+            .await;
+        assert!(response.is_err());
+        // A document over the limits gets the guard's refusal, as over POST.
+        let response = schema
+            .execute_query(Request::new(doubling(40)))
+            .await
+            .expect("refused as a response");
+        assert!(response.errors[0].message.contains("expands to"));
+        // A GET request never ran a mutation; the same one over the ordinary path does.
+        assert_eq!(WRITES.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let posted = schema.execute(Request::new("mutation { write }")).await;
+        assert!(posted.errors.is_empty(), "{:?}", posted.errors);
+        assert_eq!(WRITES.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

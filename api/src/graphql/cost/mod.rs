@@ -28,11 +28,9 @@ mod lexer;
 
 pub use guarded::GuardedSchema;
 
-use async_graphql::parser::types::OperationType;
 use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, Value};
 use expansion::expanded_size;
 use fishapp_domain::ErrorCode;
-use guarded::selected_operation;
 use lexer::scan;
 use std::time::Duration;
 
@@ -95,25 +93,6 @@ fn admit(limits: &QueryLimits, request: &mut Request) -> ServerResult<usize> {
     }
     let document = request.parsed_query()?;
     expanded_size(document, limits.max_selections)
-}
-
-/// Refuses a mutation or subscription that came over GET (a link or an image tag must never change
-/// anything: GraphQL over HTTP allows GET for queries only). The document is admitted first, under
-/// the same limits as every request, so that nothing unbounded is parsed to find out; one that
-/// fails admission passes here and is refused by the guard like any other.
-pub fn refuse_unless_query(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
-    if admit(limits, request).is_err() {
-        return Ok(());
-    }
-    match selected_operation(request) {
-        Some(OperationType::Mutation | OperationType::Subscription) => Err(error(
-            ErrorCode::BadUserInput,
-            "only queries are accepted over GET; send mutations with POST and subscribe over a WebSocket"
-                .to_owned(),
-            None,
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// A document refused for its cost: `BAD_USER_INPUT`, with `extensions.limit` naming which.
@@ -182,31 +161,5 @@ mod tests {
             let limit = err.extensions.as_ref().and_then(|e| e.get("limit"));
             assert!(limit.is_some(), "{says}: no extensions.limit");
         }
-    }
-
-    #[test]
-    fn over_get_only_queries_pass() {
-        let limits = limits();
-        for query in ["{ healthCheck }", "query Q { healthCheck }"] {
-            assert!(
-                refuse_unless_query(&limits, &mut Request::new(query)).is_ok(),
-                "{query}"
-            );
-        }
-        for query in [
-            "mutation { logout { success } }",
-            "subscription { createPostResult(input: { sagaId: \"x\" }) { error } }",
-        ] {
-            assert!(
-                refuse_unless_query(&limits, &mut Request::new(query)).is_err(),
-                "{query}"
-            );
-        }
-        let named = "query Q { healthCheck } mutation M { logout { success } }";
-        let pick = |name: &str| Request::new(named).operation_name(name);
-        assert!(refuse_unless_query(&limits, &mut pick("Q")).is_ok());
-        assert!(refuse_unless_query(&limits, &mut pick("M")).is_err());
-        // A document over the limits is left to the guard (which refuses it for its size).
-        assert!(refuse_unless_query(&limits, &mut Request::new(doubling(40))).is_ok());
     }
 }
