@@ -5,8 +5,9 @@
 //! Runs the real application in-process (release build) against the local stack, twice — two
 //! apps with a database each, their password-hashing threads at nice 10 (the default) and at
 //! nice 0 — and measures a cheap query quiet and under a login flood on each, in alternating
-//! rounds (A B A B). Prints Markdown tables for docs/benchmarks.md. Bounded: a few thousand
-//! requests, all on loopback.
+//! rounds (A B A B). Then what the sign-in throttling's Redis scripts cost per attempt, beside
+//! plain Redis round trips (interleaved). Prints Markdown tables for docs/benchmarks.md.
+//! Bounded: a few thousand requests, all on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
 #[path = "../tests/common/mod.rs"]
@@ -15,7 +16,10 @@ mod common;
 mod support;
 
 use common::TestApp;
+use fishapp_app::account::limits::{LoginLimiter, LoginLimits};
+use fishapp_app::cache::Redis;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -132,6 +136,121 @@ async fn round(
     into.logins += flood_logins.load(Ordering::Relaxed);
 }
 
+/// Throttling passes per round and side, and the concurrency of the flooded variant.
+const PASSES: usize = 2_000;
+
+/// Redis's own count of calls and microseconds per command (`INFO commandstats`).
+async fn command_stats(redis: &Redis) -> HashMap<String, (u64, u64)> {
+    let mut connection = redis.connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+            };
+            Some((name.to_owned(), (field("calls")?, field("usec")?)))
+        })
+        .collect()
+}
+
+/// Microseconds Redis spent per call of `command` between two readings.
+fn server_usec(
+    before: &HashMap<String, (u64, u64)>,
+    after: &HashMap<String, (u64, u64)>,
+    command: &str,
+) -> (u64, f64) {
+    let (c0, u0) = before.get(command).copied().unwrap_or_default();
+    let (c1, u1) = after[command];
+    (c1 - c0, (u1 - u0) as f64 / (c1 - c0).max(1) as f64)
+}
+
+/// Part 3: the sign-in throttling's cost per attempt. A pass is what a login with the right
+/// password does around its hash: the admitting script, then the one that takes the attempt
+/// back (two EVALs). The floor is two PINGs on the same kind of connection: the round trips
+/// without the scripts' work. Each runs `PASSES` times by one client and by `FLOOD` clients at
+/// once on one account from one address (as the flood does), the two sides alternating per round.
+async fn throttling(app: &TestApp) {
+    let redis = Redis::new(&app.config.connections.redis_url).unwrap();
+    let limiter = LoginLimiter::new(
+        redis.clone(),
+        &format!("bench-throttle-{}", uuid::Uuid::new_v4().simple()),
+        LoginLimits {
+            failures_before_delay: u32::MAX,
+            max_delay: Duration::from_secs(1),
+            max_failures_per_ip: u32::MAX,
+            window: Duration::from_secs(60),
+        },
+    );
+    let client: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let pass = move |limiter: LoginLimiter| async move {
+        let attempt = limiter
+            .attempt("bench@example.com", client)
+            .await
+            .unwrap_or_else(|_| panic!("the throttling refused a benchmark attempt"));
+        limiter.succeeded(attempt).await.unwrap();
+    };
+    let pings = |redis: Redis| async move {
+        let mut connection = redis.connection().await.unwrap();
+        for _ in 0..2 {
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .unwrap();
+        }
+    };
+    println!();
+    println!(
+        "| {ROUNDS} rounds interleaved, {PASSES} passes each | clients | p50 | p99 | passes/s | Redis time per call (server) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for clients in [1, FLOOD] {
+        // Per side: latencies, seconds of running time, and Redis's calls and microseconds.
+        let mut sides = [(Vec::new(), 0.0, 0, 0.0), (Vec::new(), 0.0, 0, 0.0)];
+        for _ in 0..ROUNDS {
+            let start = command_stats(&redis).await;
+            let on = limiter.clone();
+            let (latencies, rate) = support::load(PASSES, clients, move |_| pass(on.clone())).await;
+            let middle = command_stats(&redis).await;
+            let on = redis.clone();
+            let (floor, floor_rate) =
+                support::load(PASSES, clients, move |_| pings(on.clone())).await;
+            let end = command_stats(&redis).await;
+            let measured = [
+                (latencies, rate, server_usec(&start, &middle, "eval")),
+                (floor, floor_rate, server_usec(&middle, &end, "ping")),
+            ];
+            for (side, (latencies, rate, (calls, usec))) in sides.iter_mut().zip(measured) {
+                side.0.extend(latencies);
+                side.1 += PASSES as f64 / rate;
+                side.2 += calls;
+                side.3 += usec * calls as f64;
+            }
+        }
+        let names = [
+            "throttling: admit, then take back (2 EVALs)",
+            "floor: 2 PINGs",
+        ];
+        for (name, side) in names.into_iter().zip(sides.iter_mut()) {
+            side.0.sort();
+            println!(
+                "| {name} | {clients} | {} | {} | {:.0} | {:.1} µs ({} calls) |",
+                ms(percentile(&side.0, 0.5)),
+                ms(percentile(&side.0, 0.99)),
+                side.0.len() as f64 / side.1,
+                side.3 / side.2.max(1) as f64,
+                side.2,
+            );
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // A: the default, hashing threads at nice 10. B: at the process's own priority.
@@ -182,4 +301,5 @@ async fn main() {
             percentile(&m.flooded, 0.99).as_secs_f64() / percentile(&m.quiet, 0.99).as_secs_f64(),
         );
     }
+    throttling(&a_app).await;
 }

@@ -6,8 +6,9 @@
 //!    the message — through Postgres, the outbox relay, JetStream and the API's live fan-out.
 //!    Beside it, the floor: a raw JetStream publish of a message of the same size to the same
 //!    server, received by an ordered consumer in the same process, at the same rate and fan-out
-//!    (one consumer per room, five deliveries counted per message). The two alternate in
-//!    rounds (A, B, A, B …).
+//!    (one consumer per room, five deliveries counted per message); and the committed floor, the
+//!    same with a message row and an outbox row committed in Postgres before each publish. The
+//!    three alternate in rounds (A, B, C, A, B, C …).
 //! 2. Memory: a separate `fishapp serve` process's resident memory before and after 1,000 idle
 //!    `messageAdded` subscriptions (from /proc), with the configured WebSocket buffers and with
 //!    the library's defaults, in alternating rounds (A B A B), each a fresh process.
@@ -168,13 +169,40 @@ async fn open_followers(
     }
 }
 
-/// Part 1, the floor: one ordered consumer per room on a stream of our own; each message
-/// counts as `MEMBERS` deliveries, as the app's fan-out delivers it to five sockets.
+/// What a floor's message goes through before it is published.
+#[derive(Clone)]
+enum Floor {
+    /// Straight to JetStream: the goal's floor.
+    Raw,
+    /// First a message row and an outbox row committed in one Postgres transaction, as the app
+    /// writes them, then the publish: what any chat pays that stores a message durably before it
+    /// announces it (the design's rule). Tables of the benchmark's own in the app's database.
+    Committed(sqlx::PgPool),
+}
+
+const FLOOR_TABLES: &str = "
+CREATE TABLE bench_chat_floor_message (
+    id bigserial PRIMARY KEY, room_id bigint NOT NULL, body text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE bench_chat_floor_outbox (
+    id bigserial PRIMARY KEY, event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+    subject text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now());";
+
+/// Latencies of one floor: per delivery, and (committed floor) from the start to the commit.
+#[derive(Default)]
+struct FloorTimes {
+    deliveries: Mutex<Vec<Duration>>,
+    committed: Mutex<Vec<Duration>>,
+}
+
+/// Part 1, a floor: one ordered consumer per room on a stream of our own; each message counts
+/// as `MEMBERS` deliveries, as the app's fan-out delivers it to five sockets.
 async fn floor_round(
     jetstream: &async_nats::jetstream::Context,
     subject_prefix: &str,
     round: usize,
-    latencies: &Arc<Mutex<Vec<Duration>>>,
+    floor: &Floor,
+    times: &Arc<FloorTimes>,
 ) {
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let total = (RATE * SECONDS_PER_ROUND) as usize;
@@ -190,7 +218,7 @@ async fn floor_round(
             .await
             .unwrap();
         let mut messages = consumer.messages().await.unwrap();
-        let (started, latencies) = (started.clone(), latencies.clone());
+        let (started, times) = (started.clone(), times.clone());
         let expected = total / ROOMS;
         readers.push(tokio::spawn(async move {
             for _ in 0..expected {
@@ -198,7 +226,7 @@ async fn floor_round(
                 let arrived = Instant::now();
                 let envelope: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
                 let sent = started.lock().unwrap()[envelope["data"]["body"].as_str().unwrap()];
-                let mut all = latencies.lock().unwrap();
+                let mut all = times.deliveries.lock().unwrap();
                 for _ in 0..MEMBERS {
                     all.push(arrived - sent);
                 }
@@ -211,18 +239,39 @@ async fn floor_round(
         ticker.tick().await;
         let room = n % ROOMS;
         let body = format!("f{round}-m{n}");
+        let subject = format!("{subject_prefix}.{room}");
         // The size of a relay envelope of a short message.
         let envelope = json!({ "id": n, "type": "chat.room.message_added",
-            "subject": format!("{subject_prefix}.{room}"), "aggregate": { "type": "room", "id": room.to_string() },
+            "subject": subject, "aggregate": { "type": "room", "id": room.to_string() },
             "occurredAt": chrono::Utc::now(), "version": 1,
             "data": { "id": n, "roomId": room, "userId": 1, "body": body, "hasImage": false,
                       "createdAt": chrono::Utc::now(), "updatedAt": chrono::Utc::now() } });
-        started.lock().unwrap().insert(body, Instant::now());
-        let jetstream = jetstream.clone();
-        let subject = format!("{subject_prefix}.{room}");
+        let t = Instant::now();
+        started.lock().unwrap().insert(body.clone(), t);
+        let (jetstream, floor, times) = (jetstream.clone(), floor.clone(), times.clone());
         publishes.push(tokio::spawn(async move {
+            let envelope = envelope.to_string();
+            if let Floor::Committed(pool) = &floor {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("INSERT INTO bench_chat_floor_message (room_id, body) VALUES ($1, $2)")
+                    .bind(room as i64)
+                    .bind(&body)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query(
+                    "INSERT INTO bench_chat_floor_outbox (subject, payload) VALUES ($1, $2::jsonb)",
+                )
+                .bind(&subject)
+                .bind(&envelope)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+                times.committed.lock().unwrap().push(t.elapsed());
+            }
             jetstream
-                .publish(subject, envelope.to_string().into())
+                .publish(subject, envelope.into())
                 .await
                 .unwrap()
                 .await
@@ -257,52 +306,99 @@ async fn latency_under_load(app: &Arc<TestApp>, rooms: Arc<Vec<Room>>) {
         })
         .await
         .unwrap();
-    let floor_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let pool = app.pool().await;
+    sqlx::raw_sql(FLOOR_TABLES).execute(&pool).await.unwrap();
+    let committed_floor = Floor::Committed(pool);
+    let raw: Arc<FloorTimes> = Arc::default();
+    let committed: Arc<FloorTimes> = Arc::default();
     let answered: Arc<Mutex<Vec<Duration>>> = Arc::default();
     for round in 0..ROUNDS {
         send_round(app, &rooms, round, &started, &answered).await;
-        // Let the last deliveries land before the floor's round starts.
+        // Let the last deliveries land before the next side's round starts.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        floor_round(&jetstream, &floor_prefix, round, &floor_latencies).await;
+        floor_round(&jetstream, &floor_prefix, round, &Floor::Raw, &raw).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        floor_round(
+            &jetstream,
+            &floor_prefix,
+            ROUNDS + round,
+            &committed_floor,
+            &committed,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let _ = jetstream.delete_stream("BENCH_CHAT_FLOOR").await;
-    let mut app_all = app_latencies.lock().unwrap().clone();
-
-    let mut floor_all = floor_latencies.lock().unwrap().clone();
-    app_all.sort();
-    floor_all.sort();
+    let sorted = |v: &Mutex<Vec<Duration>>| {
+        let mut v = v.lock().unwrap().clone();
+        v.sort();
+        v
+    };
+    let app_all = sorted(&app_latencies);
+    let raw_all = sorted(&raw.deliveries);
+    let committed_all = sorted(&committed.deliveries);
+    let commits = sorted(&committed.committed);
+    let answered = sorted(&answered);
     let expected = ROUNDS * (RATE * SECONDS_PER_ROUND) as usize * MEMBERS;
+    let row = |what: &str, count: String, v: &[Duration]| {
+        println!(
+            "| {what} | {count} | {} | {} | {} |",
+            ms(percentile(v, 0.5)),
+            ms(percentile(v, 0.99)),
+            ms(*v.last().unwrap()),
+        )
+    };
     println!(
-        "| {RATE} messages/s, {ROOMS} rooms × {MEMBERS} subscribers, {ROUNDS} rounds of {SECONDS_PER_ROUND} s each | deliveries | p50 | p99 | max |"
+        "| {RATE} messages/s, {ROOMS} rooms × {MEMBERS} subscribers, {ROUNDS} rounds of {SECONDS_PER_ROUND} s each side | deliveries | p50 | p99 | max |"
     );
     println!("|---|---|---|---|---|");
+    let deliveries = |v: &[Duration]| format!("{} of {expected}", v.len());
+    for (what, count, v) in [
+        (
+            "createMessage → messageAdded (API → Postgres → relay → JetStream → fan-out → WebSocket)",
+            deliveries(&app_all),
+            &app_all,
+        ),
+        (
+            "of which: createMessage answered (HTTP → Postgres commit → response)",
+            format!("{} requests", answered.len()),
+            &answered,
+        ),
+        (
+            "raw floor: JetStream publish → ordered consumer, same rate and size",
+            deliveries(&raw_all),
+            &raw_all,
+        ),
+        (
+            "committed floor: message and outbox rows committed in Postgres, then the raw floor",
+            deliveries(&committed_all),
+            &committed_all,
+        ),
+        (
+            "of which: the commit",
+            format!("{} transactions", commits.len()),
+            &commits,
+        ),
+    ] {
+        row(what, count, v);
+    }
+    let ratio = |a: &[Duration], b: &[Duration], p: f64| {
+        percentile(a, p).as_secs_f64() / percentile(b, p).as_secs_f64()
+    };
     println!(
-        "| createMessage → messageAdded (API → Postgres → relay → JetStream → fan-out → WebSocket) | {} of {expected} | {} | {} | {} |",
-        app_all.len(),
-        ms(percentile(&app_all, 0.5)),
-        ms(percentile(&app_all, 0.99)),
-        ms(*app_all.last().unwrap()),
+        "| **ratio app / raw floor** (the goal's) | | **{:.1}** | **{:.1}** | |",
+        ratio(&app_all, &raw_all, 0.5),
+        ratio(&app_all, &raw_all, 0.99),
     );
     println!(
-        "| floor: raw JetStream publish → ordered consumer, same rate and size | {} of {expected} | {} | {} | {} |",
-        floor_all.len(),
-        ms(percentile(&floor_all, 0.5)),
-        ms(percentile(&floor_all, 0.99)),
-        ms(*floor_all.last().unwrap()),
-    );
-    let mut answered = answered.lock().unwrap().clone();
-    answered.sort();
-    println!(
-        "| of which: createMessage answered (HTTP → Postgres commit → response) | {} requests | {} | {} | {} |",
-        answered.len(),
-        ms(percentile(&answered, 0.5)),
-        ms(percentile(&answered, 0.99)),
-        ms(*answered.last().unwrap()),
+        "| **ratio app / committed floor** | | **{:.1}** | **{:.1}** | |",
+        ratio(&app_all, &committed_all, 0.5),
+        ratio(&app_all, &committed_all, 0.99),
     );
     println!(
-        "| **ratio** (app / floor) | | **{:.1}** | **{:.1}** | |",
-        percentile(&app_all, 0.5).as_secs_f64() / percentile(&floor_all, 0.5).as_secs_f64(),
-        percentile(&app_all, 0.99).as_secs_f64() / percentile(&floor_all, 0.99).as_secs_f64(),
+        "| ratio committed floor / raw floor | | {:.1} | {:.1} | |",
+        ratio(&committed_all, &raw_all, 0.5),
+        ratio(&committed_all, &raw_all, 0.99),
     );
 }
 
