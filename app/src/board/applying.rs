@@ -113,7 +113,8 @@ impl Board {
             way,
             trip_workflow_id: Some(self.trip_id(post_id)),
         };
-        let options = self.start_options_rerunnable(
+        let options = self.configured(
+            sagas::start_options_rerunnable,
             &saga_id,
             SagaSubject {
                 post_id,
@@ -163,7 +164,8 @@ impl Board {
             user_id: viewer.user_id,
             trip_workflow_id: Some(self.trip_id(application.post_id)),
         };
-        let options = self.start_options(
+        let options = self.configured(
+            sagas::start_options,
             &saga_id,
             SagaSubject {
                 post_id: application.post_id,

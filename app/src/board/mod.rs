@@ -139,25 +139,17 @@ impl Board {
         format!("{}/{key}", self.settings.workflow_id_prefix)
     }
 
-    fn start_options(
+    /// A saga's start options, made by `make` ([`sagas::start_options`], or
+    /// [`sagas::start_options_rerunnable`] for a business key that can recur) on the workflow
+    /// queue, with eager start as configured.
+    fn configured(
         &self,
+        make: fn(&str, &str, SagaSubject) -> temporalio_client::WorkflowStartOptions,
         saga_id: &str,
         subject: SagaSubject,
     ) -> temporalio_client::WorkflowStartOptions {
         let settings = self.temporal.settings();
-        let options = sagas::start_options(&settings.task_queues.workflows, saga_id, subject);
-        sagas::eager(options, settings.eager_start)
-    }
-
-    /// Like [`Self::start_options`], for a saga whose business key can recur.
-    fn start_options_rerunnable(
-        &self,
-        saga_id: &str,
-        subject: SagaSubject,
-    ) -> temporalio_client::WorkflowStartOptions {
-        let settings = self.temporal.settings();
-        let options =
-            sagas::start_options_rerunnable(&settings.task_queues.workflows, saga_id, subject);
+        let options = make(&settings.task_queues.workflows, saga_id, subject);
         sagas::eager(options, settings.eager_start)
     }
 }

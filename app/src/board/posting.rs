@@ -158,7 +158,8 @@ impl Board {
             1 => "1 photo".to_owned(),
             n => format!("{n} photos"),
         };
-        let options = self.start_options(
+        let options = self.configured(
+            sagas::start_options,
             saga_id,
             SagaSubject {
                 post_id: reserved,
@@ -251,7 +252,8 @@ impl Board {
             max_images: Some(self.max_images()),
             trip_workflow_id: Some(self.trip_id(current.id)),
         };
-        let options = self.start_options(
+        let options = self.configured(
+            sagas::start_options,
             &saga_id,
             SagaSubject {
                 post_id: current.id,
@@ -306,7 +308,8 @@ impl Board {
             post_id: post.id,
             trip_workflow_id: Some(self.trip_id(post.id)),
         };
-        let options = self.start_options(
+        let options = self.configured(
+            sagas::start_options,
             &saga_id,
             SagaSubject {
                 post_id: post.id,
