@@ -6,7 +6,10 @@
 //! apps with a database each, their password-hashing threads at nice 10 (the default) and at
 //! nice 0 — and measures a cheap query quiet and under a login flood on each, in alternating
 //! rounds (A B A B). Then what the sign-in throttling's Redis scripts cost per attempt, beside
-//! plain Redis round trips (interleaved). Prints Markdown tables for docs/benchmarks.md.
+//! plain Redis round trips (interleaved). Last, the flood comparison again with nothing shared
+//! but the machine: the API a separate `fishapp serve`, the flood a separate process (this
+//! benchmark started again with `AUTH_FLOOD_AT`), the cheap queries from this one. Prints
+//! Markdown tables for docs/benchmarks.md.
 //! Bounded: a few thousand requests, all on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
@@ -15,7 +18,7 @@ mod common;
 #[path = "support/mod.rs"]
 mod support;
 
-use common::TestApp;
+use common::{ServeProcess, TestApp};
 use fishapp_app::account::limits::{LoginLimiter, LoginLimits};
 use fishapp_app::cache::Redis;
 use serde_json::json;
@@ -251,8 +254,125 @@ async fn throttling(app: &TestApp) {
     }
 }
 
+/// Part 4: quiet against flooded again, each side in a process of its own. The API is a
+/// `fishapp serve` (release build, default configuration but for the throttling's delay, set out
+/// of the flood's way as in part 1) on `app`'s database; in each of `ROUNDS` rounds this process
+/// sends `CHEAP_QUERIES` cheap queries quiet, then starts the flood process, waits for its first
+/// login, sends as many again, and kills it.
+async fn independent(app: &TestApp, login: &serde_json::Value, cheap: &serde_json::Value) {
+    let serve = ServeProcess::start(
+        app,
+        &[("FISHAPP_LOGIN_FAILURES_BEFORE_DELAY", &u32::MAX.to_string())],
+    )
+    .await;
+    let target = format!("http://{}/graphql", serve.addr);
+    let http = reqwest::Client::new();
+    let query = || {
+        common::send(
+            http.post(&target)
+                .json(&json!({ "query": CHEAP, "variables": cheap })),
+            None,
+        )
+    };
+    for _ in 0..20 {
+        timed(query()).await;
+    }
+    let mut measured = Measured::default();
+    for _ in 0..ROUNDS {
+        for _ in 0..CHEAP_QUERIES {
+            measured.quiet.push(timed(query()).await);
+        }
+        let mut flood = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .env("AUTH_FLOOD_AT", &target)
+            .env("AUTH_FLOOD_LOGIN", login.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // The flood prints a line per login; count those that end inside the measured window.
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            flood.stdout.take().unwrap(),
+        ));
+        lines.next_line().await.unwrap().expect("the flood logs in");
+        let measuring = Arc::new(AtomicBool::new(true));
+        let counted = {
+            let measuring = measuring.clone();
+            tokio::spawn(async move {
+                let mut logins = 0;
+                while let Ok(Some(_)) = lines.next_line().await {
+                    if measuring.load(Ordering::SeqCst) {
+                        logins += 1;
+                    }
+                }
+                logins
+            })
+        };
+        let flood_started = Instant::now();
+        for _ in 0..CHEAP_QUERIES {
+            measured.flooded.push(timed(query()).await);
+        }
+        measuring.store(false, Ordering::SeqCst);
+        measured.flood_secs += flood_started.elapsed().as_secs_f64();
+        flood.kill().await.unwrap();
+        measured.logins += counted.await.unwrap();
+    }
+    println!();
+    println!(
+        "| {ROUNDS} rounds, {} cheap queries each quiet and during a {FLOOD}-client login flood, API, flood and queries in three processes | quiet p50 / p99 | flood p50 / p99 | logins/s in the flood | **p99 ratio, flood / quiet** |",
+        ROUNDS * CHEAP_QUERIES
+    );
+    println!("|---|---|---|---|---|");
+    print_flood_row(
+        "`fishapp serve`, defaults (hashing threads at nice 10)",
+        &mut measured,
+    );
+}
+
+/// The flood process of part 4: `FLOOD` clients logging in to `target` back to back until the
+/// process is killed, a line on stdout per login.
+async fn flood(target: String, login: serde_json::Value) {
+    let http = reqwest::Client::new();
+    let flooders: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let (http, target, login) = (http.clone(), target.clone(), login.clone());
+            tokio::spawn(async move {
+                loop {
+                    let request = http
+                        .post(&target)
+                        .json(&json!({ "query": LOGIN, "variables": login }));
+                    timed(common::send(request, None)).await;
+                    println!("login");
+                }
+            })
+        })
+        .collect();
+    for flooder in flooders {
+        flooder.await.unwrap();
+    }
+}
+
+/// One row of a flood table: quiet and flooded percentiles, logins per second, the p99 ratio.
+fn print_flood_row(name: &str, m: &mut Measured) {
+    m.quiet.sort();
+    m.flooded.sort();
+    println!(
+        "| {name} | {} / {} | {} / {} | {:.1} | **{:.2}** |",
+        ms(percentile(&m.quiet, 0.5)),
+        ms(percentile(&m.quiet, 0.99)),
+        ms(percentile(&m.flooded, 0.5)),
+        ms(percentile(&m.flooded, 0.99)),
+        m.logins as f64 / m.flood_secs,
+        percentile(&m.flooded, 0.99).as_secs_f64() / percentile(&m.quiet, 0.99).as_secs_f64(),
+    );
+}
+
 #[tokio::main]
 async fn main() {
+    if let Ok(target) = std::env::var("AUTH_FLOOD_AT") {
+        let login = std::env::var("AUTH_FLOOD_LOGIN").expect("AUTH_FLOOD_LOGIN with AUTH_FLOOD_AT");
+        return flood(target, serde_json::from_str(&login).unwrap()).await;
+    }
     // A: the default, hashing threads at nice 10. B: at the process's own priority.
     let (a_app, a_login, a_cheap) = side(10).await;
     let (b_app, b_login, b_cheap) = side(0).await;
@@ -289,17 +409,8 @@ async fn main() {
             &mut b,
         ),
     ] {
-        m.quiet.sort();
-        m.flooded.sort();
-        println!(
-            "| {name} | {} / {} | {} / {} | {:.1} | **{:.2}** |",
-            ms(percentile(&m.quiet, 0.5)),
-            ms(percentile(&m.quiet, 0.99)),
-            ms(percentile(&m.flooded, 0.5)),
-            ms(percentile(&m.flooded, 0.99)),
-            m.logins as f64 / m.flood_secs,
-            percentile(&m.flooded, 0.99).as_secs_f64() / percentile(&m.quiet, 0.99).as_secs_f64(),
-        );
+        print_flood_row(name, m);
     }
     throttling(&a_app).await;
+    independent(&a_app, &a_login, &a_cheap).await;
 }
