@@ -8,8 +8,11 @@
 //! rounds (A B A B). Then what the sign-in throttling's Redis scripts cost per attempt, beside
 //! plain Redis round trips (interleaved). Last, the flood comparison again with nothing shared
 //! but the machine: the API a separate `fishapp serve`, the flood a separate process (this
-//! benchmark started again with `AUTH_FLOOD_AT`), the cheap queries from this one. Prints
-//! Markdown tables for docs/benchmarks.md.
+//! benchmark started again with `AUTH_FLOOD_AT`), the cheap queries from this one; rounds
+//! alternate between the default API, an API whose hashing threads are on the kernel's idle
+//! policy, and the floor: the default API while the flood process only hashes (the app's own
+//! hashing, as busy as under the flood, without a request). Prints Markdown tables for
+//! docs/benchmarks.md.
 //! Bounded: a few thousand requests, all on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
@@ -20,6 +23,7 @@ mod support;
 
 use common::{ServeProcess, TestApp};
 use fishapp_app::account::limits::{LoginLimiter, LoginLimits};
+use fishapp_app::account::passwords::Passwords;
 use fishapp_app::cache::Redis;
 use serde_json::json;
 use std::collections::HashMap;
@@ -254,19 +258,96 @@ async fn throttling(app: &TestApp) {
     }
 }
 
-/// Part 4: quiet against flooded again, each side in a process of its own. The API is a
-/// `fishapp serve` (release build, default configuration but for the throttling's delay, set out
-/// of the flood's way as in part 1) on `app`'s database; in each of `ROUNDS` rounds this process
-/// sends `CHEAP_QUERIES` cheap queries quiet, then starts the flood process, waits for its first
-/// login, sends as many again, and kills it.
+/// Part 4: quiet against flooded again, each side in a process of its own. Two APIs, each a
+/// `fishapp serve` (release build, default configuration but for the throttling's limits, set out
+/// of the flood's way as in part 1) on `app`'s database: A as configured by default, B with its
+/// hashing threads moved to the kernel's idle policy (`chrt --idle`, from outside, once it
+/// answers). In each of `ROUNDS` rounds per API, alternating A B A B, this process sends
+/// `CHEAP_QUERIES` cheap queries quiet, then starts the flood process, waits for its first login,
+/// sends as many again, and kills it.
 async fn independent(app: &TestApp, login: &serde_json::Value, cheap: &serde_json::Value) {
-    let serve = ServeProcess::start(
-        app,
-        &[("FISHAPP_LOGIN_FAILURES_BEFORE_DELAY", &u32::MAX.to_string())],
-    )
-    .await;
-    let target = format!("http://{}/graphql", serve.addr);
+    // The flood is killed mid-login at each round's end: the server counts an attempt whose
+    // client went away before it finished as a failure (it was never taken back), so the
+    // per-address limit is lifted too, or the third round would be refused.
+    let unlimited = u32::MAX.to_string();
+    let limits = [
+        ("FISHAPP_LOGIN_FAILURES_BEFORE_DELAY", unlimited.as_str()),
+        ("FISHAPP_LOGIN_MAX_FAILURES_PER_IP", unlimited.as_str()),
+    ];
+    let a = ServeProcess::start(app, &limits).await;
+    let b = ServeProcess::start(app, &limits).await;
+    idle_policy(b.pid, "argon2-");
     let http = reqwest::Client::new();
+    let mut measured = [(); 3].map(|_| Measured::default());
+    for _ in 0..ROUNDS {
+        let [for_a, for_b, for_floor] = &mut measured;
+        flooded_round(&http, &a, login, cheap, Flood::Logins, for_a).await;
+        flooded_round(&http, &b, login, cheap, Flood::Logins, for_b).await;
+        flooded_round(&http, &a, login, cheap, Flood::HashesOnly, for_floor).await;
+    }
+    let [measured_a, measured_b, measured_floor] = &mut measured;
+    println!();
+    println!(
+        "| {ROUNDS} rounds per API interleaved, {} cheap queries each quiet and during a {FLOOD}-client login flood, API, flood and queries in three processes | quiet p50 / p99 | flood p50 / p99 | logins/s in the flood | **p99 ratio, flood / quiet** |",
+        ROUNDS * CHEAP_QUERIES
+    );
+    println!("|---|---|---|---|---|");
+    print_flood_row(
+        "`fishapp serve`, defaults (hashing threads at nice 10)",
+        measured_a,
+    );
+    print_flood_row(
+        "`fishapp serve`, hashing threads on the idle policy (`chrt --idle`)",
+        measured_b,
+    );
+    print_flood_row(
+        "floor: `fishapp serve` (defaults) while another process hashes without pause on the app's hashing pool (one thread at nice 10), no requests",
+        measured_floor,
+    );
+}
+
+/// What the flood process does.
+#[derive(Clone, Copy)]
+enum Flood {
+    /// `FLOOD` clients logging in to the API back to back.
+    Logins,
+    /// The floor: the app's password hashing (its `Passwords` on a pool of its own: as many
+    /// threads as the API's, at nice 10) hashing back to back in the flood process, without a
+    /// request: the CPU a login flood takes, and nothing else.
+    HashesOnly,
+}
+
+/// Moves the threads of `pid` whose names start with `prefix` to the kernel's idle policy.
+fn idle_policy(pid: u32, prefix: &str) {
+    let mut moved = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            let status = std::process::Command::new("chrt")
+                .args(["--idle", "-p", "0", &tid])
+                .status()
+                .expect("chrt runs");
+            assert!(status.success(), "chrt --idle on thread {tid}");
+            moved += 1;
+        }
+    }
+    assert!(moved > 0, "no thread named {prefix}* in {pid}");
+}
+
+/// One round of part 4 against `serve`.
+async fn flooded_round(
+    http: &reqwest::Client,
+    serve: &ServeProcess,
+    login: &serde_json::Value,
+    cheap: &serde_json::Value,
+    kind: Flood,
+    measured: &mut Measured,
+) {
+    let target = format!("http://{}/graphql", serve.addr);
     let query = || {
         common::send(
             http.post(&target)
@@ -277,79 +358,86 @@ async fn independent(app: &TestApp, login: &serde_json::Value, cheap: &serde_jso
     for _ in 0..20 {
         timed(query()).await;
     }
-    let mut measured = Measured::default();
-    for _ in 0..ROUNDS {
-        for _ in 0..CHEAP_QUERIES {
-            measured.quiet.push(timed(query()).await);
-        }
-        let mut flood = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .env("AUTH_FLOOD_AT", &target)
-            .env("AUTH_FLOOD_LOGIN", login.to_string())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        // The flood prints a line per login; count those that end inside the measured window.
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-            flood.stdout.take().unwrap(),
-        ));
-        lines.next_line().await.unwrap().expect("the flood logs in");
-        let measuring = Arc::new(AtomicBool::new(true));
-        let counted = {
-            let measuring = measuring.clone();
-            tokio::spawn(async move {
-                let mut logins = 0;
-                while let Ok(Some(_)) = lines.next_line().await {
-                    if measuring.load(Ordering::SeqCst) {
-                        logins += 1;
-                    }
-                }
-                logins
-            })
-        };
-        let flood_started = Instant::now();
-        for _ in 0..CHEAP_QUERIES {
-            measured.flooded.push(timed(query()).await);
-        }
-        measuring.store(false, Ordering::SeqCst);
-        measured.flood_secs += flood_started.elapsed().as_secs_f64();
-        flood.kill().await.unwrap();
-        measured.logins += counted.await.unwrap();
+    for _ in 0..CHEAP_QUERIES {
+        measured.quiet.push(timed(query()).await);
     }
-    println!();
-    println!(
-        "| {ROUNDS} rounds, {} cheap queries each quiet and during a {FLOOD}-client login flood, API, flood and queries in three processes | quiet p50 / p99 | flood p50 / p99 | logins/s in the flood | **p99 ratio, flood / quiet** |",
-        ROUNDS * CHEAP_QUERIES
+    let mut flood = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .env("AUTH_FLOOD_AT", &target)
+        .env("AUTH_FLOOD_LOGIN", login.to_string())
+        .env(
+            "AUTH_FLOOD_HASHES_ONLY",
+            if matches!(kind, Flood::HashesOnly) {
+                "1"
+            } else {
+                ""
+            },
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The flood prints a line per login; count those that end inside the measured window.
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(flood.stdout.take().unwrap()));
+    lines.next_line().await.unwrap().expect("the flood logs in");
+    let measuring = Arc::new(AtomicBool::new(true));
+    let counted = {
+        let measuring = measuring.clone();
+        tokio::spawn(async move {
+            let mut logins = 0;
+            while let Ok(Some(_)) = lines.next_line().await {
+                if measuring.load(Ordering::SeqCst) {
+                    logins += 1;
+                }
+            }
+            logins
+        })
+    };
+    let flood_started = Instant::now();
+    for _ in 0..CHEAP_QUERIES {
+        measured.flooded.push(timed(query()).await);
+    }
+    measuring.store(false, Ordering::SeqCst);
+    measured.flood_secs += flood_started.elapsed().as_secs_f64();
+    assert!(
+        flood.try_wait().unwrap().is_none(),
+        "the flood process ended during the round: a login failed (its stderr says how)"
     );
-    println!("|---|---|---|---|---|");
-    print_flood_row(
-        "`fishapp serve`, defaults (hashing threads at nice 10)",
-        &mut measured,
-    );
+    flood.kill().await.unwrap();
+    measured.logins += counted.await.unwrap();
 }
 
 /// The flood process of part 4: `FLOOD` clients logging in to `target` back to back until the
-/// process is killed, a line on stdout per login.
+/// process is killed, a line on stdout per login. A login that fails ends the whole process (the
+/// benchmark checks it is still running when a round ends).
 async fn flood(target: String, login: serde_json::Value) {
+    if std::env::var("AUTH_FLOOD_HASHES_ONLY").is_ok_and(|v| !v.is_empty()) {
+        let passwords = Passwords::new(0, 10).await.unwrap();
+        loop {
+            passwords.hash(PASSWORD).await.unwrap();
+            println!("hash");
+        }
+    }
     let http = reqwest::Client::new();
-    let flooders: Vec<_> = (0..FLOOD)
-        .map(|_| {
-            let (http, target, login) = (http.clone(), target.clone(), login.clone());
-            tokio::spawn(async move {
-                loop {
-                    let request = http
-                        .post(&target)
-                        .json(&json!({ "query": LOGIN, "variables": login }));
-                    timed(common::send(request, None)).await;
-                    println!("login");
-                }
-            })
-        })
-        .collect();
-    // The flooders never end: the benchmark kills this process.
-    std::future::pending::<()>().await;
-    drop(flooders);
+    let mut flooders = tokio::task::JoinSet::new();
+    for _ in 0..FLOOD {
+        let (http, target, login) = (http.clone(), target.clone(), login.clone());
+        flooders.spawn(async move {
+            loop {
+                let request = http
+                    .post(&target)
+                    .json(&json!({ "query": LOGIN, "variables": login }));
+                timed(common::send(request, None)).await;
+                println!("login");
+            }
+        });
+    }
+    // A flooder ends only by failing (its panic is on stderr).
+    if let Some(failed) = flooders.join_next().await {
+        eprintln!("a flooder failed: {failed:?}");
+        std::process::exit(1);
+    }
 }
 
 /// One row of a flood table: quiet and flooded percentiles, logins per second, the p99 ratio.

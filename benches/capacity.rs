@@ -16,6 +16,11 @@
 //! workflow start (`TEMPORAL_EAGER_START=true`, the default) and one without; at every rate the
 //! same requests go to one and then the other (A B A B …), so both sides see the same machine.
 //! The ramp ends when both have passed the limit.
+//!
+//! With `CAPACITY_SECOND_TEMPORAL=host:port` the two sides are instead eager start on the stack's
+//! Temporal server and eager start on that second server (e.g. a dev server without a database
+//! file, to see what the first one's file costs); the plot then goes to the target directory, not
+//! docs/.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
 #[path = "../tests/common/mod.rs"]
@@ -224,11 +229,36 @@ fn print_step(side: &str, step: &Step) {
     );
 }
 
+/// The sides compared, by name: eager start on the stack's Temporal server or on `second`, or
+/// matched start.
+fn sides_compared(second: Option<&str>) -> [(&'static str, bool, Option<url::Url>); 2] {
+    match second {
+        None => [("eager start", true, None), ("matched start", false, None)],
+        Some(address) => {
+            let url = url::Url::parse(&format!("http://{address}"))
+                .expect("CAPACITY_SECOND_TEMPORAL is host:port");
+            [
+                ("eager start, the stack's Temporal", true, None),
+                ("eager start, the second Temporal", true, Some(url)),
+            ]
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let second = std::env::var("CAPACITY_SECOND_TEMPORAL").ok();
     let mut sides = Vec::new();
-    for (name, eager) in [("eager start", true), ("matched start", false)] {
-        let world = Arc::new(world_with(eager).await);
+    for (name, eager, temporal) in sides_compared(second.as_deref()) {
+        let world = Arc::new(
+            world_with(|c| {
+                c.temporal.temporal_eager_start = eager;
+                if let Some(address) = temporal {
+                    c.temporal.temporal_address = address;
+                }
+            })
+            .await,
+        );
         // Warm up connections, caches and the sagas' first workflow tasks.
         offer(&world, 10, 1_000_000).await;
         sides.push(Side {
@@ -287,9 +317,10 @@ async fn main() {
         }
     }
 
-    let [eager, matched] = &sides[..] else {
+    let [a, b] = &sides[..] else {
         unreachable!("two sides")
     };
+    let names = [a.name, b.name].map(|side| (format!("p50, {side}"), format!("p99, {side}")));
     let svg = line_chart(
         &Chart {
             title: &format!(
@@ -303,29 +334,35 @@ async fn main() {
         },
         &[
             Series {
-                name: "p50, eager start",
+                name: &names[0].0,
                 colour: "#1f77b4",
-                points: eager.curve(0.5),
+                points: a.curve(0.5),
             },
             Series {
-                name: "p99, eager start",
+                name: &names[0].1,
                 colour: "#ff7f0e",
-                points: eager.curve(0.99),
+                points: a.curve(0.99),
             },
             Series {
-                name: "p50, matched start",
+                name: &names[1].0,
                 colour: "#9ecae1",
-                points: matched.curve(0.5),
+                points: b.curve(0.5),
             },
             Series {
-                name: "p99, matched start",
+                name: &names[1].1,
                 colour: "#fdae6b",
-                points: matched.curve(0.99),
+                points: b.curve(0.99),
             },
         ],
     );
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/capacity.svg");
-    std::fs::write(&path, svg).expect("docs/capacity.svg");
+    // docs/ holds the plot of the standard comparison only.
+    let path = match second {
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/capacity.svg"),
+        Some(_) => {
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("capacity-second-temporal.svg")
+        }
+    };
+    std::fs::write(&path, svg).expect("the plot is written");
     println!();
     println!("Plot written to {}", path.display());
 }

@@ -20,8 +20,10 @@
 //! MiB of argon2 memory is resident (in use, or freed less than the allocator's purge delay ago)
 //! reads ~20 MiB high and a mean counts it —, with the same by means and the least-squares slope of
 //! every sample after the warm-up beside it: one reading at each end would mistake the allocator
-//! returning memory in steps for a trend. The run writes docs/soak.svg (every RSS sample, and p99
-//! per window).
+//! returning memory in steps for a trend. Each sample also reads where the RSS is (`/proc/<pid>/smaps`
+//! by kind of mapping: allocator arenas, thread stacks, C heap, files; see `support::smaps`) and the
+//! API's threads; a second table at the end gives each window's medians of those, to say which part
+//! moved. The run writes docs/soak.svg (every RSS sample, and p99 per window).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark's failure is its panic
 
 #[path = "../tests/common/mod.rs"]
@@ -33,6 +35,7 @@ use common::{LiveSubscription, ServeProcess};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::smaps::{Resident, resident};
 use support::svg::{Chart, Series, line_chart};
 use support::workload::{World, kind_of, request, world};
 use support::{ms, percentile};
@@ -59,6 +62,8 @@ struct Window {
     errors: usize,
     /// (minutes since the start, API RSS in MiB), every `RSS_EVERY`.
     rss: Vec<(f64, f64)>,
+    /// The same samples' RSS by kind of mapping.
+    resident: Vec<Resident>,
 }
 
 /// The API process's state at a moment.
@@ -156,7 +161,10 @@ async fn main() {
                 let index = (since.as_secs() / window_secs) as usize;
                 if let Some(window) = seen.get(index) {
                     let sample = (since.as_secs_f64() / 60.0, serve.memory_mib().0);
-                    window.lock().unwrap().rss.push(sample);
+                    let by_kind = resident(serve.pid);
+                    let mut window = window.lock().unwrap();
+                    window.rss.push(sample);
+                    window.resident.push(by_kind);
                 }
             }
         })
@@ -229,6 +237,7 @@ async fn main() {
             slope(&after_warm_up) * 60.0,
         );
     }
+    where_resident(&seen, window_secs);
     let svg = line_chart(
         &Chart {
             title: &format!(
@@ -256,6 +265,33 @@ async fn main() {
     std::fs::write(&path, svg).expect("docs/soak.svg");
     println!();
     println!("Plot written to {}", path.display());
+}
+
+/// Where the API's resident memory was, window by window: the median of each kind's samples.
+fn where_resident(seen: &[Mutex<Window>], window_secs: u64) {
+    println!();
+    println!(
+        "| minutes | allocator arenas | thread stacks | C heap | other anonymous | files | of which lazily freed | of which huge pages | threads |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (index, window) in seen.iter().enumerate() {
+        let samples = window.lock().unwrap().resident.clone();
+        let kind = |of: fn(&Resident) -> f64| {
+            median(&samples.iter().map(|r| (0.0, of(r))).collect::<Vec<_>>())
+        };
+        println!(
+            "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.0} |",
+            (index as u64 + 1) * window_secs / 60,
+            kind(|r| r.arenas),
+            kind(|r| r.stacks),
+            kind(|r| r.c_heap),
+            kind(|r| r.other_anonymous),
+            kind(|r| r.files),
+            kind(|r| r.lazy_free),
+            kind(|r| r.huge_pages),
+            kind(|r| r.threads),
+        );
+    }
 }
 
 /// The mean of the samples' RSS (0 with none).

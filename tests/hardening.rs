@@ -242,6 +242,22 @@ async fn a_socket_runs_operations_within_the_time_budget_and_the_in_flight_cap()
     assert_eq!(ok["data"]["healthCheck"], true, "{ok}");
 }
 
+/// A `fishapp` process turns transparent huge pages off for itself: with them, khugepaged stepped
+/// a long-running API's memory up by whole huge pages it did not use (docs/architecture.md). This
+/// test's own process keeps the kernel's default, so the check sees the command's doing.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_fishapp_process_runs_without_transparent_huge_pages() {
+    let app = TestApp::spawn().await;
+    let serve = ServeProcess::start(&app, &[]).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.pid)).unwrap();
+    let enabled = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(enabled, Some("0"), "{status}");
+}
+
 /// Subscribing to rooms one may not follow leaves nothing behind, and a room's entry goes with
 /// its last subscriber.
 #[tokio::test]

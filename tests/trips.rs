@@ -219,11 +219,13 @@ async fn a_trip_reminds_closes_and_completes_on_time_and_moves_with_its_meeting(
     app.start_relay().await;
     let (owner, owner_id) = sign_up(&app).await;
     let (angler, angler_id) = sign_up(&app).await;
-    let first = Utc::now() + chrono::Duration::seconds(12);
+    // The old moments are far enough ahead that none is due before the move lands, on a busy
+    // machine too: the old reminder 16 s from now.
+    let first = Utc::now() + chrono::Duration::seconds(20);
     let post = trip(&app, &owner, fields(first, 3)).await;
     assert!(apply(&app, &angler, &post, false).await["errors"].is_null());
     // Moved later before anything was due: the reminder, the closing and the completion move.
-    let meeting = Utc::now() + chrono::Duration::seconds(18);
+    let meeting = Utc::now() + chrono::Duration::seconds(28);
     update(&app, &owner, &post, fields(meeting, 3)).await;
 
     // The reminder reaches the stream before the meeting.
@@ -266,7 +268,8 @@ async fn a_trip_reminds_closes_and_completes_on_time_and_moves_with_its_meeting(
     let at = |i: usize| events[i].2;
     let seconds = chrono::Duration::seconds;
     let millis = chrono::Duration::milliseconds;
-    // The reminder 4 s before the new meeting time (the old one would have been 6 s earlier).
+    // Each moment at its time for the new meeting (the reminder 4 s before it; the old ones
+    // would have been 8 s earlier), closing within a second of the meeting.
     assert!(
         at(0) >= meeting - seconds(4) - millis(200) && at(0) < meeting,
         "reminded at {}, meeting at {meeting}",
@@ -541,15 +544,15 @@ async fn the_organiser_accepts_declines_and_unanswered_requests_expire() {
     app.start_relay().await;
     let (owner, _) = sign_up(&app).await;
     let mut users = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         users.push(sign_up(&app).await);
     }
     let meeting = Utc::now() + chrono::Duration::seconds(40);
     let mut input = fields(meeting, 3);
     input["approvalRequired"] = json!(true);
-    let post = trip(&app, &owner, input).await;
+    let post = trip(&app, &owner, input.clone()).await;
     let mut requests = Vec::new();
-    for (token, _) in &users {
+    for (token, _) in &users[..3] {
         let body = apply(&app, token, &post, false).await;
         assert_eq!(applied(&body)["status"], "PENDING_APPROVAL", "{body}");
         requests.push(applied(&body)["id"].clone());
@@ -663,6 +666,72 @@ async fn the_organiser_accepts_declines_and_unanswered_requests_expire() {
         ),
         (3, 1, 1, 1),
         "{kinds:?}"
+    );
+
+    // Past the deadline a new request would never be answered: it is refused. A meeting moved
+    // later has a deadline of its own, and requests are taken again until then.
+    let late = apply(&app, &users[3].0, &post, false).await;
+    assert_eq!(
+        (error_code(&late), reason(&late)),
+        ("CONFLICT", "REQUESTS_CLOSED"),
+        "{late}"
+    );
+    input["meetingAt"] = json!((meeting + chrono::Duration::days(2)).to_rfc3339());
+    update(&app, &owner, &post, input).await;
+    let body = apply(&app, &users[3].0, &post, false).await;
+    assert_eq!(applied(&body)["status"], "PENDING_APPROVAL", "{body}");
+}
+
+/// The trip workflow's moments before the meeting are for one meeting time: an update that moved
+/// the meeting reaches the database before its signal reaches the workflow, and a timer for the
+/// old time that fires in between must neither remind nor expire requests (the workflow re-arms
+/// both for the new time when the signal arrives). The activities' store steps, called as a
+/// timer in that window would.
+#[tokio::test]
+async fn a_moment_for_a_meeting_time_the_trip_no_longer_has_does_nothing() {
+    use fishapp_store::board::{expire_requests, remind};
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    let (owner, _) = sign_up(&app).await;
+    let (asking, _) = sign_up(&app).await;
+    let (late, _) = sign_up(&app).await;
+    let mut input = fields(Utc::now() + chrono::Duration::days(3), 2);
+    input["approvalRequired"] = json!(true);
+    let post = trip(&app, &owner, input).await;
+    let request = applied(&apply(&app, &asking, &post, false).await)["id"].clone();
+    let request: i64 = request.as_str().unwrap().parse().unwrap();
+    let pool = app.pool().await;
+    let meeting: DateTime<Utc> =
+        sqlx::query_scalar("SELECT meeting_at FROM board.posts WHERE id = $1")
+            .bind(id(&post))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let before = Some(meeting - chrono::Duration::hours(1));
+
+    assert!(!remind(&pool, id(&post), before).await.unwrap());
+    assert_eq!(expire_requests(&pool, id(&post), before).await.unwrap(), 0);
+    assert!(
+        application_exists(&app, request).await,
+        "expired for a stale time"
+    );
+    let body = apply(&app, &late, &post, false).await;
+    assert_eq!(applied(&body)["status"], "PENDING_APPROVAL", "{body}");
+
+    // For the trip's own meeting time both happen.
+    assert!(remind(&pool, id(&post), Some(meeting)).await.unwrap());
+    assert_eq!(
+        expire_requests(&pool, id(&post), Some(meeting))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(!application_exists(&app, request).await);
+    let (third, _) = sign_up(&app).await;
+    let refused = apply(&app, &third, &post, false).await;
+    assert_eq!(
+        (error_code(&refused), reason(&refused)),
+        ("CONFLICT", "REQUESTS_CLOSED"),
+        "{refused}"
     );
 }
 

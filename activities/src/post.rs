@@ -1,6 +1,7 @@
 //! Post activities (the board context), on the post task queue. Idempotent by post id.
 
 use crate::faults::{FaultPlan, rule_violation};
+use chrono::{DateTime, Utc};
 use fishapp_domain::board::PostDraft;
 use fishapp_store::Database;
 use fishapp_store::board::{
@@ -50,6 +51,46 @@ pub struct SeatOf {
     /// Absent from histories recorded before the line and approval existed: applying.
     #[serde(default)]
     pub way: SeatWay,
+}
+
+/// A moment of a trip's life before its meeting (the reminder, the requests' deadline), and
+/// for which meeting time the trip workflow reached it. A post whose meeting has moved since
+/// (the update's signal is on its way, and the workflow re-arms its timers then) is left as it
+/// is. Reads a bare post id too: tasks scheduled before the meeting time was passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "TripMomentWire")]
+pub struct TripMoment {
+    pub post_id: i64,
+    /// `None` from a bare post id: whatever the post's meeting time.
+    pub meeting_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TripMomentWire {
+    PostId(i64),
+    Moment {
+        post_id: i64,
+        meeting_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl From<TripMomentWire> for TripMoment {
+    fn from(wire: TripMomentWire) -> Self {
+        match wire {
+            TripMomentWire::PostId(post_id) => TripMoment {
+                post_id,
+                meeting_at: None,
+            },
+            TripMomentWire::Moment {
+                post_id,
+                meeting_at,
+            } => TripMoment {
+                post_id,
+                meeting_at,
+            },
+        }
+    }
 }
 
 /// The first in a trip's line, when a seat is free for them, and the seats as they stand.
@@ -234,10 +275,10 @@ impl PostActivities {
     pub async fn remind(
         self: Arc<Self>,
         ctx: ActivityContext,
-        post_id: i64,
+        moment: TripMoment,
     ) -> Result<bool, ActivityError> {
         self.faults.check(&ctx, "post.remind")?;
-        Ok(store::remind(self.db.pool(), post_id).await?)
+        Ok(store::remind(self.db.pool(), moment.post_id, moment.meeting_at).await?)
     }
 
     /// The trip workflow when seats may have freed: who is next in line, if anyone may move up.
@@ -251,15 +292,16 @@ impl PostActivities {
         Ok(NextInLine { next, seats })
     }
 
-    /// The trip workflow at the request deadline: requests nobody answered go.
+    /// The trip workflow at the request deadline: requests nobody answered go, and no new ones
+    /// are taken for this meeting time.
     #[activity]
     pub async fn expire_requests(
         self: Arc<Self>,
         ctx: ActivityContext,
-        post_id: i64,
+        moment: TripMoment,
     ) -> Result<u64, ActivityError> {
         self.faults.check(&ctx, "post.expire_requests")?;
-        Ok(store::expire_requests(self.db.pool(), post_id).await?)
+        Ok(store::expire_requests(self.db.pool(), moment.post_id, moment.meeting_at).await?)
     }
 
     /// Teardown, first step: the post disappears from every listing.
@@ -292,5 +334,29 @@ impl PostActivities {
     ) -> Result<bool, ActivityError> {
         self.faults.check(&ctx, "post.delete_post")?;
         Ok(store::delete_post(self.db.pool(), post_id, true).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trip_moment_reads_its_own_form_and_a_bare_post_id() {
+        let at: DateTime<Utc> = "2026-12-05T09:30:00.123456Z".parse().unwrap();
+        let moment = TripMoment {
+            post_id: 7,
+            meeting_at: Some(at),
+        };
+        let wire = serde_json::to_value(moment).unwrap();
+        assert_eq!(serde_json::from_value::<TripMoment>(wire).unwrap(), moment);
+        assert_eq!(
+            serde_json::from_str::<TripMoment>("7").unwrap(),
+            TripMoment {
+                post_id: 7,
+                meeting_at: None
+            }
+        );
+        assert!(serde_json::from_str::<TripMoment>("\"7\"").is_err());
     }
 }

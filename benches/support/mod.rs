@@ -4,6 +4,7 @@
 
 pub(crate) mod floor;
 pub(crate) mod seed;
+pub(crate) mod smaps;
 pub(crate) mod svg;
 pub(crate) mod workload;
 

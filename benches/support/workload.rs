@@ -137,18 +137,19 @@ pub(crate) async fn sign_up_with_email(app: &TestApp) -> (String, String, i64) {
 /// `fishapp dev` runs it: one Temporal connection for the API and the worker, eager workflow
 /// start on.
 pub(crate) async fn world() -> World {
-    world_with(true).await
+    world_with(|_| {}).await
 }
 
-/// Like [`world`], with eager workflow start on or off (`TEMPORAL_EAGER_START`).
-pub(crate) async fn world_with(eager_start: bool) -> World {
+/// Like [`world`], with the application's configuration adjusted last (e.g. eager workflow
+/// start off, or another Temporal server).
+pub(crate) async fn world_with(adjust: impl FnOnce(&mut fishapp::config::Config)) -> World {
     let app = TestApp::spawn_with(|c| {
         c.diagnostics.log_filter = "error".into();
         c.connections.database_max_connections = 20;
         // Writers are many users here; the per-user windows stay out of the way.
         c.board.board_max_posts_per_hour = u32::MAX;
         c.chat.chat_max_messages = u32::MAX;
-        c.temporal.temporal_eager_start = eager_start;
+        adjust(c);
     })
     .await;
     app.start_worker_on_api_connection(&fishapp::worker::Queue::ALL);

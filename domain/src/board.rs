@@ -261,6 +261,9 @@ pub enum ApplyRefusal {
     /// The application is no longer waiting (in the line, or for the organiser): withdrawn,
     /// declined or expired meanwhile.
     NotWaiting,
+    /// The trip approves each application, and the organiser's deadline for requests has
+    /// passed (unanswered requests expired then; a later one would never be answered).
+    RequestsClosed,
 }
 
 impl ApplyRefusal {
@@ -274,6 +277,7 @@ impl ApplyRefusal {
             ApplyRefusal::Full => "POST_FULL",
             ApplyRefusal::AlreadyApplied => "ALREADY_APPLIED",
             ApplyRefusal::NotWaiting => "NOT_WAITING",
+            ApplyRefusal::RequestsClosed => "REQUESTS_CLOSED",
         }
     }
 
@@ -286,6 +290,7 @@ impl ApplyRefusal {
             ApplyRefusal::Full => "the trip is full",
             ApplyRefusal::AlreadyApplied => "you have applied to this trip already",
             ApplyRefusal::NotWaiting => "the application is no longer waiting",
+            ApplyRefusal::RequestsClosed => "the organiser no longer takes requests for this trip",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::board::{ApplyInput, ApplyOutput, ApplyWorkflow, INPUT_VERSION};
 use crate::saga::{ContextQueues, DB_STEP, until_done};
 use chrono::{DateTime, Duration as Span, NaiveTime, TimeZone, Utc};
 use fishapp_activities::PostActivities;
+use fishapp_activities::post::TripMoment;
 use fishapp_domain::board::ApplyRefusal;
 use fishapp_domain::board::trip_time_zone;
 use fishapp_store::board::{SeatWay, SeatsView};
@@ -252,14 +253,20 @@ impl TripWorkflow {
         let (q, post_id, meeting) =
             ctx.state(|s| (s.input.queues.clone(), s.input.post_id, s.meeting_at));
         let db = until_done(&q.post, DB_STEP);
+        // Before the meeting, a moment is for this meeting time only: an update that moved it
+        // may have reached the database before its signal reaches this workflow.
+        let for_meeting = TripMoment {
+            post_id,
+            meeting_at: Some(meeting),
+        };
         match moment {
             Moment::Reminder => {
-                ctx.execute_activity(PostActivities::remind, post_id, db)
+                ctx.execute_activity(PostActivities::remind, for_meeting, db)
                     .await?;
                 ctx.state_mut(|s| s.progress.reminded_for = Some(meeting));
             }
             Moment::RequestDeadline => {
-                ctx.execute_activity(PostActivities::expire_requests, post_id, db)
+                ctx.execute_activity(PostActivities::expire_requests, for_meeting, db)
                     .await?;
                 ctx.state_mut(|s| s.progress.requests_expired_for = Some(meeting));
             }

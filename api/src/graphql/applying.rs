@@ -123,7 +123,8 @@ impl ApplyingMutation {
     /// its line instead (`status` WAITLISTED); on a trip that approves each application, makes
     /// a request (`status` PENDING_APPROVAL). A refusal is CONFLICT (NOT_FOUND for no such trip)
     /// with `extensions.reason`: POST_NOT_OPEN, POST_IN_THE_PAST, OWN_POST, POST_FULL,
-    /// ALREADY_APPLIED.
+    /// ALREADY_APPLIED, REQUESTS_CLOSED (a trip that approves each application, past the
+    /// organiser's deadline for requests).
     async fn create_apply_post(
         &self,
         ctx: &Context<'_>,

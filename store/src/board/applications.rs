@@ -150,6 +150,9 @@ async fn apply(
         return Ok(Seat::Refused(refusal));
     }
     let (status, event) = if post.approval_required {
+        if requests_closed(tx, post).await? {
+            return Ok(Seat::Refused(ApplyRefusal::RequestsClosed));
+        }
         (
             ApplicationStatus::PendingApproval,
             EventType::ApplicationRequested,
@@ -183,6 +186,21 @@ async fn apply(
         ApplicationStatus::Waitlisted => Seat::Waitlisted(application),
         ApplicationStatus::PendingApproval => Seat::Requested(application),
     })
+}
+
+/// Whether the organiser's deadline for requests has passed for the post's current meeting time
+/// (the post's row held: [`expire_requests`] records it under the same lock, so a request is
+/// either there before it, and expires with the rest, or refused after it).
+async fn requests_closed(
+    tx: &mut Transaction<'_, Postgres>,
+    post: &PostRow,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(requests_closed_for = meeting_at, false) FROM board.posts WHERE id = $1",
+    )
+    .bind(post.id)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// A waiting application takes a free seat (the post's row held).
@@ -411,10 +429,28 @@ pub async fn decline_request(
     Ok(declined)
 }
 
-/// Requests nobody answered by the deadline go, each with `application.expired`. Returns how
-/// many.
-pub async fn expire_requests(db: &PgPool, post_id: i64) -> Result<u64, sqlx::Error> {
+/// Requests nobody answered by the deadline go, each with `application.expired`, and the trip
+/// takes no new ones for its current meeting time (see [`apply`]). `for_meeting`: the meeting
+/// time whose deadline this is; a trip moved since is left as it is (its workflow comes again
+/// at the new deadline). Returns how many went.
+pub async fn expire_requests(
+    db: &PgPool,
+    post_id: i64,
+    for_meeting: Option<DateTime<Utc>>,
+) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin().await?;
+    // The post's row first, as every change of its seats, line and requests takes it.
+    let due = sqlx::query(
+        "UPDATE board.posts SET requests_closed_for = meeting_at
+          WHERE id = $1 AND ($2::timestamptz IS NULL OR meeting_at = $2)",
+    )
+    .bind(post_id)
+    .bind(for_meeting)
+    .execute(&mut *tx)
+    .await?;
+    if due.rows_affected() == 0 {
+        return Ok(0);
+    }
     let expired: Vec<ApplicationRow> = sqlx::query_as(&format!(
         "DELETE FROM board.applications a WHERE post_id = $1 AND status = 'PENDING_APPROVAL'
           RETURNING {APPLICATION_COLUMNS}"

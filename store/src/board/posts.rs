@@ -5,6 +5,7 @@
 use super::reading::{fish_types_of, post_by_id};
 use super::rows::{POST_COLUMNS, PostRow, PostRuleError, WritePostError};
 use crate::outbox::{self, Event};
+use chrono::{DateTime, Utc};
 use fishapp_domain::board::{PostDraft, PostStatus};
 use fishapp_domain::events::{EventType, TripNoticeData};
 use sqlx::{PgPool, Postgres};
@@ -169,13 +170,22 @@ pub async fn complete_post(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
 /// The reminder before a trip: `post.reminder_due` for its members, if the trip is still OPEN
 /// and its meeting time ahead (a trip closed, torn down or moved into the past gets none).
 /// Returns whether it was written.
-pub async fn remind(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+/// `for_meeting`: the meeting time the reminder is for; a trip moved since gets none (its
+/// workflow reminds again for the new time).
+pub async fn remind(
+    db: &PgPool,
+    id: i64,
+    for_meeting: Option<DateTime<Utc>>,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     let post: Option<PostRow> = sqlx::query_as(&format!(
         "SELECT {POST_COLUMNS} FROM board.posts p
-          WHERE id = $1 AND status = 'OPEN' AND meeting_at > now() FOR SHARE"
+          WHERE id = $1 AND status = 'OPEN' AND meeting_at > now()
+            AND ($2::timestamptz IS NULL OR meeting_at = $2)
+            FOR SHARE"
     ))
     .bind(id)
+    .bind(for_meeting)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(post) = &post {
