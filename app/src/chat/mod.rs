@@ -150,14 +150,18 @@ impl Chat {
     ) -> Result<impl Stream<Item = Result<MessageRow, AppError>> + use<>, AppError> {
         // Membership first: the live map holds only rooms someone may follow.
         self.room(viewer, room_id).await?;
-        let feed = self.live.watch(room_id);
-        // While it lasts, the room's new messages are not counted into the member's
-        // notifications: they are reading them.
-        let present = self.presence.enter(viewer.user_id, room_id).await?;
+        // "From now on" is "after the newest message before the feed was joined", read before
+        // joining and then caught up like any `after`: a message that commits while the
+        // subscription is being set up is newer than `last`, so it is delivered from Postgres
+        // or from the feed, never dropped as an old copy.
         let last = match after {
             Some(id) => id,
             None => latest_message_id(&self.db, room_id).await?,
         };
+        let feed = self.live.watch(room_id);
+        // While it lasts, the room's new messages are not counted into the member's
+        // notifications: they are reading them.
+        let present = self.presence.enter(viewer.user_id, room_id).await?;
         let follower = Follower {
             db: self.db.clone(),
             room_id,
@@ -165,7 +169,7 @@ impl Chat {
             feed,
             _present: present,
             last,
-            catch_up: after.is_some(),
+            catch_up: true,
             ready: VecDeque::new(),
             done: false,
         };
