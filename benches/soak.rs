@@ -134,6 +134,8 @@ async fn main() {
         &[
             ("FISHAPP_DATABASE_MAX_CONNECTIONS", "20"),
             ("FISHAPP_BOARD_MAX_POSTS_PER_HOUR", "4294967295"),
+            ("FISHAPP_BOARD_MAX_APPLICATIONS_PER_HOUR", "4294967295"),
+            ("FISHAPP_BOARD_MAX_POST_CHANGES_PER_HOUR", "4294967295"),
             ("FISHAPP_CHAT_MAX_MESSAGES", "4294967295"),
         ],
     )

@@ -16,8 +16,8 @@ use fishapp_app::cache::WindowLimiter;
 use fishapp_app::chat::Chat;
 use fishapp_app::chat::live::{LiveChat, LiveSettings};
 use fishapp_app::{
-    Accounts, AuthSettings, Board, BoardSettings, Calendar, CalendarSettings, Media, MediaSettings,
-    Redis,
+    Accounts, AuthSettings, Board, BoardLimits, BoardSettings, Calendar, CalendarSettings, Media,
+    MediaSettings, Redis,
 };
 use fishapp_mail::{MailSettings, Mailer, Transport};
 use fishapp_media::{
@@ -338,6 +338,12 @@ pub async fn start_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningApi> {
     let settings = http_settings(config, metrics.clone())?;
+    // A per-user limit named `<deployment>:<name>` in Redis.
+    let limiter = |name: &str, max: u32, window: Duration| {
+        let prefix = format!("{}:{name}", config.connections.redis_key_prefix);
+        WindowLimiter::new(deps.redis.clone(), prefix, max, window)
+    };
+    let hourly = |name: &str, max: u32| limiter(name, max, Duration::from_secs(3_600));
     let calendar = Calendar::new(
         deps.db.clone(),
         keys.clone(),
@@ -363,12 +369,7 @@ pub async fn start_api(
             decode_limits: DecodeLimits::default(),
             processing_concurrency: config.media.media_processing_concurrency,
         },
-        WindowLimiter::new(
-            deps.redis.clone(),
-            format!("{}:images", config.connections.redis_key_prefix),
-            config.media.media_max_images_per_user_per_hour,
-            Duration::from_secs(3600),
-        ),
+        hourly("images", config.media.media_max_images_per_user_per_hour),
     );
     let board = Board::new(
         deps.db.clone(),
@@ -384,12 +385,11 @@ pub async fn start_api(
                 completed_after_secs: config.trip.trip_completed_after_secs,
             },
         },
-        WindowLimiter::new(
-            deps.redis.clone(),
-            format!("{}:post-creations", config.connections.redis_key_prefix),
-            config.board.board_max_posts_per_hour,
-            Duration::from_secs(3600),
-        ),
+        BoardLimits {
+            creations: hourly("post-creations", config.board.board_max_posts_per_hour),
+            applications: hourly("applications", config.board.board_max_applications_per_hour),
+            changes: hourly("post-changes", config.board.board_max_post_changes_per_hour),
+        },
     );
     let live = LiveChat::start(
         deps.nats.clone(),
@@ -414,9 +414,8 @@ pub async fn start_api(
         media.clone(),
         live,
         fishapp_app::chat::presence::Presence::start(deps.db.clone(), shutdown.clone()),
-        WindowLimiter::new(
-            deps.redis.clone(),
-            format!("{}:chat-messages", config.connections.redis_key_prefix),
+        limiter(
+            "chat-messages",
             config.chat.chat_max_messages,
             Duration::from_secs(config.chat.chat_message_window_secs),
         ),
@@ -432,9 +431,8 @@ pub async fn start_api(
             live_notifications,
             fishapp_app::notify::MailChannel {
                 mailer,
-                requests: WindowLimiter::new(
-                    deps.redis.clone(),
-                    format!("{}:notification-mail", config.connections.redis_key_prefix),
+                requests: limiter(
+                    "notification-mail",
                     config.notify.notify_mail_requests_per_day,
                     Duration::from_secs(24 * 3_600),
                 ),
@@ -602,6 +600,7 @@ pub fn notifier_settings(config: &Config) -> fishapp_app::notify::NotifierSettin
         retry_delay: Duration::from_millis(notify.notify_retry_delay_ms),
         ack_wait: Duration::from_secs(notify.notify_ack_wait_secs),
         retention: Duration::from_secs(notify.notify_retention_days.saturating_mul(86_400)),
+        max_per_user: i64::from(notify.notify_max_per_user),
         // An event cannot come again once it left the stream.
         handled_retention: Duration::from_secs(config.relay.relay_stream_max_age_secs)
             + Duration::from_secs(86_400),

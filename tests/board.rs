@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{TestApp, error_code, free_port, jpeg as photo, post_input, sign_up, subscribe};
+use common::{
+    TestApp, apply_to, error_code, free_port, jpeg as photo, post_input, sign_up, subscribe,
+    withdraw,
+};
 use serde_json::{Value, json};
 
 const CREATE: &str = "mutation($input: CreatePostInput!) {
@@ -203,6 +206,67 @@ async fn post_creations_are_limited_per_user() {
     let (other, _) = sign_up(&app).await;
     let theirs = create_post(&app, &other, post_input("Mine"), vec![]).await;
     assert!(theirs["errors"].is_null(), "{theirs}");
+}
+
+/// Applying and changing a post start sagas and tell other people: an apply-and-withdraw loop
+/// or a post moved back and forth is bounded per user, before any of that work.
+#[tokio::test]
+async fn applications_and_post_changes_are_limited_per_user() {
+    let app = TestApp::spawn_with_worker(|c| {
+        c.board.board_max_applications_per_hour = 2;
+        c.board.board_max_post_changes_per_hour = 1;
+    })
+    .await;
+    let (owner, _) = sign_up(&app).await;
+    let post = open_post(&app, &owner, "Limited", vec![]).await;
+    let post_id: i64 = post["id"].as_str().unwrap().parse().unwrap();
+    let (angler, _) = sign_up(&app).await;
+
+    // Apply, withdraw, apply again: the third application of the hour is refused, and
+    // nothing of it is written.
+    let applied = apply_to(&app, &angler, &post["id"]).await;
+    assert!(applied["errors"].is_null(), "{applied}");
+    let withdrawn = withdraw(
+        &app,
+        &angler,
+        &applied["data"]["createApplyPost"]["applyPost"]["id"],
+    )
+    .await;
+    assert!(withdrawn["errors"].is_null(), "{withdrawn}");
+    let again = apply_to(&app, &angler, &post["id"]).await;
+    assert!(again["errors"].is_null(), "{again}");
+    let third = apply_to(&app, &angler, &post["id"]).await;
+    assert_eq!(error_code(&third), "RATE_LIMITED", "{third}");
+    assert!(
+        third["errors"][0]["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{third}"
+    );
+    let pool = app.pool().await;
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM board.applications WHERE post_id = $1")
+            .bind(post_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, 1, "the refused application wrote nothing");
+    // Another applicant has a limit of their own.
+    let (other, _) = sign_up(&app).await;
+    let theirs = apply_to(&app, &other, &post["id"]).await;
+    assert!(theirs["errors"].is_null(), "{theirs}");
+
+    let changed = update_post(&app, &owner, update_input(&post, "Moved"), vec![]).await;
+    assert!(changed["errors"].is_null(), "{changed}");
+    let twice = update_post(&app, &owner, update_input(&post, "Moved back"), vec![]).await;
+    assert_eq!(error_code(&twice), "RATE_LIMITED", "{twice}");
+    let title: String = sqlx::query_scalar("SELECT title FROM board.posts WHERE id = $1")
+        .bind(post_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(title, "Moved", "the refused change changed nothing");
 }
 
 /// A failure injected at `step` leaves every table and the object store as they were.

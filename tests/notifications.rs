@@ -719,6 +719,90 @@ async fn users_read_only_their_own_notifications_and_bad_input_is_refused() {
     assert_eq!(listed["data"]["mutedNotificationKinds"], json!([]));
 }
 
+/// A prune keeps each user's newest notifications up to the cap (what other people cause cannot
+/// grow one user's list without bound) and deletes read ones past their retention.
+#[tokio::test]
+async fn pruning_keeps_each_users_newest_up_to_the_cap_and_drops_old_read_ones() {
+    let app = TestApp::spawn_with_worker(|c| {
+        c.notify.notify_max_per_user = 3;
+        c.notify.notify_prune_interval_secs = 1;
+        // One event at a time: notifications are written (and numbered) in the events' order.
+        c.notify.notify_concurrency = 1;
+    })
+    .await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, _) = sign_up(&app).await;
+    let post = trip(
+        &app,
+        &owner,
+        fields("Crowded", Utc::now() + chrono::Duration::days(3), 6),
+    )
+    .await;
+    let mut applicants = Vec::new();
+    for _ in 0..5 {
+        let (token, id) = sign_up(&app).await;
+        apply(&app, &token, &post, false).await;
+        applicants.push((token, id));
+    }
+    settled(&app).await;
+    let pool = app.pool().await;
+    let post_id: i64 = post.parse().unwrap();
+    // The actors of the owner's notifications, oldest first.
+    let owners = |pool: sqlx::PgPool| async move {
+        let actors: Vec<Option<i64>> = sqlx::query_scalar(
+            "SELECT actor_id FROM notify.notifications n JOIN board.posts p ON p.user_id = n.user_id
+              WHERE p.id = $1 ORDER BY n.id",
+        )
+        .bind(post_id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        actors
+    };
+    let newest: Vec<Option<i64>> = applicants[2..]
+        .iter()
+        .map(|(_, id)| Some(id.parse().unwrap()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while owners(pool.clone()).await != newest {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the owner keeps {:?}, not the newest three {newest:?}",
+            owners(pool.clone()).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen(&app, &owner).await.len(), 3);
+
+    // Read long ago: past the retention (90 days by default), it goes; the unread stay.
+    ok(
+        &app,
+        &owner,
+        "mutation { markNotificationsRead(input: { all: true }) { count } }",
+        json!({}),
+    )
+    .await;
+    sqlx::query(
+        "UPDATE notify.notifications SET read_at = now() - interval '100 days'
+          WHERE id = (SELECT min(n.id) FROM notify.notifications n
+                       JOIN board.posts p ON p.user_id = n.user_id WHERE p.id = $1)",
+    )
+    .bind(post_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while owners(pool.clone()).await.len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old read one stays"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(owners(pool.clone()).await, newest[1..]);
+}
+
 #[tokio::test]
 async fn a_muted_kind_is_not_written() {
     let app = TestApp::spawn_with_worker(|_| {}).await;

@@ -27,7 +27,7 @@ pub mod media;
 pub mod notify;
 
 pub use account::{Accounts, AuthSettings};
-pub use board::{Board, BoardSettings};
+pub use board::{Board, BoardLimits, BoardSettings};
 pub use cache::Redis;
 pub use calendar::{Calendar, CalendarSettings};
 pub use error::AppError;

@@ -148,6 +148,8 @@ pub(crate) async fn world_with(adjust: impl FnOnce(&mut fishapp::config::Config)
         c.connections.database_max_connections = 20;
         // Writers are many users here; the per-user windows stay out of the way.
         c.board.board_max_posts_per_hour = u32::MAX;
+        c.board.board_max_applications_per_hour = u32::MAX;
+        c.board.board_max_post_changes_per_hour = u32::MAX;
         c.chat.chat_max_messages = u32::MAX;
         adjust(c);
     })

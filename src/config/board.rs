@@ -13,6 +13,10 @@ config_group! {
             "most images one post may have (existing − removed + new)";
         board_max_posts_per_hour: u32 = 30,
             "`createPost` calls one user may make per hour; more is `RATE_LIMITED`";
+        board_max_applications_per_hour: u32 = 60,
+            "`createApplyPost` calls one user may make per hour (each may run an Apply saga and notify the organiser; a withdrawal needs an application first); more is `RATE_LIMITED`";
+        board_max_post_changes_per_hour: u32 = 60,
+            "`updatePost` calls one user may make per hour (each runs a saga and may notify every member); more is `RATE_LIMITED`";
         board_close_interval_secs: u64 = 300,
             "how often the `<prefix>.close-posts` schedule closes trips whose meeting time has passed: a safety net for trips posted before trip workflows existed (each trip's workflow closes it at its meeting time)";
         board_post_url: String = "http://localhost:3000/posts/{id}".to_owned(),

@@ -21,6 +21,8 @@ config_group! {
             "an event not acknowledged this long after delivery (a notifier that died) is delivered again";
         notify_retention_days: u64 = 90,
             "read notifications are deleted this long after they were read";
+        notify_max_per_user: u32 = 1_000,
+            "notifications kept per user, read or not: past it a prune deletes the oldest (what other people cause cannot grow one user's list without bound)";
         notify_prune_interval_secs: u64 = 3_600,
             "how often a notifier prunes (batches of 1000 rows)";
         notify_mail_confirm_url: String = "http://localhost:3000/confirm-notification-email?token={token}".to_owned(),
@@ -63,6 +65,7 @@ impl Notify {
         at_least_one(&[
             ("notify_ack_wait_secs", self.notify_ack_wait_secs),
             ("notify_retention_days", self.notify_retention_days),
+            ("notify_max_per_user", u64::from(self.notify_max_per_user)),
             (
                 "notify_prune_interval_secs",
                 self.notify_prune_interval_secs,

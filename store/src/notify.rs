@@ -352,20 +352,45 @@ pub async fn set_muted(
     Ok(())
 }
 
-/// Deletes read notifications read before `read_before`, and the record of events handled before
-/// `handled_before` (older than anything the stream can still redeliver), at most `batch` rows
-/// each. Returns how many notifications went.
-pub async fn prune(
-    db: &PgPool,
-    read_before: DateTime<Utc>,
-    handled_before: DateTime<Utc>,
-    batch: i64,
-) -> Result<u64, sqlx::Error> {
-    let pruned = sqlx::query(
+/// What a prune keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    /// Read notifications read before this go.
+    pub read_after: DateTime<Utc>,
+    /// Past this many notifications of one user (read or not), the oldest go: what other people
+    /// cause (applications, messages) cannot grow one user's list without bound.
+    pub per_user: i64,
+    /// The record of events handled before this goes (older than anything the stream can
+    /// still redeliver).
+    pub handled_after: DateTime<Utc>,
+}
+
+/// Deletes what [`Keep`] does not keep, at most `batch` rows (or users over their cap) per
+/// statement. Returns how many notifications went.
+pub async fn prune(db: &PgPool, keep: Keep, batch: i64) -> Result<u64, sqlx::Error> {
+    let read = sqlx::query(
         "DELETE FROM notify.notifications WHERE id IN (
            SELECT id FROM notify.notifications WHERE read_at < $1 LIMIT $2)",
     )
-    .bind(read_before)
+    .bind(keep.read_after)
+    .bind(batch)
+    .execute(db)
+    .await?
+    .rows_affected();
+    // Per user over the cap: everything up to their (cap + 1)-th newest, by the page's order.
+    let over_cap = sqlx::query(
+        "WITH over AS (
+           SELECT user_id FROM notify.notifications
+            GROUP BY user_id HAVING count(*) > $1 LIMIT $2),
+         cutoff AS (
+           SELECT o.user_id,
+                  (SELECT n.id FROM notify.notifications n WHERE n.user_id = o.user_id
+                    ORDER BY n.id DESC OFFSET $1 LIMIT 1) AS id
+             FROM over o)
+         DELETE FROM notify.notifications n USING cutoff c
+          WHERE n.user_id = c.user_id AND n.id <= c.id",
+    )
+    .bind(keep.per_user)
     .bind(batch)
     .execute(db)
     .await?
@@ -374,11 +399,11 @@ pub async fn prune(
         "DELETE FROM notify.handled WHERE event_id IN (
            SELECT event_id FROM notify.handled WHERE handled_at < $1 LIMIT $2)",
     )
-    .bind(handled_before)
+    .bind(keep.handled_after)
     .bind(batch)
     .execute(db)
     .await?;
-    Ok(pruned)
+    Ok(read + over_cap)
 }
 
 /// A user's e-mail channel as it stands.

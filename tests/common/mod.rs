@@ -42,6 +42,8 @@ pub fn test_config() -> Config {
     // their own.
     config.accounts.sign_up_max_per_ip_per_hour = 1_000_000;
     config.board.board_max_posts_per_hour = 1_000_000;
+    config.board.board_max_applications_per_hour = 1_000_000;
+    config.board.board_max_post_changes_per_hour = 1_000_000;
     config
 }
 

@@ -25,6 +25,10 @@ impl Board {
         post_id: i64,
         waitlist: bool,
     ) -> Result<ApplicationRow, AppError> {
+        self.limits
+            .applications
+            .check(&viewer.user_id.to_string())
+            .await?;
         let post = store::post_by_id(self.db.pool(), post_id)
             .await?
             .filter(|p| p.status.is_public() || p.user_id == viewer.user_id);

@@ -59,8 +59,18 @@ pub struct Board {
     temporal: Temporal,
     media: Media,
     settings: Arc<BoardSettings>,
-    /// createPost calls per user (each may start a saga and upload images).
-    creations: WindowLimiter,
+    limits: Arc<BoardLimits>,
+}
+
+/// What one user may start per window: each call starts (or may start) a saga, and most tell
+/// other people something, so they are counted before any of that work.
+pub struct BoardLimits {
+    /// createPost calls (each may start a saga and upload images).
+    pub creations: WindowLimiter,
+    /// createApplyPost calls (each may start an Apply saga and notify the organiser).
+    pub applications: WindowLimiter,
+    /// updatePost calls (each starts a saga and may notify every member).
+    pub changes: WindowLimiter,
 }
 
 impl Board {
@@ -69,14 +79,14 @@ impl Board {
         temporal: Temporal,
         media: Media,
         settings: BoardSettings,
-        creations: WindowLimiter,
+        limits: BoardLimits,
     ) -> Self {
         Self {
             db,
             temporal,
             media,
             settings: Arc::new(settings),
-            creations,
+            limits: Arc::new(limits),
         }
     }
 

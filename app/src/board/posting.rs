@@ -51,7 +51,10 @@ impl Board {
         viewer: &Viewer,
         mut request: NewPost,
     ) -> Result<CreatedPost, AppError> {
-        self.creations.check(&viewer.user_id.to_string()).await?;
+        self.limits
+            .creations
+            .check(&viewer.user_id.to_string())
+            .await?;
         let max_images = self
             .settings
             .max_images_per_post
@@ -193,6 +196,10 @@ impl Board {
         viewer: &Viewer,
         change: PostChange,
     ) -> Result<PostRow, AppError> {
+        self.limits
+            .changes
+            .check(&viewer.user_id.to_string())
+            .await?;
         let current = self.settled_post(viewer, change.post_id).await?;
         if current.status == PostStatus::Deleting {
             return Err(not_found(current.id));

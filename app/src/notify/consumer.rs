@@ -43,6 +43,8 @@ pub struct NotifierSettings {
     pub ack_wait: Duration,
     /// Read notifications are deleted once read this long ago.
     pub retention: Duration,
+    /// Notifications kept per user, read or not; a prune deletes the oldest past it.
+    pub max_per_user: i64,
     /// The record of handled events is kept this long (at least the stream's age limit: an
     /// event cannot be redelivered after it left the stream).
     pub handled_retention: Duration,
@@ -131,16 +133,14 @@ async fn prune_forever(db: &Database, settings: &NotifierSettings) {
         let now = chrono::Utc::now();
         let ago =
             |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        match store::prune(
-            db.pool(),
-            ago(settings.retention),
-            ago(settings.handled_retention),
-            PRUNE_BATCH,
-        )
-        .await
-        {
+        let keep = store::Keep {
+            read_after: ago(settings.retention),
+            per_user: settings.max_per_user,
+            handled_after: ago(settings.handled_retention),
+        };
+        match store::prune(db.pool(), keep, PRUNE_BATCH).await {
             Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "notifier: old read notifications deleted"),
+            Ok(pruned) => tracing::info!(pruned, "notifier: old notifications deleted"),
             Err(e) => tracing::warn!(error = %e, "notifier: cannot prune; next time"),
         }
     }
