@@ -187,6 +187,7 @@ mod tests {
             apply_count: 1,
             status: PostStatus::Open,
             approval_required: false,
+            requests_closed: false,
             created_at: at,
             updated_at: at,
         }

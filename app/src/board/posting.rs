@@ -372,6 +372,7 @@ fn pending_post(id: i64, user_id: i64, draft: &PostDraft) -> PostRow {
         apply_count: 0,
         status: PostStatus::Pending,
         approval_required: draft.approval_required.unwrap_or(false),
+        requests_closed: false,
         created_at: now,
         updated_at: now,
     }

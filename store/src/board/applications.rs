@@ -150,7 +150,9 @@ async fn apply(
         return Ok(Seat::Refused(refusal));
     }
     let (status, event) = if post.approval_required {
-        if requests_closed(tx, post).await? {
+        // Read with the row held: [`expire_requests`] records the deadline under the same
+        // lock, so a request is either there before it (and expires with the rest) or refused.
+        if post.requests_closed {
             return Ok(Seat::Refused(ApplyRefusal::RequestsClosed));
         }
         (
@@ -186,21 +188,6 @@ async fn apply(
         ApplicationStatus::Waitlisted => Seat::Waitlisted(application),
         ApplicationStatus::PendingApproval => Seat::Requested(application),
     })
-}
-
-/// Whether the organiser's deadline for requests has passed for the post's current meeting time
-/// (the post's row held: [`expire_requests`] records it under the same lock, so a request is
-/// either there before it, and expires with the rest, or refused after it).
-async fn requests_closed(
-    tx: &mut Transaction<'_, Postgres>,
-    post: &PostRow,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT coalesce(requests_closed_for = meeting_at, false) FROM board.posts WHERE id = $1",
-    )
-    .bind(post.id)
-    .fetch_one(&mut **tx)
-    .await
 }
 
 /// A waiting application takes a free seat (the post's row held).

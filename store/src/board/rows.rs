@@ -27,6 +27,11 @@ pub struct PostRow {
     /// approval existed: off then.
     #[serde(default)]
     pub approval_required: bool,
+    /// Whether the organiser's deadline for requests has passed for the current meeting time
+    /// (see `expire_requests`). Read with the row, for applying; not part of any event or
+    /// workflow history.
+    #[serde(skip)]
+    pub requests_closed: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -70,7 +75,8 @@ impl PostRow {
 
 pub(super) const POST_COLUMNS: &str = "p.id, p.user_id, p.title, p.content, p.fishing_spot_type_id, \
      p.prefecture_id, p.meeting_place_id, p.meeting_at, p.max_apply, p.apply_count, p.status, \
-     p.approval_required, p.created_at, p.updated_at";
+     p.approval_required, coalesce(p.requests_closed_for = p.meeting_at, false) AS requests_closed, \
+     p.created_at, p.updated_at";
 
 /// A business rule the database refused; retrying cannot help.
 #[derive(Debug, thiserror::Error)]
