@@ -1170,3 +1170,123 @@ async fn notifications_are_mailed_as_one_digest_to_a_confirmed_address_only() {
     .await;
     assert_eq!(off["data"]["disableNotificationEmail"], "OFF");
 }
+
+/// A NEW_MESSAGES that grows keeps its id but moves to the top of its user's list: pages follow
+/// the last change, never repeat or skip, and the per-user cap keeps what changed last.
+#[tokio::test]
+async fn a_growing_new_messages_moves_to_the_top_and_the_cap_keeps_what_changed_last() {
+    let app = TestApp::spawn_with_worker(|c| {
+        // One event at a time, in the events' order.
+        c.notify.notify_concurrency = 1;
+    })
+    .await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, owner_id) = sign_up(&app).await;
+    let (a, a_id) = sign_up(&app).await;
+    let post = trip(
+        &app,
+        &owner,
+        fields("Talkative", Utc::now() + chrono::Duration::days(2), 4),
+    )
+    .await;
+    apply(&app, &a, &post, false).await;
+    let room = common::room_of(&app, &owner, &post).await;
+    say(&app, &a, &room, "one").await;
+    settled(&app).await;
+    let mut applicants = Vec::new();
+    for _ in 0..2 {
+        let (token, id) = sign_up(&app).await;
+        apply(&app, &token, &post, false).await;
+        settled(&app).await;
+        applicants.push(Some(id));
+    }
+    let messages_id = |list: &Value| {
+        list["data"]["notifications"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["kind"] == "NEW_MESSAGES")
+            .map(|n| n["id"].clone())
+    };
+    let before = ok(&app, &owner, NOTIFICATIONS, json!({})).await;
+    say(&app, &a, &room, "two").await;
+    settled(&app).await;
+
+    let listed = seen(&app, &owner).await;
+    let order: Vec<(&str, Option<&str>, i64)> = listed
+        .iter()
+        .map(|(kind, _, actor, count)| (kind.as_str(), actor.as_deref(), *count))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("NEW_MESSAGES", Some(a_id.as_str()), 2),
+            ("APPLIED", applicants[1].as_deref(), 1),
+            ("APPLIED", applicants[0].as_deref(), 1),
+            ("APPLIED", Some(a_id.as_str()), 1),
+        ]
+    );
+    let after = ok(&app, &owner, NOTIFICATIONS, json!({})).await;
+    assert_eq!(
+        messages_id(&before),
+        messages_id(&after),
+        "the same notification"
+    );
+
+    // One at a time: the same order, no repeats, no gaps.
+    let page = "query($after: String) { notifications(first: 1, after: $after) {
+      pageInfo { hasNextPage endCursor } nodes { kind count } } }";
+    let mut cursor = Value::Null;
+    let mut paged = Vec::new();
+    loop {
+        let body = ok(&app, &owner, page, json!({ "after": cursor })).await;
+        let list = &body["data"]["notifications"];
+        for n in list["nodes"].as_array().unwrap() {
+            paged.push((
+                n["kind"].as_str().unwrap().to_owned(),
+                n["count"].as_i64().unwrap(),
+            ));
+        }
+        if list["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        cursor = list["pageInfo"]["endCursor"].clone();
+    }
+    let expected: Vec<(String, i64)> = listed
+        .iter()
+        .map(|(kind, .., count)| (kind.clone(), *count))
+        .collect();
+    assert_eq!(paged, expected);
+
+    // A cap of two keeps the room that is still talking and the latest application (by id it
+    // would keep the two applications written last).
+    let pool = app.pool().await;
+    let far = Utc::now() - chrono::Duration::days(3650);
+    fishapp_store::notify::prune(
+        &pool,
+        fishapp_store::notify::Keep {
+            read_after: far,
+            per_user: 2,
+            handled_after: far,
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    let kept: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT kind, actor_id FROM notify.notifications WHERE user_id = $1 ORDER BY recency DESC",
+    )
+    .bind(owner_id.parse::<i64>().unwrap())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let id = |s: &Option<String>| s.as_deref().map(|s| s.parse::<i64>().unwrap());
+    assert_eq!(
+        kept,
+        [
+            ("NEW_MESSAGES".to_owned(), id(&Some(a_id.clone()))),
+            ("APPLIED".to_owned(), id(&applicants[1])),
+        ]
+    );
+}

@@ -22,7 +22,7 @@ config_group! {
         notify_retention_days: u64 = 90,
             "read notifications are deleted this long after they were read";
         notify_max_per_user: u32 = 1_000,
-            "notifications kept per user, read or not: past it a prune deletes the oldest (what other people cause cannot grow one user's list without bound)";
+            "notifications kept per user, read or not: past it a prune deletes those changed longest ago (what other people cause cannot grow one user's list without bound)";
         notify_prune_interval_secs: u64 = 3_600,
             "how often a notifier prunes (batches of 1000 rows)";
         notify_mail_confirm_url: String = "http://localhost:3000/confirm-notification-email?token={token}".to_owned(),

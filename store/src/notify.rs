@@ -12,6 +12,8 @@ use uuid::Uuid;
 pub struct NotificationRow {
     pub id: i64,
     pub user_id: i64,
+    /// Its place in the user's list (newest first): taken again each time it grows.
+    pub recency: i64,
     #[sqlx(try_from = "String")]
     pub kind: NotificationKind,
     pub event_id: Uuid,
@@ -25,7 +27,7 @@ pub struct NotificationRow {
     pub read_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, user_id, kind, event_id, post_id, room_id, actor_id, title, count, \
+const COLUMNS: &str = "id, user_id, recency, kind, event_id, post_id, room_id, actor_id, title, count, \
      created_at, updated_at, read_at";
 
 /// One notification to write for each of `users` (muted kinds and the actor are left out).
@@ -85,7 +87,8 @@ pub async fn write(
 }
 
 /// A new message in a room for each of `users` (but the writer, those who muted it and those
-/// reading the room live): the user's unread NEW_MESSAGES of that room counts one more, or a new one is written.
+/// reading the room live): the user's unread NEW_MESSAGES of that room counts one more and moves
+/// to the top of their list, or a new one is written.
 pub async fn collapse_message(
     conn: &mut PgConnection,
     notice: &Notice,
@@ -105,7 +108,8 @@ pub async fn collapse_message(
                                AND w.seen_at > now() - make_interval(secs => $7))
          ON CONFLICT (user_id, room_id) WHERE kind = 'NEW_MESSAGES' AND read_at IS NULL
          DO UPDATE SET count = n.count + 1, event_id = EXCLUDED.event_id,
-                       actor_id = EXCLUDED.actor_id, updated_at = now(), mailed_at = NULL
+                       actor_id = EXCLUDED.actor_id, updated_at = now(), mailed_at = NULL,
+                       recency = EXCLUDED.recency
          RETURNING id, user_id",
     )
     .bind(users)
@@ -277,7 +281,8 @@ pub async fn dead_letter(db: &PgPool, letter: &DeadLetter<'_>) -> Result<(), sql
     Ok(())
 }
 
-/// A page of `user_id`'s notifications, newest first, after notification `after` (exclusive).
+/// A page of `user_id`'s notifications, newest first (by their last change), after the one whose
+/// `recency` is `after` (exclusive).
 pub async fn page(
     db: &PgPool,
     user_id: i64,
@@ -286,8 +291,8 @@ pub async fn page(
 ) -> Result<Vec<NotificationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM notify.notifications
-          WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2)
-          ORDER BY id DESC LIMIT $3"
+          WHERE user_id = $1 AND ($2::bigint IS NULL OR recency < $2)
+          ORDER BY recency DESC LIMIT $3"
     ))
     .bind(user_id)
     .bind(after)
@@ -384,11 +389,11 @@ pub async fn prune(db: &PgPool, keep: Keep, batch: i64) -> Result<u64, sqlx::Err
             GROUP BY user_id HAVING count(*) > $1 LIMIT $2),
          cutoff AS (
            SELECT o.user_id,
-                  (SELECT n.id FROM notify.notifications n WHERE n.user_id = o.user_id
-                    ORDER BY n.id DESC OFFSET $1 LIMIT 1) AS id
+                  (SELECT n.recency FROM notify.notifications n WHERE n.user_id = o.user_id
+                    ORDER BY n.recency DESC OFFSET $1 LIMIT 1) AS recency
              FROM over o)
          DELETE FROM notify.notifications n USING cutoff c
-          WHERE n.user_id = c.user_id AND n.id <= c.id",
+          WHERE n.user_id = c.user_id AND n.recency <= c.recency",
     )
     .bind(keep.per_user)
     .bind(batch)

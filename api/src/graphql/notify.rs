@@ -123,8 +123,9 @@ pub(crate) struct NotifyQuery;
 
 #[Object]
 impl NotifyQuery {
-    /// The signed-in user's notifications, newest first; `after`: the `endCursor` of the page
-    /// before. `first`: 20 unless asked, 1 to 50.
+    /// The signed-in user's notifications, newest first by their last change (a NEW_MESSAGES
+    /// that grows moves to the top); `after`: the `endCursor` of the page before. `first`: 20
+    /// unless asked, 1 to 50.
     #[graphql(
         complexity = "super::list_cost(PAGE.items(first), child_complexity).saturating_add(1)"
     )]
@@ -154,7 +155,7 @@ impl NotifyQuery {
         Ok(NotificationConnection {
             page_info: PageInfo {
                 has_next_page,
-                end_cursor: rows.last().map(|n| n.id.to_string()),
+                end_cursor: rows.last().map(|n| n.recency.to_string()),
             },
             nodes: rows.into_iter().map(Notification).collect(),
         })

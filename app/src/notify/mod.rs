@@ -65,8 +65,9 @@ impl Notifications {
         })
     }
 
-    /// A page of `user_id`'s notifications, newest first, after `after` (a notification id from
-    /// an earlier page); one more than `limit` is read to tell whether a next page exists.
+    /// A page of `user_id`'s notifications, newest first by their last change, after `after` (the
+    /// `recency` of the last one of an earlier page); one more than `limit` is read to tell
+    /// whether a next page exists.
     pub async fn page(
         &self,
         user_id: i64,
