@@ -1,0 +1,75 @@
+//! The notifications consumer role: its settings, and running it with its probes.
+
+use super::{database, mailer, with_probes};
+use crate::config::Config;
+use anyhow::Context;
+use fishapp_api::metrics::new_registry;
+use fishapp_store::Database;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The notifications consumer's settings from configuration.
+pub fn notifier_settings(config: &Config) -> fishapp_app::notify::NotifierSettings {
+    let notify = &config.notify;
+    fishapp_app::notify::NotifierSettings {
+        stream: config.relay.relay_stream.clone(),
+        subject_prefix: config.relay.relay_subject_prefix.clone(),
+        consumer: notify.notify_consumer.clone(),
+        max_attempts: notify.notify_max_attempts,
+        concurrency: notify.notify_concurrency,
+        retry_delay: Duration::from_millis(notify.notify_retry_delay_ms),
+        ack_wait: Duration::from_secs(notify.notify_ack_wait_secs),
+        retention: Duration::from_secs(notify.notify_retention_days.saturating_mul(86_400)),
+        max_per_user: i64::from(notify.notify_max_per_user),
+        // An event cannot come again once it left the stream.
+        handled_retention: Duration::from_secs(config.relay.relay_stream_max_age_secs)
+            + Duration::from_secs(86_400),
+        prune_interval: Duration::from_secs(notify.notify_prune_interval_secs),
+        digests: fishapp_app::notify::DigestSettings {
+            interval: Duration::from_secs(notify.notify_mail_interval_secs),
+            delay: Duration::from_secs(notify.notify_mail_delay_secs),
+            poll: Duration::from_secs(notify.notify_mail_poll_secs),
+        },
+    }
+}
+
+/// The notifications consumer until `shutdown`, its metrics in `registry`.
+pub async fn run_notifier(
+    config: &Config,
+    nats: async_nats::Client,
+    db: Database,
+    registry: &prometheus::Registry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics =
+        fishapp_app::notify::NotifierMetrics::new(registry).context("notifier metrics")?;
+    fishapp_app::notify::consumer::run(
+        nats,
+        db,
+        mailer(config)?,
+        notifier_settings(config),
+        metrics,
+        shutdown,
+    )
+    .await;
+    Ok(())
+}
+
+/// `fishapp notifier`: the notifications consumer until SIGTERM/SIGINT, with `/healthz` and
+/// `/metrics` on `notify_http_addr`.
+pub async fn notifier(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
+        .await
+        .context("nats_url")?;
+    let db = database(config)?;
+    let registry = new_registry();
+    let notifier = run_notifier(config, nats, db, &registry, shutdown.clone());
+    with_probes(
+        "notifier",
+        config.notify.notify_http_addr,
+        registry.clone(),
+        &shutdown,
+        notifier,
+    )
+    .await
+}
