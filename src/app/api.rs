@@ -120,16 +120,16 @@ pub fn http_settings(
     })
 }
 
-/// Binds `http_addr` and serves until `shutdown`; then stops accepting, lets in-flight requests
-/// finish for up to `shutdown_grace_secs`, and returns.
-pub async fn start_api(
+/// The application's use cases behind the schema, from configuration: each with its settings
+/// and per-user limits (Redis windows named `<deployment>:<name>`), live chat and live
+/// notifications following the stream until `shutdown`.
+async fn services(
     config: &Config,
-    deps: Dependencies,
+    deps: &Dependencies,
     keys: TokenKeys,
-    metrics: prometheus::Registry,
-    shutdown: CancellationToken,
-) -> anyhow::Result<RunningApi> {
-    let settings = http_settings(config, metrics.clone())?;
+    metrics: &prometheus::Registry,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Services> {
     // A per-user limit named `<deployment>:<name>` in Redis.
     let limiter = |name: &str, max: u32, window: Duration| {
         let prefix = format!("{}:{name}", config.connections.redis_key_prefix);
@@ -190,7 +190,7 @@ pub async fn start_api(
             stream: config.relay.relay_stream.clone(),
             subject_prefix: config.relay.relay_subject_prefix.clone(),
         },
-        &settings.metrics,
+        metrics,
         shutdown.clone(),
     )?;
     let live_notifications = fishapp_app::notify::LiveNotifications::start(
@@ -198,7 +198,7 @@ pub async fn start_api(
         deps.db.clone(),
         config.relay.relay_stream.clone(),
         &config.relay.relay_subject_prefix,
-        &settings.metrics,
+        metrics,
         shutdown.clone(),
     )?;
     let chat = Chat::new(
@@ -212,7 +212,7 @@ pub async fn start_api(
             Duration::from_secs(config.chat.chat_message_window_secs),
         ),
     );
-    let services = Services {
+    Ok(Services {
         accounts,
         media,
         board,
@@ -232,7 +232,20 @@ pub async fn start_api(
                 token_ttl: Duration::from_secs(config.notify.notify_mail_token_ttl_secs),
             },
         ),
-    };
+    })
+}
+
+/// Binds `http_addr` and serves until `shutdown`; then stops accepting, lets in-flight requests
+/// finish for up to `shutdown_grace_secs`, and returns.
+pub async fn start_api(
+    config: &Config,
+    deps: Dependencies,
+    keys: TokenKeys,
+    metrics: prometheus::Registry,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningApi> {
+    let settings = http_settings(config, metrics.clone())?;
+    let services = services(config, &deps, keys, &settings.metrics, &shutdown).await?;
     let router = fishapp_api::router(deps, services, &settings)?
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = TcpListener::bind(config.http.http_addr)
