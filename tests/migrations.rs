@@ -73,3 +73,67 @@ async fn a_failing_migration_leaves_the_database_as_it_was() {
     assert!(tables.is_empty(), "left behind: {tables:?}");
     pool.close().await;
 }
+
+/// Upgrading a database that already has notifications: each user's list is ordered by the
+/// last change from then on (a NEW_MESSAGES that grew is above what was written after it), and
+/// what is written after the upgrade comes above everything before it.
+#[tokio::test]
+async fn notifications_written_before_the_recency_upgrade_keep_the_order_of_their_last_change() {
+    const RECENCY: i64 = 20_261_205_000_015;
+    let db = TestDatabase::create(&test_config().connections.database_url).await;
+    let pool = db.pool().await;
+    let before = Migrator {
+        migrations: MIGRATOR
+            .iter()
+            .filter(|m| m.version < RECENCY)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ignore_missing: false,
+        locking: false,
+        no_tx: false,
+    };
+    migrate_with(&before, &pool)
+        .await
+        .expect("up to the upgrade");
+    let user: i64 = sqlx::query_scalar(
+        "INSERT INTO account.users (name, email, password_hash, sex, introduction)
+         VALUES ('Upgrader', 'upgrader@example.com', 'x', 'MALE', '') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // Written in this order; the NEW_MESSAGES (the second) grew last.
+    for (kind, minutes_ago) in [("APPLIED", 30), ("NEW_MESSAGES", 1), ("WITHDREW", 20)] {
+        sqlx::query(
+            "INSERT INTO notify.notifications (user_id, kind, event_id, room_id, updated_at)
+             VALUES ($1, $2, $3, 1, now() - make_interval(mins => $4))",
+        )
+        .bind(user)
+        .bind(kind)
+        .bind(uuid::Uuid::now_v7())
+        .bind(minutes_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let report = fishapp_store::migrate(&pool).await.expect("the upgrade");
+    assert!(report.applied.contains(&RECENCY), "{:?}", report.applied);
+    sqlx::query(
+        "INSERT INTO notify.notifications (user_id, kind, event_id) VALUES ($1, 'PROMOTED', $2)",
+    )
+    .bind(user)
+    .bind(uuid::Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let listed: Vec<String> = fishapp_store::notify::page(&pool, user, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.kind.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, ["PROMOTED", "NEW_MESSAGES", "WITHDREW", "APPLIED"]);
+    pool.close().await;
+}
