@@ -1023,6 +1023,38 @@ async fn new_messages_count_only_while_the_member_is_not_reading_the_room_live()
         2,
         "not reading: counted"
     );
+    let unread = || async {
+        ok(&app, &member, "{ unreadNotificationCount }", json!({})).await["data"]
+            ["unreadNotificationCount"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(unread().await, 1);
+
+    // Opening the room again: the notification of what they missed is read.
+    let again = common::LiveSubscription::open(
+        &app,
+        Some(&member),
+        follow,
+        json!({ "input": { "roomId": room } }),
+    )
+    .await;
+    watching(&app, &member_id, 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while unread().await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "opening the room left its notification unread"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Closed again: the next message is a new notification, counting from one.
+    drop(again);
+    watching(&app, &member_id, 0).await;
+    say(&app, &owner, &room, "six").await;
+    settled(&app).await;
+    assert_eq!(unread().await, 1);
+    assert_eq!(unread_messages(&app, &member).await, 1);
 }
 
 /// Notifications by e-mail: nothing before the address's mailbox confirms; then one digest per

@@ -274,7 +274,9 @@ pub(crate) struct ChatSubscription;
 impl ChatSubscription {
     /// Every new message of a room the caller is a member of, in order, as it is published
     /// (from NATS JetStream, so messages written through any API process arrive). Ends with
-    /// FORBIDDEN when the caller leaves the room, NOT_FOUND when the room is deleted.
+    /// FORBIDDEN when the caller leaves the room, NOT_FOUND when the room is deleted. While it
+    /// lasts the room's messages are not counted into the caller's notifications, and its start
+    /// marks the room's unread NEW_MESSAGES notification read.
     async fn message_added(
         &self,
         ctx: &Context<'_>,

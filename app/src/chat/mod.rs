@@ -162,6 +162,9 @@ impl Chat {
         // While it lasts, the room's new messages are not counted into the member's
         // notifications: they are reading them.
         let present = self.presence.enter(viewer.user_id, room_id).await?;
+        // And the notification of what they missed in it is read: after `enter`, so a message
+        // the notifier handles meanwhile is not counted into a new one.
+        fishapp_store::notify::room_opened(self.db.pool(), viewer.user_id, room_id).await?;
         let follower = Follower {
             db: self.db.clone(),
             room_id,

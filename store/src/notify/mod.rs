@@ -333,6 +333,21 @@ pub async fn mark_read(db: &PgPool, user_id: i64, ids: Option<&[i64]>) -> Result
     Ok(marked)
 }
 
+/// `user_id` opened `room_id` live: the room's unread NEW_MESSAGES, if any, is read (they are
+/// reading the messages it counts). Returns whether one was.
+pub async fn room_opened(db: &PgPool, user_id: i64, room_id: i64) -> Result<bool, sqlx::Error> {
+    let marked = sqlx::query(
+        "UPDATE notify.notifications SET read_at = now()
+          WHERE user_id = $1 AND room_id = $2 AND kind = 'NEW_MESSAGES' AND read_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(room_id)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(marked > 0)
+}
+
 /// The kinds `user_id` muted.
 pub async fn muted(db: &PgPool, user_id: i64) -> Result<Vec<NotificationKind>, sqlx::Error> {
     let names: Vec<String> =
