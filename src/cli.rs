@@ -50,6 +50,20 @@ enum Command {
     /// Run the notifications consumer (the event stream to users' notifications); any number
     /// of replicas share its durable consumer.
     Notifier,
+    /// List the notifications consumer's dead letters (events it gave up on), oldest first, or
+    /// handle them again with --retry; exits 1 when any retried one still fails.
+    DeadLetters {
+        /// Handle each again by the consumer's rules: one handled now (or before) is removed,
+        /// one that fails again is kept with one attempt more and the new error.
+        #[arg(long)]
+        retry: bool,
+        /// Only this dead letter (its id, as listed).
+        #[arg(long, value_name = "ID")]
+        id: Option<i64>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
     /// Create the database if missing and apply pending migrations (all or none).
     Migrate,
     /// Replay workflow histories against this build's workflow code; exits 1 when the code
@@ -182,6 +196,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker { queues } => app::worker(&config, &queues, shutdown).await,
         Command::Relay => app::relay(&config, shutdown).await,
         Command::Notifier => app::notifier(&config, shutdown).await,
+        Command::DeadLetters { retry, id, limit } => {
+            app::dead_letters(&config, retry, id, limit).await
+        }
         Command::Dev => app::dev(&config, shutdown).await,
         Command::Replay {
             file,

@@ -97,7 +97,17 @@ fn schema_prints_the_sdl() {
 #[test]
 fn every_subcommand_has_help() {
     for sub in [
-        "dev", "serve", "worker", "relay", "migrate", "replay", "keygen", "schema", "config",
+        "dev",
+        "serve",
+        "worker",
+        "relay",
+        "notifier",
+        "dead-letters",
+        "migrate",
+        "replay",
+        "keygen",
+        "schema",
+        "config",
     ] {
         let output = fishapp(&[sub, "--help"], &[]);
         assert!(output.status.success(), "{sub} --help");

@@ -1322,3 +1322,156 @@ async fn a_growing_new_messages_moves_to_the_top_and_the_cap_keeps_what_changed_
         ]
     );
 }
+
+/// `fishapp dead-letters` as an operator runs it: lists what the consumer gave up on, and with
+/// `--retry` handles each again by the consumer's rules — removed once handled (now or before),
+/// kept with one attempt more when it fails again.
+#[tokio::test]
+async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
+    use fishapp_domain::board::ApplicationStatus;
+    use fishapp_domain::events::ApplicationData;
+    let app = TestApp::spawn().await;
+    let (_, owner_id) = sign_up(&app).await;
+    let (_, applicant_id) = sign_up(&app).await;
+    let pool = app.pool().await;
+    let post = bare_trip(&app, &owner_id, "Retried").await;
+    let deployment = fishapp_store::outbox::deployment_id(&pool).await.unwrap();
+    let subject = format!(
+        "{}.board.application.created",
+        app.config.relay.relay_subject_prefix
+    );
+    let envelope = |id: uuid::Uuid, data: Value| {
+        json!({
+            "id": id,
+            "deployment": deployment,
+            "type": "board.application.created",
+            "subject": subject,
+            "aggregate": { "type": "application", "id": "77" },
+            "occurredAt": Utc::now(),
+            "version": 1,
+            "data": data
+        })
+    };
+    let good_id = uuid::Uuid::now_v7();
+    let good = envelope(
+        good_id,
+        serde_json::to_value(ApplicationData {
+            id: 77,
+            post_id: post,
+            user_id: applicant_id.parse().unwrap(),
+            status: ApplicationStatus::Applied,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        })
+        .unwrap(),
+    );
+    let poison = envelope(uuid::Uuid::now_v7(), json!({ "nonsense": true }));
+    let letter = |payload: Value, sequence: i64, error: &'static str| {
+        let (pool, subject) = (pool.clone(), subject.clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO notify.dead_letters
+                        (event_id, subject, stream_sequence, attempts, error, payload)
+                 VALUES ($1, $2, $3, 5, $4, $5) RETURNING id",
+            )
+            .bind(
+                payload["id"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<uuid::Uuid>()
+                    .unwrap(),
+            )
+            .bind(subject)
+            .bind(sequence)
+            .bind(error)
+            .bind(payload.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let good_letter = letter(good.clone(), 1, "database: pool timed out").await;
+    let poison_letter = letter(poison, 2, "unreadable event").await;
+    let run = |args: &'static [&'static str], id: Option<i64>| {
+        let url = app.config.connections.database_url.clone();
+        async move {
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"));
+            command.arg("dead-letters").args(args);
+            if let Some(id) = id {
+                command.args(["--id", &id.to_string()]);
+            }
+            let output = command
+                .env("FISHAPP_DATABASE_URL", url)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .expect("fishapp runs");
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+
+    // Listed, oldest first; nothing changes.
+    let (code, out, err) = run(&[], None).await;
+    assert_eq!(code, Some(0), "{err}");
+    let good_line = format!("dead letter {good_letter}: {subject} (event {good_id}");
+    assert!(out.contains(&good_line), "{out}");
+    assert!(
+        out.contains(&format!("dead letter {poison_letter}: ")),
+        "{out}"
+    );
+    assert!(out.contains("5 attempts"), "{out}");
+
+    // Retried: the good one is handled and goes; the poison stays, one attempt more.
+    let (code, out, err) = run(&["--retry"], None).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("handled: 1 notification written; removed"),
+        "{out}"
+    );
+    assert!(out.contains("failed again: unreadable event"), "{out}");
+    assert!(err.contains("1 of 2 dead letters still fail"), "{err}");
+    let left: Vec<(i64, i32)> =
+        sqlx::query_as("SELECT id, attempts FROM notify.dead_letters ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, [(poison_letter, 6)]);
+    let owner_user: i64 = owner_id.parse().unwrap();
+    let owner = || {
+        let pool = pool.clone();
+        async move {
+            let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+                "SELECT kind, actor_id FROM notify.notifications WHERE user_id = $1",
+            )
+            .bind(owner_user)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let applied = vec![("APPLIED".to_owned(), Some(applicant_id.parse().unwrap()))];
+    assert_eq!(owner().await, applied);
+
+    // The same event once more (a second dead letter of it): handled before, so nothing twice.
+    let again = letter(good, 3, "database: pool timed out").await;
+    let (code, out, err) = run(&["--retry"], Some(again)).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("handled before; removed"), "{out}");
+    assert!(
+        !out.contains(&format!("dead letter {poison_letter}")),
+        "only the one named: {out}"
+    );
+    assert_eq!(owner().await, applied);
+
+    // An id that is not there, a limit out of range.
+    let (code, _, err) = run(&[], Some(i64::MAX)).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no dead letter"), "{err}");
+    let (code, _, err) = run(&["--limit", "0"], None).await;
+    assert_eq!(code, Some(2), "{err}");
+}

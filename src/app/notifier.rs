@@ -73,3 +73,59 @@ pub async fn notifier(config: &Config, shutdown: CancellationToken) -> anyhow::R
     )
     .await
 }
+
+/// `fishapp dead-letters`: the notifier's dead letters, one line each, and with `retry` what
+/// handling each again came to. An error when `only` names none, or a retried one still fails.
+pub async fn dead_letters(
+    config: &Config,
+    retry: bool,
+    only: Option<i64>,
+    limit: i64,
+) -> anyhow::Result<()> {
+    use fishapp_app::notify::dead_letters::{self, Retried};
+    let db = database(config)?;
+    let letters = dead_letters::list(&db, only, limit).await?;
+    if let (Some(id), true) = (only, letters.is_empty()) {
+        anyhow::bail!("no dead letter {id}");
+    }
+    if letters.is_empty() {
+        println!("no dead letters");
+    }
+    let mut failing = 0;
+    for letter in &letters {
+        println!(
+            "dead letter {}: {} (event {}, stream sequence {}), {} attempts since {}: {}",
+            letter.id,
+            letter.subject,
+            letter
+                .event_id
+                .map_or_else(|| "unreadable".to_owned(), |id| id.to_string()),
+            letter.stream_sequence,
+            letter.attempts,
+            letter.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            letter.error,
+        );
+        if !retry {
+            continue;
+        }
+        match dead_letters::retry(&db, letter).await? {
+            Retried::Handled(n) => {
+                let noun = if n == 1 {
+                    "notification"
+                } else {
+                    "notifications"
+                };
+                println!("  handled: {n} {noun} written; removed");
+            }
+            Retried::AlreadyHandled => println!("  handled before; removed"),
+            Retried::Failed(error) => {
+                failing += 1;
+                println!("  failed again: {error}; kept");
+            }
+        }
+    }
+    if failing > 0 {
+        anyhow::bail!("{failing} of {} dead letters still fail", letters.len());
+    }
+    Ok(())
+}

@@ -8,8 +8,7 @@
 //! delivered again after `retry_delay`; after `max_attempts` deliveries it goes to
 //! `notify.dead_letters` and is acknowledged, so it never blocks the events after it.
 
-use super::rules::{self, HandleError, Handled};
-use fishapp_domain::events::Envelope;
+use super::rules::{self, Handled, Taken};
 use fishapp_store::Database;
 use fishapp_store::notify::{self as store, DeadLetter};
 use futures::TryStreamExt;
@@ -228,33 +227,27 @@ async fn take(
         }
         Err(_) => (1, 0),
     };
-    let envelope = serde_json::from_slice::<Envelope>(&message.payload);
-    let outcome = match &envelope {
-        Ok(envelope) if envelope.deployment != deployment => {
+    let (event_id, outcome) = rules::handle_payload(db.pool(), deployment, &message.payload).await;
+    match outcome {
+        Ok(Taken::OtherDeployment) => {
             metrics
                 .events
                 .with_label_values(&["other_deployment"])
                 .inc();
-            return message.ack().await;
+            message.ack().await
         }
-        Ok(envelope) => rules::handle(db.pool(), envelope).await,
-        Err(e) => Err(HandleError::Unreadable(format!(
-            "not an event envelope: {e}"
-        ))),
-    };
-    match outcome {
-        Ok(Handled::Written(n)) => {
+        Ok(Taken::Handled(Handled::Written(n))) => {
             metrics.events.with_label_values(&["written"]).inc();
             metrics.notifications.inc_by(n);
             message.ack().await
         }
-        Ok(Handled::Duplicate) => {
+        Ok(Taken::Handled(Handled::Duplicate)) => {
             metrics.events.with_label_values(&["duplicate"]).inc();
             message.ack().await
         }
         Err(error) if attempt >= settings.max_attempts => {
             let letter = DeadLetter {
-                event_id: envelope.as_ref().ok().map(|e| e.id),
+                event_id,
                 subject: message.subject.as_str(),
                 stream_sequence: sequence,
                 attempts: attempt,

@@ -3,6 +3,7 @@
 //! their user here.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod live;
 pub mod mail;
 pub mod rules;

@@ -42,6 +42,38 @@ fn data<D: DeserializeOwned>(envelope: &Envelope) -> Result<D, HandleError> {
         .map_err(|e| HandleError::Unreadable(format!("{} data: {e}", envelope.event_type)))
 }
 
+/// What one delivered payload came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Handled(Handled),
+    /// Another deployment's event on a shared stream: not ours to handle.
+    OtherDeployment,
+}
+
+/// Reads `payload` as an event envelope and handles it if it is `deployment`'s. The event's id
+/// comes back beside the outcome when the envelope could be read.
+pub async fn handle_payload(
+    db: &PgPool,
+    deployment: uuid::Uuid,
+    payload: &[u8],
+) -> (Option<uuid::Uuid>, Result<Taken, HandleError>) {
+    match serde_json::from_slice::<Envelope>(payload) {
+        Ok(envelope) if envelope.deployment != deployment => {
+            (Some(envelope.id), Ok(Taken::OtherDeployment))
+        }
+        Ok(envelope) => (
+            Some(envelope.id),
+            handle(db, &envelope).await.map(Taken::Handled),
+        ),
+        Err(e) => (
+            None,
+            Err(HandleError::Unreadable(format!(
+                "not an event envelope: {e}"
+            ))),
+        ),
+    }
+}
+
 /// Handles one event of this deployment.
 pub async fn handle(db: &PgPool, envelope: &Envelope) -> Result<Handled, HandleError> {
     let mut tx = db.begin().await?;

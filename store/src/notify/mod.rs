@@ -289,6 +289,59 @@ pub async fn dead_letter(db: &PgPool, letter: &DeadLetter<'_>) -> Result<(), sql
     Ok(())
 }
 
+/// A dead letter as recorded.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeadLetterRow {
+    pub id: i64,
+    pub event_id: Option<Uuid>,
+    pub subject: String,
+    pub stream_sequence: i64,
+    pub attempts: i32,
+    pub error: String,
+    pub payload: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The dead letters, oldest first, at most `limit`; with `only`, that one alone.
+pub async fn dead_letters(
+    db: &PgPool,
+    only: Option<i64>,
+    limit: i64,
+) -> Result<Vec<DeadLetterRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, event_id, subject, stream_sequence, attempts, error, payload, created_at
+           FROM notify.dead_letters WHERE $1::bigint IS NULL OR id = $1
+          ORDER BY id LIMIT $2",
+    )
+    .bind(only)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A dead letter handled at last: it goes.
+pub async fn forget_dead_letter(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM notify.dead_letters WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A dead letter failed once more: one attempt more, and this attempt's error.
+pub async fn dead_letter_failed_again(
+    db: &PgPool,
+    id: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notify.dead_letters SET attempts = attempts + 1, error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// A page of `user_id`'s notifications, newest first (by their last change), after the one whose
 /// `recency` is `after` (exclusive).
 pub async fn page(
