@@ -64,6 +64,18 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         limit: i64,
     },
+    /// Move the notifiers' durable consumer to a point in time: every event published since then
+    /// is delivered again (after restoring the database from a backup). Stop the notifiers
+    /// first; events the database records as handled are skipped.
+    NotifierRewind {
+        /// Where to start: an RFC 3339 time, e.g. 2026-12-05T09:00:00Z (the backup's time, less
+        /// a margin).
+        #[arg(long, value_name = "TIME")]
+        from: chrono::DateTime<chrono::Utc>,
+        /// Rewind even though notifiers still seem to read (pull requests waiting).
+        #[arg(long)]
+        force: bool,
+    },
     /// Create the database if missing and apply pending migrations (all or none).
     Migrate,
     /// Replay workflow histories against this build's workflow code; exits 1 when the code
@@ -196,6 +208,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker { queues } => app::worker(&config, &queues, shutdown).await,
         Command::Relay => app::relay(&config, shutdown).await,
         Command::Notifier => app::notifier(&config, shutdown).await,
+        Command::NotifierRewind { from, force } => app::notifier_rewind(&config, from, force).await,
         Command::DeadLetters { retry, id, limit } => {
             app::dead_letters(&config, retry, id, limit).await
         }

@@ -103,6 +103,7 @@ fn every_subcommand_has_help() {
         "relay",
         "notifier",
         "dead-letters",
+        "notifier-rewind",
         "migrate",
         "replay",
         "keygen",

@@ -1393,24 +1393,15 @@ async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
     let good_letter = letter(good.clone(), 1, "database: pool timed out").await;
     let poison_letter = letter(poison, 2, "unreadable event").await;
     let run = |args: &'static [&'static str], id: Option<i64>| {
-        let url = app.config.connections.database_url.clone();
+        let id = id.map(|id| id.to_string());
+        let app = &app;
         async move {
-            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"));
-            command.arg("dead-letters").args(args);
-            if let Some(id) = id {
-                command.args(["--id", &id.to_string()]);
+            let mut all = vec!["dead-letters"];
+            all.extend_from_slice(args);
+            if let Some(id) = &id {
+                all.extend(["--id", id.as_str()]);
             }
-            let output = command
-                .env("FISHAPP_DATABASE_URL", url)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .expect("fishapp runs");
-            (
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout).into_owned(),
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            )
+            common::run_fishapp(app, &all).await
         }
     };
 
@@ -1474,4 +1465,47 @@ async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
     assert!(err.contains("no dead letter"), "{err}");
     let (code, _, err) = run(&["--limit", "0"], None).await;
     assert_eq!(code, Some(2), "{err}");
+}
+
+/// After a restore that lost notifications (and the record of their events), `fishapp
+/// notifier-rewind` moves the consumer back: every event since then is delivered again and
+/// written once. It refuses while a notifier still reads.
+#[tokio::test]
+async fn a_rewound_notifier_writes_what_a_restore_lost_once() {
+    let app = TestApp::spawn().await;
+    app.start_relay().await;
+    let notifier = app.start_notifier().await;
+    let (_, owner_id) = sign_up(&app).await;
+    let (_, applicant_id) = sign_up(&app).await;
+    let post = bare_trip(&app, &owner_id, "Restored").await;
+    let since = (Utc::now() - chrono::Duration::seconds(2)).to_rfc3339();
+    burst(&app, post, applicant_id.parse().unwrap(), 3).await;
+    settled(&app).await;
+    assert_eq!(notifications_of(&app, &owner_id).await, 3);
+
+    // The database as a backup from before the burst left it.
+    let pool = app.pool().await;
+    sqlx::query("DELETE FROM notify.notifications")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM notify.handled")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let rewind = ["notifier-rewind", "--from", since.as_str()];
+    let (code, out, err) = common::run_fishapp(&app, &rewind).await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("still reading"), "{err}");
+
+    notifier.cancel();
+    let forced = [&rewind[..], &["--force"]].concat();
+    let (code, out, err) = common::run_fishapp(&app, &forced).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("events to deliver (it replaced"), "{out}");
+
+    app.start_notifier().await;
+    settled(&app).await;
+    assert_eq!(notifications_of(&app, &owner_id).await, 3, "each once");
 }

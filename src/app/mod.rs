@@ -10,7 +10,7 @@ mod replay;
 
 pub use api::{RunningApi, http_settings, media_store, serve, start_api};
 pub use keys::{MissingKey, auth_settings, keygen, token_keys};
-pub use notifier::{dead_letters, notifier, notifier_settings, run_notifier};
+pub use notifier::{dead_letters, notifier, notifier_rewind, notifier_settings, run_notifier};
 pub use relay::{relay, relay_settings, run_relay};
 pub use replay::{ReplaySource, replay};
 

@@ -129,3 +129,30 @@ pub async fn dead_letters(
     }
     Ok(())
 }
+
+/// `fishapp notifier-rewind`: the notifiers' consumer moved to `from` (see
+/// `fishapp_app::notify::consumer::rewind`).
+pub async fn notifier_rewind(
+    config: &Config,
+    from: chrono::DateTime<chrono::Utc>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let nats = fishapp_relaylog::nats::connect(&config.connections.nats_url)
+        .await
+        .context("nats_url")?;
+    let settings = notifier_settings(config);
+    let rewound = fishapp_app::notify::consumer::rewind(nats, &settings, from, force).await?;
+    println!(
+        "consumer {} of stream {} now starts at {}: {} events to deliver{}",
+        settings.consumer,
+        settings.stream,
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        rewound.pending,
+        if rewound.replaced {
+            " (it replaced the consumer there was)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}

@@ -1002,11 +1002,12 @@ pub async fn room_of(app: &TestApp, token: &str, post_id: &impl serde::Serialize
         .to_owned()
 }
 
-/// `fishapp notifier` as a process of its own on the app's database and stream (one to kill).
-pub fn notifier_process(app: &TestApp) -> tokio::process::Child {
+/// `fishapp <args>` on the app's database, NATS and stream, with its notifier's consumer.
+pub fn fishapp_command(app: &TestApp, args: &[&str]) -> tokio::process::Command {
     let config = &app.config;
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"))
-        .arg("notifier")
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"));
+    command
+        .args(args)
         .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
         .env("FISHAPP_NATS_URL", &config.connections.nats_url)
         .env("FISHAPP_RELAY_STREAM", &config.relay.relay_stream)
@@ -1018,7 +1019,26 @@ pub fn notifier_process(app: &TestApp) -> tokio::process::Child {
         .env("FISHAPP_NOTIFY_HTTP_ADDR", "127.0.0.1:0")
         .env("FISHAPP_LOG_FILTER", "error")
         .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    command
+}
+
+/// `fishapp <args>` run to its end: exit code, stdout, stderr.
+pub async fn run_fishapp(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = fishapp_command(app, args)
+        .output()
+        .await
+        .expect("fishapp runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `fishapp notifier` as a process of its own on the app's database and stream (one to kill).
+pub fn notifier_process(app: &TestApp) -> tokio::process::Child {
+    fishapp_command(app, &["notifier"])
         .spawn()
         .expect("fishapp notifier starts")
 }

@@ -174,26 +174,11 @@ async fn read(
     deployment: uuid::Uuid,
     started: time::OffsetDateTime,
 ) -> Result<(), async_nats::Error> {
-    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
     let stream = jetstream.get_stream(&settings.stream).await?;
     // The first replica ever creates it; everyone after (and every restart) finds it with its
     // position kept by the server.
     let consumer = stream
-        .get_or_create_consumer(
-            &settings.consumer,
-            pull::Config {
-                durable_name: Some(settings.consumer.clone()),
-                filter_subject: format!("{}.>", settings.subject_prefix),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: settings.ack_wait,
-                // Deliveries are counted and ended here (dead letters), not by the server.
-                max_deliver: -1,
-                deliver_policy: DeliverPolicy::ByStartTime {
-                    start_time: started,
-                },
-                ..Default::default()
-            },
-        )
+        .get_or_create_consumer(&settings.consumer, consumer_config(settings, started))
         .await?;
     let messages = consumer.messages().await?;
     metrics.reading.set(1);
@@ -207,6 +192,95 @@ async fn read(
             take(db, settings, metrics, deployment, &message).await
         })
         .await
+}
+
+/// The durable consumer as the notifiers create it, delivering from `start_time` on.
+fn consumer_config(
+    settings: &NotifierSettings,
+    start_time: time::OffsetDateTime,
+) -> async_nats::jetstream::consumer::pull::Config {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    pull::Config {
+        durable_name: Some(settings.consumer.clone()),
+        filter_subject: format!("{}.>", settings.subject_prefix),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        // Deliveries are counted and ended here (dead letters), not by the server.
+        max_deliver: -1,
+        deliver_policy: DeliverPolicy::ByStartTime { start_time },
+        ..Default::default()
+    }
+}
+
+/// What [`rewind`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewound {
+    /// Whether a consumer was there before (its position is gone).
+    pub replaced: bool,
+    /// Events on the stream from the new start on, to be delivered (again).
+    pub pending: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewindError {
+    #[error(
+        "notifiers are still reading consumer {consumer} ({waiting} pull requests waiting): stop \
+         them first and wait for their requests to expire (30 s), or pass --force"
+    )]
+    StillReading { consumer: String, waiting: usize },
+    #[error("JetStream: {0}")]
+    JetStream(#[from] async_nats::Error),
+}
+
+/// Moves the notifiers' durable consumer to `from`: deleted and created again, delivering every
+/// event published since then, with the settings the notifiers create it with. Events the
+/// database records as handled are skipped when they come again; the rest are written once.
+/// The notifiers must be stopped (unless `force`): one still reading would create the consumer
+/// afresh at its own start time if it came first.
+pub async fn rewind(
+    nats: async_nats::Client,
+    settings: &NotifierSettings,
+    from: chrono::DateTime<chrono::Utc>,
+    force: bool,
+) -> Result<Rewound, RewindError> {
+    let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
+        from.timestamp_nanos_opt().map_or(0, i128::from),
+    )
+    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let jetstream = async_nats::jetstream::new(nats);
+    let stream = jetstream
+        .get_stream(&settings.stream)
+        .await
+        .map_err(async_nats::Error::from)?;
+    let replaced = match stream.consumer_info(&settings.consumer).await {
+        Ok(info) if info.num_waiting > 0 && !force => {
+            return Err(RewindError::StillReading {
+                consumer: settings.consumer.clone(),
+                waiting: info.num_waiting,
+            });
+        }
+        Ok(_) => {
+            stream
+                .delete_consumer(&settings.consumer)
+                .await
+                .map_err(async_nats::Error::from)?;
+            true
+        }
+        Err(e) if e.kind() == async_nats::jetstream::context::ConsumerInfoErrorKind::NotFound => {
+            false
+        }
+        Err(e) => return Err(async_nats::Error::from(e).into()),
+    };
+    let mut consumer = stream
+        .create_consumer(consumer_config(settings, start_time))
+        .await
+        .map_err(async_nats::Error::from)?;
+    let pending = consumer
+        .info()
+        .await
+        .map_err(async_nats::Error::from)?
+        .num_pending;
+    Ok(Rewound { replaced, pending })
 }
 
 /// Handles one delivery and acknowledges it (or asks for it again later).
