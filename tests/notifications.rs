@@ -385,6 +385,53 @@ async fn burst(app: &TestApp, post: i64, applicant: i64, n: usize) {
     }
 }
 
+/// Writes `event` into the app's outbox, as a change's transaction would, and returns its
+/// envelope as the relay publishes it.
+async fn outboxed(app: &TestApp, event: &fishapp_store::outbox::Event) -> Value {
+    let pool = app.pool().await;
+    let mut tx = pool.begin().await.unwrap();
+    let id = fishapp_store::outbox::append(&mut tx, event).await.unwrap();
+    tx.commit().await.unwrap();
+    let (event_id, event_type, aggregate_type, aggregate_id, version, data, at): (
+        uuid::Uuid,
+        String,
+        String,
+        String,
+        i16,
+        Value,
+        DateTime<Utc>,
+    ) = sqlx::query_as(
+        "SELECT event_id, event_type, aggregate_type, aggregate_id, version, payload, created_at
+           FROM outbox.events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    json!({
+        "id": event_id,
+        "deployment": fishapp_store::outbox::deployment_id(&pool).await.unwrap(),
+        "type": event_type,
+        "subject": format!("{}.{event_type}", app.config.relay.relay_subject_prefix),
+        "aggregate": { "type": aggregate_type, "id": aggregate_id },
+        "occurredAt": at,
+        "version": version,
+        "data": data
+    })
+}
+
+/// An event whose data is not what its type says (a producer's bug), in the outbox.
+async fn poison(app: &TestApp) -> Value {
+    use fishapp_domain::events::EventType;
+    let event = fishapp_store::outbox::Event {
+        event_type: EventType::ApplicationCreated,
+        aggregate_id: "1".to_owned(),
+        part_id: None,
+        payload: json!({ "nonsense": true }),
+    };
+    outboxed(app, &event).await
+}
+
 async fn notifications_of(app: &TestApp, user: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM notify.notifications WHERE user_id = $1")
         .bind(user.parse::<i64>().unwrap())
@@ -546,36 +593,7 @@ async fn a_poison_event_goes_to_the_dead_letters_and_blocks_nothing() {
     let pool = app.pool().await;
     let post = bare_trip(&app, &owner_id, "Poisoned").await;
     // An event of this deployment whose data is not what its type says, then a good one.
-    let deployment = fishapp_store::outbox::deployment_id(&pool).await.unwrap();
-    let poison_id = uuid::Uuid::now_v7();
-    let poison = json!({
-        "id": poison_id,
-        "deployment": deployment,
-        "type": "board.application.created",
-        "subject": format!("{}.board.application.created", app.config.relay.relay_subject_prefix),
-        "aggregate": { "type": "application", "id": "1" },
-        "occurredAt": Utc::now(),
-        "version": 1,
-        "data": { "nonsense": true }
-    });
-    // The stream exists once the relay leads; publish into it directly.
-    let js = app.jetstream().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while js.get_stream(&app.config.relay.relay_stream).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "no stream");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    js.publish(
-        format!(
-            "{}.board.application.created",
-            app.config.relay.relay_subject_prefix
-        ),
-        serde_json::to_vec(&poison).unwrap().into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    let poison_id: uuid::Uuid = serde_json::from_value(poison(&app).await["id"].clone()).unwrap();
     burst(&app, post, applicant_id.parse().unwrap(), 1).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -1335,37 +1353,28 @@ async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
     let (_, applicant_id) = sign_up(&app).await;
     let pool = app.pool().await;
     let post = bare_trip(&app, &owner_id, "Retried").await;
-    let deployment = fishapp_store::outbox::deployment_id(&pool).await.unwrap();
     let subject = format!(
         "{}.board.application.created",
         app.config.relay.relay_subject_prefix
     );
-    let envelope = |id: uuid::Uuid, data: Value| {
-        json!({
-            "id": id,
-            "deployment": deployment,
-            "type": "board.application.created",
-            "subject": subject,
-            "aggregate": { "type": "application", "id": "77" },
-            "occurredAt": Utc::now(),
-            "version": 1,
-            "data": data
-        })
-    };
-    let good_id = uuid::Uuid::now_v7();
-    let good = envelope(
-        good_id,
-        serde_json::to_value(ApplicationData {
-            id: 77,
-            post_id: post,
-            user_id: applicant_id.parse().unwrap(),
-            status: ApplicationStatus::Applied,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        })
-        .unwrap(),
-    );
-    let poison = envelope(uuid::Uuid::now_v7(), json!({ "nonsense": true }));
+    // Written as an application would write it (no relay runs here: nothing handles it).
+    let good = outboxed(
+        &app,
+        &fishapp_store::outbox::Event::application(
+            fishapp_domain::events::EventType::ApplicationCreated,
+            &ApplicationData {
+                id: 77,
+                post_id: post,
+                user_id: applicant_id.parse().unwrap(),
+                status: ApplicationStatus::Applied,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            },
+        ),
+    )
+    .await;
+    let good_id = good["id"].as_str().unwrap().to_owned();
+    let poison = poison(&app).await;
     let letter = |payload: Value, sequence: i64, error: &'static str| {
         let (pool, subject) = (pool.clone(), subject.clone());
         async move {
@@ -1449,7 +1458,7 @@ async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
     assert_eq!(owner().await, applied);
 
     // The same event once more (a second dead letter of it): handled before, so nothing twice.
-    let again = letter(good, 3, "database: pool timed out").await;
+    let again = letter(good.clone(), 3, "database: pool timed out").await;
     let (code, out, err) = run(&["--retry"], Some(again)).await;
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("handled before; removed"), "{out}");
@@ -1457,6 +1466,15 @@ async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
         !out.contains(&format!("dead letter {poison_letter}")),
         "only the one named: {out}"
     );
+    assert_eq!(owner().await, applied);
+
+    // An event this database no longer has (a restore took its change away): nothing to tell.
+    let mut gone = good.clone();
+    gone["id"] = json!(uuid::Uuid::now_v7());
+    let gone_letter = letter(gone, 4, "database: pool timed out").await;
+    let (code, out, err) = run(&["--retry"], Some(gone_letter)).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("no longer in this database"), "{out}");
     assert_eq!(owner().await, applied);
 
     // An id that is not there, a limit out of range.
@@ -1469,7 +1487,8 @@ async fn an_operator_lists_and_retries_dead_letters_with_the_command() {
 
 /// After a restore that lost notifications (and the record of their events), `fishapp
 /// notifier-rewind` moves the consumer back: every event since then is delivered again and
-/// written once. It refuses while a notifier still reads.
+/// written once — but one whose change the restore took away tells nobody. It refuses while a
+/// notifier still reads.
 #[tokio::test]
 async fn a_rewound_notifier_writes_what_a_restore_lost_once() {
     let app = TestApp::spawn().await;
@@ -1483,8 +1502,16 @@ async fn a_rewound_notifier_writes_what_a_restore_lost_once() {
     settled(&app).await;
     assert_eq!(notifications_of(&app, &owner_id).await, 3);
 
-    // The database as a backup from before the burst left it.
+    // The database as a backup taken during the burst left it: the last event's change is
+    // gone with its outbox row, and so are the notifications and their record.
     let pool = app.pool().await;
+    sqlx::query(
+        "DELETE FROM outbox.events
+          WHERE id = (SELECT max(id) FROM outbox.events WHERE event_type LIKE 'board.%')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     sqlx::query("DELETE FROM notify.notifications")
         .execute(&pool)
         .await
@@ -1507,5 +1534,9 @@ async fn a_rewound_notifier_writes_what_a_restore_lost_once() {
 
     app.start_notifier().await;
     settled(&app).await;
-    assert_eq!(notifications_of(&app, &owner_id).await, 3, "each once");
+    assert_eq!(
+        notifications_of(&app, &owner_id).await,
+        2,
+        "each once, and none of what the restore took away"
+    );
 }

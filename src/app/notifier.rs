@@ -21,6 +21,7 @@ pub fn notifier_settings(config: &Config) -> fishapp_app::notify::NotifierSettin
         ack_wait: Duration::from_secs(notify.notify_ack_wait_secs),
         retention: Duration::from_secs(notify.notify_retention_days.saturating_mul(86_400)),
         max_per_user: i64::from(notify.notify_max_per_user),
+        outbox_retention: Duration::from_secs(config.relay.relay_retention_secs),
         // An event cannot come again once it left the stream.
         handled_retention: Duration::from_secs(config.relay.relay_stream_max_age_secs)
             + Duration::from_secs(86_400),
@@ -85,6 +86,7 @@ pub async fn dead_letters(
     use fishapp_app::notify::dead_letters::{self, Retried};
     let db = database(config)?;
     let letters = dead_letters::list(&db, only, limit).await?;
+    let outbox_retention = notifier_settings(config).outbox_retention;
     if let (Some(id), true) = (only, letters.is_empty()) {
         anyhow::bail!("no dead letter {id}");
     }
@@ -108,7 +110,7 @@ pub async fn dead_letters(
         if !retry {
             continue;
         }
-        match dead_letters::retry(&db, letter).await? {
+        match dead_letters::retry(&db, outbox_retention, letter).await? {
             Retried::Handled(n) => {
                 let noun = if n == 1 {
                     "notification"
@@ -118,6 +120,9 @@ pub async fn dead_letters(
                 println!("  handled: {n} {noun} written; removed");
             }
             Retried::AlreadyHandled => println!("  handled before; removed"),
+            Retried::RestoredAway => {
+                println!("  no longer in this database (a restore took it away); removed");
+            }
             Retried::Failed(error) => {
                 failing += 1;
                 println!("  failed again: {error}; kept");

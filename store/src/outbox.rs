@@ -80,6 +80,31 @@ pub async fn deployment_id(db: impl sqlx::PgExecutor<'_>) -> Result<Uuid, sqlx::
         .await
 }
 
+/// Whether the event `event_id`, written at `occurred_at`, is one this database no longer has
+/// although the outbox would still keep it (written less than `retention` ago, less an hour for
+/// clocks): a restore from a backup or a failover took its change away. An older event cannot be
+/// told apart (its row may have been pruned): `false`.
+pub async fn restored_away(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    retention: Duration,
+) -> Result<bool, sqlx::Error> {
+    let window = retention.as_secs_f64() - 3_600.0;
+    if window <= 0.0 {
+        return Ok(false);
+    }
+    sqlx::query_scalar(
+        "SELECT $2 > now() - make_interval(secs => $3)
+                AND NOT EXISTS (SELECT 1 FROM outbox.events WHERE event_id = $1)",
+    )
+    .bind(event_id)
+    .bind(occurred_at)
+    .bind(window)
+    .fetch_one(conn)
+    .await
+}
+
 /// Takes back an aggregate's events that the relay has not published yet (a compensation of
 /// something nobody saw) — all of them, or with `part` only those about that part of it (one
 /// member of a room). Returns whether some were already published: then the world must be told

@@ -44,6 +44,9 @@ pub struct NotifierSettings {
     pub retention: Duration,
     /// Notifications kept per user, read or not; a prune deletes the oldest past it.
     pub max_per_user: i64,
+    /// How long the outbox keeps published events (`RELAY_RETENTION_SECS`): within it, an
+    /// event this database has no row of is one a restore took away, and is not handled.
+    pub outbox_retention: Duration,
     /// The record of handled events is kept this long (at least the stream's age limit: an
     /// event cannot be redelivered after it left the stream).
     pub handled_retention: Duration,
@@ -55,7 +58,8 @@ pub struct NotifierSettings {
 /// The consumer's metrics.
 #[derive(Clone)]
 pub struct NotifierMetrics {
-    /// `notify_events_total{outcome}`: written, duplicate, other_deployment, retried, dead.
+    /// `notify_events_total{outcome}`: written, duplicate, restored_away, other_deployment,
+    /// retried, dead.
     events: IntCounterVec,
     /// `notify_notifications_total`: notifications written (or collapsed into).
     notifications: prometheus::IntCounter,
@@ -151,12 +155,15 @@ async fn consume(
     settings: &NotifierSettings,
     metrics: &NotifierMetrics,
 ) {
-    let deployment = crate::feed::deployment_of(db, "notifier").await;
+    let ours = rules::Ours {
+        deployment: crate::feed::deployment_of(db, "notifier").await,
+        outbox_retention: settings.outbox_retention,
+    };
     let jetstream = async_nats::jetstream::new(nats);
     let started = time::OffsetDateTime::now_utc() - START_MARGIN;
     let mut backoff = Duration::from_millis(100);
     loop {
-        match read(&jetstream, db, settings, metrics, deployment, started).await {
+        match read(&jetstream, db, settings, metrics, ours, started).await {
             Ok(()) => tracing::warn!("notifier: the stream's messages ended; reading again"),
             Err(e) => tracing::warn!(error = %e, "notifier: cannot read the stream; retrying"),
         }
@@ -171,7 +178,7 @@ async fn read(
     db: &Database,
     settings: &NotifierSettings,
     metrics: &NotifierMetrics,
-    deployment: uuid::Uuid,
+    ours: rules::Ours,
     started: time::OffsetDateTime,
 ) -> Result<(), async_nats::Error> {
     let stream = jetstream.get_stream(&settings.stream).await?;
@@ -189,7 +196,7 @@ async fn read(
     messages
         .map_err(async_nats::Error::from)
         .try_for_each_concurrent(settings.concurrency, |message| async move {
-            take(db, settings, metrics, deployment, &message).await
+            take(db, settings, metrics, ours, &message).await
         })
         .await
 }
@@ -288,7 +295,7 @@ async fn take(
     db: &Database,
     settings: &NotifierSettings,
     metrics: &NotifierMetrics,
-    deployment: uuid::Uuid,
+    ours: rules::Ours,
     message: &async_nats::jetstream::Message,
 ) -> Result<(), async_nats::Error> {
     use async_nats::jetstream::AckKind;
@@ -301,7 +308,7 @@ async fn take(
         }
         Err(_) => (1, 0),
     };
-    let (event_id, outcome) = rules::handle_payload(db.pool(), deployment, &message.payload).await;
+    let (event_id, outcome) = rules::handle_payload(db.pool(), ours, &message.payload).await;
     match outcome {
         Ok(Taken::OtherDeployment) => {
             metrics
@@ -317,6 +324,10 @@ async fn take(
         }
         Ok(Taken::Handled(Handled::Duplicate)) => {
             metrics.events.with_label_values(&["duplicate"]).inc();
+            message.ack().await
+        }
+        Ok(Taken::Handled(Handled::RestoredAway)) => {
+            metrics.events.with_label_values(&["restored_away"]).inc();
             message.ack().await
         }
         Err(error) if attempt >= settings.max_attempts => {

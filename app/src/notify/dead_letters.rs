@@ -16,6 +16,9 @@ pub enum Retried {
     Handled(u64),
     /// Handled before (e.g. republished and handled by the consumer). The dead letter is gone.
     AlreadyHandled,
+    /// This database no longer has the event (a restore took its change away): nothing to
+    /// tell. The dead letter is gone.
+    RestoredAway,
     /// It failed again (the error); it stays.
     Failed(String),
 }
@@ -29,14 +32,22 @@ pub async fn list(
     Ok(store::dead_letters(db.pool(), only, limit).await?)
 }
 
-/// Handles `letter` again and records what came of it.
-pub async fn retry(db: &Database, letter: &DeadLetterRow) -> Result<Retried, AppError> {
-    let deployment = fishapp_store::outbox::deployment_id(db.pool()).await?;
-    let (_, outcome) =
-        rules::handle_payload(db.pool(), deployment, letter.payload.as_bytes()).await;
+/// Handles `letter` again and records what came of it. `outbox_retention`: as the consumer's
+/// (`NotifierSettings::outbox_retention`).
+pub async fn retry(
+    db: &Database,
+    outbox_retention: std::time::Duration,
+    letter: &DeadLetterRow,
+) -> Result<Retried, AppError> {
+    let ours = rules::Ours {
+        deployment: fishapp_store::outbox::deployment_id(db.pool()).await?,
+        outbox_retention,
+    };
+    let (_, outcome) = rules::handle_payload(db.pool(), ours, letter.payload.as_bytes()).await;
     let retried = match outcome {
         Ok(Taken::Handled(Handled::Written(n))) => Retried::Handled(n),
         Ok(Taken::Handled(Handled::Duplicate)) => Retried::AlreadyHandled,
+        Ok(Taken::Handled(Handled::RestoredAway)) => Retried::RestoredAway,
         Ok(Taken::OtherDeployment) => {
             Retried::Failed("an event of another deployment: not handled here".to_owned())
         }
@@ -46,7 +57,7 @@ pub async fn retry(db: &Database, letter: &DeadLetterRow) -> Result<Retried, App
         Retried::Failed(error) => {
             store::dead_letter_failed_again(db.pool(), letter.id, error).await?;
         }
-        Retried::Handled(_) | Retried::AlreadyHandled => {
+        Retried::Handled(_) | Retried::AlreadyHandled | Retried::RestoredAway => {
             store::forget_dead_letter(db.pool(), letter.id).await?;
         }
     }

@@ -25,6 +25,19 @@ pub enum Handled {
     Written(u64),
     /// It had been handled before (a redelivery): nothing written.
     Duplicate,
+    /// This database no longer has it (a restore took its change away; see
+    /// `fishapp_store::outbox::restored_away`): recorded as handled, nothing written.
+    RestoredAway,
+}
+
+/// Which events are this database's to handle.
+#[derive(Debug, Clone, Copy)]
+pub struct Ours {
+    /// This database's deployment: another's events on a shared stream are not handled.
+    pub deployment: uuid::Uuid,
+    /// How long the outbox keeps published events (`RELAY_RETENTION_SECS`): within it, an
+    /// event whose row is gone is one a restore took away.
+    pub outbox_retention: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,20 +63,20 @@ pub enum Taken {
     OtherDeployment,
 }
 
-/// Reads `payload` as an event envelope and handles it if it is `deployment`'s. The event's id
-/// comes back beside the outcome when the envelope could be read.
+/// Reads `payload` as an event envelope and handles it if it is `ours`. The event's id comes
+/// back beside the outcome when the envelope could be read.
 pub async fn handle_payload(
     db: &PgPool,
-    deployment: uuid::Uuid,
+    ours: Ours,
     payload: &[u8],
 ) -> (Option<uuid::Uuid>, Result<Taken, HandleError>) {
     match serde_json::from_slice::<Envelope>(payload) {
-        Ok(envelope) if envelope.deployment != deployment => {
+        Ok(envelope) if envelope.deployment != ours.deployment => {
             (Some(envelope.id), Ok(Taken::OtherDeployment))
         }
         Ok(envelope) => (
             Some(envelope.id),
-            handle(db, &envelope).await.map(Taken::Handled),
+            handle(db, ours, &envelope).await.map(Taken::Handled),
         ),
         Err(e) => (
             None,
@@ -75,10 +88,17 @@ pub async fn handle_payload(
 }
 
 /// Handles one event of this deployment.
-pub async fn handle(db: &PgPool, envelope: &Envelope) -> Result<Handled, HandleError> {
+pub async fn handle(db: &PgPool, ours: Ours, envelope: &Envelope) -> Result<Handled, HandleError> {
     let mut tx = db.begin().await?;
     if !store::first_handling(&mut tx, envelope.id).await? {
         return Ok(Handled::Duplicate);
+    }
+    // An event delivered again after the database went back to a backup (the consumer rewound,
+    // or it lagged behind the restore point) may tell of a change that is no longer there.
+    let (id, at) = (envelope.id, envelope.occurred_at);
+    if fishapp_store::outbox::restored_away(&mut tx, id, at, ours.outbox_retention).await? {
+        tx.commit().await?;
+        return Ok(Handled::RestoredAway);
     }
     // Types this build does not know (a newer producer) are recorded as handled and skipped.
     let written = match EventType::from_name(&envelope.event_type) {
