@@ -66,7 +66,8 @@ enum Command {
     },
     /// Move the notifiers' durable consumer to a point in time: every event published since then
     /// is delivered again (after restoring the database from a backup). Stop the notifiers
-    /// first; events the database records as handled are skipped.
+    /// first; events the database records as handled are skipped, and so are events whose
+    /// change the restore took away (their outbox row is gone), which tell nobody.
     NotifierRewind {
         /// Where to start: an RFC 3339 time, e.g. 2026-12-05T09:00:00Z (the backup's time, less
         /// a margin).
