@@ -335,6 +335,10 @@ const RULES: &[(&str, [&str; 4])] = &[
         "Subscription.notificationAdded",
         ["UNAUTHENTICATED", "ok", "ok", "ok"],
     ),
+    (
+        "Subscription.unreadNotificationCount",
+        ["UNAUTHENTICATED", "ok", "ok", "ok"],
+    ),
     // Last: the owner's success removes the trip the rows above use.
     (
         "Mutation.deletePost",
@@ -569,6 +573,11 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
         "Subscription.notificationAdded" => {
             world
                 .subscribe(role, "subscription { notificationAdded { id } }", json!({}))
+                .await
+        }
+        "Subscription.unreadNotificationCount" => {
+            world
+                .subscribe(role, "subscription { unreadNotificationCount }", json!({}))
                 .await
         }
         other => panic!("no way to ask {other}: add it to `ask`"),

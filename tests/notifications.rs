@@ -873,20 +873,73 @@ async fn next_live(live: &mut common::LiveSubscription) -> (String, Option<Strin
     )
 }
 
+/// The stage of the live tests: the whole stack with a relay and a notifier, an organiser (with
+/// both tokens), an applicant to be, a stranger, and the organiser's trip.
+struct Live {
+    app: TestApp,
+    owner: common::Session,
+    applicant: (String, String),
+    stranger: String,
+    post: String,
+}
+
+impl Live {
+    async fn start(title: &str) -> Self {
+        let app = TestApp::spawn_with_worker(|_| {}).await;
+        app.start_relay().await;
+        app.start_notifier().await;
+        let owner = common::sign_up_session(&app).await;
+        let applicant = sign_up(&app).await;
+        let (stranger, _) = sign_up(&app).await;
+        let post = trip(
+            &app,
+            &owner.id_token,
+            fields(title, Utc::now() + chrono::Duration::days(2), 3),
+        )
+        .await;
+        Self {
+            app,
+            owner,
+            applicant,
+            stranger,
+            post,
+        }
+    }
+}
+
+/// Logs `owner` out and sees `live` (a subscription of theirs) end with UNAUTHENTICATED.
+async fn logging_out_ends(
+    app: &TestApp,
+    owner: &common::Session,
+    live: &mut common::LiveSubscription,
+) {
+    let out = app
+        .graphql_as(
+            Some(&owner.id_token),
+            "mutation($r: String) { logout(refreshToken: $r) { success } }",
+            json!({ "r": owner.refresh_token }),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"]["success"], true, "{out}");
+    let ended = live
+        .next(Duration::from_secs(15))
+        .await
+        .expect("the stream ends");
+    assert_eq!(
+        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{ended}"
+    );
+}
+
 #[tokio::test]
 async fn notifications_arrive_live_for_their_user_alone_until_the_sign_in_ends() {
-    let app = TestApp::spawn_with_worker(|_| {}).await;
-    app.start_relay().await;
-    app.start_notifier().await;
-    let owner = common::sign_up_session(&app).await;
-    let (a, a_id) = sign_up(&app).await;
-    let (stranger, _) = sign_up(&app).await;
-    let post = trip(
-        &app,
-        &owner.id_token,
-        fields("Live", Utc::now() + chrono::Duration::days(2), 3),
-    )
-    .await;
+    let Live {
+        app,
+        owner,
+        applicant: (a, a_id),
+        stranger,
+        post,
+    } = Live::start("Live").await;
     let added = "subscription { notificationAdded { id kind count actor { id } } }";
     let mut mine =
         common::LiveSubscription::open(&app, Some(&owner.id_token), added, json!({})).await;
@@ -928,22 +981,112 @@ async fn notifications_arrive_live_for_their_user_alone_until_the_sign_in_ends()
         "a stranger heard of it"
     );
     // Logging out ends the owner's subscription (within the revocation check).
-    let out = app
-        .graphql_as(
-            Some(&owner.id_token),
-            "mutation($r: String) { logout(refreshToken: $r) { success } }",
-            json!({ "r": owner.refresh_token }),
-        )
-        .await;
-    assert_eq!(out["data"]["logout"]["success"], true, "{out}");
-    let ended = mine
-        .next(Duration::from_secs(15))
+    logging_out_ends(&app, &owner, &mut mine).await;
+}
+
+/// The next count an `unreadNotificationCount` subscription sends.
+async fn next_count(live: &mut common::LiveSubscription) -> i64 {
+    let message = live
+        .next(Duration::from_secs(20))
         .await
-        .expect("the stream ends");
+        .expect("a count arrives live");
+    message["payload"]["data"]["unreadNotificationCount"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not a count: {message}"))
+}
+
+#[tokio::test]
+async fn the_unread_count_follows_every_device_live_until_the_sign_in_ends() {
+    let Live {
+        app,
+        owner,
+        applicant: (a, _),
+        stranger,
+        post,
+    } = Live::start("Badge").await;
+    let count = "subscription { unreadNotificationCount }";
+    let mut badge =
+        common::LiveSubscription::open(&app, Some(&owner.id_token), count, json!({})).await;
+    let mut theirs = common::LiveSubscription::open(&app, Some(&stranger), count, json!({})).await;
+    // Each starts with the count as it is.
+    assert_eq!(next_count(&mut badge).await, 0);
+    assert_eq!(next_count(&mut theirs).await, 0);
+
+    // Written: an application, then a room's first message; the second message grows the same
+    // NEW_MESSAGES and changes no count, so nothing is sent for it.
+    apply(&app, &a, &post, false).await;
+    assert_eq!(next_count(&mut badge).await, 1);
+    let room = common::room_of(&app, &owner.id_token, &post).await;
+    say(&app, &a, &room, "one").await;
+    assert_eq!(next_count(&mut badge).await, 2);
+    say(&app, &a, &room, "two").await;
+    settled(&app).await;
+
+    // Read on another device (over HTTP): the APPLIED one.
+    let applied: Vec<String> = ok(
+        &app,
+        &owner.id_token,
+        "{ notifications { nodes { id kind } } }",
+        json!({}),
+    )
+    .await["data"]["notifications"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "APPLIED")
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(applied.len(), 1);
+    let mark = "mutation($input: MarkNotificationsReadInput!) {
+      markNotificationsRead(input: $input) { count unreadCount } }";
+    ok(
+        &app,
+        &owner.id_token,
+        mark,
+        json!({ "input": { "ids": applied } }),
+    )
+    .await;
     assert_eq!(
-        ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
-        "{ended}"
+        next_count(&mut badge).await,
+        1,
+        "the grown NEW_MESSAGES is one"
     );
+    // Marking what is read already changes nothing and sends nothing.
+    ok(
+        &app,
+        &owner.id_token,
+        mark,
+        json!({ "input": { "ids": applied } }),
+    )
+    .await;
+    // Opening the room live reads its NEW_MESSAGES.
+    let follow = "subscription($input: MessageAddedInput!) { messageAdded(input: $input) { message { id } } }";
+    let _reading = common::LiveSubscription::open(
+        &app,
+        Some(&owner.id_token),
+        follow,
+        json!({ "input": { "roomId": room } }),
+    )
+    .await;
+    assert_eq!(next_count(&mut badge).await, 0);
+    settled(&app).await;
+    assert!(
+        badge.next(Duration::from_millis(500)).await.is_none(),
+        "a count was sent that did not change"
+    );
+    assert!(
+        theirs.next(Duration::from_millis(500)).await.is_none(),
+        "a stranger's count moved"
+    );
+    // Two markings changed something (the ids, the room); the repeated one wrote no event.
+    let reads: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox.events WHERE event_type = $1")
+        .bind("notify.inbox.read")
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(reads, 2);
+
+    logging_out_ends(&app, &owner, &mut badge).await;
 }
 
 /// The rows of `chat.watching` for `user` (a user id), waiting up to 10 s for `count` of them.

@@ -266,7 +266,12 @@ impl<T: Clone> FanoutWatch<T> {
         }
     }
 
-    #[cfg(test)]
+    /// Drops the items already waiting: for a watcher that re-reads its state on any item, a
+    /// burst is one read.
+    pub(crate) fn skip_waiting(&mut self) {
+        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = self.try_recv() {}
+    }
+
     pub(crate) fn try_recv(&mut self) -> Result<T, broadcast::error::TryRecvError> {
         match self.items.as_mut() {
             Some(items) => items.try_recv(),

@@ -22,6 +22,8 @@ pub enum Aggregate {
     Application,
     /// What the notifier wrote for one event it handled (its id is that event's).
     Notification,
+    /// One user's notifications as a whole (its id is the user's): their reads, in order.
+    Inbox,
 }
 
 impl Aggregate {
@@ -31,6 +33,7 @@ impl Aggregate {
             Aggregate::Room => "room",
             Aggregate::Application => "application",
             Aggregate::Notification => "notification",
+            Aggregate::Inbox => "inbox",
         }
     }
 }
@@ -59,10 +62,11 @@ pub enum EventType {
     MemberLeft,
     MessageAdded,
     NotificationsWritten,
+    NotificationsRead,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 21] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
@@ -83,6 +87,7 @@ impl EventType {
         EventType::MemberLeft,
         EventType::MessageAdded,
         EventType::NotificationsWritten,
+        EventType::NotificationsRead,
     ];
 
     /// `<context>.<aggregate>.<event>`: the envelope's `type` and the subject after the prefix.
@@ -108,6 +113,7 @@ impl EventType {
             EventType::MemberLeft => "chat.room.member_left",
             EventType::MessageAdded => "chat.room.message_added",
             EventType::NotificationsWritten => "notify.notification.written",
+            EventType::NotificationsRead => "notify.inbox.read",
         }
     }
 
@@ -146,6 +152,7 @@ impl EventType {
             | EventType::ApplicationDeclined
             | EventType::ApplicationExpired => Aggregate::Application,
             EventType::NotificationsWritten => Aggregate::Notification,
+            EventType::NotificationsRead => Aggregate::Inbox,
         }
     }
 
@@ -214,6 +221,9 @@ impl EventType {
             EventType::NotificationsWritten => {
                 "the notifier wrote (or, for NEW_MESSAGES, grew) users' notifications for one event it handled; `notificationAdded` subscriptions are fed from these"
             }
+            EventType::NotificationsRead => {
+                "a user's unread notifications became read: `markNotificationsRead`, or opening a room with `messageAdded` (its NEW_MESSAGES); `unreadNotificationCount` subscriptions are fed from these and from `notify.notification.written`"
+            }
         }
     }
 
@@ -231,6 +241,7 @@ impl EventType {
             (_, Aggregate::Room) => serde_json::to_value(RoomData::example()),
             (_, Aggregate::Application) => serde_json::to_value(ApplicationData::example()),
             (_, Aggregate::Notification) => serde_json::to_value(NotificationsData::example()),
+            (_, Aggregate::Inbox) => serde_json::to_value(NotificationsReadData::example()),
         };
         value.unwrap_or_default()
     }
@@ -258,6 +269,24 @@ impl NotificationsData {
         Self {
             source_event_id: Uuid::nil(),
             notifications: vec![WrittenNotification { id: 1, user_id: 2 }],
+        }
+    }
+}
+
+/// Notifications of one user that became read (`data` of `notify.inbox.read`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsReadData {
+    pub user_id: i64,
+    /// How many became read.
+    pub count: i64,
+}
+
+impl NotificationsReadData {
+    fn example() -> Self {
+        Self {
+            user_id: 2,
+            count: 3,
         }
     }
 }
@@ -494,6 +523,11 @@ impl Event {
         }
     }
 
+    /// `notify.inbox.read`: some of a user's notifications became read.
+    pub fn notifications_read(data: &NotificationsReadData) -> Self {
+        Self::new(EventType::NotificationsRead, data.user_id, data)
+    }
+
     /// `chat.room.message_added`: the message, in its room's stream of events.
     pub fn message(message: &MessageData) -> Self {
         Self::new(EventType::MessageAdded, message.room_id, message)
@@ -564,7 +598,7 @@ pub fn markdown() -> String {
          | `deployment` | the deployment (its database's `outbox.deployment` id, kept by backups and restores) the event comes from: a consumer ignores other deployments' events |\n\
          | `type` | the event type below, e.g. `board.post.published` |\n\
          | `subject` | the subject it was published on |\n\
-         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\" \\| \"notification\", \"id\": \"<id>\" }` |\n\
+         | `aggregate` | `{ \"type\": \"post\" \\| \"room\" \\| \"application\" \\| \"notification\" \\| \"inbox\", \"id\": \"<id>\" }` |\n\
          | `occurredAt` | when the change's transaction wrote the event (RFC 3339) |\n\
          | `version` | the schema version of `data` for this type |\n\
          | `data` | the aggregate as it is after the change, or for `chat.room.message_added` the message and for `chat.room.member_*` the member (fields below) |\n\n\
@@ -599,7 +633,7 @@ pub fn markdown() -> String {
          | consumer | reads | does |\n|---|---|---|\n\
          | live chat (every API process; an ordered consumer, nothing kept on the server) | `<prefix>.chat.>` | feeds `messageAdded`: `chat.room.message_added` to the room's subscribers, `chat.room.member_left` ends the leaver's subscription, `chat.room.deleted` ends the room's |\n\
          | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members; for what it wrote, `notify.notification.written` |\n\
-         | live notifications (every API process; an ordered consumer) | `<prefix>.notify.>` | feeds `notificationAdded`: `notify.notification.written` wakes the subscriptions of the users it names, which read those notifications from Postgres |\n",
+         | live notifications (every API process; an ordered consumer) | `<prefix>.notify.>` | feeds `notificationAdded` and `unreadNotificationCount`: `notify.notification.written` wakes the subscriptions of the users it names, which read those notifications (and the unread count) from Postgres; `notify.inbox.read` wakes the user's `unreadNotificationCount` subscriptions |\n",
     );
     out
 }

@@ -352,4 +352,22 @@ impl NotifySubscription {
             .boxed();
         Ok(while_signed_in(ctx, &viewer, permit, notifications))
     }
+
+    /// The signed-in user's unread count now, then again each time it changes: a notification
+    /// written or grown, or notifications read on any device (`markNotificationsRead`, opening
+    /// a room with `messageAdded`). A badge that follows this stays right without polling. Ends
+    /// with the sign-in.
+    async fn unread_notification_count(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<i64>>> {
+        let viewer = ctx.viewer().await.gql()?;
+        let permit = open_stream(ctx, &viewer).gql()?;
+        let counts = ctx
+            .data_unchecked::<Notifications>()
+            .follow_unread(viewer.user_id)
+            .map_err(|e| e.extend())
+            .boxed();
+        Ok(while_signed_in(ctx, &viewer, permit, counts))
+    }
 }

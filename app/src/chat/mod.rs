@@ -164,7 +164,7 @@ impl Chat {
         let present = self.presence.enter(viewer.user_id, room_id).await?;
         // And the notification of what they missed in it is read: after `enter`, so a message
         // the notifier handles meanwhile is not counted into a new one.
-        fishapp_store::notify::room_opened(self.db.pool(), viewer.user_id, room_id).await?;
+        crate::notify::room_opened(&self.db, viewer.user_id, room_id).await?;
         let follower = Follower {
             db: self.db.clone(),
             room_id,

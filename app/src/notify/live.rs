@@ -1,9 +1,10 @@
-//! `notificationAdded`'s feed: every API process reads `notify.notification.written` (which the
-//! notifier writes with the notifications, through the outbox) and wakes the subscriptions of
-//! the users concerned, who read their new (or grown) notifications from Postgres.
+//! The feed of `notificationAdded` and `unreadNotificationCount`: every API process reads
+//! `notify.notification.written` (which the notifier writes with the notifications, through the
+//! outbox) and `notify.inbox.read` (written with a marking), and wakes the subscriptions of the
+//! users concerned, who read what changed from Postgres.
 
 use crate::feed::{Fanout, FanoutWatch, FeedSource, follow_events};
-use fishapp_domain::events::{Envelope, EventType, NotificationsData};
+use fishapp_domain::events::{Envelope, EventType, NotificationsData, NotificationsReadData};
 use fishapp_store::Database;
 use prometheus::{IntGauge, Registry};
 use std::collections::HashMap;
@@ -13,14 +14,23 @@ use tokio_util::sync::CancellationToken;
 /// stay readable with `notifications`).
 const USER_BUFFER: usize = 64;
 
-/// The process's fan-out of written notifications by user. Cheap to clone.
+/// The process's fan-out of notification changes by user. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveNotifications {
-    users: Fanout<Vec<i64>>,
+    users: Fanout<Change>,
 }
 
-/// One subscription's view: ids of the user's notifications written or grown.
-pub type NotificationWatch = FanoutWatch<Vec<i64>>;
+/// What happened to a user's notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// These were written or grew.
+    Written(Vec<i64>),
+    /// Some became read.
+    Read,
+}
+
+/// One subscription's view: the changes of the user's notifications.
+pub type NotificationWatch = FanoutWatch<Change>;
 
 impl LiveNotifications {
     /// Starts the consumer of `<prefix>.notify.>` on `stream` until `shutdown`; its gauges go
@@ -59,8 +69,8 @@ impl LiveNotifications {
         };
         tokio::spawn(async move {
             let take = |envelope: &Envelope| {
-                for (user_id, ids) in written(envelope) {
-                    fan_out.users.dispatch(user_id, ids);
+                for (user_id, change) in changes(envelope) {
+                    fan_out.users.dispatch(user_id, change);
                 }
             };
             tokio::select! {
@@ -72,21 +82,36 @@ impl LiveNotifications {
         Ok(live)
     }
 
-    /// The user's written notifications from now on, for the signed-in user themself.
+    /// The changes of the user's notifications from now on, for the signed-in user themself.
     pub fn watch(&self, user_id: i64) -> NotificationWatch {
         self.users.watch(user_id)
     }
 }
 
-/// The notification ids per user an event announces.
-fn written(envelope: &Envelope) -> HashMap<i64, Vec<i64>> {
-    let mut by_user: HashMap<i64, Vec<i64>> = HashMap::new();
-    if EventType::from_name(&envelope.event_type) == Some(EventType::NotificationsWritten)
-        && let Ok(data) = serde_json::from_value::<NotificationsData>(envelope.data.clone())
-    {
-        for n in data.notifications {
-            by_user.entry(n.user_id).or_default().push(n.id);
+/// The change per user an event announces (none for an event of another type, or one this
+/// build cannot read).
+fn changes(envelope: &Envelope) -> HashMap<i64, Change> {
+    let mut by_user: HashMap<i64, Change> = HashMap::new();
+    match EventType::from_name(&envelope.event_type) {
+        Some(EventType::NotificationsWritten) => {
+            if let Ok(data) = serde_json::from_value::<NotificationsData>(envelope.data.clone()) {
+                for n in data.notifications {
+                    if let Change::Written(ids) = by_user
+                        .entry(n.user_id)
+                        .or_insert_with(|| Change::Written(Vec::new()))
+                    {
+                        ids.push(n.id);
+                    }
+                }
+            }
         }
+        Some(EventType::NotificationsRead) => {
+            if let Ok(data) = serde_json::from_value::<NotificationsReadData>(envelope.data.clone())
+            {
+                by_user.insert(data.user_id, Change::Read);
+            }
+        }
+        _ => {}
     }
     by_user
 }
@@ -116,13 +141,19 @@ mod tests {
                 ]
             }),
         };
-        let by_user = written(&envelope);
-        assert_eq!(by_user[&1], [10, 12]);
-        assert_eq!(by_user[&2], [11]);
+        let by_user = changes(&envelope);
+        assert_eq!(by_user[&1], Change::Written(vec![10, 12]));
+        assert_eq!(by_user[&2], Change::Written(vec![11]));
+        let read = Envelope {
+            event_type: EventType::NotificationsRead.name().to_owned(),
+            data: serde_json::json!({ "userId": 2, "count": 3 }),
+            ..envelope.clone()
+        };
+        assert_eq!(changes(&read), HashMap::from([(2, Change::Read)]));
         let other = Envelope {
             event_type: EventType::MessageAdded.name().to_owned(),
             ..envelope
         };
-        assert!(written(&other).is_empty());
+        assert!(changes(&other).is_empty());
     }
 }

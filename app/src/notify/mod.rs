@@ -9,12 +9,13 @@ pub mod mail;
 pub mod rules;
 
 use crate::AppError;
+use fishapp_domain::events::{Event, NotificationsReadData};
 use fishapp_domain::notify::NotificationKind;
 use fishapp_store::Database;
 use fishapp_store::notify::{self as store, NotificationRow};
 
 pub use consumer::{NotifierMetrics, NotifierSettings};
-pub use live::LiveNotifications;
+pub use live::{Change, LiveNotifications};
 pub use mail::{DigestSettings, MailChannel};
 
 /// Ids one `markNotificationsRead` may name.
@@ -47,7 +48,8 @@ impl Notifications {
                     return Some((Ok(row), (watch, db, ready)));
                 }
                 let ids = match watch.recv().await {
-                    Ok(ids) => ids,
+                    Ok(Change::Written(ids)) => ids,
+                    Ok(Change::Read) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "a notificationAdded subscriber fell behind");
                         continue;
@@ -61,6 +63,49 @@ impl Notifications {
                         ready = rows;
                     }
                     Err(e) => return Some((Err(e.into()), (watch, db, ready))),
+                }
+            }
+        })
+    }
+
+    /// The user's unread count now, then again each time it changes: a notification written
+    /// or grown, or some read (on any device, through any API process). Changes that come in a
+    /// burst are one read; a subscriber that falls behind reads the count afresh, so only the
+    /// steps in between are missed, never the latest.
+    pub fn follow_unread(
+        &self,
+        user_id: i64,
+    ) -> impl futures::Stream<Item = Result<i64, AppError>> + use<> {
+        struct State {
+            watch: live::NotificationWatch,
+            db: Database,
+            last: Option<i64>,
+            started: bool,
+        }
+        let state = State {
+            watch: self.live.watch(user_id),
+            db: self.db.clone(),
+            last: None,
+            started: false,
+        };
+        futures::stream::unfold(state, move |mut state| async move {
+            loop {
+                if state.started {
+                    match state.watch.recv().await {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        // The process is shutting down.
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                    state.watch.skip_waiting();
+                }
+                state.started = true;
+                match store::unread_count(state.db.pool(), user_id).await {
+                    Ok(count) if state.last == Some(count) => {}
+                    Ok(count) => {
+                        state.last = Some(count);
+                        return Some((Ok(count), state));
+                    }
+                    Err(e) => return Some((Err(e.into()), state)),
                 }
             }
         })
@@ -104,7 +149,11 @@ impl Notifications {
         if let Some(ids) = ids {
             Self::check_marked_count("ids", ids.len())?;
         }
-        Ok(store::mark_read(self.db.pool(), user_id, ids).await?)
+        let mut tx = self.db.pool().begin().await?;
+        let marked = store::mark_read(&mut tx, user_id, ids).await?;
+        announce_read(&mut tx, user_id, marked).await?;
+        tx.commit().await?;
+        Ok(marked)
     }
 
     pub async fn muted(&self, user_id: i64) -> Result<Vec<NotificationKind>, AppError> {
@@ -121,4 +170,33 @@ impl Notifications {
         store::set_muted(self.db.pool(), user_id, kind, muted).await?;
         self.muted(user_id).await
     }
+}
+
+/// `user_id` opened `room_id` live (`messageAdded`): the room's unread NEW_MESSAGES, if any, is
+/// read now — they are reading the messages it counts.
+pub(crate) async fn room_opened(db: &Database, user_id: i64, room_id: i64) -> Result<(), AppError> {
+    let mut tx = db.pool().begin().await?;
+    let marked = store::room_opened(&mut tx, user_id, room_id).await?;
+    announce_read(&mut tx, user_id, marked).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Tells the API processes (through the outbox, in the marking's transaction) that `marked` of
+/// the user's notifications became read, so their other devices' unread counts follow. Nothing
+/// when none did: a repeated mark costs no event.
+async fn announce_read(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: i64,
+    marked: u64,
+) -> Result<(), sqlx::Error> {
+    if marked == 0 {
+        return Ok(());
+    }
+    let data = NotificationsReadData {
+        user_id,
+        count: i64::try_from(marked).unwrap_or(i64::MAX),
+    };
+    fishapp_store::outbox::append(tx, &Event::notifications_read(&data)).await?;
+    Ok(())
 }

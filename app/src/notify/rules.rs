@@ -239,7 +239,8 @@ async fn notify(
         | EventType::RoomDeleted
         | EventType::MemberJoined
         | EventType::MemberLeft
-        | EventType::NotificationsWritten => Vec::new(),
+        | EventType::NotificationsWritten
+        | EventType::NotificationsRead => Vec::new(),
     };
     Ok(written)
 }

@@ -373,32 +373,40 @@ pub async fn unread_count(db: &PgPool, user_id: i64) -> Result<i64, sqlx::Error>
 
 /// Marks `user_id`'s notifications read: those of `ids` (others' ids select nothing), or all.
 /// Returns how many changed.
-pub async fn mark_read(db: &PgPool, user_id: i64, ids: Option<&[i64]>) -> Result<u64, sqlx::Error> {
+pub async fn mark_read(
+    conn: &mut PgConnection,
+    user_id: i64,
+    ids: Option<&[i64]>,
+) -> Result<u64, sqlx::Error> {
     let marked = sqlx::query(
         "UPDATE notify.notifications SET read_at = now()
           WHERE user_id = $1 AND read_at IS NULL AND ($2::bigint[] IS NULL OR id = ANY($2))",
     )
     .bind(user_id)
     .bind(ids)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected();
     Ok(marked)
 }
 
 /// `user_id` opened `room_id` live: the room's unread NEW_MESSAGES, if any, is read (they are
-/// reading the messages it counts). Returns whether one was.
-pub async fn room_opened(db: &PgPool, user_id: i64, room_id: i64) -> Result<bool, sqlx::Error> {
+/// reading the messages it counts). Returns how many became read (0 or 1).
+pub async fn room_opened(
+    conn: &mut PgConnection,
+    user_id: i64,
+    room_id: i64,
+) -> Result<u64, sqlx::Error> {
     let marked = sqlx::query(
         "UPDATE notify.notifications SET read_at = now()
           WHERE user_id = $1 AND room_id = $2 AND kind = 'NEW_MESSAGES' AND read_at IS NULL",
     )
     .bind(user_id)
     .bind(room_id)
-    .execute(db)
+    .execute(conn)
     .await?
     .rows_affected();
-    Ok(marked > 0)
+    Ok(marked)
 }
 
 /// The kinds `user_id` muted.
