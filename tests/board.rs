@@ -970,9 +970,10 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
     );
     let types: std::collections::HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     // The trip's life (its timers, the line, approval) is published in tests/trips.rs, the
-    // notifier's events in tests/notifications.rs.
+    // notifier's events and the marking of notifications in tests/notifications.rs.
     let elsewhere = [
         EventType::NotificationsWritten,
+        EventType::NotificationsRead,
         EventType::PostReminderDue,
         EventType::PostCompleted,
         EventType::ApplicationWaitlisted,
