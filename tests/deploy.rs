@@ -1,8 +1,10 @@
 //! The deployment files, checked without a cluster or a container engine: the compose file
 //! parses (`docker-compose config`), the kustomize base and overlay render (`kubectl kustomize`)
 //! and every rendered manifest validates against the Kubernetes schemas (`kubernetes-validate
-//! --strict`, offline), the Dockerfile passes hadolint, and every `FISHAPP_*` variable they set
-//! is a configuration key this build knows. `scripts/stack tools` installs the tools.
+//! --strict`, offline), the Dockerfile passes hadolint, every `FISHAPP_*` variable they set
+//! is a configuration key this build knows, and the alert rules parse, pass their unit tests
+//! (`promtool`) and name only metrics the code registers. `scripts/stack tools` installs the
+//! tools.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 use std::path::{Path, PathBuf};
@@ -178,6 +180,67 @@ fn every_rendered_configmap_is_a_valid_configuration() {
             config.diagnostics.log_format,
             fishapp::config::LogFormat::Json,
             "{path}: the settings were not read"
+        );
+    }
+}
+
+const ALERTS: &str = "deploy/monitoring/alerts.yaml";
+
+#[test]
+fn the_alert_rules_parse_and_pass_their_unit_tests() {
+    run("promtool", &["check", "rules", ALERTS]);
+    run(
+        "promtool",
+        &["test", "rules", "deploy/monitoring/alerts.test.yaml"],
+    );
+}
+
+/// The Rust sources of the workspace's crates (tests and benches aside).
+fn sources(dir: &Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
+
+/// An alert on a metric nobody serves never fires: every `fishapp_*` name in the rules is
+/// registered by the code (the registry adds the `fishapp_` namespace; a histogram's series
+/// end in `_bucket`, `_sum` and `_count`).
+#[test]
+fn every_metric_an_alert_names_is_registered_by_the_code() {
+    let rules = std::fs::read_to_string(root().join(ALERTS)).unwrap();
+    let mut code = String::new();
+    for entry in std::fs::read_dir(root()).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        if src.is_dir() {
+            sources(&src, &mut code);
+        }
+    }
+    sources(&root().join("src"), &mut code);
+    let mut named = std::collections::BTreeSet::new();
+    let mut rest = rules.as_str();
+    while let Some(at) = rest.find("fishapp_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        named.insert(name);
+    }
+    assert!(named.len() >= 10, "only {named:?} found in {ALERTS}");
+    for name in &named {
+        let metric = name.trim_start_matches("fishapp_");
+        let metric = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| metric.strip_suffix(suffix))
+            .unwrap_or(metric);
+        assert!(
+            code.contains(&format!("\"{metric}\"")),
+            "{ALERTS} names {name}, which no crate registers"
         );
     }
 }
