@@ -9,7 +9,10 @@ use fishapp_activities::{ChatActivities, FaultPlan, MediaActivities, PostActivit
 use fishapp_store::Database;
 use fishapp_temporal::Temporal;
 use fishapp_temporal::schedules::{WorkerSchedules, ensure_worker_schedules};
+use std::sync::Arc;
 use std::time::Duration;
+use temporalio_common::telemetry::TelemetryOptions;
+use temporalio_common::telemetry::metrics::CoreMeter;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
@@ -32,12 +35,14 @@ impl Queue {
 }
 
 /// Serves the selected task queues until `shutdown`, then lets in-flight tasks finish (the SDK's
-/// graceful shutdown). Waits for Temporal first if it is not there yet.
+/// graceful shutdown). Waits for Temporal first if it is not there yet. `sdk_metrics`: where the
+/// SDK records its own metrics (see [`sdk_metrics_exporter`]); none, not recorded.
 pub async fn run(
     config: &Config,
     temporal: &Temporal,
     db: Database,
     queues: &[Queue],
+    sdk_metrics: Option<Arc<dyn CoreMeter>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let Some(client) = temporal.connected(&shutdown).await else {
@@ -59,8 +64,14 @@ pub async fn run(
         ensure_worker_schedules(&client, &names, &schedules).await;
     }
 
-    let runtime =
-        Runtime::from_current_tokio(RuntimeOptions::default()).context("Temporal SDK runtime")?;
+    let telemetry = TelemetryOptions::builder()
+        .maybe_metrics(sdk_metrics)
+        .build();
+    let runtime_options = RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    let runtime = Runtime::from_current_tokio(runtime_options).context("Temporal SDK runtime")?;
     let mut workers = Vec::new();
     for queue in queues {
         let options = match queue {
@@ -106,4 +117,25 @@ pub async fn run(
     }
     tracing::info!("Temporal worker stopped");
     Ok(())
+}
+
+/// The Temporal SDK's metrics exporter, serving Prometheus text on a loopback port of its own
+/// (the SDK serves its metrics only so); `fishapp worker`'s `/metrics` reads them from there and
+/// appends them to Fishapp's. Names as the SDK makes them: `temporal_` and the metric, counters
+/// with `_total`, durations in seconds with `_seconds` (e.g.
+/// `temporal_workflow_task_schedule_to_start_latency_seconds`,
+/// `temporal_activity_execution_failed_total`, `temporal_worker_task_slots_available`).
+pub fn sdk_metrics_exporter() -> anyhow::Result<(Arc<dyn CoreMeter>, std::net::SocketAddr)> {
+    use temporalio_common::telemetry::{
+        PrometheusExporterOptions, start_prometheus_metric_exporter,
+    };
+    let options = PrometheusExporterOptions::builder()
+        .socket_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .counters_total_suffix(true)
+        .use_seconds_for_durations(true)
+        .unit_suffix(true)
+        .build();
+    let started =
+        start_prometheus_metric_exporter(options).context("the Temporal SDK's metrics exporter")?;
+    Ok((started.meter, started.bound_addr))
 }

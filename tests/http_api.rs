@@ -207,6 +207,62 @@ async fn metrics_count_requests_by_route_on_their_own_address() {
     );
 }
 
+/// `fishapp worker`'s `/metrics` carries the Temporal SDK's own metrics (read from the SDK's
+/// exporter in the process): after a saga, its workflow tasks and activities are counted by task
+/// queue.
+#[tokio::test]
+async fn the_workers_metrics_carry_the_temporal_sdks() {
+    let app = TestApp::spawn().await;
+    let (mut worker, probes) = common::worker_process_probed(&app);
+    let token = common::sign_up(&app).await.0;
+    let created = app
+        .graphql_as(
+            Some(&token),
+            "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
+            json!({ "input": common::post_input("Metrics") }),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+    let workflows_queue = format!(
+        "{}.workflows",
+        app.config.temporal.temporal_task_queue_prefix
+    );
+    // The SDK records a task as it completes; a scrape may come a moment before.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = match app
+            .http
+            .get(format!("http://{probes}/metrics"))
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.lines().any(|l| {
+            l.starts_with("temporal_workflow_task_schedule_to_start_latency_seconds_bucket")
+                && l.contains(&workflows_queue)
+        }) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no workflow task latency for {workflows_queue} in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for family in [
+        "temporal_worker_task_slots_available",
+        "temporal_workflow_completed_total",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(family)),
+            "no {family} in:\n{text}"
+        );
+    }
+    worker.start_kill().unwrap();
+}
+
 #[tokio::test]
 async fn cors_allows_configured_origins_only() {
     let app =

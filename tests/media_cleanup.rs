@@ -92,6 +92,7 @@ async fn the_cleanup_workflow_deletes_old_staged_images_only() {
         &temporal,
         worker_db,
         &fishapp::worker::Queue::ALL,
+        None,
         shutdown.clone(),
     );
 

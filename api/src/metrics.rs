@@ -2,7 +2,8 @@
 //! listener of their own (never the public port) together with whatever else the process
 //! registered (the relay's, in `fishapp dev`). The
 //! registry is the process's, handed in (no global state), so several apps in one test process
-//! count separately.
+//! count separately. A role may add the text another exporter of its process serves (the
+//! Temporal SDK's, in `fishapp worker`): see [`probe_router_with`].
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -11,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) struct HttpMetrics {
     requests: IntCounterVec,
@@ -75,25 +77,78 @@ pub fn new_registry() -> Registry {
 /// What the scrapers' listener of every role serves (the relay's and the worker's probe address,
 /// the API's metrics address): `/healthz` and `/metrics`.
 pub fn probe_router(registry: Registry) -> axum::Router {
+    probe_router_with(registry, None)
+}
+
+/// [`probe_router`], whose `/metrics` also carries the Prometheus text that another exporter of
+/// this process serves at `http://<also>/metrics` (a loopback address: the Temporal SDK's, which
+/// serves its metrics only so). When that cannot be read, `/metrics` serves the registry's alone
+/// and the log says why.
+pub fn probe_router_with(registry: Registry, also: Option<SocketAddr>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
         .route(
             "/metrics",
             axum::routing::get(move || {
                 let registry = registry.clone();
-                async move { render_registry(&registry) }
+                async move { render_registry(&registry, also).await }
             }),
         )
 }
 
-fn render_registry(registry: &Registry) -> Response {
+async fn render_registry(registry: &Registry, also: Option<SocketAddr>) -> Response {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
-    match encoder.encode(&registry.gather(), &mut body) {
-        Ok(()) => ([(CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not encode metrics");
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    if let Err(e) = encoder.encode(&registry.gather(), &mut body) {
+        tracing::error!(error = %e, "could not encode metrics");
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    if let Some(addr) = also {
+        match scrape(addr).await {
+            Ok(text) => body.extend_from_slice(&text),
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "could not read the process's other metrics")
+            }
         }
     }
+    ([(CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response()
+}
+
+/// The most a scrape of another exporter may read (the SDK's text is some tens of KiB).
+const MAX_SCRAPE_BYTES: u64 = 8 << 20;
+/// How long a scrape of another exporter may take (it is in this process, on loopback).
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The body of `GET http://<addr>/metrics`: HTTP/1.0, so the response ends with the connection
+/// and needs no client library.
+async fn scrape(addr: SocketAddr) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut response = Vec::new();
+        stream
+            .take(MAX_SCRAPE_BYTES)
+            .read_to_end(&mut response)
+            .await?;
+        Ok::<_, Error>(response)
+    };
+    let response = tokio::time::timeout(SCRAPE_TIMEOUT, fetch)
+        .await
+        .map_err(|_| Error::new(ErrorKind::TimedOut, "no answer within 2 s"))??;
+    let end_of_head = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| Error::new(ErrorKind::InvalidData, "not an HTTP response"))?;
+    let status_line = response.split(|&b| b == b'\r').next().unwrap_or_default();
+    if !status_line.starts_with(b"HTTP/1.") || !status_line.windows(5).any(|w| w == b" 200 ") {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("answered {}", String::from_utf8_lossy(status_line)),
+        ));
+    }
+    Ok(response[end_of_head + 4..].to_vec())
 }

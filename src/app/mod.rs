@@ -17,7 +17,7 @@ pub use replay::{ReplaySource, replay};
 use crate::config::{Config, MailTransportKind};
 use anyhow::Context;
 use fishapp_api::Dependencies;
-use fishapp_api::metrics::{new_registry, probe_router};
+use fishapp_api::metrics::{new_registry, probe_router_with};
 use fishapp_app::Redis;
 use fishapp_mail::{MailSettings, Mailer, Transport};
 use fishapp_store::{Database, MigrationReport};
@@ -103,13 +103,13 @@ pub async fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
     Ok(report)
 }
 
-/// Runs `work` (a role without the API: relay, worker) with `/healthz` and `/metrics` served on
-/// `addr` until it ends. The address is bound first, so a taken port fails the start, not the
-/// end.
+/// Runs `work` (a role without the API: relay, worker) with `probes` (`/healthz` and `/metrics`,
+/// see [`fishapp_api::metrics::probe_router`]) served on `addr` until it ends. The address is bound first, so a taken
+/// port fails the start, not the end.
 async fn with_probes(
     role: &'static str,
     addr: SocketAddr,
-    registry: prometheus::Registry,
+    probes: axum::Router,
     shutdown: &CancellationToken,
     work: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
@@ -118,8 +118,8 @@ async fn with_probes(
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "{role} probes: /healthz, /metrics");
     let stop = shutdown.child_token();
-    let probes = axum::serve(listener, probe_router(registry))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let probes =
+        axum::serve(listener, probes).with_graceful_shutdown(stop.clone().cancelled_owned());
     let work = async {
         let result = work.await;
         stop.cancel();
@@ -131,7 +131,8 @@ async fn with_probes(
 }
 
 /// `fishapp worker`: the Temporal worker, serving `queues`, until SIGTERM/SIGINT, with
-/// `/healthz` and `/metrics` on `worker_http_addr`.
+/// `/healthz` and `/metrics` on `worker_http_addr` (the SDK's own metrics: task slots,
+/// schedule-to-start latencies, failures).
 pub async fn worker(
     config: &Config,
     queues: &[crate::worker::Queue],
@@ -139,11 +140,20 @@ pub async fn worker(
 ) -> anyhow::Result<()> {
     let temporal = Temporal::connect_in_background(temporal_settings(config), shutdown.clone());
     let db = database(config)?;
-    let worker = crate::worker::run(config, &temporal, db, queues, shutdown.clone());
+    let (sdk_metrics, sdk_metrics_addr) = crate::worker::sdk_metrics_exporter()?;
+    let worker = crate::worker::run(
+        config,
+        &temporal,
+        db,
+        queues,
+        Some(sdk_metrics),
+        shutdown.clone(),
+    );
+    let probes = probe_router_with(new_registry(), Some(sdk_metrics_addr));
     with_probes(
         "worker",
         config.temporal.worker_http_addr,
-        new_registry(),
+        probes,
         &shutdown,
         worker,
     )
@@ -175,6 +185,7 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
             &temporal,
             db.clone(),
             &crate::worker::Queue::ALL,
+            None,
             shutdown.clone()
         ),
         run_relay(config, nats.clone(), &registry, shutdown.clone()),

@@ -3,7 +3,7 @@
 use super::{database, mailer, with_probes};
 use crate::config::Config;
 use anyhow::Context;
-use fishapp_api::metrics::new_registry;
+use fishapp_api::metrics::{new_registry, probe_router};
 use fishapp_store::Database;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -68,7 +68,7 @@ pub async fn notifier(config: &Config, shutdown: CancellationToken) -> anyhow::R
     with_probes(
         "notifier",
         config.notify.notify_http_addr,
-        registry.clone(),
+        probe_router(registry.clone()),
         &shutdown,
         notifier,
     )

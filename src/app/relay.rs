@@ -3,7 +3,7 @@
 use super::with_probes;
 use crate::config::Config;
 use anyhow::Context;
-use fishapp_api::metrics::new_registry;
+use fishapp_api::metrics::{new_registry, probe_router};
 use fishapp_relaylog::{RelayMetrics, RelaySettings, StreamSettings};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -54,7 +54,7 @@ pub async fn relay(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     with_probes(
         "relay",
         config.relay.relay_http_addr,
-        registry.clone(),
+        probe_router(registry.clone()),
         &shutdown,
         relay,
     )

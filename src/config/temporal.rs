@@ -20,7 +20,7 @@ config_group! {
         temporal_ui_url: Url = Url::parse("http://127.0.0.1:8233").expect("static url"),
             "the Web UI, for links";
         worker_http_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8082)),
-            "where `fishapp worker` serves `/healthz` and `/metrics` (liveness for an orchestrator; no worker metrics are exported yet)";
+            "where `fishapp worker` serves `/healthz` (liveness for an orchestrator) and `/metrics` (the Temporal SDK's own: task slots, schedule-to-start and execution latencies, failures by workflow and activity type)";
     }
 }
 

@@ -293,7 +293,7 @@ impl TestApp {
                 });
                 let db =
                     fishapp_store::Database::connect_lazy(&config.connections.database_url, 3)?;
-                fishapp::worker::run(&config, &temporal, db, &queues, stop).await
+                fishapp::worker::run(&config, &temporal, db, &queues, None, stop).await
             })
         })
     }
@@ -959,6 +959,22 @@ pub async fn seats(pool: &sqlx::PgPool, post_id: i64) -> (i32, i64, i64) {
 /// `FISHAPP_FAULT_INJECTION`): a worker a test can kill outright (`start_kill` sends SIGKILL),
 /// which an in-process worker cannot be.
 pub fn worker_process(app: &TestApp, faults: &str) -> tokio::process::Child {
+    worker_process_probed_on(app, faults, "127.0.0.1:0")
+}
+
+/// [`worker_process`] with its probes (`/healthz`, `/metrics`) on a free port of this machine,
+/// and that address.
+pub fn worker_process_probed(app: &TestApp) -> (tokio::process::Child, std::net::SocketAddr) {
+    // The port is free when asked; another process taking it before the worker does would fail
+    // the worker's start loudly, not the test silently.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let child = worker_process_probed_on(app, "", &addr.to_string());
+    (child, addr)
+}
+
+fn worker_process_probed_on(app: &TestApp, faults: &str, probes: &str) -> tokio::process::Child {
     app.schedules_made
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let config = &app.config;
@@ -978,7 +994,7 @@ pub fn worker_process(app: &TestApp, faults: &str) -> tokio::process::Child {
             &config.temporal.temporal_task_queue_prefix,
         )
         .env("FISHAPP_MEDIA_DIR", &config.media.media_dir)
-        .env("FISHAPP_WORKER_HTTP_ADDR", "127.0.0.1:0")
+        .env("FISHAPP_WORKER_HTTP_ADDR", probes)
         .env("FISHAPP_FAULT_INJECTION", faults)
         .env("FISHAPP_LOG_FILTER", "error")
         .stdin(std::process::Stdio::null())
