@@ -85,26 +85,39 @@ pub fn probe_router(registry: Registry) -> axum::Router {
 /// serves its metrics only so). When that cannot be read, `/metrics` serves the registry's alone
 /// and the log says why.
 pub fn probe_router_with(registry: Registry, also: Option<SocketAddr>) -> axum::Router {
+    // Loopback only: no proxy, whatever the environment says.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(SCRAPE_TIMEOUT)
+        .build()
+        .inspect_err(
+            |e| tracing::error!(error = %e, "no HTTP client for the process's other metrics"),
+        )
+        .ok();
+    let also = also.zip(client);
     axum::Router::new()
         .route("/healthz", axum::routing::get(crate::health::healthz))
         .route(
             "/metrics",
             axum::routing::get(move || {
-                let registry = registry.clone();
+                let (registry, also) = (registry.clone(), also.clone());
                 async move { render_registry(&registry, also).await }
             }),
         )
 }
 
-async fn render_registry(registry: &Registry, also: Option<SocketAddr>) -> Response {
+async fn render_registry(
+    registry: &Registry,
+    also: Option<(SocketAddr, reqwest::Client)>,
+) -> Response {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     if let Err(e) = encoder.encode(&registry.gather(), &mut body) {
         tracing::error!(error = %e, "could not encode metrics");
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    if let Some(addr) = also {
-        match scrape(addr).await {
+    if let Some((addr, client)) = also {
+        match scrape(&client, addr).await {
             Ok(text) => body.extend_from_slice(&text),
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "could not read the process's other metrics")
@@ -115,40 +128,31 @@ async fn render_registry(registry: &Registry, also: Option<SocketAddr>) -> Respo
 }
 
 /// The most a scrape of another exporter may read (the SDK's text is some tens of KiB).
-const MAX_SCRAPE_BYTES: u64 = 8 << 20;
+const MAX_SCRAPE_BYTES: usize = 8 << 20;
 /// How long a scrape of another exporter may take (it is in this process, on loopback).
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The body of `GET http://<addr>/metrics`: HTTP/1.0, so the response ends with the connection
-/// and needs no client library.
-async fn scrape(addr: SocketAddr) -> std::io::Result<Vec<u8>> {
-    use std::io::{Error, ErrorKind};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .await?;
-        let mut response = Vec::new();
-        stream
-            .take(MAX_SCRAPE_BYTES)
-            .read_to_end(&mut response)
-            .await?;
-        Ok::<_, Error>(response)
-    };
-    let response = tokio::time::timeout(SCRAPE_TIMEOUT, fetch)
-        .await
-        .map_err(|_| Error::new(ErrorKind::TimedOut, "no answer within 2 s"))??;
-    let end_of_head = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| Error::new(ErrorKind::InvalidData, "not an HTTP response"))?;
-    let status_line = response.split(|&b| b == b'\r').next().unwrap_or_default();
-    if !status_line.starts_with(b"HTTP/1.") || !status_line.windows(5).any(|w| w == b" 200 ") {
-        return Err(Error::new(
-            ErrorKind::InvalidData,
-            format!("answered {}", String::from_utf8_lossy(status_line)),
-        ));
+#[derive(Debug, thiserror::Error)]
+enum ScrapeError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("the answer is over {MAX_SCRAPE_BYTES} bytes")]
+    TooLarge,
+}
+
+/// The body of `GET http://<addr>/metrics`, read no further than [`MAX_SCRAPE_BYTES`].
+async fn scrape(client: &reqwest::Client, addr: SocketAddr) -> Result<Vec<u8>, ScrapeError> {
+    let mut response = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_SCRAPE_BYTES {
+            return Err(ScrapeError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
     }
-    Ok(response[end_of_head + 4..].to_vec())
+    Ok(body)
 }
