@@ -974,6 +974,7 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
     let elsewhere = [
         EventType::NotificationsWritten,
         EventType::NotificationsRead,
+        EventType::NotificationsPruned,
         EventType::PostReminderDue,
         EventType::PostCompleted,
         EventType::ApplicationWaitlisted,

@@ -359,9 +359,16 @@ async fn a_message_sent_through_one_api_process_reaches_a_subscriber_of_another(
         .unwrap();
     let keys = fishapp::app::token_keys(&config, fishapp::app::MissingKey::Refuse).unwrap();
     let registry = fishapp_api::metrics::new_registry();
-    let second = fishapp::app::start_api(&config, deps, keys, registry.clone(), shutdown.clone())
-        .await
-        .unwrap();
+    let second = fishapp::app::start_api(
+        &config,
+        deps,
+        keys,
+        registry.clone(),
+        None,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
 
     let mut theirs = LiveSubscription::open_at(
         second.addr,

@@ -223,34 +223,7 @@ async fn the_workers_metrics_carry_the_temporal_sdks() {
         )
         .await;
     assert!(created["errors"].is_null(), "{created}");
-    let workflows_queue = format!(
-        "{}.workflows",
-        app.config.temporal.temporal_task_queue_prefix
-    );
-    // The SDK records a task as it completes; a scrape may come a moment before.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = match app
-            .http
-            .get(format!("http://{probes}/metrics"))
-            .send()
-            .await
-        {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text.lines().any(|l| {
-            l.starts_with("temporal_workflow_task_schedule_to_start_latency_seconds_bucket")
-                && l.contains(&workflows_queue)
-        }) {
-            break text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no workflow task latency for {workflows_queue} in:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let text = sdk_metrics_once_a_workflow_ran(&app, probes).await;
     for family in [
         "temporal_worker_task_slots_available",
         "temporal_workflow_completed_total",
@@ -261,6 +234,75 @@ async fn the_workers_metrics_carry_the_temporal_sdks() {
         );
     }
     worker.start_kill().unwrap();
+}
+
+/// The `/metrics` text at `addr` once it has the latency of a workflow task on the app's
+/// workflows queue (the SDK records a task as it completes; a scrape may come a moment before).
+async fn sdk_metrics_once_a_workflow_ran(app: &TestApp, addr: std::net::SocketAddr) -> String {
+    let workflows_queue = format!(
+        "{}.workflows",
+        app.config.temporal.temporal_task_queue_prefix
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = match app.http.get(format!("http://{addr}/metrics")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.lines().any(|l| {
+            l.starts_with("temporal_workflow_task_schedule_to_start_latency_seconds_bucket")
+                && l.contains(&workflows_queue)
+        }) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no workflow task latency for {workflows_queue} in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `fishapp dev`, the Quick start's one process, as a process: it answers GraphQL, is ready,
+/// runs the sagas, and its one `/metrics` carries the API's, the relay's and the worker's SDK
+/// metrics.
+#[tokio::test]
+async fn fishapp_dev_runs_everything_and_scrapes_as_one_process() {
+    let app = TestApp::spawn().await;
+    let dev = common::ServeProcess::start_as(&app, "dev", &[]).await;
+    let (api, metrics) = (dev.addr, dev.metrics_addr);
+    let ready = format!("http://{api}/readyz");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !matches!(app.http.get(&ready).send().await, Ok(r) if r.status() == 200) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fishapp dev is not ready on {api}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Signed up on the test's API (the same database, Redis prefix and signing key), posting
+    // through dev's: its worker runs the saga.
+    let token = common::sign_up(&app).await.0;
+    let request = app.http.post(format!("http://{api}/graphql")).json(&json!({
+        "query": "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id status } } }",
+        "variables": { "input": common::post_input("Dev") },
+    }));
+    let created = common::send(request, Some(&token)).await;
+    assert_eq!(
+        created["data"]["createPost"]["post"]["status"], "OPEN",
+        "{created}"
+    );
+    let text = sdk_metrics_once_a_workflow_ran(&app, metrics).await;
+    for family in [
+        "fishapp_http_requests_total",
+        "fishapp_relay_published_total",
+        "temporal_worker_task_slots_available",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(family)),
+            "no {family} in:\n{text}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1453,11 +1453,20 @@ async fn a_growing_new_messages_moves_to_the_top_and_the_cap_keeps_what_changed_
     assert_eq!(paged, expected);
 
     // A cap of two keeps the room that is still talking and the latest application (by id it
-    // would keep the two applications written last).
+    // would keep the two applications written last). The two it deletes were unread: the
+    // owner's live count drops with them.
+    let mut badge = common::LiveSubscription::open(
+        &app,
+        Some(&owner),
+        "subscription { unreadNotificationCount }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(next_count(&mut badge).await, 4);
     let pool = app.pool().await;
     let far = Utc::now() - chrono::Duration::days(3650);
-    fishapp_store::notify::prune(
-        &pool,
+    let deleted = fishapp_app::notify::prune(
+        &fishapp_store::Database::connect_lazy(&app.config.connections.database_url, 1).unwrap(),
         fishapp_store::notify::Keep {
             read_after: far,
             per_user: 2,
@@ -1467,6 +1476,8 @@ async fn a_growing_new_messages_moves_to_the_top_and_the_cap_keeps_what_changed_
     )
     .await
     .unwrap();
+    assert_eq!(deleted, 2);
+    assert_eq!(next_count(&mut badge).await, 2, "the count follows the cap");
     let kept: Vec<(String, Option<i64>)> = sqlx::query_as(
         "SELECT kind, actor_id FROM notify.notifications WHERE user_id = $1 ORDER BY recency DESC",
     )

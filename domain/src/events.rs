@@ -63,10 +63,11 @@ pub enum EventType {
     MessageAdded,
     NotificationsWritten,
     NotificationsRead,
+    NotificationsPruned,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 22] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
@@ -88,6 +89,7 @@ impl EventType {
         EventType::MessageAdded,
         EventType::NotificationsWritten,
         EventType::NotificationsRead,
+        EventType::NotificationsPruned,
     ];
 
     /// `<context>.<aggregate>.<event>`: the envelope's `type` and the subject after the prefix.
@@ -114,6 +116,7 @@ impl EventType {
             EventType::MessageAdded => "chat.room.message_added",
             EventType::NotificationsWritten => "notify.notification.written",
             EventType::NotificationsRead => "notify.inbox.read",
+            EventType::NotificationsPruned => "notify.inbox.pruned",
         }
     }
 
@@ -152,7 +155,7 @@ impl EventType {
             | EventType::ApplicationDeclined
             | EventType::ApplicationExpired => Aggregate::Application,
             EventType::NotificationsWritten => Aggregate::Notification,
-            EventType::NotificationsRead => Aggregate::Inbox,
+            EventType::NotificationsRead | EventType::NotificationsPruned => Aggregate::Inbox,
         }
     }
 
@@ -222,7 +225,10 @@ impl EventType {
                 "the notifier wrote (or, for NEW_MESSAGES, grew) users' notifications for one event it handled; `notificationAdded` subscriptions are fed from these"
             }
             EventType::NotificationsRead => {
-                "a user's unread notifications became read: `markNotificationsRead`, or opening a room with `messageAdded` (its NEW_MESSAGES); `unreadNotificationCount` subscriptions are fed from these and from `notify.notification.written`"
+                "a user's unread notifications became read: `markNotificationsRead`, or opening a room with `messageAdded` (its NEW_MESSAGES); `unreadNotificationCount` subscriptions are fed from these, from `notify.inbox.pruned` and from `notify.notification.written`"
+            }
+            EventType::NotificationsPruned => {
+                "the notifier's prune deleted unread notifications of a user over the cap (`NOTIFY_MAX_PER_USER`): their unread count dropped without a reading"
             }
         }
     }
@@ -273,12 +279,13 @@ impl NotificationsData {
     }
 }
 
-/// Notifications of one user that became read (`data` of `notify.inbox.read`).
+/// Notifications of one user that left the unread count: became read (`data` of
+/// `notify.inbox.read`) or were pruned unread (`notify.inbox.pruned`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationsReadData {
     pub user_id: i64,
-    /// How many became read.
+    /// How many became read (or were pruned unread).
     pub count: i64,
 }
 
@@ -528,6 +535,11 @@ impl Event {
         Self::new(EventType::NotificationsRead, data.user_id, data)
     }
 
+    /// `notify.inbox.pruned`: the cap deleted some of a user's unread notifications.
+    pub fn notifications_pruned(data: &NotificationsReadData) -> Self {
+        Self::new(EventType::NotificationsPruned, data.user_id, data)
+    }
+
     /// `chat.room.message_added`: the message, in its room's stream of events.
     pub fn message(message: &MessageData) -> Self {
         Self::new(EventType::MessageAdded, message.room_id, message)
@@ -633,7 +645,7 @@ pub fn markdown() -> String {
          | consumer | reads | does |\n|---|---|---|\n\
          | live chat (every API process; an ordered consumer, nothing kept on the server) | `<prefix>.chat.>` | feeds `messageAdded`: `chat.room.message_added` to the room's subscribers, `chat.room.member_left` ends the leaver's subscription, `chat.room.deleted` ends the room's |\n\
          | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members; for what it wrote, `notify.notification.written` |\n\
-         | live notifications (every API process; an ordered consumer) | `<prefix>.notify.>` | feeds `notificationAdded` and `unreadNotificationCount`: `notify.notification.written` wakes the subscriptions of the users it names, which read those notifications (and the unread count) from Postgres; `notify.inbox.read` wakes the user's `unreadNotificationCount` subscriptions |\n",
+         | live notifications (every API process; an ordered consumer) | `<prefix>.notify.>` | feeds `notificationAdded` and `unreadNotificationCount`: `notify.notification.written` wakes the subscriptions of the users it names, which read those notifications (and the unread count) from Postgres; `notify.inbox.read` and `notify.inbox.pruned` wake the user's `unreadNotificationCount` subscriptions |\n",
     );
     out
 }

@@ -7,7 +7,7 @@ use axum::serve::ListenerExt;
 use fishapp_api::client_address::TrustedProxies;
 use fishapp_api::graphql::QueryLimits;
 use fishapp_api::graphql::streams::StreamCaps;
-use fishapp_api::metrics::{new_registry, probe_router};
+use fishapp_api::metrics::{new_registry, probe_router_with};
 use fishapp_api::{Dependencies, HttpSettings, Services};
 use fishapp_app::account::tokens::TokenKeys;
 use fishapp_app::cache::WindowLimiter;
@@ -236,12 +236,15 @@ async fn services(
 }
 
 /// Binds `http_addr` and serves until `shutdown`; then stops accepting, lets in-flight requests
-/// finish for up to `shutdown_grace_secs`, and returns.
+/// finish for up to `shutdown_grace_secs`, and returns. `/metrics` (on `http_metrics_addr`)
+/// serves `metrics` and, when given, what the process's Temporal worker records (see
+/// [`crate::worker::sdk_metrics_exporter`]).
 pub async fn start_api(
     config: &Config,
     deps: Dependencies,
     keys: TokenKeys,
     metrics: prometheus::Registry,
+    sdk_metrics: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningApi> {
     let settings = http_settings(config, metrics.clone())?;
@@ -256,7 +259,7 @@ pub async fn start_api(
         .await
         .with_context(|| format!("cannot listen on {}", config.http.http_metrics_addr))?;
     let metrics_addr = metrics_listener.local_addr()?;
-    let scrapes = axum::serve(metrics_listener, probe_router(metrics))
+    let scrapes = axum::serve(metrics_listener, probe_router_with(metrics, sdk_metrics))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     tokio::spawn(async move {
@@ -304,7 +307,7 @@ pub async fn start_api(
 pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let keys = token_keys(config, MissingKey::Refuse)?;
     let deps = connect_dependencies(config, &shutdown).await?;
-    let api = start_api(config, deps, keys, new_registry(), shutdown).await?;
+    let api = start_api(config, deps, keys, new_registry(), None, shutdown).await?;
     if config.graphql.graphql_ide == Some(true) {
         tracing::info!(addr = %api.addr, metrics = %api.metrics_addr, "API listening; GraphiQL at http://{}/graphql", api.addr);
     } else {

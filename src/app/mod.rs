@@ -172,7 +172,17 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     let db = deps.db.clone();
     let nats = deps.nats.clone();
     let registry = new_registry();
-    let api = start_api(config, deps, keys, registry.clone(), shutdown.clone()).await?;
+    // The worker's SDK metrics join the API's `/metrics`: one scrape for the one process.
+    let (sdk_metrics, sdk_metrics_addr) = crate::worker::sdk_metrics_exporter()?;
+    let api = start_api(
+        config,
+        deps,
+        keys,
+        registry.clone(),
+        Some(sdk_metrics_addr),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(
         graphiql = %format!("http://{}/graphql", api.addr),
         temporal_ui = %config.temporal.temporal_ui_url,
@@ -185,7 +195,7 @@ pub async fn dev(config: &Config, shutdown: CancellationToken) -> anyhow::Result
             &temporal,
             db.clone(),
             &crate::worker::Queue::ALL,
-            None,
+            Some(sdk_metrics),
             shutdown.clone()
         ),
         run_relay(config, nats.clone(), &registry, shutdown.clone()),

@@ -158,7 +158,7 @@ impl TestApp {
         let keys =
             fishapp::app::token_keys(&config, fishapp::app::MissingKey::Refuse).expect("test key");
         let registry = fishapp_api::metrics::new_registry();
-        let api = fishapp::app::start_api(&config, deps, keys, registry, shutdown.clone())
+        let api = fishapp::app::start_api(&config, deps, keys, registry, None, shutdown.clone())
             .await
             .expect("API starts");
         Self {
@@ -1179,8 +1179,9 @@ pub fn id_token_signed(
     .token
 }
 
-/// A `fishapp serve` process on `app`'s database, Redis, NATS stream and task queues, on ports of
-/// its own: for what must be measured from outside (its memory, its descriptors) or killed.
+/// A `fishapp serve` (or `dev`) process on `app`'s database, Redis, NATS stream, consumer and
+/// task queues, on ports of its own: for what must be measured from outside (its memory, its
+/// descriptors) or killed.
 pub struct ServeProcess {
     pub addr: SocketAddr,
     pub metrics_addr: SocketAddr,
@@ -1189,8 +1190,19 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts it with `extra` environment (`FISHAPP_…` keys) and waits until it answers.
+    /// Starts `fishapp serve` with `extra` environment (`FISHAPP_…` keys) and waits until it
+    /// answers.
     pub async fn start(app: &TestApp, extra: &[(&str, &str)]) -> Self {
+        Self::start_as(app, "serve", extra).await
+    }
+
+    /// Starts `fishapp <role>` (`serve` or `dev`) so.
+    pub async fn start_as(app: &TestApp, role: &str, extra: &[(&str, &str)]) -> Self {
+        if role == "dev" {
+            // Its worker makes the deployment's schedules; the app deletes them when it ends.
+            app.schedules_made
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port().await)
             .parse()
             .expect("an address");
@@ -1200,7 +1212,7 @@ impl ServeProcess {
         let config = &app.config;
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fishapp"));
         command
-            .arg("serve")
+            .arg(role)
             .env("FISHAPP_HTTP_ADDR", addr.to_string())
             .env("FISHAPP_HTTP_METRICS_ADDR", metrics_addr.to_string())
             .env("FISHAPP_DATABASE_URL", &config.connections.database_url)
@@ -1223,7 +1235,9 @@ impl ServeProcess {
                 "FISHAPP_TEMPORAL_TASK_QUEUE_PREFIX",
                 &config.temporal.temporal_task_queue_prefix,
             )
+            .env("FISHAPP_NOTIFY_CONSUMER", &config.notify.notify_consumer)
             .env("FISHAPP_MEDIA_DIR", &config.media.media_dir)
+            .env("FISHAPP_MAIL_DIR", config.media.media_dir.join("mail"))
             .env("FISHAPP_JWT_PRIVATE_KEY_PEM", test_signing_key())
             .env("FISHAPP_SIGN_UP_MAX_PER_IP_PER_HOUR", "1000000")
             .env("FISHAPP_LOG_FILTER", "error")
@@ -1232,7 +1246,9 @@ impl ServeProcess {
         for (key, value) in extra {
             command.env(key, value);
         }
-        let child = command.spawn().expect("fishapp serve starts");
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("fishapp {role} starts: {e}"));
         let pid = child.id().expect("a running process");
         let http = reqwest::Client::new();
         let healthz = format!("http://{addr}/healthz");
@@ -1240,7 +1256,7 @@ impl ServeProcess {
         while http.get(&healthz).send().await.is_err() {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "fishapp serve did not answer within 30 s"
+                "fishapp {role} did not answer within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

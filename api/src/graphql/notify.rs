@@ -354,8 +354,8 @@ impl NotifySubscription {
     }
 
     /// The signed-in user's unread count now, then again each time it changes: a notification
-    /// written or grown, or notifications read on any device (`markNotificationsRead`, opening
-    /// a room with `messageAdded`). A badge that follows this stays right without polling. Ends
+    /// written or grown, notifications read on any device (`markNotificationsRead`, opening
+    /// a room with `messageAdded`), or unread ones dropped by the per-user cap. A badge that follows this stays right without polling. Ends
     /// with the sign-in.
     async fn unread_notification_count(
         &self,

@@ -141,7 +141,7 @@ async fn prune_forever(db: &Database, settings: &NotifierSettings) {
             per_user: settings.max_per_user,
             handled_after: ago(settings.handled_retention),
         };
-        match store::prune(db.pool(), keep, PRUNE_BATCH).await {
+        match super::prune(db, keep, PRUNE_BATCH).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "notifier: old notifications deleted"),
             Err(e) => tracing::warn!(error = %e, "notifier: cannot prune; next time"),

@@ -1,6 +1,7 @@
 //! The feed of `notificationAdded` and `unreadNotificationCount`: every API process reads
 //! `notify.notification.written` (which the notifier writes with the notifications, through the
-//! outbox) and `notify.inbox.read` (written with a marking), and wakes the subscriptions of the
+//! outbox), `notify.inbox.read` (written with a marking) and `notify.inbox.pruned` (written
+//! with a prune), and wakes the subscriptions of the
 //! users concerned, who read what changed from Postgres.
 
 use crate::feed::{Fanout, FanoutWatch, FeedSource, follow_events};
@@ -25,8 +26,8 @@ pub struct LiveNotifications {
 pub enum Change {
     /// These were written or grew.
     Written(Vec<i64>),
-    /// Some became read.
-    Read,
+    /// Some unread ones became read or were pruned: the unread count dropped.
+    FewerUnread,
 }
 
 /// One subscription's view: the changes of the user's notifications.
@@ -105,10 +106,10 @@ fn changes(envelope: &Envelope) -> HashMap<i64, Change> {
                 }
             }
         }
-        Some(EventType::NotificationsRead) => {
+        Some(EventType::NotificationsRead | EventType::NotificationsPruned) => {
             if let Ok(data) = serde_json::from_value::<NotificationsReadData>(envelope.data.clone())
             {
-                by_user.insert(data.user_id, Change::Read);
+                by_user.insert(data.user_id, Change::FewerUnread);
             }
         }
         _ => {}
@@ -149,7 +150,12 @@ mod tests {
             data: serde_json::json!({ "userId": 2, "count": 3 }),
             ..envelope.clone()
         };
-        assert_eq!(changes(&read), HashMap::from([(2, Change::Read)]));
+        assert_eq!(changes(&read), HashMap::from([(2, Change::FewerUnread)]));
+        let pruned = Envelope {
+            event_type: EventType::NotificationsPruned.name().to_owned(),
+            ..read.clone()
+        };
+        assert_eq!(changes(&pruned), HashMap::from([(2, Change::FewerUnread)]));
         let other = Envelope {
             event_type: EventType::MessageAdded.name().to_owned(),
             ..envelope

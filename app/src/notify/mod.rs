@@ -49,7 +49,7 @@ impl Notifications {
                 }
                 let ids = match watch.recv().await {
                     Ok(Change::Written(ids)) => ids,
-                    Ok(Change::Read) => continue,
+                    Ok(Change::FewerUnread) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "a notificationAdded subscriber fell behind");
                         continue;
@@ -180,6 +180,20 @@ pub(crate) async fn room_opened(db: &Database, user_id: i64, room_id: i64) -> Re
     announce_read(&mut tx, user_id, marked).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Deletes the notifications `keep` does not keep (at most `batch` rows, or users over their
+/// cap, per kind of deletion) and, in the same transaction, tells the API processes whose
+/// unread count dropped with them. Returns how many notifications went.
+pub async fn prune(db: &Database, keep: store::Keep, batch: i64) -> Result<u64, AppError> {
+    let mut tx = db.pool().begin().await?;
+    let pruned = store::prune(&mut tx, keep, batch).await?;
+    for &(user_id, count) in &pruned.unread_by_user {
+        let data = NotificationsReadData { user_id, count };
+        fishapp_store::outbox::append(&mut tx, &Event::notifications_pruned(&data)).await?;
+    }
+    tx.commit().await?;
+    Ok(pruned.deleted)
 }
 
 /// Tells the API processes (through the outbox, in the marking's transaction) that `marked` of

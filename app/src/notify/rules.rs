@@ -240,7 +240,8 @@ async fn notify(
         | EventType::MemberJoined
         | EventType::MemberLeft
         | EventType::NotificationsWritten
-        | EventType::NotificationsRead => Vec::new(),
+        | EventType::NotificationsRead
+        | EventType::NotificationsPruned => Vec::new(),
     };
     Ok(written)
 }

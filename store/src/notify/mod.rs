@@ -454,20 +454,30 @@ pub struct Keep {
     pub handled_after: DateTime<Utc>,
 }
 
+/// What one prune deleted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// Notifications deleted, read or not.
+    pub deleted: u64,
+    /// Per user, the unread notifications the cap deleted (only users with some): their unread
+    /// count dropped without a reading, which their live counts must hear of.
+    pub unread_by_user: Vec<(i64, i64)>,
+}
+
 /// Deletes what [`Keep`] does not keep, at most `batch` rows (or users over their cap) per
-/// statement. Returns how many notifications went.
-pub async fn prune(db: &PgPool, keep: Keep, batch: i64) -> Result<u64, sqlx::Error> {
+/// statement, in `tx` (the caller announces the dropped unread counts in it).
+pub async fn prune(tx: &mut PgConnection, keep: Keep, batch: i64) -> Result<Pruned, sqlx::Error> {
     let read = sqlx::query(
         "DELETE FROM notify.notifications WHERE id IN (
            SELECT id FROM notify.notifications WHERE read_at < $1 LIMIT $2)",
     )
     .bind(keep.read_after)
     .bind(batch)
-    .execute(db)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     // Per user over the cap: everything up to their (cap + 1)-th newest, by the page's order.
-    let over_cap = sqlx::query(
+    let over_cap: Vec<(i64, i64, i64)> = sqlx::query_as(
         "WITH over AS (
            SELECT user_id FROM notify.notifications
             GROUP BY user_id HAVING count(*) > $1 LIMIT $2),
@@ -475,22 +485,32 @@ pub async fn prune(db: &PgPool, keep: Keep, batch: i64) -> Result<u64, sqlx::Err
            SELECT o.user_id,
                   (SELECT n.recency FROM notify.notifications n WHERE n.user_id = o.user_id
                     ORDER BY n.recency DESC OFFSET $1 LIMIT 1) AS recency
-             FROM over o)
-         DELETE FROM notify.notifications n USING cutoff c
-          WHERE n.user_id = c.user_id AND n.recency <= c.recency",
+             FROM over o),
+         gone AS (
+           DELETE FROM notify.notifications n USING cutoff c
+            WHERE n.user_id = c.user_id AND n.recency <= c.recency
+           RETURNING n.user_id, n.read_at IS NULL AS unread)
+         SELECT user_id, count(*), count(*) FILTER (WHERE unread) FROM gone GROUP BY user_id",
     )
     .bind(keep.per_user)
     .bind(batch)
-    .execute(db)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
     sqlx::query(
         "DELETE FROM notify.handled WHERE event_id IN (
            SELECT event_id FROM notify.handled WHERE handled_at < $1 LIMIT $2)",
     )
     .bind(keep.handled_after)
     .bind(batch)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(read + over_cap)
+    let capped: i64 = over_cap.iter().map(|(_, all, _)| all).sum();
+    Ok(Pruned {
+        deleted: read + u64::try_from(capped).unwrap_or(0),
+        unread_by_user: over_cap
+            .into_iter()
+            .filter(|(_, _, unread)| *unread > 0)
+            .map(|(user, _, unread)| (user, unread))
+            .collect(),
+    })
 }
