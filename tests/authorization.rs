@@ -323,6 +323,12 @@ const RULES: &[(&str, [&str; 4])] = &[
         "Mutation.createMessage",
         ["UNAUTHENTICATED", "NOT_FOUND", "ok", "ok"],
     ),
+    // Only a member who held a seat reviews, and only a trip that is over (this one is not);
+    // the reviews that succeed are in tests/reviews.rs.
+    (
+        "Mutation.reviewTrip",
+        ["UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "CONFLICT"],
+    ),
     (
         "Subscription.createPostResult",
         ["UNAUTHENTICATED", "NOT_FOUND", "ok", "NOT_FOUND"],
@@ -549,6 +555,15 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
                     role,
                     "mutation($input: CreateMessageInput!) { createMessage(input: $input) { message { id } } }",
                     json!({ "input": { "roomId": world.room, "body": "from the matrix" } }),
+                )
+                .await
+        }
+        "Mutation.reviewTrip" => {
+            world
+                .ask(
+                    role,
+                    "mutation($input: ReviewTripInput!) { reviewTrip(input: $input) { review { id } } }",
+                    json!({ "input": { "postId": world.post, "rating": 5 } }),
                 )
                 .await
         }

@@ -969,14 +969,16 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         "each row once, in id order (one relay, one aggregate at a time here)"
     );
     let types: std::collections::HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    // The trip's life (its timers, the line, approval) is published in tests/trips.rs, the
-    // notifier's events and the marking of notifications in tests/notifications.rs.
+    // The trip's life (its timers, the line, approval) is published in tests/trips.rs, reviews
+    // in tests/reviews.rs, the notifier's events and the marking of notifications in
+    // tests/notifications.rs.
     let elsewhere = [
         EventType::NotificationsWritten,
         EventType::NotificationsRead,
         EventType::NotificationsPruned,
         EventType::PostReminderDue,
         EventType::PostCompleted,
+        EventType::PostReviewed,
         EventType::ApplicationWaitlisted,
         EventType::ApplicationPromoted,
         EventType::ApplicationRequested,

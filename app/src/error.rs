@@ -114,6 +114,21 @@ impl From<fishapp_domain::board::ApplyRefusal> for AppError {
     }
 }
 
+impl From<fishapp_domain::review::ReviewRefusal> for AppError {
+    fn from(refusal: fishapp_domain::review::ReviewRefusal) -> Self {
+        use fishapp_domain::review::ReviewRefusal;
+        AppError::Refused {
+            code: match refusal {
+                ReviewRefusal::NotFound => ErrorCode::NotFound,
+                ReviewRefusal::OwnTrip | ReviewRefusal::NotMember => ErrorCode::Forbidden,
+                ReviewRefusal::NotOver => ErrorCode::Conflict,
+            },
+            reason: refusal.code(),
+            message: refusal.message().to_owned(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {

@@ -47,6 +47,7 @@ pub enum EventType {
     PostClosed,
     PostReminderDue,
     PostCompleted,
+    PostReviewed,
     PostDeleted,
     RoomCreated,
     RoomDeleted,
@@ -67,12 +68,13 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 22] = [
+    pub const ALL: [EventType; 23] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
         EventType::PostReminderDue,
         EventType::PostCompleted,
+        EventType::PostReviewed,
         EventType::PostDeleted,
         EventType::RoomCreated,
         EventType::RoomDeleted,
@@ -100,6 +102,7 @@ impl EventType {
             EventType::PostClosed => "board.post.closed",
             EventType::PostReminderDue => "board.post.reminder_due",
             EventType::PostCompleted => "board.post.completed",
+            EventType::PostReviewed => "board.post.reviewed",
             EventType::PostDeleted => "board.post.deleted",
             EventType::RoomCreated => "chat.room.created",
             EventType::RoomDeleted => "chat.room.deleted",
@@ -137,6 +140,7 @@ impl EventType {
             | EventType::PostClosed
             | EventType::PostReminderDue
             | EventType::PostCompleted
+            | EventType::PostReviewed
             | EventType::PostDeleted => Aggregate::Post,
             // Messages and memberships belong to their room: one aggregate, so a room's events
             // are published in the order they were written — a member who left hears of it
@@ -182,6 +186,9 @@ impl EventType {
             }
             EventType::PostCompleted => {
                 "the trip workflow, some hours after the meeting (CLOSED → COMPLETED): invite `memberIds` to say how it went"
+            }
+            EventType::PostReviewed => {
+                "reviewTrip: a member who held a seat on a COMPLETED trip rated it (a second review by the same member replaces the first and is announced again)"
             }
             EventType::PostDeleted => "DeletePost saga (teardown), last step: the post is gone",
             EventType::RoomCreated => {
@@ -243,6 +250,7 @@ impl EventType {
             (EventType::PostReminderDue | EventType::PostCompleted, _) => {
                 serde_json::to_value(TripNoticeData::example())
             }
+            (EventType::PostReviewed, _) => serde_json::to_value(ReviewData::example()),
             (_, Aggregate::Post) => serde_json::to_value(PostData::example()),
             (_, Aggregate::Room) => serde_json::to_value(RoomData::example()),
             (_, Aggregate::Application) => serde_json::to_value(ApplicationData::example()),
@@ -298,7 +306,37 @@ impl NotificationsReadData {
     }
 }
 
-/// A post as it is after the change (`data` of every `board.post.*` event).
+/// A member's review of a trip (`data` of `board.post.reviewed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewData {
+    pub id: i64,
+    pub post_id: i64,
+    /// The reviewer.
+    pub user_id: i64,
+    /// 1–5.
+    pub rating: i16,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ReviewData {
+    fn example() -> Self {
+        Self {
+            id: 1,
+            post_id: 1,
+            user_id: 2,
+            rating: 5,
+            comment: Some("Seven ayu before noon".to_owned()),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+}
+
+/// A post as it is after the change (`data` of every `board.post.*` event but the trip's
+/// moments and reviews).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostData {
@@ -538,6 +576,11 @@ impl Event {
     /// `notify.inbox.pruned`: the cap deleted some of a user's unread notifications.
     pub fn notifications_pruned(data: &NotificationsReadData) -> Self {
         Self::new(EventType::NotificationsPruned, data.user_id, data)
+    }
+
+    /// `board.post.reviewed`: a member's review, in its trip's stream of events.
+    pub fn review(review: &ReviewData) -> Self {
+        Self::new(EventType::PostReviewed, review.post_id, review)
     }
 
     /// `chat.room.message_added`: the message, in its room's stream of events.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod media;
 pub mod notify;
+pub mod review;
 pub mod validation;
 
 pub use error::ErrorCode;

@@ -181,6 +181,7 @@ async fn services(
             creations: hourly("post-creations", config.board.board_max_posts_per_hour),
             applications: hourly("applications", config.board.board_max_applications_per_hour),
             changes: hourly("post-changes", config.board.board_max_post_changes_per_hour),
+            reviews: hourly("reviews", config.board.board_max_reviews_per_hour),
         },
     );
     let live = LiveChat::start(

@@ -17,6 +17,8 @@ config_group! {
             "`createApplyPost` calls one user may make per hour (each may run an Apply saga and notify the organiser; a withdrawal needs an application first); more is `RATE_LIMITED`";
         board_max_post_changes_per_hour: u32 = 60,
             "`updatePost` calls one user may make per hour (each runs a saga and may notify every member); more is `RATE_LIMITED`";
+        board_max_reviews_per_hour: u32 = 30,
+            "`reviewTrip` calls one user may make per hour (each writes a review and its event); more is `RATE_LIMITED`";
         board_close_interval_secs: u64 = 300,
             "how often the `<prefix>.close-posts` schedule closes trips whose meeting time has passed: a safety net for trips posted before trip workflows existed (each trip's workflow closes it at its meeting time)";
         board_post_url: String = "http://localhost:3000/posts/{id}".to_owned(),

@@ -74,8 +74,16 @@ impl User {
         &self.0.name
     }
 
-    /// The user's trips: OPEN and CLOSED ones for everyone, all but those being deleted for the
-    /// user themself; newest first. `first`: at most that many (30 unless asked, up to 100).
+    /// What members said of the trips the user organised, summed up; `null` before any review.
+    async fn organiser_rating(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<crate::graphql::review::Rating>> {
+        crate::graphql::review::rating_of(ctx, self.0.id, true).await
+    }
+
+    /// The user's trips: OPEN, CLOSED and COMPLETED ones for everyone, all but those being
+    /// deleted for the user themself; newest first. `first`: at most that many (30 unless asked, up to 100).
     #[graphql(
         complexity = "crate::graphql::list_cost(crate::graphql::USER_LISTS.items(first), child_complexity)"
     )]

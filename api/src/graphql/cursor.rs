@@ -1,5 +1,6 @@
 //! The `posts` listing's opaque `after` cursor: the sort it belongs to and the last post's
-//! position, as base64 JSON. A cursor is refused under another sort or order.
+//! position, as base64 JSON. A cursor is refused under another sort or order. Lists keyed by one
+//! number (notifications, reviews) use that number as their cursor.
 
 use super::board::{PostOrderBy, PostSortBy};
 use crate::error::AppError;
@@ -8,6 +9,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use fishapp_store::board::Keyset;
 use serde::{Deserialize, Serialize};
+
+/// The cursor of a list keyed by one growing number (`endCursor` is the last item's number):
+/// `after` as that number, BAD_USER_INPUT on `after` for anything else.
+pub(crate) fn number_after(after: Option<&str>) -> Result<Option<i64>, AppError> {
+    after
+        .map(|cursor| {
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| AppError::bad_input("after", "is not a cursor of this list"))
+        })
+        .transpose()
+}
 
 /// What an opaque `after` cursor holds: the sort it belongs to and the last post's position.
 #[derive(Serialize, Deserialize)]

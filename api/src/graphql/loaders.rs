@@ -43,6 +43,10 @@ pub(crate) struct Loaders {
     pub waitlist_positions: DataLoader<WaitlistPositionLoader>,
     /// A user's posts as the reader may see them, newest first (as many as the field asked for).
     pub posts_of_users: DataLoader<UserPostsLoader>,
+    /// A trip's rating, when it has reviews.
+    pub post_ratings: DataLoader<RatingLoader>,
+    /// A user's rating as an organiser, when their trips have reviews.
+    pub organiser_ratings: DataLoader<RatingLoader>,
     /// The nested data of the request's page of posts, when `posts` loaded it in one go.
     pub page: OnceLock<Page>,
 }
@@ -81,6 +85,8 @@ impl Loaders {
             application_of: DataLoader::new(ApplicationOfLoader(db.clone()), tokio::spawn),
             waitlist_positions: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn),
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
+            post_ratings: DataLoader::new(RatingLoader(db.clone(), false), tokio::spawn),
+            organiser_ratings: DataLoader::new(RatingLoader(db.clone(), true), tokio::spawn),
             page: OnceLock::new(),
         }
     }
@@ -238,6 +244,22 @@ fn load_error(e: &LoadError) -> AppError {
 }
 
 pub(crate) struct UserLoader(Database);
+
+/// Ratings by post id, or (`true`) by organiser id.
+pub(crate) struct RatingLoader(Database, bool);
+
+impl Loader<i64> for RatingLoader {
+    type Value = board::RatingSummary;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
+        Ok(if self.1 {
+            board::ratings_of_organisers(self.0.pool(), keys).await?
+        } else {
+            board::ratings_of_posts(self.0.pool(), keys).await?
+        })
+    }
+}
 
 impl Loader<i64> for UserLoader {
     type Value = UserRow;

@@ -16,6 +16,7 @@ mod media;
 mod notify;
 #[cfg(test)]
 mod original_operations;
+mod review;
 mod scalars;
 pub mod streams;
 
@@ -41,6 +42,7 @@ pub struct Mutation(
     applying::ApplyingMutation,
     chat::ChatMutation,
     notify::NotifyMutation,
+    review::ReviewMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -42,7 +42,7 @@ pub(crate) enum NotificationKind {
     TripChanged,
     /// A trip you joined was cancelled.
     TripCancelled,
-    /// A trip you joined is over: say how it went.
+    /// A trip you joined is over: say how it went (a member who held a seat: `reviewTrip`).
     TripCompleted,
     /// New messages in a room of yours (`count` of them; one notification per room until it is
     /// read, or until you open the room with `messageAdded`).
@@ -138,16 +138,7 @@ impl NotifyQuery {
     ) -> ApiResult<NotificationConnection> {
         let viewer = ctx.viewer().await.gql()?;
         let limit = PAGE.limit("first", first).gql()?;
-        let after = after
-            .map(|cursor| {
-                cursor
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .ok_or_else(|| AppError::bad_input("after", "is not a cursor of this list"))
-            })
-            .transpose()
-            .gql()?;
+        let after = super::cursor::number_after(after.as_deref()).gql()?;
         let (rows, has_next_page) = ctx
             .data_unchecked::<Notifications>()
             .page(viewer.user_id, after, limit)

@@ -1,5 +1,5 @@
-//! The board's use cases: creating, changing and tearing down a post, reading one, and
-//! following a saga. Each takes domain values (the resolver parsed them) and owns the whole
+//! The board's use cases: creating, changing and tearing down a post, reading one, following
+//! a saga, and reviewing a trip that is over. Each takes domain values (the resolver parsed them) and owns the whole
 //! story of its request: the checks that need the database, staging uploads, starting or
 //! joining the saga under its business key, waiting for it, and undoing the request's own work
 //! (staged uploads) when the saga cannot start or was already started by an earlier request.
@@ -21,6 +21,7 @@ mod applying;
 mod keys;
 mod posting;
 mod reading;
+mod reviewing;
 
 pub use keys::MutationKey;
 pub use posting::{CreatedPost, NewPost, PostChange};
@@ -71,6 +72,8 @@ pub struct BoardLimits {
     pub applications: WindowLimiter,
     /// updatePost calls (each starts a saga and may notify every member).
     pub changes: WindowLimiter,
+    /// reviewTrip calls (each writes a review and its event).
+    pub reviews: WindowLimiter,
 }
 
 impl Board {

@@ -235,6 +235,7 @@ async fn notify(
             }
         }
         EventType::PostClosed
+        | EventType::PostReviewed
         | EventType::RoomCreated
         | EventType::RoomDeleted
         | EventType::MemberJoined

@@ -5,11 +5,13 @@
 //! - [`posts`]: a post's life — written PENDING, published, changed under a saga's hold, closed,
 //!   hidden and deleted;
 //! - [`reading`]: posts by id, by user and by the listing's filters and keyset;
-//! - [`applications`]: seats taken and given back, and who applied where.
+//! - [`applications`]: seats taken and given back, and who applied where;
+//! - [`reviews`]: what members say of a trip that is over, summed up per trip and organiser.
 
 mod applications;
 mod posts;
 mod reading;
+mod reviews;
 mod rows;
 
 pub use applications::{
@@ -25,5 +27,9 @@ pub use posts::{
 pub use reading::{
     Keyset, Order, PostFilter, PostVisibility, SortBy, fish_types_of, list_posts, post_by_id,
     posts_by_ids, posts_of_users,
+};
+pub use reviews::{
+    RatingSummary, ReviewRow, ratings_of_organisers, ratings_of_posts, reviews_of_post,
+    write_review,
 };
 pub use rows::{PostRow, PostRuleError, WritePostError};

@@ -36,7 +36,8 @@ pub async fn posts_of_users(
     limit: i64,
 ) -> Result<Vec<PostRow>, sqlx::Error> {
     let statuses = match visible {
-        PostVisibility::Public => "status IN ('OPEN', 'CLOSED')",
+        // `PostStatus::is_public`: a trip that is over stays on its organiser's list.
+        PostVisibility::Public => "status IN ('OPEN', 'CLOSED', 'COMPLETED')",
         PostVisibility::Owner => "status <> 'DELETING'",
     };
     sqlx::query_as(&format!(

@@ -7,6 +7,7 @@ use crate::graphql::applying::ApplyPost;
 use crate::graphql::context::Guards;
 use crate::graphql::loaders::{ApplicationsInLoader, ListOf, Loaders, load, load_in_page, loaders};
 use crate::graphql::media::Image;
+use crate::graphql::review::{Rating, TripReviewConnection, rating_of, reviews_of};
 use crate::graphql::scalars::Time;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
@@ -163,6 +164,23 @@ impl Post {
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
         User::load(ctx, self.0.user_id, "the post's author is gone").await
+    }
+    /// What its members said once it was over, newest first; `after`: the `endCursor` of the
+    /// page before. `first`: 20 unless asked, 1 to 50.
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::review::REVIEWS.items(first), child_complexity).saturating_add(1)"
+    )]
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<TripReviewConnection> {
+        reviews_of(ctx, self.0.id, first, after.as_deref()).await
+    }
+    /// Its members' ratings summed up; `null` before any review.
+    async fn rating(&self, ctx: &Context<'_>) -> ApiResult<Option<Rating>> {
+        rating_of(ctx, self.0.id, false).await
     }
     async fn created_at(&self) -> Time {
         Time(self.0.created_at)

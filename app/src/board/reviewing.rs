@@ -1,0 +1,27 @@
+//! Reviewing a trip that is over, and reading its reviews.
+
+use super::Board;
+use crate::account::Viewer;
+use crate::error::AppError;
+use fishapp_domain::review::{Rating, ReviewComment};
+use fishapp_store::board::{self as store, ReviewRow};
+
+impl Board {
+    /// `viewer`'s review of the trip `post_id` (a second one replaces the first): for a member
+    /// who held a seat, once the trip is COMPLETED. Counted per user before anything is read.
+    pub async fn review(
+        &self,
+        viewer: &Viewer,
+        post_id: i64,
+        rating: Rating,
+        comment: Option<&ReviewComment>,
+    ) -> Result<ReviewRow, AppError> {
+        self.limits
+            .reviews
+            .check(&viewer.user_id.to_string())
+            .await?;
+        let written =
+            store::write_review(self.db.pool(), post_id, viewer.user_id, rating, comment).await?;
+        Ok(written?)
+    }
+}
