@@ -58,6 +58,8 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
         c.board.board_max_reviews_per_hour = 4;
     })
     .await;
+    app.start_relay().await;
+    app.start_notifier().await;
     let (owner, owner_id) = sign_up(&app).await;
     let (a, a_id) = sign_up(&app).await;
     let (b, b_id) = sign_up(&app).await;
@@ -210,6 +212,37 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
         user["posts"],
         json!([{ "id": post, "status": "COMPLETED", "rating": { "count": 2 } }])
     );
+
+    // The organiser hears of each review (a's second too), the reviewers of none.
+    let told = "{ notifications { nodes { kind postId actor { id } } } }";
+    let reviewed = |token: String| {
+        let app = &app;
+        async move {
+            let body = app.graphql_as(Some(&token), told, json!({})).await;
+            body["data"]["notifications"]["nodes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .filter(|n| n["kind"] == "TRIP_REVIEWED")
+                .map(|n| (n["actor"]["id"].clone(), n["postId"].clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let expected = [&a_id, &b_id, &a_id].map(|actor| (json!(actor), post.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut got = reviewed(owner.clone()).await;
+        got.reverse();
+        if got == expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the organiser was told {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(reviewed(a.clone()).await.is_empty());
 
     // a's fifth call this hour (the unknown trip's counted too: the limit comes first).
     let limited = review(&app, Some(&a), rated(1, Value::Null)).await;

@@ -27,12 +27,14 @@ pub enum NotificationKind {
     TripCancelled,
     /// A trip you were a member of is over: say how it went.
     TripCompleted,
+    /// A member reviewed a trip you organised.
+    TripReviewed,
     /// New messages in a room of yours (one per room until read).
     NewMessages,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 11] = [
+    pub const ALL: [NotificationKind; 12] = [
         NotificationKind::Applied,
         NotificationKind::Withdrew,
         NotificationKind::RequestAccepted,
@@ -43,6 +45,7 @@ impl NotificationKind {
         NotificationKind::TripChanged,
         NotificationKind::TripCancelled,
         NotificationKind::TripCompleted,
+        NotificationKind::TripReviewed,
         NotificationKind::NewMessages,
     ];
 
@@ -59,6 +62,7 @@ impl NotificationKind {
             NotificationKind::TripChanged => "TRIP_CHANGED",
             NotificationKind::TripCancelled => "TRIP_CANCELLED",
             NotificationKind::TripCompleted => "TRIP_COMPLETED",
+            NotificationKind::TripReviewed => "TRIP_REVIEWED",
             NotificationKind::NewMessages => "NEW_MESSAGES",
         }
     }

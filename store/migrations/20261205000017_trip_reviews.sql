@@ -13,3 +13,11 @@ CREATE TABLE board.reviews (
 );
 -- A trip's reviews, newest first (keyset by id).
 CREATE INDEX reviews_post_idx ON board.reviews (post_id, id DESC);
+
+-- The organiser hears of each review of their trip.
+ALTER TABLE notify.notifications
+    DROP CONSTRAINT notifications_kind_check,
+    ADD CONSTRAINT notifications_kind_check CHECK (kind IN (
+        'APPLIED', 'WITHDREW', 'REQUEST_ACCEPTED', 'REQUEST_DECLINED', 'REQUEST_EXPIRED',
+        'PROMOTED', 'TRIP_REMINDER', 'TRIP_CHANGED', 'TRIP_CANCELLED', 'TRIP_COMPLETED',
+        'TRIP_REVIEWED', 'NEW_MESSAGES'));

@@ -44,6 +44,8 @@ pub(crate) enum NotificationKind {
     TripCancelled,
     /// A trip you joined is over: say how it went (a member who held a seat: `reviewTrip`).
     TripCompleted,
+    /// A member reviewed a trip you organised (`Post.reviews`).
+    TripReviewed,
     /// New messages in a room of yours (`count` of them; one notification per room until it is
     /// read, or until you open the room with `messageAdded`).
     NewMessages,

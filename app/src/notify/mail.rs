@@ -251,6 +251,7 @@ fn line(item: &DigestItem) -> String {
         NotificationKind::TripChanged => format!("{trip} changed its time or place"),
         NotificationKind::TripCancelled => format!("{trip} was cancelled"),
         NotificationKind::TripCompleted => format!("{trip} is over: tell the others how it went"),
+        NotificationKind::TripReviewed => format!("a member reviewed your trip {trip}"),
         NotificationKind::NewMessages if item.count == 1 => format!("a new message in {trip}"),
         NotificationKind::NewMessages => format!("{} new messages in {trip}", item.count),
     }

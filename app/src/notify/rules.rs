@@ -11,7 +11,7 @@
 use fishapp_domain::board::ApplicationStatus;
 use fishapp_domain::events::{
     ApplicationData, Envelope, Event, EventType, MessageData, NotificationsData, PostData,
-    TripNoticeData, WrittenNotification,
+    ReviewData, TripNoticeData, WrittenNotification,
 };
 use fishapp_domain::notify::NotificationKind;
 use fishapp_store::notify::{self as store, Notice, Written};
@@ -143,12 +143,26 @@ async fn notify(
             if a.status == ApplicationStatus::Applied {
                 store::add_member(tx, a.post_id, a.user_id).await?;
             }
-            to_organiser(tx, NotificationKind::Applied, &a, envelope).await?
+            to_organiser(
+                tx,
+                NotificationKind::Applied,
+                a.post_id,
+                a.user_id,
+                envelope,
+            )
+            .await?
         }
         EventType::ApplicationDeleted => {
             let a: ApplicationData = data(envelope)?;
             store::remove_member(tx, a.post_id, a.user_id).await?;
-            to_organiser(tx, NotificationKind::Withdrew, &a, envelope).await?
+            to_organiser(
+                tx,
+                NotificationKind::Withdrew,
+                a.post_id,
+                a.user_id,
+                envelope,
+            )
+            .await?
         }
         EventType::ApplicationPromoted | EventType::ApplicationAccepted => {
             let a: ApplicationData = data(envelope)?;
@@ -216,6 +230,17 @@ async fn notify(
             let n = notice(kind, t.post_id, None, t.title);
             store::write(tx, &n, &t.member_ids).await?
         }
+        EventType::PostReviewed => {
+            let r: ReviewData = data(envelope)?;
+            to_organiser(
+                tx,
+                NotificationKind::TripReviewed,
+                r.post_id,
+                r.user_id,
+                envelope,
+            )
+            .await?
+        }
         EventType::MessageAdded => {
             let m: MessageData = data(envelope)?;
             match store::room_of(tx, m.room_id).await? {
@@ -235,7 +260,6 @@ async fn notify(
             }
         }
         EventType::PostClosed
-        | EventType::PostReviewed
         | EventType::RoomCreated
         | EventType::RoomDeleted
         | EventType::MemberJoined
@@ -247,22 +271,24 @@ async fn notify(
     Ok(written)
 }
 
-/// Tells the trip's organiser what an applicant did (nothing when the trip is gone).
+/// Tells the organiser of `post_id` what a member (`actor_id`: an applicant, a reviewer) did
+/// (nothing when the trip is gone).
 async fn to_organiser(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     kind: NotificationKind,
-    a: &ApplicationData,
+    post_id: i64,
+    actor_id: i64,
     envelope: &Envelope,
 ) -> Result<Written, HandleError> {
-    let Some((organiser, title)) = store::trip_of(tx, a.post_id).await? else {
+    let Some((organiser, title)) = store::trip_of(tx, post_id).await? else {
         return Ok(Vec::new());
     };
     let n = Notice {
         kind,
         event_id: envelope.id,
-        post_id: Some(a.post_id),
+        post_id: Some(post_id),
         room_id: None,
-        actor_id: Some(a.user_id),
+        actor_id: Some(actor_id),
         title,
     };
     Ok(store::write(tx, &n, &[organiser]).await?)
