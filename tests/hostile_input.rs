@@ -551,6 +551,35 @@ fn bad_variables() -> Vec<Case> {
             json!({ "first": first, "after": after }),
         ));
     }
+    let review =
+        "mutation($input: ReviewTripInput!) { reviewTrip(input: $input) { review { id } } }";
+    for (what, post_id, rating, comment) in [
+        ("huge rating", json!("1"), json!(1_u64 << 40), Value::Null),
+        ("string rating", json!("1"), json!("five"), Value::Null),
+        ("float rating", json!("1"), json!(4.5), Value::Null),
+        ("huge comment", json!("1"), json!(5), json!(long)),
+        ("object comment", json!("1"), json!(5), json!({ "a": 1 })),
+        ("huge post id", json!(long), json!(5), Value::Null),
+    ] {
+        cases.push(Case::query(
+            format!("reviewTrip: {what}"),
+            review,
+            json!({ "input": { "postId": post_id, "rating": rating, "comment": comment } }),
+        ));
+    }
+    let reviews = "query($first: Int, $after: String) { post(id: \"1\") { reviews(first: $first, after: $after) { nodes { id } } } }";
+    for (what, first, after) in [
+        ("huge first", json!(1_u64 << 40), Value::Null),
+        ("negative first", json!(-1), Value::Null),
+        ("huge cursor", json!(5), json!(long)),
+        ("negative cursor", json!(5), json!("-7")),
+    ] {
+        cases.push(Case::query(
+            format!("Post.reviews: {what}"),
+            reviews,
+            json!({ "first": first, "after": after }),
+        ));
+    }
     let sign_up =
         "mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }";
     let good = json!({ "email": "hostile@example.com", "password": "fish-on-at-dawn-42",
