@@ -43,6 +43,8 @@ pub(crate) struct Loaders {
     pub waitlist_positions: DataLoader<WaitlistPositionLoader>,
     /// A user's posts as the reader may see them, newest first (as many as the field asked for).
     pub posts_of_users: DataLoader<UserPostsLoader>,
+    /// A trip's newest reviews (as many as the field asked for, and one more).
+    pub reviews: DataLoader<ReviewsLoader>,
     /// A trip's rating, when it has reviews.
     pub post_ratings: DataLoader<RatingLoader>,
     /// A user's rating as an organiser, when their trips have reviews.
@@ -85,6 +87,7 @@ impl Loaders {
             application_of: DataLoader::new(ApplicationOfLoader(db.clone()), tokio::spawn),
             waitlist_positions: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn),
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
+            reviews: DataLoader::new(ReviewsLoader(db.clone()), tokio::spawn),
             post_ratings: DataLoader::new(RatingLoader(db.clone(), false), tokio::spawn),
             organiser_ratings: DataLoader::new(RatingLoader(db.clone(), true), tokio::spawn),
             page: OnceLock::new(),
@@ -382,6 +385,20 @@ impl Loader<ListOf> for UserApplicationsLoader {
         let (ids, limit) = ListOf::batch(keys);
         let rows = board::applications_of_users(self.0.pool(), &ids, limit, self.1).await?;
         Ok(ListOf::answer(keys, rows, |a| a.user_id))
+    }
+}
+
+/// A trip's reviews, newest first: the first page of each post of a list in one statement.
+pub(crate) struct ReviewsLoader(Database);
+
+impl Loader<ListOf> for ReviewsLoader {
+    type Value = Vec<board::ReviewRow>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ListOf]) -> Result<HashMap<ListOf, Self::Value>, LoadError> {
+        let (ids, limit) = ListOf::batch(keys);
+        let rows = board::reviews_of_posts(self.0.pool(), &ids, limit).await?;
+        Ok(ListOf::answer(keys, rows, |r| r.post_id))
     }
 }
 

@@ -8,7 +8,7 @@ use super::account::{User, parse_id};
 use super::board::PageInfo;
 use super::context::Guards;
 use super::cursor::number_after;
-use super::loaders::{load, loaders};
+use super::loaders::{ListOf, load, loaders};
 use super::scalars::Time;
 use crate::error::{ApiResult, AppError, IntoGql};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
@@ -82,12 +82,24 @@ pub(crate) async fn reviews_of(
     after: Option<&str>,
 ) -> ApiResult<TripReviewConnection> {
     let limit = REVIEWS.limit("first", first).gql()?;
-    let before = number_after(after).gql()?;
-    let board = ctx.data_unchecked::<Board>();
-    let mut rows = store::reviews_of_post(board.db().pool(), post_id, before, limit + 1)
-        .await
-        .map_err(AppError::from)
-        .gql()?;
+    // One more than asked tells whether there is a next page. A first page goes through the
+    // loader (every post of a list in one statement); a later one is the post's own.
+    let mut rows = match number_after(after).gql()? {
+        None => {
+            let key = ListOf {
+                id: post_id,
+                limit: limit + 1,
+            };
+            load(&loaders(ctx).reviews, key).await?.unwrap_or_default()
+        }
+        Some(before) => {
+            let board = ctx.data_unchecked::<Board>();
+            store::reviews_of_post(board.db().pool(), post_id, before, limit + 1)
+                .await
+                .map_err(AppError::from)
+                .gql()?
+        }
+    };
     let has_next_page = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok(TripReviewConnection {

@@ -30,6 +30,6 @@ pub use reading::{
 };
 pub use reviews::{
     RatingSummary, ReviewRow, ratings_of_organisers, ratings_of_posts, reviews_of_post,
-    write_review,
+    reviews_of_posts, write_review,
 };
 pub use rows::{PostRow, PostRuleError, WritePostError};

@@ -104,20 +104,40 @@ pub async fn write_review(
     Ok(Ok(review))
 }
 
-/// The trip's reviews, newest first: at most `limit` with ids below `before` (the keyset).
+/// The trip's reviews after its first page, newest first: at most `limit` with ids below
+/// `before` (the keyset; a first page is [`reviews_of_posts`]).
 pub async fn reviews_of_post(
     db: &PgPool,
     post_id: i64,
-    before: Option<i64>,
+    before: i64,
     limit: i64,
 ) -> Result<Vec<ReviewRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM board.reviews
-          WHERE post_id = $1 AND ($2::bigint IS NULL OR id < $2)
+          WHERE post_id = $1 AND id < $2
           ORDER BY id DESC LIMIT $3"
     ))
     .bind(post_id)
     .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The newest `limit` reviews of each of `post_ids` (a page's first pages in one statement),
+/// grouped by post, newest first.
+pub async fn reviews_of_posts(
+    db: &PgPool,
+    post_ids: &[i64],
+    limit: i64,
+) -> Result<Vec<ReviewRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM (
+            SELECT *, row_number() OVER (PARTITION BY post_id ORDER BY id DESC) AS n
+              FROM board.reviews WHERE post_id = ANY($1)
+         ) r WHERE n <= $2 ORDER BY r.post_id, r.id DESC"
+    ))
+    .bind(post_ids)
     .bind(limit)
     .fetch_all(db)
     .await
