@@ -1,4 +1,5 @@
-//! Reviewing a trip that is over, and reading its reviews.
+//! Reviewing a trip that is over (its reviews are read straight from the store, see
+//! `fishapp_store::board::reviews_of_posts`).
 
 use super::Board;
 use crate::account::Viewer;

@@ -37,7 +37,7 @@ impl ReviewRow {
 }
 
 /// Ratings summed up: how many, and their mean.
-#[derive(Debug, Clone, Copy, PartialEq, FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RatingSummary {
     pub count: i64,
     pub average: f64,
@@ -64,9 +64,11 @@ pub async fn write_review(
             .await?;
     // A trip being created or torn down is nobody's to review, and a stranger learns nothing of
     // it: as if there were none.
-    let Some((organiser, status)) = post.filter(|(_, status)| {
-        PostStatus::try_from(status.clone()).is_ok_and(PostStatus::is_public)
-    }) else {
+    let public = post.and_then(|(organiser, status)| {
+        let status = PostStatus::try_from(status).ok()?;
+        status.is_public().then_some((organiser, status))
+    });
+    let Some((organiser, status)) = public else {
         return Ok(Err(ReviewRefusal::NotFound));
     };
     if organiser == user_id {
@@ -84,7 +86,7 @@ pub async fn write_review(
     if !seated {
         return Ok(Err(ReviewRefusal::NotMember));
     }
-    if status != PostStatus::Completed.as_str() {
+    if status != PostStatus::Completed {
         return Ok(Err(ReviewRefusal::NotOver));
     }
     let review: ReviewRow = sqlx::query_as(&format!(
