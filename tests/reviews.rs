@@ -1,7 +1,7 @@
 //! Reviews of a trip that is over, over GraphQL against the real stack (the trip workflow
 //! completes the trip): who may review and when, what bad input gets, one review per member
 //! (a second replaces the first), the trip's and the organiser's rating, the paged list, the
-//! event, and the per-user limit.
+//! event, the per-user limit, and reviews that outlive their trip in the organiser's rating.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 mod common;
@@ -248,4 +248,43 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
     let limited = review(&app, Some(&a), rated(1, Value::Null)).await;
     assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
     assert_eq!(written(&app).await, (2, 3));
+
+    // Deleting the trip does not take its reviews out of the organiser's rating.
+    let deleted = app
+        .graphql_as(
+            Some(&owner),
+            "mutation($id: ID!) { deletePost(input: { id: $id }) { success } }",
+            json!({ "id": post }),
+        )
+        .await;
+    assert_eq!(deleted["data"]["deletePost"]["success"], true, "{deleted}");
+    let pool = app.pool().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM board.posts WHERE id = $1")
+            .bind(post.as_str().unwrap().parse::<i64>().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the trip was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = app
+        .graphql_as(
+            Some(&stranger),
+            "query($id: ID!) { user(id: $id) { organiserRating { average count } } }",
+            json!({ "id": owner_id }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["user"]["organiserRating"],
+        json!({ "average": 3.0, "count": 2 }),
+        "{body}"
+    );
 }

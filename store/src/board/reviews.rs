@@ -1,6 +1,7 @@
 //! Reviews of trips that are over: written by a member who held a seat (one per member and
 //! trip, a second replaces the first, its event in the same transaction), read by trip and
-//! summed up per trip and per organiser.
+//! summed up per trip and per organiser. A review outlives its trip: deleting a trip that is
+//! over does not take its reviews out of the organiser's rating.
 
 use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
@@ -90,7 +91,8 @@ pub async fn write_review(
         return Ok(Err(ReviewRefusal::NotOver));
     }
     let review: ReviewRow = sqlx::query_as(&format!(
-        "INSERT INTO board.reviews (post_id, user_id, rating, comment) VALUES ($1, $2, $3, $4)
+        "INSERT INTO board.reviews (post_id, user_id, rating, comment, organiser_id)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (post_id, user_id) DO UPDATE
             SET rating = EXCLUDED.rating, comment = EXCLUDED.comment, updated_at = now()
          RETURNING {COLUMNS}"
@@ -99,6 +101,7 @@ pub async fn write_review(
     .bind(user_id)
     .bind(rating.get())
     .bind(comment.map(ReviewComment::as_str))
+    .bind(organiser)
     .fetch_one(&mut *tx)
     .await?;
     outbox::append(&mut tx, &Event::review(&review.data())).await?;
@@ -160,16 +163,15 @@ pub async fn ratings_of_posts(
     Ok(summaries(rows))
 }
 
-/// The rating of each of `user_ids` as an organiser (the reviews of the trips they organised),
-/// for those with any.
+/// The rating of each of `user_ids` as an organiser (the reviews of the trips they organised,
+/// deleted ones too), for those with any.
 pub async fn ratings_of_organisers(
     db: &PgPool,
     user_ids: &[i64],
 ) -> Result<HashMap<i64, RatingSummary>, sqlx::Error> {
     let rows: Vec<(i64, i64, f64)> = sqlx::query_as(
-        "SELECT p.user_id, count(*), avg(r.rating)::float8
-           FROM board.reviews r JOIN board.posts p ON p.id = r.post_id
-          WHERE p.user_id = ANY($1) GROUP BY p.user_id",
+        "SELECT organiser_id, count(*), avg(rating)::float8 FROM board.reviews
+          WHERE organiser_id = ANY($1) GROUP BY organiser_id",
     )
     .bind(user_ids)
     .fetch_all(db)
