@@ -169,6 +169,18 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
     assert_eq!(again["rating"], 4);
     assert_eq!(again["comment"], Value::Null);
     assert_eq!(written(&app).await, (2, 3), "two reviews, three events");
+    // Each sees their own review on the trip; the organiser, who wrote none, none.
+    let own = "query($id: ID!) { post(id: $id) { viewerReview { id rating } } }";
+    for (token, expected) in [
+        (Some(&a), json!({ "id": first["id"], "rating": 4 })),
+        (Some(&owner), Value::Null),
+        (None, Value::Null),
+    ] {
+        let body = app
+            .graphql_as(token.map(String::as_str), own, json!({ "id": post }))
+            .await;
+        assert_eq!(body["data"]["post"]["viewerReview"], expected, "{body}");
+    }
 
     // The trip's and its organiser's rating; the list, newest first, one per page.
     let page = shown(Some(1), Value::Null).await;

@@ -45,6 +45,8 @@ pub(crate) struct Loaders {
     pub posts_of_users: DataLoader<UserPostsLoader>,
     /// A trip's newest reviews (as many as the field asked for, and one more).
     pub reviews: DataLoader<ReviewsLoader>,
+    /// One user's review of a post, if any (keys: post id, user id).
+    pub review_of: DataLoader<ReviewOfLoader>,
     /// A trip's rating, when it has reviews.
     pub post_ratings: DataLoader<RatingLoader>,
     /// A user's rating as an organiser, when their trips have reviews.
@@ -88,6 +90,7 @@ impl Loaders {
             waitlist_positions: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn),
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
             reviews: DataLoader::new(ReviewsLoader(db.clone()), tokio::spawn),
+            review_of: DataLoader::new(ReviewOfLoader(db.clone()), tokio::spawn),
             post_ratings: DataLoader::new(RatingLoader(db.clone(), false), tokio::spawn),
             organiser_ratings: DataLoader::new(RatingLoader(db.clone(), true), tokio::spawn),
             page: OnceLock::new(),
@@ -431,18 +434,45 @@ impl Loader<(i64, i64)> for ApplicationOfLoader {
         &self,
         keys: &[(i64, i64)],
     ) -> Result<HashMap<(i64, i64), ApplicationRow>, LoadError> {
-        let mut by_user: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (post_id, user_id) in keys {
-            by_user.entry(*user_id).or_default().push(*post_id);
-        }
         let mut found = HashMap::new();
-        for (user_id, post_ids) in by_user {
+        for (user_id, post_ids) in by_user(keys) {
             for row in board::applications_of_user_to(self.0.pool(), user_id, &post_ids).await? {
                 found.insert((row.post_id, row.user_id), row);
             }
         }
         Ok(found)
     }
+}
+
+/// One user's review of a post: (post id, user id) → the review. A request asks for one viewer,
+/// so a batch is one statement per user in it.
+pub(crate) struct ReviewOfLoader(Database);
+
+impl Loader<(i64, i64)> for ReviewOfLoader {
+    type Value = board::ReviewRow;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(i64, i64)],
+    ) -> Result<HashMap<(i64, i64), board::ReviewRow>, LoadError> {
+        let mut found = HashMap::new();
+        for (user_id, post_ids) in by_user(keys) {
+            for row in board::reviews_by_user_of(self.0.pool(), user_id, &post_ids).await? {
+                found.insert((row.post_id, row.user_id), row);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// (post id, user id) keys as the post ids asked of each user.
+fn by_user(keys: &[(i64, i64)]) -> HashMap<i64, Vec<i64>> {
+    let mut by_user: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (post_id, user_id) in keys {
+        by_user.entry(*user_id).or_default().push(*post_id);
+    }
+    by_user
 }
 
 pub(crate) struct WaitlistPositionLoader(Database);

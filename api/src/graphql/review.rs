@@ -41,7 +41,7 @@ impl From<RatingSummary> for Rating {
 }
 
 /// A member's review of a trip that is over.
-pub(crate) struct TripReview(ReviewRow);
+pub(crate) struct TripReview(pub(crate) ReviewRow);
 
 #[Object]
 impl TripReview {

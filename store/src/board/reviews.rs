@@ -148,6 +148,21 @@ pub async fn reviews_of_posts(
     .await
 }
 
+/// `user_id`'s reviews of those of `post_ids` they reviewed.
+pub async fn reviews_by_user_of(
+    db: &PgPool,
+    user_id: i64,
+    post_ids: &[i64],
+) -> Result<Vec<ReviewRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM board.reviews WHERE user_id = $1 AND post_id = ANY($2)"
+    ))
+    .bind(user_id)
+    .bind(post_ids)
+    .fetch_all(db)
+    .await
+}
+
 /// The rating of each of `post_ids` that has reviews.
 pub async fn ratings_of_posts(
     db: &PgPool,

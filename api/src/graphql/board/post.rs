@@ -7,7 +7,7 @@ use crate::graphql::applying::ApplyPost;
 use crate::graphql::context::Guards;
 use crate::graphql::loaders::{ApplicationsInLoader, ListOf, Loaders, load, load_in_page, loaders};
 use crate::graphql::media::Image;
-use crate::graphql::review::{Rating, TripReviewConnection, rating_of, reviews_of};
+use crate::graphql::review::{Rating, TripReview, TripReviewConnection, rating_of, reviews_of};
 use crate::graphql::scalars::Time;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
@@ -177,6 +177,14 @@ impl Post {
         after: Option<String>,
     ) -> ApiResult<TripReviewConnection> {
         reviews_of(ctx, self.0.id, first, after.as_deref()).await
+    }
+    /// The signed-in viewer's own review of it; `null` when they wrote none (or are not signed in).
+    async fn viewer_review(&self, ctx: &Context<'_>) -> ApiResult<Option<TripReview>> {
+        let Some(viewer) = ctx.viewer_if_any().await else {
+            return Ok(None);
+        };
+        let review = load(&loaders(ctx).review_of, (self.0.id, viewer.user_id)).await?;
+        Ok(review.map(TripReview))
     }
     /// Its members' ratings summed up; `null` before any review.
     async fn rating(&self, ctx: &Context<'_>) -> ApiResult<Option<Rating>> {
