@@ -79,7 +79,8 @@ impl User {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Option<crate::graphql::review::Rating>> {
-        crate::graphql::review::rating_of(ctx, self.0.id, true).await
+        crate::graphql::review::rating_of(ctx, self.0.id, fishapp_store::board::RatingOf::Organiser)
+            .await
     }
 
     /// The user's trips: OPEN, CLOSED and COMPLETED ones for everyone, all but those being

@@ -91,8 +91,14 @@ impl Loaders {
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
             reviews: DataLoader::new(ReviewsLoader(db.clone()), tokio::spawn),
             review_of: DataLoader::new(ReviewOfLoader(db.clone()), tokio::spawn),
-            post_ratings: DataLoader::new(RatingLoader(db.clone(), false), tokio::spawn),
-            organiser_ratings: DataLoader::new(RatingLoader(db.clone(), true), tokio::spawn),
+            post_ratings: DataLoader::new(
+                RatingLoader(db.clone(), board::RatingOf::Trip),
+                tokio::spawn,
+            ),
+            organiser_ratings: DataLoader::new(
+                RatingLoader(db.clone(), board::RatingOf::Organiser),
+                tokio::spawn,
+            ),
             page: OnceLock::new(),
         }
     }
@@ -251,19 +257,15 @@ fn load_error(e: &LoadError) -> AppError {
 
 pub(crate) struct UserLoader(Database);
 
-/// Ratings by post id, or (`true`) by organiser id.
-pub(crate) struct RatingLoader(Database, bool);
+/// Ratings by trip or by organiser.
+pub(crate) struct RatingLoader(Database, board::RatingOf);
 
 impl Loader<i64> for RatingLoader {
     type Value = board::RatingSummary;
     type Error = LoadError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
-        Ok(if self.1 {
-            board::ratings_of_organisers(self.0.pool(), keys).await?
-        } else {
-            board::ratings_of_posts(self.0.pool(), keys).await?
-        })
+        Ok(board::ratings(self.0.pool(), self.1, keys).await?)
     }
 }
 

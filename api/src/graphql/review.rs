@@ -14,7 +14,7 @@ use crate::error::{ApiResult, AppError, IntoGql};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use fishapp_app::board::{Board, MutationKey};
 use fishapp_domain::review::{Rating as DomainRating, ReviewComment};
-use fishapp_store::board::{self as store, RatingSummary, ReviewRow};
+use fishapp_store::board::{self as store, RatingOf, RatingSummary, ReviewRow};
 
 /// A trip's reviews per page: 20 unless asked, 1 to 50.
 pub(crate) const REVIEWS: ListBound = ListBound {
@@ -111,18 +111,16 @@ pub(crate) async fn reviews_of(
     })
 }
 
-/// The rating of a trip (`of_organiser` false) or of the trips a user organised, `null` without
-/// reviews.
+/// The rating of a trip or of the trips an organiser organised, `null` without reviews.
 pub(crate) async fn rating_of(
     ctx: &Context<'_>,
     id: i64,
-    of_organiser: bool,
+    of: RatingOf,
 ) -> ApiResult<Option<Rating>> {
     let l = loaders(ctx);
-    let loader = if of_organiser {
-        &l.organiser_ratings
-    } else {
-        &l.post_ratings
+    let loader = match of {
+        RatingOf::Trip => &l.post_ratings,
+        RatingOf::Organiser => &l.organiser_ratings,
     };
     Ok(load(loader, id).await?.map(Rating::from))
 }

@@ -29,7 +29,7 @@ pub use reading::{
     posts_by_ids, posts_of_users,
 };
 pub use reviews::{
-    RatingSummary, ReviewRow, ratings_of_organisers, ratings_of_posts, reviews_by_user_of,
-    reviews_of_post, reviews_of_posts, write_review,
+    RatingOf, RatingSummary, ReviewRow, ratings, reviews_by_user_of, reviews_of_post,
+    reviews_of_posts, write_review,
 };
 pub use rows::{PostRow, PostRuleError, WritePostError};

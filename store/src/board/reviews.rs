@@ -163,39 +163,39 @@ pub async fn reviews_by_user_of(
     .await
 }
 
-/// The rating of each of `post_ids` that has reviews.
-pub async fn ratings_of_posts(
-    db: &PgPool,
-    post_ids: &[i64],
-) -> Result<HashMap<i64, RatingSummary>, sqlx::Error> {
-    let rows: Vec<(i64, i64, f64)> = sqlx::query_as(
-        "SELECT post_id, count(*), avg(rating)::float8 FROM board.reviews
-          WHERE post_id = ANY($1) GROUP BY post_id",
-    )
-    .bind(post_ids)
-    .fetch_all(db)
-    .await?;
-    Ok(summaries(rows))
+/// What a rating sums up: one trip's reviews, or those of every trip one organiser organised
+/// (deleted ones too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatingOf {
+    Trip,
+    Organiser,
 }
 
-/// The rating of each of `user_ids` as an organiser (the reviews of the trips they organised,
-/// deleted ones too), for those with any.
-pub async fn ratings_of_organisers(
-    db: &PgPool,
-    user_ids: &[i64],
-) -> Result<HashMap<i64, RatingSummary>, sqlx::Error> {
-    let rows: Vec<(i64, i64, f64)> = sqlx::query_as(
-        "SELECT organiser_id, count(*), avg(rating)::float8 FROM board.reviews
-          WHERE organiser_id = ANY($1) GROUP BY organiser_id",
-    )
-    .bind(user_ids)
-    .fetch_all(db)
-    .await?;
-    Ok(summaries(rows))
+impl RatingOf {
+    const fn column(self) -> &'static str {
+        match self {
+            RatingOf::Trip => "post_id",
+            RatingOf::Organiser => "organiser_id",
+        }
+    }
 }
 
-fn summaries(rows: Vec<(i64, i64, f64)>) -> HashMap<i64, RatingSummary> {
-    rows.into_iter()
+/// The rating of each of `ids` (trips or organisers, as `of` says) that has reviews.
+pub async fn ratings(
+    db: &PgPool,
+    of: RatingOf,
+    ids: &[i64],
+) -> Result<HashMap<i64, RatingSummary>, sqlx::Error> {
+    let by = of.column();
+    let rows: Vec<(i64, i64, f64)> = sqlx::query_as(&format!(
+        "SELECT {by}, count(*), avg(rating)::float8 FROM board.reviews
+          WHERE {by} = ANY($1) GROUP BY {by}"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
         .map(|(id, count, average)| (id, RatingSummary { count, average }))
-        .collect()
+        .collect())
 }

@@ -188,7 +188,7 @@ impl Post {
     }
     /// Its members' ratings summed up; `null` before any review.
     async fn rating(&self, ctx: &Context<'_>) -> ApiResult<Option<Rating>> {
-        rating_of(ctx, self.0.id, false).await
+        rating_of(ctx, self.0.id, fishapp_store::board::RatingOf::Trip).await
     }
     async fn created_at(&self) -> Time {
         Time(self.0.created_at)
