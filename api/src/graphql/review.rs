@@ -1,5 +1,5 @@
-//! Reviews over GraphQL (new in this API, additive): `reviewTrip`, a trip's `reviews` and
-//! `rating`, and a user's `organiserRating`. The rules are the board's (see
+//! Reviews over GraphQL (new in this API, additive): `reviewTrip`, a trip's `reviews`,
+//! `viewerReview` and `rating`, and a user's `organiserRating`. The rules are the board's (see
 //! `fishapp_app::board`): a member who held a seat reviews a COMPLETED trip, once (a second review
 //! replaces the first).
 
