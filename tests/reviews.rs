@@ -51,6 +51,51 @@ async fn written(app: &TestApp) -> (i64, i64) {
     (reviews, events)
 }
 
+/// A trip of `owner`'s meeting `meeting_in` seconds from now, with `members` on it: its id.
+async fn trip_with_members(
+    app: &TestApp,
+    owner: &str,
+    meeting_in: i64,
+    members: &[&String],
+) -> Value {
+    let mut input = post_input("Reviewed");
+    input["meetingAt"] =
+        json!((chrono::Utc::now() + chrono::Duration::seconds(meeting_in)).to_rfc3339());
+    let created = app
+        .graphql_as(
+            Some(owner),
+            "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    let post = created["data"]["createPost"]["post"]["id"].clone();
+    assert!(post.is_string(), "{created}");
+    for token in members {
+        let body = apply_to(app, token, &post).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    post
+}
+
+/// The trip's `fields` as `token` sees them once its workflow has completed it.
+async fn once_completed(app: &TestApp, token: &str, post: &Value, fields: &str) -> Value {
+    let query = format!("query($id: ID!) {{ post(id: $id) {{ status {fields} }} }}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = app
+            .graphql_as(Some(token), &query, json!({ "id": post }))
+            .await;
+        if body["data"]["post"]["status"] == "COMPLETED" {
+            return body["data"]["post"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never completed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
     let app = TestApp::spawn_with_worker(|c| {
@@ -64,21 +109,7 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
     let (a, a_id) = sign_up(&app).await;
     let (b, b_id) = sign_up(&app).await;
     let (stranger, _) = sign_up(&app).await;
-    let mut input = post_input("Reviewed");
-    input["meetingAt"] = json!((chrono::Utc::now() + chrono::Duration::seconds(6)).to_rfc3339());
-    let created = app
-        .graphql_as(
-            Some(&owner),
-            "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
-            json!({ "input": input }),
-        )
-        .await;
-    let post = created["data"]["createPost"]["post"]["id"].clone();
-    assert!(post.is_string(), "{created}");
-    for token in [&a, &b] {
-        let body = apply_to(&app, token, &post).await;
-        assert!(body["errors"].is_null(), "{body}");
-    }
+    let post = trip_with_members(&app, &owner, 6, &[&a, &b]).await;
     let rated = |rating: i64, comment: Value| json!({ "postId": post, "rating": rating, "comment": comment });
 
     // Not over yet (a's first of four calls this hour).
@@ -97,14 +128,7 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
             .await
         }
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while shown(None, Value::Null).await["data"]["post"]["status"] != "COMPLETED" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the trip never completed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    once_completed(&app, &owner, &post, "status").await;
     let before = shown(None, Value::Null).await;
     assert_eq!(before["data"]["post"]["rating"], Value::Null, "{before}");
     assert_eq!(
@@ -299,4 +323,31 @@ async fn members_review_a_trip_once_it_is_over_and_its_organiser_is_rated() {
         json!({ "average": 3.0, "count": 2 }),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn reviews_close_a_configured_time_after_the_meeting() {
+    // Reviews open when the trip completes (2 s after the meeting) and close 1 s after it: by
+    // the time it is COMPLETED, its window has passed.
+    let app = TestApp::spawn_with_worker(|c| {
+        c.trip.trip_completed_after_secs = 2;
+        c.board.board_review_window_secs = 1;
+    })
+    .await;
+    let (owner, _) = sign_up(&app).await;
+    let (member, _) = sign_up(&app).await;
+    let post = trip_with_members(&app, &owner, 4, &[&member]).await;
+    let trip = once_completed(&app, &member, &post, "meetingAt reviewsCloseAt").await;
+    let at =
+        |field: &str| chrono::DateTime::parse_from_rfc3339(trip[field].as_str().unwrap()).unwrap();
+    assert_eq!(
+        at("reviewsCloseAt") - at("meetingAt"),
+        chrono::Duration::seconds(1),
+        "{trip}"
+    );
+
+    let late = review(&app, Some(&member), json!({ "postId": post, "rating": 4 })).await;
+    assert_eq!(error_code(&late), "CONFLICT", "{late}");
+    assert_eq!(reason(&late), "REVIEWS_CLOSED");
+    assert_eq!(written(&app).await, (0, 0), "nothing written");
 }

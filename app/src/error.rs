@@ -121,7 +121,7 @@ impl From<fishapp_domain::review::ReviewRefusal> for AppError {
             code: match refusal {
                 ReviewRefusal::NotFound => ErrorCode::NotFound,
                 ReviewRefusal::OwnTrip | ReviewRefusal::NotMember => ErrorCode::Forbidden,
-                ReviewRefusal::NotOver => ErrorCode::Conflict,
+                ReviewRefusal::NotOver | ReviewRefusal::Closed => ErrorCode::Conflict,
             },
             reason: refusal.code(),
             message: refusal.message().to_owned(),

@@ -1,7 +1,27 @@
 //! Reviews of a trip that is over: what a member who held a seat may say about it.
 
 use crate::validation::Invalid;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+
+/// How long after its meeting a trip may be reviewed: a review written weeks later says little
+/// about the day, and an open window forever lets a rating be reshaped long after the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewWindow(Duration);
+
+impl ReviewWindow {
+    pub fn from_secs(secs: u64) -> Self {
+        let secs = i64::try_from(secs).ok().and_then(Duration::try_seconds);
+        Self(secs.unwrap_or(Duration::MAX))
+    }
+
+    /// When reviews of a trip meeting at `meeting_at` close.
+    pub fn closes_at(self, meeting_at: DateTime<Utc>) -> DateTime<Utc> {
+        meeting_at
+            .checked_add_signed(self.0)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
 
 /// How it went: 1 (poorly) to 5 (very well).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +74,8 @@ pub enum ReviewRefusal {
     NotMember,
     /// It is not over yet (reviews open when it is COMPLETED).
     NotOver,
+    /// Its review window has passed (reviews close a configured time after the meeting).
+    Closed,
 }
 
 impl ReviewRefusal {
@@ -63,6 +85,7 @@ impl ReviewRefusal {
             ReviewRefusal::OwnTrip => "OWN_TRIP",
             ReviewRefusal::NotMember => "NOT_A_MEMBER",
             ReviewRefusal::NotOver => "TRIP_NOT_OVER",
+            ReviewRefusal::Closed => "REVIEWS_CLOSED",
         }
     }
 
@@ -72,6 +95,7 @@ impl ReviewRefusal {
             ReviewRefusal::OwnTrip => "an organiser does not review their own trip",
             ReviewRefusal::NotMember => "only a member who held a seat on the trip may review it",
             ReviewRefusal::NotOver => "the trip is not over yet: reviews open when it is COMPLETED",
+            ReviewRefusal::Closed => "reviews of this trip are closed: see Post.reviewsCloseAt",
         }
     }
 }
@@ -79,6 +103,21 @@ impl ReviewRefusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reviews_close_the_window_after_the_meeting_and_a_huge_window_never_overflows() {
+        let meeting = DateTime::parse_from_rfc3339("2026-12-05T05:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            ReviewWindow::from_secs(14 * 86_400).closes_at(meeting),
+            meeting + Duration::days(14)
+        );
+        assert_eq!(
+            ReviewWindow::from_secs(u64::MAX).closes_at(meeting),
+            DateTime::<Utc>::MAX_UTC
+        );
+    }
 
     #[test]
     fn a_rating_is_one_to_five() {

@@ -16,6 +16,7 @@ use fishapp_app::chat::live::{LiveChat, LiveSettings};
 use fishapp_app::{
     Accounts, Board, BoardLimits, BoardSettings, Calendar, CalendarSettings, Media, MediaSettings,
 };
+use fishapp_domain::review::ReviewWindow;
 use fishapp_media::{
     DecodeLimits, Gcs, GcsCredentials, GcsSettings, GcsUrls, LocalDisk, MediaStore,
 };
@@ -176,6 +177,7 @@ async fn services(
                 requests_expire_before_secs: config.trip.trip_requests_expire_before_secs,
                 completed_after_secs: config.trip.trip_completed_after_secs,
             },
+            review_window: ReviewWindow::from_secs(config.board.board_review_window_secs),
         },
         BoardLimits {
             creations: hourly("post-creations", config.board.board_max_posts_per_hour),

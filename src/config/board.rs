@@ -19,6 +19,8 @@ config_group! {
             "`updatePost` calls one user may make per hour (each runs a saga and may notify every member); more is `RATE_LIMITED`";
         board_max_reviews_per_hour: u32 = 30,
             "`reviewTrip` calls one user may make per hour (each writes a review and its event); more is `RATE_LIMITED`";
+        board_review_window_secs: u64 = 14 * 86_400,
+            "members may review a trip (`reviewTrip`) until this long after its meeting time; later is `REVIEWS_CLOSED` (`Post.reviewsCloseAt` tells when)";
         board_close_interval_secs: u64 = 300,
             "how often the `<prefix>.close-posts` schedule closes trips whose meeting time has passed: a safety net for trips posted before trip workflows existed (each trip's workflow closes it at its meeting time)";
         board_post_url: String = "http://localhost:3000/posts/{id}".to_owned(),

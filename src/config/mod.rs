@@ -179,6 +179,13 @@ impl Config {
                 "must not be over http_body_limit_bytes".to_owned(),
             ));
         }
+        if self.board.board_review_window_secs <= self.trip.trip_completed_after_secs {
+            return Err((
+                "board_review_window_secs",
+                "must be over trip_completed_after_secs: reviews open when a trip is COMPLETED"
+                    .to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -408,6 +415,21 @@ mod tests {
         let error = load_with_file(Some("cors_allowed_origins = [\"http://a.example/path\"]\n"))
             .unwrap_err();
         assert!(error.key.starts_with("cors_allowed_origins"), "{error}");
+    }
+
+    #[test]
+    fn a_review_window_that_closes_before_trips_complete_is_refused() {
+        let error = load_with_file(Some(
+            "trip_completed_after_secs = 7200\nboard_review_window_secs = 3600\n",
+        ))
+        .unwrap_err();
+        assert!(error.key.starts_with("board_review_window_secs"), "{error}");
+        assert!(
+            error.message.contains("trip_completed_after_secs"),
+            "{error}"
+        );
+        let huge = load_with_file(Some("board_review_window_secs = 9223372036854775807\n"));
+        assert!(huge.is_ok(), "a huge window is reviews that never close");
     }
 
     #[test]

@@ -148,9 +148,10 @@ pub(crate) struct ReviewMutation;
 
 #[Object]
 impl ReviewMutation {
-    /// Says how a trip went: for a member who held a seat, once the trip is COMPLETED (CONFLICT
-    /// `TRIP_NOT_OVER` before; FORBIDDEN `OWN_TRIP` for its organiser, `NOT_A_MEMBER` for anyone
-    /// else). A member's second review replaces the first. Limited per user (RATE_LIMITED).
+    /// Says how a trip went: for a member who held a seat, once the trip is COMPLETED and until
+    /// `Post.reviewsCloseAt` (CONFLICT `TRIP_NOT_OVER` before, `REVIEWS_CLOSED` after;
+    /// FORBIDDEN `OWN_TRIP` for its organiser, `NOT_A_MEMBER` for anyone else). A member's
+    /// second review replaces the first. Limited per user (RATE_LIMITED).
     async fn review_trip(
         &self,
         ctx: &Context<'_>,

@@ -31,6 +31,7 @@ use crate::cache::WindowLimiter;
 use crate::error::AppError;
 use crate::media::Media;
 use fishapp_domain::board::PostStatus;
+use fishapp_domain::review::ReviewWindow;
 use fishapp_store::Database;
 use fishapp_store::board::{self as store, PostRow};
 use fishapp_temporal::Temporal;
@@ -52,6 +53,8 @@ pub struct BoardSettings {
     pub workflow_id_prefix: String,
     /// When a new trip's moments come (its workflow keeps them for its life).
     pub trip: TripTimings,
+    /// How long after its meeting a trip may be reviewed.
+    pub review_window: ReviewWindow,
 }
 
 #[derive(Clone)]

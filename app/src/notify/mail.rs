@@ -250,7 +250,7 @@ fn line(item: &DigestItem) -> String {
         NotificationKind::TripReminder => format!("reminder: {trip} is soon"),
         NotificationKind::TripChanged => format!("{trip} changed its time or place"),
         NotificationKind::TripCancelled => format!("{trip} was cancelled"),
-        NotificationKind::TripCompleted => format!("{trip} is over: tell the others how it went"),
+        NotificationKind::TripCompleted => format!("{trip} is over: its members may now review it"),
         NotificationKind::TripReviewed => format!("a member reviewed your trip {trip}"),
         NotificationKind::NewMessages if item.count == 1 => format!("a new message in {trip}"),
         NotificationKind::NewMessages => format!("{} new messages in {trip}", item.count),

@@ -7,7 +7,7 @@ use crate::outbox::{self, Event};
 use chrono::{DateTime, Utc};
 use fishapp_domain::board::{ApplicationStatus, PostStatus};
 use fishapp_domain::events::ReviewData;
-use fishapp_domain::review::{Rating, ReviewComment, ReviewRefusal};
+use fishapp_domain::review::{Rating, ReviewComment, ReviewRefusal, ReviewWindow};
 use sqlx::{FromRow, PgPool};
 use std::collections::HashMap;
 
@@ -47,8 +47,8 @@ pub struct RatingSummary {
 const COLUMNS: &str = "id, post_id, user_id, rating, comment, created_at, updated_at";
 
 /// Writes (or replaces) `user_id`'s review of `post_id` and its `board.post.reviewed` event, when
-/// the rules allow: the post is COMPLETED, and the reviewer held a seat on it and did not
-/// organise it. The post's row is locked for share, so a review and a teardown of the same
+/// the rules allow: the post is COMPLETED and its review `window` has not passed, and the
+/// reviewer held a seat on it and did not organise it. The post's row is locked for share, so a review and a teardown of the same
 /// trip do not cross.
 pub async fn write_review(
     db: &PgPool,
@@ -56,20 +56,24 @@ pub async fn write_review(
     user_id: i64,
     rating: Rating,
     comment: Option<&ReviewComment>,
+    window: ReviewWindow,
 ) -> Result<Result<ReviewRow, ReviewRefusal>, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let post: Option<(i64, String)> =
-        sqlx::query_as("SELECT user_id, status FROM board.posts WHERE id = $1 FOR SHARE")
-            .bind(post_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let post: Option<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, status, meeting_at FROM board.posts WHERE id = $1 FOR SHARE",
+    )
+    .bind(post_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     // A trip being created or torn down is nobody's to review, and a stranger learns nothing of
     // it: as if there were none.
-    let public = post.and_then(|(organiser, status)| {
+    let public = post.and_then(|(organiser, status, meeting_at)| {
         let status = PostStatus::try_from(status).ok()?;
-        status.is_public().then_some((organiser, status))
+        status
+            .is_public()
+            .then_some((organiser, status, meeting_at))
     });
-    let Some((organiser, status)) = public else {
+    let Some((organiser, status, meeting_at)) = public else {
         return Ok(Err(ReviewRefusal::NotFound));
     };
     if organiser == user_id {
@@ -89,6 +93,9 @@ pub async fn write_review(
     }
     if status != PostStatus::Completed {
         return Ok(Err(ReviewRefusal::NotOver));
+    }
+    if window.closes_at(meeting_at) <= Utc::now() {
+        return Ok(Err(ReviewRefusal::Closed));
     }
     let review: ReviewRow = sqlx::query_as(&format!(
         "INSERT INTO board.reviews (post_id, user_id, rating, comment, organiser_id)

@@ -12,6 +12,7 @@ use crate::graphql::scalars::Time;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use fishapp_app::Calendar;
+use fishapp_app::board::Board;
 use fishapp_domain::board::ApplicationStatus;
 use fishapp_store::board::{ApplicationRow, PostRow};
 
@@ -185,6 +186,14 @@ impl Post {
         };
         let review = load(&loaders(ctx).review_of, (self.0.id, viewer.user_id)).await?;
         Ok(review.map(TripReview))
+    }
+    /// Until when its members may review it (`reviewTrip`): a configured time after the meeting
+    /// (reviews open when it is COMPLETED).
+    async fn reviews_close_at(&self, ctx: &Context<'_>) -> Time {
+        Time(
+            ctx.data_unchecked::<Board>()
+                .reviews_close_at(self.0.meeting_at),
+        )
     }
     /// Its members' ratings summed up; `null` before any review.
     async fn rating(&self, ctx: &Context<'_>) -> ApiResult<Option<Rating>> {
