@@ -319,6 +319,12 @@ const RULES: &[(&str, [&str; 4])] = &[
         "Mutation.deleteApplyPost",
         ["UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "ok"],
     ),
+    // The member's application is gone now: NOT_FOUND whoever asks, as for an application to
+    // someone else's trip; the organiser's removals that succeed are in tests/trips.rs.
+    (
+        "Mutation.removeApplyPost",
+        ["UNAUTHENTICATED", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"],
+    ),
     (
         "Mutation.createMessage",
         ["UNAUTHENTICATED", "NOT_FOUND", "ok", "ok"],
@@ -545,6 +551,15 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
                 .ask(
                     role,
                     "mutation($input: DeclineApplyPostInput!) { declineApplyPost(input: $input) { success } }",
+                    json!({ "input": { "id": world.application } }),
+                )
+                .await
+        }
+        "Mutation.removeApplyPost" => {
+            world
+                .ask(
+                    role,
+                    "mutation($input: RemoveApplyPostInput!) { removeApplyPost(input: $input) { success } }",
                     json!({ "input": { "id": world.application } }),
                 )
                 .await

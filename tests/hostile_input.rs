@@ -567,6 +567,21 @@ fn bad_variables() -> Vec<Case> {
             json!({ "input": { "postId": post_id, "rating": rating, "comment": comment } }),
         ));
     }
+    let remove =
+        "mutation($input: RemoveApplyPostInput!) { removeApplyPost(input: $input) { success } }";
+    for (what, id) in [
+        ("huge id", json!(long)),
+        ("negative id", json!("-1")),
+        ("number id", json!(7)),
+        ("object id", json!({ "id": 1 })),
+        ("unicode id", json!("🎣")),
+    ] {
+        cases.push(Case::query(
+            format!("removeApplyPost: {what}"),
+            remove,
+            json!({ "input": { "id": id } }),
+        ));
+    }
     let reviews = "query($first: Int, $after: String) { post(id: \"1\") { reviews(first: $first, after: $after) { nodes { id } } } }";
     for (what, first, after) in [
         ("huge first", json!(1_u64 << 40), Value::Null),

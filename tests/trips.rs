@@ -1,7 +1,8 @@
 //! A trip's life as one workflow, end to end over GraphQL against the real stack (Temporal dev
 //! server, a real worker, Postgres, JetStream): the reminder, closing at the meeting time and
 //! completing after it (and all three moving with the meeting), the line with promotion in
-//! order and never more members than seats, the organiser's approval with its deadline, a
+//! order and never more members than seats, the organiser's approval with its deadline and their
+//! removing someone from the trip, a
 //! worker killed with timers pending and a promotion under way, and the calendar link.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
@@ -431,6 +432,156 @@ async fn the_line_moves_up_in_order_when_seats_free() {
         (3, 3),
         "{kinds:?}"
     );
+}
+
+const REMOVE: &str = "mutation($id: ID!) { removeApplyPost(input: { id: $id }) { success } }";
+
+#[tokio::test]
+async fn the_organiser_removes_someone_who_then_may_not_apply_again() {
+    let app = TestApp::spawn_with_worker(|_| {}).await;
+    app.start_relay().await;
+    app.start_notifier().await;
+    let (owner, owner_id) = sign_up(&app).await;
+    let post = trip(
+        &app,
+        &owner,
+        fields(Utc::now() + chrono::Duration::days(3), 1),
+    )
+    .await;
+    let (member, member_id) = sign_up(&app).await;
+    let seat = applied(&apply(&app, &member, &post, false).await)["id"].clone();
+    let (first, first_id) = sign_up(&app).await;
+    applied(&apply(&app, &first, &post, true).await);
+    let (second, _) = sign_up(&app).await;
+    let queued = applied(&apply(&app, &second, &post, true).await)["id"].clone();
+    let remove = |token: Option<&str>, application: &Value| {
+        let (app, token, application) = (&app, token.map(str::to_owned), application.clone());
+        async move {
+            app.graphql_as(token.as_deref(), REMOVE, json!({ "id": application }))
+                .await
+        }
+    };
+
+    // Nobody but the organiser: not the member themself, not a stranger, not anonymously; a
+    // bad id names its field. Nothing changes.
+    let (stranger, _) = sign_up(&app).await;
+    for token in [&member, &stranger] {
+        let body = remove(Some(token), &seat).await;
+        assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+    }
+    let anonymous = remove(None, &seat).await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+    let bad = remove(Some(&owner), &json!("not-an-id")).await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "input.id", "{bad}");
+    assert_eq!(
+        members(&app, &post).await,
+        [owner_id.clone(), member_id.clone()]
+    );
+
+    // The member goes: their seat to the first in line, who joins the room.
+    let body = remove(Some(&owner), &seat).await;
+    assert_eq!(body["data"]["removeApplyPost"]["success"], true, "{body}");
+    until_member(
+        &app,
+        &post,
+        &first_id,
+        Duration::from_secs(2),
+        "the first in line did not move up within 2 s of the removal",
+    )
+    .await;
+    assert_eq!(members(&app, &post).await, [owner_id.clone(), first_id]);
+    assert_seats_hold(&app, &post, "after the removal", 0).await;
+    // One in line goes as well.
+    let body = remove(Some(&owner), &queued).await;
+    assert_eq!(body["data"]["removeApplyPost"]["success"], true, "{body}");
+    assert!(!application_exists(&app, queued.as_str().unwrap().parse().unwrap()).await);
+    // Gone is gone: the same application again is NOT_FOUND.
+    let again = remove(Some(&owner), &seat).await;
+    assert_eq!(error_code(&again), "NOT_FOUND", "{again}");
+
+    // Neither may apply again, in any way; anyone else still may (in line).
+    for (token, waitlist) in [(&member, false), (&member, true), (&second, true)] {
+        let body = apply(&app, token, &post, waitlist).await;
+        assert_eq!(
+            (error_code(&body), reason(&body)),
+            ("FORBIDDEN", "REMOVED_FROM_TRIP"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        applied(&apply(&app, &stranger, &post, true).await)["status"],
+        "WAITLISTED"
+    );
+    // The seat step itself refuses too (an application that passed the check up front while
+    // the removal committed).
+    let seat = fishapp_store::board::take_seat(
+        &app.pool().await,
+        id(&post),
+        member_id.parse().unwrap(),
+        fishapp_store::board::SeatWay::Apply { waitlist: true },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        seat,
+        fishapp_store::board::Seat::Refused(fishapp_domain::board::ApplyRefusal::Removed)
+    );
+
+    // Each removal is announced as one, and the removed are told who did it; the organiser
+    // hears of no withdrawal.
+    let kinds = every_event_published(&app).await;
+    let count = |kind: &str| kinds.iter().filter(|k| k.as_str() == kind).count();
+    assert_eq!(
+        (
+            count("board.application.removed"),
+            count("board.application.deleted")
+        ),
+        (2, 0),
+        "{kinds:?}"
+    );
+    let told = "{ notifications(first: 10) { nodes { kind postId actor { id } } } }";
+    for token in [&member, &second] {
+        eventually(
+            Duration::from_secs(10),
+            "the removed were not told",
+            || async {
+                let body = app.graphql_as(Some(token), told, json!({})).await;
+                body["data"]["notifications"]["nodes"]
+                    == json!([{ "kind": "REMOVED", "postId": post, "actor": { "id": owner_id } }])
+            },
+        )
+        .await;
+    }
+    let organiser = app.graphql_as(Some(&owner), told, json!({})).await;
+    let organiser_kinds: Vec<&str> = organiser["data"]["notifications"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert!(!organiser_kinds.contains(&"WITHDREW"), "{organiser}");
+
+    // Once the trip is not OPEN any more, nobody is removed from it.
+    let seated: i64 = sqlx::query_scalar(
+        "SELECT id FROM board.applications WHERE post_id = $1 AND status = 'APPLIED'",
+    )
+    .bind(id(&post))
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE board.posts SET status = 'CLOSED' WHERE id = $1")
+        .bind(id(&post))
+        .execute(&app.pool().await)
+        .await
+        .unwrap();
+    let closed = remove(Some(&owner), &json!(seated.to_string())).await;
+    assert_eq!(
+        (error_code(&closed), reason(&closed)),
+        ("CONFLICT", "POST_NOT_OPEN"),
+        "{closed}"
+    );
+    assert!(application_exists(&app, seated).await);
 }
 
 #[tokio::test]

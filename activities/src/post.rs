@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use fishapp_domain::board::PostDraft;
 use fishapp_store::Database;
 use fishapp_store::board::{
-    self as store, ApplicationRow, PostRow, Seat, SeatWay, SeatsView, Snapshot, WritePostError,
+    self as store, ApplicationRow, GivenUp, PostRow, Seat, SeatWay, SeatsView, Snapshot,
+    WritePostError,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -106,6 +107,20 @@ pub struct GiveBackSeat {
     pub user_id: i64,
     /// Tell the world (a withdrawal), or not (a failed Apply's compensation).
     pub announce: bool,
+    /// The organiser removes the applicant (announced as a removal, and they may not apply
+    /// again). Absent from histories recorded before removals existed.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+impl GiveBackSeat {
+    fn why(&self) -> GivenUp {
+        match (self.removed, self.announce) {
+            (true, _) => GivenUp::Removed,
+            (false, true) => GivenUp::Withdrawn,
+            (false, false) => GivenUp::Undone,
+        }
+    }
 }
 
 pub struct PostActivities {
@@ -242,7 +257,7 @@ impl PostActivities {
             self.faults.check(&ctx, "post.give_back_seat")?;
         }
         let given_back =
-            store::give_back_seat(self.db.pool(), input.post_id, input.user_id, input.announce)
+            store::give_back_seat(self.db.pool(), input.post_id, input.user_id, input.why())
                 .await?;
         Ok(given_back.is_some())
     }

@@ -106,6 +106,7 @@ impl From<fishapp_domain::board::ApplyRefusal> for AppError {
         AppError::Refused {
             code: match refusal {
                 ApplyRefusal::NotFound => ErrorCode::NotFound,
+                ApplyRefusal::Removed => ErrorCode::Forbidden,
                 _ => ErrorCode::Conflict,
             },
             reason: refusal.code(),

@@ -264,6 +264,8 @@ pub enum ApplyRefusal {
     /// The trip approves each application, and the organiser's deadline for requests has
     /// passed (unanswered requests expired then; a later one would never be answered).
     RequestsClosed,
+    /// The organiser removed the applicant from this trip: they may not apply to it again.
+    Removed,
 }
 
 impl ApplyRefusal {
@@ -278,6 +280,7 @@ impl ApplyRefusal {
             ApplyRefusal::AlreadyApplied => "ALREADY_APPLIED",
             ApplyRefusal::NotWaiting => "NOT_WAITING",
             ApplyRefusal::RequestsClosed => "REQUESTS_CLOSED",
+            ApplyRefusal::Removed => "REMOVED_FROM_TRIP",
         }
     }
 
@@ -291,6 +294,7 @@ impl ApplyRefusal {
             ApplyRefusal::AlreadyApplied => "you have applied to this trip already",
             ApplyRefusal::NotWaiting => "the application is no longer waiting",
             ApplyRefusal::RequestsClosed => "the organiser no longer takes requests for this trip",
+            ApplyRefusal::Removed => "the organiser removed you from this trip",
         }
     }
 }

@@ -59,6 +59,7 @@ pub enum EventType {
     ApplicationAccepted,
     ApplicationDeclined,
     ApplicationExpired,
+    ApplicationRemoved,
     MemberJoined,
     MemberLeft,
     MessageAdded,
@@ -68,7 +69,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 24] = [
         EventType::PostPublished,
         EventType::PostUpdated,
         EventType::PostClosed,
@@ -86,6 +87,7 @@ impl EventType {
         EventType::ApplicationAccepted,
         EventType::ApplicationDeclined,
         EventType::ApplicationExpired,
+        EventType::ApplicationRemoved,
         EventType::MemberJoined,
         EventType::MemberLeft,
         EventType::MessageAdded,
@@ -114,6 +116,7 @@ impl EventType {
             EventType::ApplicationAccepted => "board.application.accepted",
             EventType::ApplicationDeclined => "board.application.declined",
             EventType::ApplicationExpired => "board.application.expired",
+            EventType::ApplicationRemoved => "board.application.removed",
             EventType::MemberJoined => "chat.room.member_joined",
             EventType::MemberLeft => "chat.room.member_left",
             EventType::MessageAdded => "chat.room.message_added",
@@ -157,7 +160,8 @@ impl EventType {
             | EventType::ApplicationRequested
             | EventType::ApplicationAccepted
             | EventType::ApplicationDeclined
-            | EventType::ApplicationExpired => Aggregate::Application,
+            | EventType::ApplicationExpired
+            | EventType::ApplicationRemoved => Aggregate::Application,
             EventType::NotificationsWritten => Aggregate::Notification,
             EventType::NotificationsRead | EventType::NotificationsPruned => Aggregate::Inbox,
         }
@@ -221,9 +225,12 @@ impl EventType {
             EventType::ApplicationExpired => {
                 "the trip workflow, at the request deadline before the meeting: a request nobody answered is gone"
             }
+            EventType::ApplicationRemoved => {
+                "the Withdraw saga run for the organiser (`removeApplyPost`): the organiser removed the applicant from the trip — a seat given back, a place in the line or a request gone (`status` says which); the applicant may not apply to it again"
+            }
             EventType::MemberJoined => "Apply saga: the applicant joined the post's chat room",
             EventType::MemberLeft => {
-                "Withdraw saga: the applicant left the room; also when a failed Apply undoes a join that was already published"
+                "Withdraw saga: the applicant left the room (or was removed by the organiser); also when a failed Apply undoes a join that was already published"
             }
             EventType::MessageAdded => {
                 "createMessage: a member wrote a message (text or one image) in the room; `messageAdded` subscriptions are fed from these"
@@ -687,7 +694,7 @@ pub fn markdown() -> String {
         "\n## Who consumes what\n\n\
          | consumer | reads | does |\n|---|---|---|\n\
          | live chat (every API process; an ordered consumer, nothing kept on the server) | `<prefix>.chat.>` | feeds `messageAdded`: `chat.room.message_added` to the room's subscribers, `chat.room.member_left` ends the leaver's subscription, `chat.room.deleted` ends the room's |\n\
-         | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `board.post.reviewed` → TRIP_REVIEWED to the organiser; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members; for what it wrote, `notify.notification.written` |\n\
+         | notifier (`fishapp notifier` or `dev`; the durable consumer `NOTIFY_CONSUMER`, shared by its replicas) | `<prefix>.>` | writes notifications: `board.application.created` / `waitlisted` / `requested` → APPLIED and `deleted` → WITHDREW to the organiser; `promoted` → PROMOTED, `removed` → REMOVED, `accepted` → REQUEST_ACCEPTED, `declined` → REQUEST_DECLINED, `expired` → REQUEST_EXPIRED to the applicant; `board.post.updated` that moved the time or place → TRIP_CHANGED and `board.post.deleted` → TRIP_CANCELLED to the members; `board.post.reminder_due` → TRIP_REMINDER and `completed` → TRIP_COMPLETED to `memberIds`; `board.post.reviewed` → TRIP_REVIEWED to the organiser; `chat.room.message_added` → NEW_MESSAGES (one per user and room until read) to the room's members; never to the event's actor; `board.post.published` and the application events keep its own record of times, places and members; for what it wrote, `notify.notification.written` |\n\
          | live notifications (every API process; an ordered consumer) | `<prefix>.notify.>` | feeds `notificationAdded` and `unreadNotificationCount`: `notify.notification.written` wakes the subscriptions of the users it names, which read those notifications (and the unread count) from Postgres; `notify.inbox.read` and `notify.inbox.pruned` wake the user's `unreadNotificationCount` subscriptions |\n",
     );
     out

@@ -19,6 +19,8 @@ pub enum NotificationKind {
     RequestExpired,
     /// A seat freed and you moved up from the line.
     Promoted,
+    /// The organiser removed you from their trip (a seat, a place in its line, or a request).
+    Removed,
     /// A trip you are a member of is soon.
     TripReminder,
     /// A trip you are a member of changed its time or place.
@@ -34,13 +36,14 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 12] = [
+    pub const ALL: [NotificationKind; 13] = [
         NotificationKind::Applied,
         NotificationKind::Withdrew,
         NotificationKind::RequestAccepted,
         NotificationKind::RequestDeclined,
         NotificationKind::RequestExpired,
         NotificationKind::Promoted,
+        NotificationKind::Removed,
         NotificationKind::TripReminder,
         NotificationKind::TripChanged,
         NotificationKind::TripCancelled,
@@ -58,6 +61,7 @@ impl NotificationKind {
             NotificationKind::RequestDeclined => "REQUEST_DECLINED",
             NotificationKind::RequestExpired => "REQUEST_EXPIRED",
             NotificationKind::Promoted => "PROMOTED",
+            NotificationKind::Removed => "REMOVED",
             NotificationKind::TripReminder => "TRIP_REMINDER",
             NotificationKind::TripChanged => "TRIP_CHANGED",
             NotificationKind::TripCancelled => "TRIP_CANCELLED",

@@ -535,6 +535,7 @@ impl ApplyWorkflow {
                 post_id,
                 user_id,
                 announce: false,
+                removed: false,
             },
             until_done(&q.post, DB_STEP),
         );
@@ -601,6 +602,10 @@ pub struct WithdrawInput {
     /// The trip workflow to tell that a seat may have freed (the first in line moves up).
     #[serde(default)]
     pub trip_workflow_id: Option<String>,
+    /// The organiser removes the applicant (the same steps, announced as a removal; the
+    /// applicant may not apply again).
+    #[serde(default)]
+    pub removed: bool,
 }
 
 #[workflow]
@@ -638,6 +643,7 @@ impl WithdrawWorkflow {
                     post_id,
                     user_id,
                     announce: true,
+                    removed: input.removed,
                 },
                 until_done(&q.post, DB_STEP),
             )

@@ -98,6 +98,18 @@ pub(crate) struct DeclineApplyPostPayload {
     success: bool,
 }
 
+#[derive(InputObject)]
+pub(crate) struct RemoveApplyPostInput {
+    /// The application to the organiser's trip (`ApplyPost.id`): a seat, a place in its line,
+    /// or a request.
+    id: ID,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct RemoveApplyPostPayload {
+    success: bool,
+}
+
 #[derive(SimpleObject)]
 pub(crate) struct CreateApplyPostPayload {
     apply_post: ApplyPost,
@@ -124,7 +136,8 @@ impl ApplyingMutation {
     /// a request (`status` PENDING_APPROVAL). A refusal is CONFLICT (NOT_FOUND for no such trip)
     /// with `extensions.reason`: POST_NOT_OPEN, POST_IN_THE_PAST, OWN_POST, POST_FULL,
     /// ALREADY_APPLIED, REQUESTS_CLOSED (a trip that approves each application, past the
-    /// organiser's deadline for requests).
+    /// organiser's deadline for requests); FORBIDDEN REMOVED_FROM_TRIP for one the organiser
+    /// removed from it.
     async fn create_apply_post(
         &self,
         ctx: &Context<'_>,
@@ -177,6 +190,25 @@ impl ApplyingMutation {
             .await
             .gql()?;
         Ok(DeclineApplyPostPayload { success: true })
+    }
+
+    /// The organiser removes someone from their OPEN trip (the Withdraw saga, run for them): a
+    /// member gives the seat back (it goes to the first in line) and leaves the room, one in
+    /// line leaves it, a request goes. The removed user is told (REMOVED) and may not apply to
+    /// this trip again (FORBIDDEN, `extensions.reason` REMOVED_FROM_TRIP). NOT_FOUND for an
+    /// application to someone else's trip; CONFLICT POST_NOT_OPEN once the trip is not OPEN.
+    async fn remove_apply_post(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveApplyPostInput,
+    ) -> ApiResult<RemoveApplyPostPayload> {
+        let viewer = ctx.viewer().await.gql()?;
+        let id = parse_id("input.id", &input.id).gql()?;
+        ctx.data_unchecked::<Board>()
+            .remove(&viewer, id)
+            .await
+            .gql()?;
+        Ok(RemoveApplyPostPayload { success: true })
     }
 
     /// Gives the seat back and leaves the room, leaves the trip's line, or takes a request back

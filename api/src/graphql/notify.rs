@@ -36,6 +36,8 @@ pub(crate) enum NotificationKind {
     RequestExpired,
     /// A seat freed and you moved up from the line.
     Promoted,
+    /// The organiser removed you from their trip (you may not apply to it again).
+    Removed,
     /// A trip of yours is soon.
     TripReminder,
     /// A trip you joined changed its time or place.

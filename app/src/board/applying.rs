@@ -1,10 +1,11 @@
 //! Joining a trip and leaving it: the Apply saga (a seat, a place in the trip's line, or a
-//! request to its organiser), the organiser's answer to a request, and the Withdraw saga.
+//! request to its organiser), the organiser's answer to a request, and the Withdraw saga (also
+//! when the organiser removes someone).
 
 use super::{Board, forward_only};
 use crate::account::Viewer;
 use crate::error::AppError;
-use fishapp_domain::board::ApplyRefusal;
+use fishapp_domain::board::{ApplyRefusal, PostStatus};
 use fishapp_store::board as store;
 use fishapp_store::board::{ApplicationRow, SeatWay};
 use fishapp_temporal::sagas::{self, SagaOutcome, SagaSubject};
@@ -32,6 +33,10 @@ impl Board {
         let post = store::post_by_id(self.db.pool(), post_id)
             .await?
             .filter(|p| p.status.is_public() || p.user_id == viewer.user_id);
+        // Before the trip's state: a removed user is told so, not that the trip is full.
+        if post.is_some() && store::was_removed(self.db.pool(), post_id, viewer.user_id).await? {
+            return Err(ApplyRefusal::Removed.into());
+        }
         if let Some(refusal) = store::refusal(post.as_ref(), viewer.user_id, waitlist) {
             return Err(refusal.into());
         }
@@ -159,25 +164,68 @@ impl Board {
                 "only the applicant may withdraw".to_owned(),
             ));
         }
+        let summary = format!(
+            "User {} withdraws application {application_id} from post {}",
+            viewer.user_id, application.post_id
+        );
+        self.run_withdraw(&application, false, summary).await
+    }
+
+    /// The organiser removes someone from their trip while it is OPEN, through the same saga:
+    /// a member gives the seat back (the first in line moves up) and leaves the room, one in
+    /// line leaves it, a request goes. The removed user may not apply to the trip again.
+    /// NOT_FOUND for an application to anyone else's trip, as for none.
+    pub async fn remove(&self, viewer: &Viewer, application_id: i64) -> Result<(), AppError> {
+        let missing = || AppError::NotFound(format!("no application {application_id}"));
+        let application = store::application_by_id(self.db.pool(), application_id)
+            .await?
+            .ok_or_else(missing)?;
+        let post = store::post_by_id(self.db.pool(), application.post_id)
+            .await?
+            .filter(|p| p.user_id == viewer.user_id)
+            .ok_or_else(missing)?;
+        // Once the meeting time has passed the trip happened as it did: a removal then would
+        // only take a member's review away.
+        if post.status != PostStatus::Open {
+            return Err(AppError::Refused {
+                code: fishapp_domain::ErrorCode::Conflict,
+                reason: ApplyRefusal::NotOpen.code(),
+                message: "someone can be removed from a trip only while it is open".to_owned(),
+            });
+        }
+        let summary = format!(
+            "User {} removes user {} (application {application_id}) from post {}",
+            viewer.user_id, application.user_id, application.post_id
+        );
+        self.run_withdraw(&application, true, summary).await
+    }
+
+    /// Starts (or joins) the Withdraw saga of `application` (`removed`: by the organiser) and
+    /// waits for it up to the budget.
+    async fn run_withdraw(
+        &self,
+        application: &ApplicationRow,
+        removed: bool,
+        summary: String,
+    ) -> Result<(), AppError> {
         let client = self.client()?;
-        let saga_id = self.saga_id(&format!("withdraw/{application_id}"));
+        let verb = if removed { "remove" } else { "withdraw" };
+        let saga_id = self.saga_id(&format!("{verb}/{}", application.id));
         let input = WithdrawInput {
             version: INPUT_VERSION,
             queues: self.queues(),
             post_id: application.post_id,
-            user_id: viewer.user_id,
+            user_id: application.user_id,
             trip_workflow_id: Some(self.trip_id(application.post_id)),
+            removed,
         };
         let options = self.configured(
             sagas::start_options,
             &saga_id,
             SagaSubject {
                 post_id: application.post_id,
-                user_id: viewer.user_id,
-                summary: format!(
-                    "User {} withdraws application {application_id} from post {}",
-                    viewer.user_id, application.post_id
-                ),
+                user_id: application.user_id,
+                summary,
             },
         );
         sagas::started(

@@ -15,7 +15,10 @@
 //! - `<prefix>/post-delete/<post id>`: one teardown per post, ever;
 //! - `<prefix>/apply/<post id>/<user id>`: one Apply at a time per post and applicant (a double
 //!   click joins the running one; a finished one may run again after a withdrawal);
-//! - `<prefix>/withdraw/<application id>`: one Withdraw per application, ever.
+//! - `<prefix>/withdraw/<application id>`: one Withdraw per application, ever;
+//! - `<prefix>/remove/<application id>`: one removal by the organiser per application, ever (the
+//!   Withdraw saga again; it and the applicant's own withdrawal may cross: both steps are
+//!   idempotent, and the removal is recorded either way).
 
 mod applying;
 mod keys;

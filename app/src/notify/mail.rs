@@ -247,6 +247,7 @@ fn line(item: &DigestItem) -> String {
             format!("your request to join {trip} expired unanswered")
         }
         NotificationKind::Promoted => format!("a seat freed up: you are now on {trip}"),
+        NotificationKind::Removed => format!("the organiser removed you from {trip}"),
         NotificationKind::TripReminder => format!("reminder: {trip} is soon"),
         NotificationKind::TripChanged => format!("{trip} changed its time or place"),
         NotificationKind::TripCancelled => format!("{trip} was cancelled"),

@@ -174,6 +174,11 @@ async fn notify(
             };
             to_applicant(tx, kind, &a, by_organiser, envelope).await?
         }
+        EventType::ApplicationRemoved => {
+            let a: ApplicationData = data(envelope)?;
+            store::remove_member(tx, a.post_id, a.user_id).await?;
+            to_applicant(tx, NotificationKind::Removed, &a, true, envelope).await?
+        }
         EventType::ApplicationDeclined => {
             let a: ApplicationData = data(envelope)?;
             to_applicant(tx, NotificationKind::RequestDeclined, &a, true, envelope).await?

@@ -146,6 +146,9 @@ async fn apply(
     let Some(post) = post else {
         return Ok(Seat::Refused(ApplyRefusal::NotFound));
     };
+    if was_removed(&mut **tx, post.id, user_id).await? {
+        return Ok(Seat::Refused(ApplyRefusal::Removed));
+    }
     if let Some(refusal) = not_open_to(post, user_id) {
         return Ok(Seat::Refused(refusal));
     }
@@ -262,6 +265,21 @@ async fn seat_left(
     Ok(i64::from(post.apply_count) + leaving < i64::from(post.max_apply))
 }
 
+/// Whether the organiser of `post_id` removed `user_id` from it (they may not apply again).
+pub async fn was_removed(
+    db: impl PgExecutor<'_>,
+    post_id: i64,
+    user_id: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM board.removals WHERE post_id = $1 AND user_id = $2)",
+    )
+    .bind(post_id)
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+}
+
 async fn line_length(db: impl PgExecutor<'_>, post_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM board.applications WHERE post_id = $1 AND status = 'WAITLISTED'",
@@ -306,15 +324,29 @@ fn unseated(post: Option<&PostRow>, user_id: i64) -> Option<ApplyRefusal> {
     }
 }
 
+/// Why an application is given up, which decides what the world hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GivenUp {
+    /// The applicant withdrew (gave the seat back, left the line, took a request back):
+    /// `board.application.deleted`.
+    Withdrawn,
+    /// The organiser removed the applicant: `board.application.removed`, and the removal is
+    /// recorded, so they may not apply to the trip again (recorded even when the application
+    /// was gone already: a withdrawal that crossed the removal does not undo it).
+    Removed,
+    /// A failed Apply's compensation: its unpublished event is withdrawn instead, unless it
+    /// already went out.
+    Undone,
+}
+
 /// Gives `user_id`'s application to `post_id` up: the application goes, and a seat it held is
-/// counted off. `announce`: the world hears of it (a withdrawal, leaving the line, taking a
-/// request back), or not (a failed Apply's compensation, whose unpublished event is withdrawn
-/// instead, unless it already went out). Gone already is success. Returns what it gave up.
+/// counted off; `why` decides what is announced. Gone already is success. Returns what it gave
+/// up.
 pub async fn give_back_seat(
     db: &PgPool,
     post_id: i64,
     user_id: i64,
-    announce: bool,
+    why: GivenUp,
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     let mut tx = db.begin().await?;
     // The post's row first, as every change of its seats and line takes it.
@@ -322,6 +354,18 @@ pub async fn give_back_seat(
         .bind(post_id)
         .execute(&mut *tx)
         .await?;
+    if why == GivenUp::Removed {
+        // Only while the trip exists: a removal retried after its teardown has nothing to bar.
+        sqlx::query(
+            "INSERT INTO board.removals (post_id, user_id)
+             SELECT id, $2 FROM board.posts WHERE id = $1
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(post_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     let deleted: Option<ApplicationRow> = sqlx::query_as(&format!(
         "DELETE FROM board.applications a WHERE post_id = $1 AND user_id = $2
          RETURNING {APPLICATION_COLUMNS}"
@@ -334,8 +378,12 @@ pub async fn give_back_seat(
         if application.status == ApplicationStatus::Applied {
             count_seat(&mut tx, post_id, -1).await?;
         }
-        let event = Event::application(EventType::ApplicationDeleted, &application.data());
-        outbox::append_undo(&mut tx, &event, announce).await?;
+        let event_type = match why {
+            GivenUp::Removed => EventType::ApplicationRemoved,
+            GivenUp::Withdrawn | GivenUp::Undone => EventType::ApplicationDeleted,
+        };
+        let event = Event::application(event_type, &application.data());
+        outbox::append_undo(&mut tx, &event, why != GivenUp::Undone).await?;
     }
     tx.commit().await?;
     Ok(deleted)
