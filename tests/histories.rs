@@ -7,7 +7,8 @@
 //! seat back first (`serialized-updates`, `withdraw-seat-first`), `update_post_serialized*.json`
 //! and `withdraw_seat_first.json` after. `create_post_trip.json`, `apply_{waitlisted,promoted,
 //! accepted}.json`, `update_post_trip.json`, `withdraw_trip.json`, `trip_life.json` and
-//! `trip_requests_expired.json` came with the trip workflow (the `trip-workflow` patch).
+//! `trip_requests_expired.json` came with the trip workflow (the `trip-workflow` patch);
+//! `withdraw_removed.json` (the organiser's removal: the Withdraw saga with `removed`) after.
 #![allow(clippy::unwrap_used)] // in a test, a panic is the failure report
 
 #[tokio::test]
@@ -53,6 +54,7 @@ async fn every_recorded_history_replays_against_this_build() {
             "update_post_serialized_compensated.json",
             "update_post_trip.json",
             "withdraw.json",
+            "withdraw_removed.json",
             "withdraw_seat_first.json",
             "withdraw_trip.json"
         ],

@@ -1159,6 +1159,16 @@ async fn record_trip_histories() {
         "apply_accepted",
     )
     .await;
+    // The organiser removes the member they accepted.
+    let removed = app
+        .graphql_as(Some(&owner), REMOVE, json!({ "id": request }))
+        .await;
+    assert!(removed["errors"].is_null(), "{removed}");
+    app.save_history(
+        &format!("{prefix}/remove/{}", request.as_str().unwrap()),
+        "withdraw_removed",
+    )
+    .await;
     let left: i64 = left.as_str().unwrap().parse().unwrap();
     eventually(Duration::from_secs(20), "the request never expired", || {
         let app = &app;
