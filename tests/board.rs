@@ -969,7 +969,7 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         "each row once, in id order (one relay, one aggregate at a time here)"
     );
     let types: std::collections::HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    // The trip's life (its timers, the line, approval) is published in tests/trips.rs, reviews
+    // The trip's life (its timers, the line, approval, removals) is published in tests/trips.rs, reviews
     // in tests/reviews.rs, the notifier's events and the marking of notifications in
     // tests/notifications.rs.
     let elsewhere = [
@@ -985,6 +985,7 @@ async fn every_event_of_every_flow_reaches_jetstream_once_in_order() {
         EventType::ApplicationAccepted,
         EventType::ApplicationDeclined,
         EventType::ApplicationExpired,
+        EventType::ApplicationRemoved,
     ];
     assert_eq!(
         types,
