@@ -454,6 +454,31 @@ async fn the_organiser_removes_someone_who_then_may_not_apply_again() {
     applied(&apply(&app, &first, &post, true).await);
     let (second, _) = sign_up(&app).await;
     let queued = applied(&apply(&app, &second, &post, true).await)["id"].clone();
+    // Each sees their own application on the trip; the organiser and a stranger have none.
+    let mine = |token: Option<&str>| {
+        let (app, token, post) = (&app, token.map(str::to_owned), post.clone());
+        async move {
+            let body = app
+                .graphql_as(
+                    token.as_deref(),
+                    "query($id: ID!) { post(id: $id) { viewerApplication { id status waitlistPosition } } }",
+                    json!({ "id": post }),
+                )
+                .await;
+            body["data"]["post"]["viewerApplication"].clone()
+        }
+    };
+    assert_eq!(
+        mine(Some(&member)).await,
+        json!({ "id": seat, "status": "APPLIED", "waitlistPosition": null })
+    );
+    assert_eq!(
+        mine(Some(&second)).await,
+        json!({ "id": queued, "status": "WAITLISTED", "waitlistPosition": 2 })
+    );
+    for nobody in [Some(owner.as_str()), None] {
+        assert_eq!(mine(nobody).await, Value::Null);
+    }
     let remove = |token: Option<&str>, application: &Value| {
         let (app, token, application) = (&app, token.map(str::to_owned), application.clone());
         async move {
@@ -496,6 +521,7 @@ async fn the_organiser_removes_someone_who_then_may_not_apply_again() {
     let body = remove(Some(&owner), &queued).await;
     assert_eq!(body["data"]["removeApplyPost"]["success"], true, "{body}");
     assert!(!application_exists(&app, queued.as_str().unwrap().parse().unwrap()).await);
+    assert_eq!(mine(Some(&member)).await, Value::Null, "removed: none");
     // Gone is gone: the same application again is NOT_FOUND.
     let again = remove(Some(&owner), &seat).await;
     assert_eq!(error_code(&again), "NOT_FOUND", "{again}");

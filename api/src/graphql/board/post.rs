@@ -179,6 +179,16 @@ impl Post {
     ) -> ApiResult<TripReviewConnection> {
         reviews_of(ctx, self.0.id, first, after.as_deref()).await
     }
+    /// The signed-in viewer's own application to it — a seat, a place in its line or a request
+    /// (`status` says which; its `id` withdraws it); `null` when they have none (or are not
+    /// signed in).
+    async fn viewer_application(&self, ctx: &Context<'_>) -> ApiResult<Option<ApplyPost>> {
+        let Some(viewer) = ctx.viewer_if_any().await else {
+            return Ok(None);
+        };
+        let application = load(&loaders(ctx).application_of, (self.0.id, viewer.user_id)).await?;
+        Ok(application.map(ApplyPost))
+    }
     /// The signed-in viewer's own review of it; `null` when they wrote none (or are not signed in).
     async fn viewer_review(&self, ctx: &Context<'_>) -> ApiResult<Option<TripReview>> {
         let Some(viewer) = ctx.viewer_if_any().await else {
@@ -208,8 +218,6 @@ impl Post {
 }
 
 impl Post {
-    /// Whether the caller is this trip's organiser, or has an application to it that `mine`
-    /// accepts (anonymous: no).
     /// The trip's applications in one status (`of` picks the loader), at most `first`: for the
     /// organiser and for a viewer whose own application `may_see` admits; `None` for anyone else.
     async fn applications_in(
@@ -237,6 +245,8 @@ impl Post {
         ))
     }
 
+    /// Whether the caller is this trip's organiser, or has an application to it that `mine`
+    /// accepts (anonymous: no).
     async fn viewer_is_organiser_or(
         &self,
         ctx: &Context<'_>,
