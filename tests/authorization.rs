@@ -325,6 +325,11 @@ const RULES: &[(&str, [&str; 4])] = &[
         "Mutation.removeApplyPost",
         ["UNAUTHENTICATED", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"],
     ),
+    // Nobody was removed from this trip: its organiser hears so, anyone else may not ask.
+    (
+        "Mutation.liftRemoval",
+        ["UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "FORBIDDEN"],
+    ),
     (
         "Mutation.createMessage",
         ["UNAUTHENTICATED", "NOT_FOUND", "ok", "ok"],
@@ -561,6 +566,15 @@ async fn ask(world: &World, field: &str, role: Role) -> Value {
                     role,
                     "mutation($input: RemoveApplyPostInput!) { removeApplyPost(input: $input) { success } }",
                     json!({ "input": { "id": world.application } }),
+                )
+                .await
+        }
+        "Mutation.liftRemoval" => {
+            world
+                .ask(
+                    role,
+                    "mutation($input: LiftRemovalInput!) { liftRemoval(input: $input) { success } }",
+                    json!({ "input": { "postId": world.post, "userId": "1" } }),
                 )
                 .await
         }

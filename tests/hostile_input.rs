@@ -582,6 +582,18 @@ fn bad_variables() -> Vec<Case> {
             json!({ "input": { "id": id } }),
         ));
     }
+    let lift = "mutation($input: LiftRemovalInput!) { liftRemoval(input: $input) { success } }";
+    for (what, post_id, user_id) in [
+        ("huge user id", json!("1"), json!(long)),
+        ("number post id", json!(1), json!("1")),
+        ("missing user id", json!("1"), Value::Null),
+    ] {
+        cases.push(Case::query(
+            format!("liftRemoval: {what}"),
+            lift,
+            json!({ "input": { "postId": post_id, "userId": user_id } }),
+        ));
+    }
     let reviews = "query($first: Int, $after: String) { post(id: \"1\") { reviews(first: $first, after: $after) { nodes { id } } } }";
     for (what, first, after) in [
         ("huge first", json!(1_u64 << 40), Value::Null),

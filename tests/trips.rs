@@ -452,7 +452,7 @@ async fn the_organiser_removes_someone_who_then_may_not_apply_again() {
     let seat = applied(&apply(&app, &member, &post, false).await)["id"].clone();
     let (first, first_id) = sign_up(&app).await;
     applied(&apply(&app, &first, &post, true).await);
-    let (second, _) = sign_up(&app).await;
+    let (second, second_id) = sign_up(&app).await;
     let queued = applied(&apply(&app, &second, &post, true).await)["id"].clone();
     // Each sees their own application on the trip; the organiser and a stranger have none.
     let mine = |token: Option<&str>| {
@@ -553,6 +553,44 @@ async fn the_organiser_removes_someone_who_then_may_not_apply_again() {
         seat,
         fishapp_store::board::Seat::Refused(fishapp_domain::board::ApplyRefusal::Removed)
     );
+
+    // The organiser sees whom they removed, newest first; nobody else does.
+    let removals = "query($id: ID!) { post(id: $id) { removals { user { id } removedAt } } }";
+    let seen = |token: Option<&str>| {
+        let (app, token, post) = (&app, token.map(str::to_owned), post.clone());
+        async move {
+            let body = app
+                .graphql_as(token.as_deref(), removals, json!({ "id": post }))
+                .await;
+            body["data"]["post"]["removals"].clone()
+        }
+    };
+    let listed = seen(Some(&owner)).await;
+    let users: Vec<&str> = listed
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|r| r["user"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, [second_id.as_str(), member_id.as_str()], "{listed}");
+    for nobody in [Some(member.as_str()), Some(stranger.as_str()), None] {
+        assert_eq!(seen(nobody).await, Value::Null);
+    }
+    // Lifting a removal: the organiser's alone; then the member may apply again (in line: the
+    // seat went to the first in line), and it is gone from the list.
+    let lift = "mutation($input: LiftRemovalInput!) { liftRemoval(input: $input) { success } }";
+    let lifting = json!({ "input": { "postId": post, "userId": member_id } });
+    let theirs = app.graphql_as(Some(&stranger), lift, lifting.clone()).await;
+    assert_eq!(error_code(&theirs), "FORBIDDEN", "{theirs}");
+    let lifted = app.graphql_as(Some(&owner), lift, lifting.clone()).await;
+    assert_eq!(lifted["data"]["liftRemoval"]["success"], true, "{lifted}");
+    let again = app.graphql_as(Some(&owner), lift, lifting).await;
+    assert_eq!(error_code(&again), "NOT_FOUND", "{again}");
+    assert_eq!(
+        applied(&apply(&app, &member, &post, true).await)["status"],
+        "WAITLISTED"
+    );
+    assert_eq!(seen(Some(&owner)).await.as_array().map(Vec::len), Some(1));
 
     // Each removal is announced as one, and the removed are told who did it; the organiser
     // hears of no withdrawal.

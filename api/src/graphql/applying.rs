@@ -125,6 +125,19 @@ pub(crate) struct DeleteApplyPostPayload {
     success: bool,
 }
 
+#[derive(InputObject)]
+pub(crate) struct LiftRemovalInput {
+    /// The organiser's trip.
+    post_id: ID,
+    /// The user they removed from it (`Post.removals`).
+    user_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct LiftRemovalPayload {
+    success: bool,
+}
+
 #[derive(Default)]
 pub(crate) struct ApplyingMutation;
 
@@ -195,7 +208,8 @@ impl ApplyingMutation {
     /// The organiser removes someone from their OPEN trip (the Withdraw saga, run for them): a
     /// member gives the seat back (it goes to the first in line) and leaves the room, one in
     /// line leaves it, a request goes. The removed user is told (REMOVED) and may not apply to
-    /// this trip again (FORBIDDEN, `extensions.reason` REMOVED_FROM_TRIP). NOT_FOUND for an
+    /// this trip again (FORBIDDEN, `extensions.reason` REMOVED_FROM_TRIP) until the organiser
+    /// lifts the removal (`liftRemoval`). NOT_FOUND for an
     /// application to someone else's trip; CONFLICT POST_NOT_OPEN once the trip is not OPEN.
     async fn remove_apply_post(
         &self,
@@ -209,6 +223,24 @@ impl ApplyingMutation {
             .await
             .gql()?;
         Ok(RemoveApplyPostPayload { success: true })
+    }
+
+    /// The organiser lets someone they removed from their trip apply to it again (the removal
+    /// goes; nothing else changes: they are not put back). NOT_FOUND when that user was not
+    /// removed from it; FORBIDDEN for someone else's trip.
+    async fn lift_removal(
+        &self,
+        ctx: &Context<'_>,
+        input: LiftRemovalInput,
+    ) -> ApiResult<LiftRemovalPayload> {
+        let viewer = ctx.viewer().await.gql()?;
+        let post_id = parse_id("input.postId", &input.post_id).gql()?;
+        let user_id = parse_id("input.userId", &input.user_id).gql()?;
+        ctx.data_unchecked::<Board>()
+            .lift_removal(&viewer, post_id, user_id)
+            .await
+            .gql()?;
+        Ok(LiftRemovalPayload { success: true })
     }
 
     /// Gives the seat back and leaves the room, leaves the trip's line, or takes a request back

@@ -37,6 +37,8 @@ pub(crate) struct Loaders {
     pub waitlists: DataLoader<ApplicationsInLoader>,
     /// Requests to a trip's organiser, oldest first (as many as the field asked for).
     pub requests: DataLoader<ApplicationsInLoader>,
+    /// Those removed from a trip, newest first (as many as the field asked for).
+    pub removals: DataLoader<RemovalsLoader>,
     /// One user's application to a post, if any (keys: post id, user id).
     pub application_of: DataLoader<ApplicationOfLoader>,
     /// An application's place in its trip's line, while it is in one.
@@ -86,6 +88,7 @@ impl Loaders {
                 ApplicationsInLoader(db.clone(), ApplicationStatus::PendingApproval),
                 tokio::spawn,
             ),
+            removals: DataLoader::new(RemovalsLoader(db.clone()), tokio::spawn),
             application_of: DataLoader::new(ApplicationOfLoader(db.clone()), tokio::spawn),
             waitlist_positions: DataLoader::new(WaitlistPositionLoader(db.clone()), tokio::spawn),
             posts_of_users: DataLoader::new(UserPostsLoader(db.clone()), tokio::spawn),
@@ -226,7 +229,7 @@ where
 }
 
 /// Loader errors must be cloneable: the same failure answers every key of the batch.
-type LoadError = Arc<sqlx::Error>;
+pub(crate) type LoadError = Arc<sqlx::Error>;
 
 /// The request's loaders.
 pub(crate) fn loaders<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Loaders {
@@ -421,6 +424,23 @@ impl Loader<ListOf> for ApplicationsInLoader {
         let (ids, limit) = ListOf::batch(keys);
         let rows = board::applications_of_posts_in(self.0.pool(), &ids, self.1, limit).await?;
         Ok(ListOf::answer(keys, rows, |a| a.post_id))
+    }
+}
+
+/// Those removed from a trip by its organiser, newest first.
+pub(crate) struct RemovalsLoader(Database);
+
+impl Loader<ListOf> for RemovalsLoader {
+    type Value = Vec<board::RemovalRow>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ListOf],
+    ) -> Result<HashMap<ListOf, Vec<board::RemovalRow>>, LoadError> {
+        let (ids, limit) = ListOf::batch(keys);
+        let rows = board::removals_of_posts(self.0.pool(), &ids, limit).await?;
+        Ok(ListOf::answer(keys, rows, |r| r.post_id))
     }
 }
 

@@ -200,6 +200,23 @@ impl Board {
         self.run_withdraw(&application, true, summary).await
     }
 
+    /// The organiser lets someone they removed from their trip apply to it again. NOT_FOUND
+    /// when there is no such removal (or no such trip); FORBIDDEN for anyone else's trip.
+    pub async fn lift_removal(
+        &self,
+        viewer: &Viewer,
+        post_id: i64,
+        user_id: i64,
+    ) -> Result<(), AppError> {
+        self.owned_post(viewer, post_id).await?;
+        if !store::lift_removal(self.db.pool(), post_id, user_id).await? {
+            return Err(AppError::NotFound(format!(
+                "user {user_id} was not removed from trip {post_id}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts (or joins) the Withdraw saga of `application` (`removed`: by the organiser) and
     /// waits for it up to the budget.
     async fn run_withdraw(

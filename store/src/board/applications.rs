@@ -280,6 +280,45 @@ pub async fn was_removed(
     .await
 }
 
+/// A removal from a trip: who, and when.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct RemovalRow {
+    pub post_id: i64,
+    pub user_id: i64,
+    pub removed_at: DateTime<Utc>,
+}
+
+/// Those removed from these trips, newest first, at most `limit` per trip; one statement for a
+/// whole page.
+pub async fn removals_of_posts(
+    db: &PgPool,
+    post_ids: &[i64],
+    limit: i64,
+) -> Result<Vec<RemovalRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT post_id, user_id, removed_at FROM (
+            SELECT *, row_number() OVER (PARTITION BY post_id
+                                         ORDER BY removed_at DESC, user_id) AS n
+              FROM board.removals WHERE post_id = ANY($1)
+         ) r WHERE n <= $2 ORDER BY post_id, removed_at DESC, user_id",
+    )
+    .bind(post_ids)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Lifts `user_id`'s removal from `post_id`: they may apply to it again. Whether there was one.
+pub async fn lift_removal(db: &PgPool, post_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    let lifted = sqlx::query("DELETE FROM board.removals WHERE post_id = $1 AND user_id = $2")
+        .bind(post_id)
+        .bind(user_id)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(lifted == 1)
+}
+
 async fn line_length(db: impl PgExecutor<'_>, post_id: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM board.applications WHERE post_id = $1 AND status = 'WAITLISTED'",

@@ -15,10 +15,10 @@ mod reviews;
 mod rows;
 
 pub use applications::{
-    ApplicationRow, GivenUp, Seat, SeatWay, SeatsView, application_by_id, application_of,
-    applications_of_posts_in, applications_of_user_to, applications_of_users, decline_request,
-    delete_applications, expire_requests, give_back_seat, next_in_line, refusal, take_seat,
-    waitlist_positions, was_removed,
+    ApplicationRow, GivenUp, RemovalRow, Seat, SeatWay, SeatsView, application_by_id,
+    application_of, applications_of_posts_in, applications_of_user_to, applications_of_users,
+    decline_request, delete_applications, expire_requests, give_back_seat, lift_removal,
+    next_in_line, refusal, removals_of_posts, take_seat, waitlist_positions, was_removed,
 };
 pub use posts::{
     Snapshot, close_past, close_post, complete_post, delete_post, hide, insert_pending, publish,

@@ -5,16 +5,16 @@ use crate::graphql::APPLICANTS;
 use crate::graphql::account::User;
 use crate::graphql::applying::ApplyPost;
 use crate::graphql::context::Guards;
-use crate::graphql::loaders::{ApplicationsInLoader, ListOf, Loaders, load, load_in_page, loaders};
+use crate::graphql::loaders::{ListOf, LoadError, Loaders, load, load_in_page, loaders};
 use crate::graphql::media::Image;
 use crate::graphql::review::{Rating, TripReview, TripReviewConnection, rating_of, reviews_of};
 use crate::graphql::scalars::Time;
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use fishapp_app::Calendar;
 use fishapp_app::board::Board;
 use fishapp_domain::board::ApplicationStatus;
-use fishapp_store::board::{ApplicationRow, PostRow};
+use fishapp_store::board::{ApplicationRow, PostRow, RemovalRow};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "fishapp_domain::board::PostStatus")]
@@ -100,7 +100,7 @@ impl Post {
         first: Option<i32>,
     ) -> ApiResult<Option<Vec<ApplyPost>>> {
         let in_line = |a: &ApplicationRow| a.status == ApplicationStatus::Waitlisted;
-        self.applications_in(ctx, first, in_line, |l| &l.waitlists)
+        self.list_for(ctx, first, in_line, |l| &l.waitlists, ApplyPost)
             .await
     }
     /// Requests waiting for the organiser, oldest first: theirs alone (`null` for anyone else).
@@ -113,7 +113,21 @@ impl Post {
         ctx: &Context<'_>,
         first: Option<i32>,
     ) -> ApiResult<Option<Vec<ApplyPost>>> {
-        self.applications_in(ctx, first, |_| false, |l| &l.requests)
+        self.list_for(ctx, first, |_| false, |l| &l.requests, ApplyPost)
+            .await
+    }
+    /// Those its organiser removed from it (who may not apply again until the removal is
+    /// lifted with `liftRemoval`), newest first: the organiser's alone (`null` for anyone
+    /// else). `first`: at most that many (100 unless asked, up to 1000).
+    #[graphql(
+        complexity = "crate::graphql::list_cost(crate::graphql::APPLICANTS.items(first), child_complexity)"
+    )]
+    async fn removals(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> ApiResult<Option<Vec<TripRemoval>>> {
+        self.list_for(ctx, first, |_| false, |l| &l.removals, TripRemoval)
             .await
     }
     /// A link to the trip's event (iCalendar, RFC 5545) for a calendar app: for its members
@@ -218,15 +232,20 @@ impl Post {
 }
 
 impl Post {
-    /// The trip's applications in one status (`of` picks the loader), at most `first`: for the
-    /// organiser and for a viewer whose own application `may_see` admits; `None` for anyone else.
-    async fn applications_in(
+    /// One of the trip's lists (`of` picks its loader), at most `first`, each item as `item`:
+    /// for the organiser and for a viewer whose own application `may_see` admits; `None` for
+    /// anyone else.
+    async fn list_for<L, R, T>(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         may_see: impl FnOnce(&ApplicationRow) -> bool,
-        of: impl FnOnce(&Loaders) -> &DataLoader<ApplicationsInLoader>,
-    ) -> ApiResult<Option<Vec<ApplyPost>>> {
+        of: impl FnOnce(&Loaders) -> &DataLoader<L>,
+        item: impl Fn(R) -> T,
+    ) -> ApiResult<Option<Vec<T>>>
+    where
+        L: Loader<ListOf, Value = Vec<R>, Error = LoadError>,
+    {
         let limit = APPLICANTS.limit("first", first).gql()?;
         if !self.viewer_is_organiser_or(ctx, may_see).await? {
             return Ok(None);
@@ -237,11 +256,7 @@ impl Post {
         };
         let loaded = load(of(loaders(ctx)), key).await?;
         Ok(Some(
-            loaded
-                .unwrap_or_default()
-                .into_iter()
-                .map(ApplyPost)
-                .collect(),
+            loaded.unwrap_or_default().into_iter().map(item).collect(),
         ))
     }
 
@@ -260,6 +275,19 @@ impl Post {
         }
         let application = load(&loaders(ctx).application_of, (self.0.id, viewer.user_id)).await?;
         Ok(application.as_ref().is_some_and(mine))
+    }
+}
+
+/// Someone the organiser removed from their trip.
+pub(crate) struct TripRemoval(RemovalRow);
+
+#[Object]
+impl TripRemoval {
+    async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        User::load(ctx, self.0.user_id, "the removed user is gone").await
+    }
+    async fn removed_at(&self) -> Time {
+        Time(self.0.removed_at)
     }
 }
 
