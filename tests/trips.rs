@@ -129,25 +129,39 @@ async fn until_member(app: &TestApp, post: &str, user: &str, within: Duration, w
     .await;
 }
 
-/// Panics unless every event the test's flows wrote reached JetStream once, in the outbox's order
-/// (one relay, so one order), and returns their types.
+/// Panics unless every event the test's flows wrote reached JetStream once, each aggregate's
+/// events in the order they were written (the relay's guarantee: transactions of different
+/// aggregates — a saga's step and the notifier's record, say — may commit out of id order), and
+/// returns their types in the outbox's order.
 async fn every_event_published(app: &TestApp) -> Vec<String> {
     common::wait_until_drained(app, Duration::from_secs(30)).await;
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, event_type FROM outbox.events ORDER BY id")
-            .fetch_all(&app.pool().await)
-            .await
-            .unwrap();
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT id, event_type, aggregate_type, aggregate_id FROM outbox.events ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
     let published = common::published(app).await;
+    let mut once: Vec<i64> = published.iter().map(|p| p.row()).collect();
+    once.sort_unstable();
     assert_eq!(
-        published.iter().map(|p| p.row()).collect::<Vec<_>>(),
-        rows.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        "each event once, in order"
+        once,
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "each event once"
     );
-    for (message, (_, kind)) in published.iter().zip(&rows) {
+    let by_id: std::collections::HashMap<i64, &(i64, String, String, String)> =
+        rows.iter().map(|r| (r.0, r)).collect();
+    let mut last: std::collections::HashMap<(&str, &str), i64> = std::collections::HashMap::new();
+    for message in &published {
+        let (id, kind, aggregate, aggregate_id) = by_id[&message.row()];
         assert_eq!(&message.envelope.event_type, kind);
+        let before = last.insert((aggregate, aggregate_id), *id);
+        assert!(
+            before.is_none_or(|b| b < *id),
+            "{aggregate} {aggregate_id}: event {id} published after {before:?}"
+        );
     }
-    rows.into_iter().map(|(_, kind)| kind).collect()
+    rows.into_iter().map(|r| r.1).collect()
 }
 
 /// Polls `check` every 50 ms until it is true; panics with `what` after `within`.
