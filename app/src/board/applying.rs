@@ -7,7 +7,7 @@ use crate::account::Viewer;
 use crate::error::AppError;
 use fishapp_domain::board::{ApplyRefusal, PostStatus};
 use fishapp_store::board as store;
-use fishapp_store::board::{ApplicationRow, SeatWay};
+use fishapp_store::board::{ApplicationRow, PostRow, SeatWay};
 use fishapp_temporal::sagas::{self, SagaOutcome, SagaSubject};
 use fishapp_workflows::board::{
     ApplyInput, ApplyOutput, ApplyWorkflow, INPUT_VERSION, WithdrawInput, WithdrawWorkflow,
@@ -90,18 +90,30 @@ impl Board {
         viewer: &Viewer,
         application_id: i64,
     ) -> Result<ApplicationRow, AppError> {
-        let missing = || AppError::NotFound(format!("no request {application_id}"));
-        let request = store::application_by_id(self.db.pool(), application_id)
-            .await?
-            .ok_or_else(missing)?;
-        let post = store::post_by_id(self.db.pool(), request.post_id).await?;
-        if post.is_none_or(|p| p.user_id != viewer.user_id) {
-            return Err(missing());
-        }
+        let (request, _) = self.to_own_trip(viewer, application_id, "request").await?;
         if request.status != fishapp_domain::board::ApplicationStatus::PendingApproval {
             return Err(ApplyRefusal::NotWaiting.into());
         }
         Ok(request)
+    }
+
+    /// An application to one of `viewer`'s trips, with the trip: NOT_FOUND ("no `what` …") for
+    /// one to anyone else's trip, as for none, so a stranger learns nothing of it.
+    async fn to_own_trip(
+        &self,
+        viewer: &Viewer,
+        application_id: i64,
+        what: &str,
+    ) -> Result<(ApplicationRow, PostRow), AppError> {
+        let missing = || AppError::NotFound(format!("no {what} {application_id}"));
+        let application = store::application_by_id(self.db.pool(), application_id)
+            .await?
+            .ok_or_else(missing)?;
+        let post = store::post_by_id(self.db.pool(), application.post_id)
+            .await?
+            .filter(|p| p.user_id == viewer.user_id)
+            .ok_or_else(missing)?;
+        Ok((application, post))
     }
 
     /// Starts (or joins) the Apply saga of `user_id` on `post_id` and waits for it.
@@ -176,14 +188,9 @@ impl Board {
     /// line leaves it, a request goes. The removed user may not apply to the trip again.
     /// NOT_FOUND for an application to anyone else's trip, as for none.
     pub async fn remove(&self, viewer: &Viewer, application_id: i64) -> Result<(), AppError> {
-        let missing = || AppError::NotFound(format!("no application {application_id}"));
-        let application = store::application_by_id(self.db.pool(), application_id)
-            .await?
-            .ok_or_else(missing)?;
-        let post = store::post_by_id(self.db.pool(), application.post_id)
-            .await?
-            .filter(|p| p.user_id == viewer.user_id)
-            .ok_or_else(missing)?;
+        let (application, post) = self
+            .to_own_trip(viewer, application_id, "application")
+            .await?;
         // Once the meeting time has passed the trip happened as it did: a removal then would
         // only take a member's review away.
         if post.status != PostStatus::Open {
