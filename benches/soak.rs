@@ -137,6 +137,7 @@ async fn main() {
             ("FISHAPP_BOARD_MAX_APPLICATIONS_PER_HOUR", "4294967295"),
             ("FISHAPP_BOARD_MAX_POST_CHANGES_PER_HOUR", "4294967295"),
             ("FISHAPP_CHAT_MAX_MESSAGES", "4294967295"),
+            ("FISHAPP_SIGN_IN_MAX_PER_USER", "4294967295"),
         ],
     )
     .await;

@@ -741,3 +741,175 @@ async fn without_a_mail_transport_an_email_change_is_refused_and_the_rest_applie
         "{same}"
     );
 }
+
+/// The sign-ins (refresh-token families) a user holds, in the database.
+async fn sign_ins_of(app: &TestApp, user_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM account.token_families WHERE user_id = $1")
+        .bind(user_id.parse::<i64>().unwrap())
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap()
+}
+
+/// Whether a session can still act: its ID token answers `currentUser`.
+async fn acts(app: &TestApp, session: &Session) -> bool {
+    let body = current_user(app, &session.id_token).await;
+    if body["errors"].is_null() {
+        return true;
+    }
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    false
+}
+
+async fn login_session(app: &TestApp, email: &str) -> Session {
+    let body = login(app, email, PASSWORD).await;
+    assert!(body["errors"].is_null(), "{body}");
+    session_of(&body["data"]["login"])
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_the_configured_sign_ins() {
+    let app = TestApp::spawn_with(|c| {
+        c.accounts.sign_in_max_per_user = 3;
+        // The throttling counts a login in flight as a failure until it turns out right; the
+        // ten at once below are one client's right password.
+        c.accounts.login_failures_before_delay = 100;
+    })
+    .await;
+    let email = unique_email();
+    let first = sign_up(&app, &email).await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(login_session(&app, &email).await);
+    }
+    // The fourth sign-in ended the one refreshed longest ago: the sign-up's. Its ID token stops
+    // at once, and its refresh token is gone.
+    assert!(!acts(&app, &first).await);
+    assert_eq!(
+        error_code(&refresh(&app, &first.refresh_token).await),
+        "UNAUTHENTICATED"
+    );
+    for session in &sessions {
+        assert!(acts(&app, session).await);
+    }
+    assert_eq!(sign_ins_of(&app, &first.user_id).await, 3);
+
+    // Refreshing keeps a sign-in: the oldest login refreshes, so the next login ends the second.
+    let body = refresh(&app, &sessions[0].refresh_token).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let refreshed = session_of(&json!({
+        "user": { "id": first.user_id },
+        "tokenPair": body["data"]["refreshIDToken"]["tokenPair"],
+    }));
+    let fifth = login_session(&app, &email).await;
+    assert!(acts(&app, &refreshed).await);
+    assert!(!acts(&app, &sessions[1]).await);
+    assert!(acts(&app, &sessions[2]).await);
+
+    // An ended sign-in goes before any live one: after a logout, the next login deletes the
+    // logged-out sign-in (kept until then for at most a day) and ends no one.
+    let body = app
+        .graphql_as(
+            Some(&sessions[2].id_token),
+            "mutation($r: String) { logout(refreshToken: $r) { success } }",
+            json!({ "r": sessions[2].refresh_token }),
+        )
+        .await;
+    assert_eq!(body["data"]["logout"]["success"], true, "{body}");
+    let kept_for: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM expires_at - now())::float8 FROM account.token_families
+          WHERE user_id = $1 AND revoked_at IS NOT NULL",
+    )
+    .bind(first.user_id.parse::<i64>().unwrap())
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    assert!(
+        (23.0 * 3600.0..=24.0 * 3600.0).contains(&kept_for),
+        "{kept_for}"
+    );
+    let sixth = login_session(&app, &email).await;
+    for session in [&refreshed, &fifth, &sixth] {
+        assert!(acts(&app, session).await);
+    }
+    assert_eq!(sign_ins_of(&app, &first.user_id).await, 3);
+
+    // Logins at once take turns: the cap holds exactly.
+    let logins = (0..10).map(|_| login(&app, &email, PASSWORD));
+    for body in futures::future::join_all(logins).await {
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    assert_eq!(sign_ins_of(&app, &first.user_id).await, 3);
+}
+
+#[tokio::test]
+async fn a_sign_in_keeps_only_its_recent_rotated_tokens() {
+    let app = TestApp::spawn().await;
+    let session = sign_up(&app, &unique_email()).await;
+    let kept = usize::try_from(fishapp_store::account::ROTATED_TOKENS_KEPT).unwrap();
+    let mut tokens = vec![session.refresh_token.clone()];
+    for _ in 0..kept + 5 {
+        let body = refresh(&app, tokens.last().unwrap()).await;
+        let pair = &body["data"]["refreshIDToken"]["tokenPair"];
+        tokens.push(pair["refreshToken"].as_str().unwrap().to_owned());
+    }
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM account.refresh_tokens t
+           JOIN account.token_families f ON f.id = t.family_id
+          WHERE f.user_id = $1",
+    )
+    .bind(session.user_id.parse::<i64>().unwrap())
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        i64::try_from(kept + 1).unwrap(),
+        "the kept and the live one"
+    );
+
+    // A token older than those kept is refused like an unknown one; the sign-in goes on.
+    let current = tokens.last().unwrap().clone();
+    assert_eq!(
+        error_code(&refresh(&app, &tokens[0]).await),
+        "UNAUTHENTICATED"
+    );
+    let body = refresh(&app, &current).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let newest = body["data"]["refreshIDToken"]["tokenPair"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A kept one replayed still ends the whole sign-in.
+    assert_eq!(
+        error_code(&refresh(&app, &current).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(error_code(&refresh(&app, &newest).await), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn sign_ins_whose_tokens_expired_are_deleted() {
+    let app = TestApp::spawn_with(|c| {
+        c.accounts.refresh_token_ttl_secs = 3;
+        c.accounts.sign_in_prune_interval_secs = 1;
+    })
+    .await;
+    let session = sign_up(&app, &unique_email()).await;
+    let body = refresh(&app, &session.refresh_token).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(sign_ins_of(&app, &session.user_id).await, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sign_ins_of(&app, &session.user_id).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired sign-in was not pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM account.refresh_tokens")
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(tokens, 0, "its tokens went with it");
+}

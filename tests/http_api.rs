@@ -214,6 +214,8 @@ async fn metrics_count_requests_by_route_on_their_own_address() {
 async fn the_workers_metrics_carry_the_temporal_sdks() {
     let app = TestApp::spawn().await;
     let (mut worker, probes) = common::worker_process_probed(&app);
+    // The API's own Temporal connection may still be coming up on a busy machine.
+    app.wait_for_readiness(200, Duration::from_secs(30)).await;
     let token = common::sign_up(&app).await.0;
     let created = app
         .graphql_as(

@@ -153,6 +153,11 @@ async fn services(
         auth_settings(config, keys),
     )
     .await?;
+    tokio::spawn({
+        let (accounts, shutdown) = (accounts.clone(), shutdown.clone());
+        let every = Duration::from_secs(config.accounts.sign_in_prune_interval_secs);
+        async move { accounts.prune_sign_ins_forever(every, shutdown).await }
+    });
     let media = Media::new(
         deps.db.clone(),
         media_store(config).await?,

@@ -115,6 +115,7 @@ pub fn auth_settings(config: &Config, keys: TokenKeys) -> AuthSettings {
     AuthSettings {
         keys,
         refresh_token_ttl: Duration::from_secs(config.accounts.refresh_token_ttl_secs),
+        max_sign_ins_per_user: config.accounts.sign_in_max_per_user,
         login_limits: LoginLimits {
             failures_before_delay: config.accounts.login_failures_before_delay,
             max_delay: Duration::from_secs(config.accounts.login_max_delay_secs),

@@ -25,6 +25,10 @@ config_group! {
             "ID token lifetime (also how long denylist entries live)";
         refresh_token_ttl_secs: u64 = 10 * 24 * 3_600,
             "refresh token lifetime";
+        sign_in_max_per_user: u32 = 50,
+            "sign-ins (refresh-token families: one per login) one user may hold; a login beyond it deletes the user's sign-in refreshed longest ago (ended ones first), and that sign-in's ID tokens stop at once";
+        sign_in_prune_interval_secs: u64 = 3_600,
+            "how often each API process deletes the sign-ins that ended: those whose refresh tokens all expired, and those revoked more than a day ago";
         login_failures_before_delay: u32 = 5,
             "wrong passwords one client address may try on one account; each further try from that address waits 1 s, then 2, 4, … (`RATE_LIMITED` with `retryAfterSeconds`). Only that address is slowed: the owner signs in as usual from their own. A right password clears it";
         login_max_delay_secs: u64 = 15 * 60,
@@ -56,6 +60,11 @@ impl Accounts {
         at_least_one(&[
             ("id_token_ttl_secs", self.id_token_ttl_secs),
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+            ("sign_in_max_per_user", self.sign_in_max_per_user.into()),
+            (
+                "sign_in_prune_interval_secs",
+                self.sign_in_prune_interval_secs,
+            ),
             ("login_failure_window_secs", self.login_failure_window_secs),
             (
                 "login_failures_before_delay",

@@ -134,23 +134,59 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// Starts a sign-in: a new family with its first refresh token.
+/// How long a revoked sign-in is kept (for the record: when and why it ended) before it is
+/// pruned like an expired one.
+const REVOKED_KEPT: &str = "1 day";
+
+/// A new sign-in, and the sign-ins it pushed out.
+#[derive(Debug)]
+pub struct Started {
+    pub family_id: Uuid,
+    /// The user's sign-ins deleted to stay within the cap: their ID tokens must stop too.
+    pub ended: Vec<Uuid>,
+}
+
+/// Starts a sign-in: a new family with its first refresh token. A user holds at most
+/// `max_per_user` sign-ins: beyond it, those that ended (expired or revoked) go first, then the
+/// live ones refreshed longest ago — deleted, with their tokens, so that no number of logins
+/// grows the tables. Logins of one user take turns (the user row's lock) so the cap holds
+/// under concurrent ones.
 pub async fn start_family(
     db: &PgPool,
     user_id: i64,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
-) -> Result<Uuid, sqlx::Error> {
+    max_per_user: u32,
+) -> Result<Started, sqlx::Error> {
     let family_id = Uuid::new_v4();
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO account.token_families (id, user_id) VALUES ($1, $2)")
-        .bind(family_id)
+    sqlx::query("SELECT 1 FROM account.users WHERE id = $1 FOR NO KEY UPDATE")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+    sqlx::query("INSERT INTO account.token_families (id, user_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(family_id)
+        .bind(user_id)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
     insert_token(&mut *tx, family_id, token_hash, expires_at).await?;
+    let ended = sqlx::query_scalar(
+        "DELETE FROM account.token_families
+          WHERE id IN (SELECT id FROM account.token_families
+                        WHERE user_id = $1 AND id <> $2
+                        ORDER BY (revoked_at IS NULL AND expires_at > now()) DESC,
+                                 refreshed_at DESC, id
+                       OFFSET $3)
+          RETURNING id",
+    )
+    .bind(user_id)
+    .bind(family_id)
+    .bind(i64::from(max_per_user.saturating_sub(1)))
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(family_id)
+    Ok(Started { family_id, ended })
 }
 
 async fn insert_token(
@@ -181,6 +217,9 @@ pub enum Rotation {
     Rejected,
 }
 
+/// How many of a sign-in's rotated (used) refresh tokens are kept for reuse detection.
+pub const ROTATED_TOKENS_KEPT: i64 = 50;
+
 /// Exchanges a refresh token for a new one in the same family, atomically: the `UPDATE … WHERE
 /// used_at IS NULL` takes the row lock, so of two concurrent exchanges of the same token exactly
 /// one finds it unused. The other sees a used token, which is what a replay looks like, and
@@ -208,6 +247,26 @@ pub async fn rotate(
     .await?;
     if let Some((family_id, user_id)) = live {
         insert_token(&mut *tx, family_id, new_hash, new_expires_at).await?;
+        sqlx::query(
+            "UPDATE account.token_families SET refreshed_at = now(), expires_at = $2 WHERE id = $1",
+        )
+        .bind(family_id)
+        .bind(new_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        // Only the most recent rotated tokens are kept: presenting one of them again revokes
+        // the sign-in; an older one is refused like any unknown token.
+        sqlx::query(
+            "DELETE FROM account.refresh_tokens
+              WHERE family_id = $1 AND used_at IS NOT NULL
+                AND token_hash NOT IN (SELECT token_hash FROM account.refresh_tokens
+                                        WHERE family_id = $1 AND used_at IS NOT NULL
+                                        ORDER BY used_at DESC LIMIT $2)",
+        )
+        .bind(family_id)
+        .bind(ROTATED_TOKENS_KEPT)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         return Ok(Rotation::Rotated { user_id, family_id });
     }
@@ -250,11 +309,14 @@ pub async fn revoke_family(
     why: &str,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE account.token_families SET revoked_at = now(), revoked_why = $2
+        "UPDATE account.token_families
+            SET revoked_at = now(), revoked_why = $2,
+                expires_at = least(expires_at, now() + $3::interval)
           WHERE id = $1 AND revoked_at IS NULL",
     )
     .bind(family_id)
     .bind(why)
+    .bind(REVOKED_KEPT)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -268,15 +330,36 @@ pub async fn revoke_other_families(
     why: &str,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE account.token_families SET revoked_at = now(), revoked_why = $3
+        "UPDATE account.token_families
+            SET revoked_at = now(), revoked_why = $3,
+                expires_at = least(expires_at, now() + $4::interval)
           WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2
           RETURNING id",
     )
     .bind(user_id)
     .bind(keep)
     .bind(why)
+    .bind(REVOKED_KEPT)
     .fetch_all(db)
     .await
+}
+
+/// Deletes up to `batch` sign-ins that ended — every token expired, or revoked a day ago —
+/// with their tokens; returns how many. Replicas may prune at once: each skips the rows another
+/// is deleting.
+pub async fn prune_ended_sign_ins(db: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query(
+        "DELETE FROM account.token_families
+          WHERE id IN (SELECT id FROM account.token_families
+                        WHERE expires_at < now()
+                        ORDER BY expires_at
+                        LIMIT $1
+                        FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(deleted.rows_affected())
 }
 
 /// Records (or replaces) the user's pending email change: the address waits for the holder of

@@ -27,6 +27,9 @@ use uuid::Uuid;
 pub struct AuthSettings {
     pub keys: TokenKeys,
     pub refresh_token_ttl: std::time::Duration,
+    /// Sign-ins one user may hold at once; a new one beyond it ends the least recently
+    /// refreshed.
+    pub max_sign_ins_per_user: u32,
     pub login_limits: LoginLimits,
     /// Hashes at most at once (0: one core fewer than the machine has, at least 1).
     pub password_hashing_concurrency: usize,
@@ -129,6 +132,7 @@ pub struct Accounts {
     sign_ups: WindowLimiter,
     password_changes: WindowLimiter,
     refresh_token_ttl: Duration,
+    max_sign_ins_per_user: u32,
 }
 
 /// The window of the sign-up and password-change limits.
@@ -182,6 +186,7 @@ impl Accounts {
             email_change: settings.email_change,
             refresh_token_ttl: Duration::from_std(settings.refresh_token_ttl)
                 .unwrap_or(Duration::days(10)),
+            max_sign_ins_per_user: settings.max_sign_ins_per_user,
             keys: settings.keys,
             db,
         })
@@ -524,17 +529,62 @@ impl Accounts {
 
     async fn start_sign_in(&self, user_id: i64) -> Result<TokenPair, AppError> {
         let refresh_token = new_opaque_token();
-        let family = store::start_family(
+        let started = store::start_family(
             self.db.pool(),
             user_id,
             &opaque_token_hash(&refresh_token),
             Utc::now() + self.refresh_token_ttl,
+            self.max_sign_ins_per_user,
         )
         .await?;
+        if !started.ended.is_empty() {
+            self.denylist.deny(None, &started.ended).await?;
+            tracing::info!(
+                user_id,
+                ended_sign_ins = started.ended.len(),
+                "a sign-in beyond the per-user cap ended the least recently refreshed"
+            );
+        }
         Ok(TokenPair {
-            id_token: self.issue_id_token(user_id, family)?,
+            id_token: self.issue_id_token(user_id, started.family_id)?,
             refresh_token,
         })
+    }
+
+    /// Deletes every sign-in that ended (its tokens all expired, or revoked a day ago), in
+    /// batches; returns how many.
+    pub async fn prune_ended_sign_ins(&self) -> Result<u64, AppError> {
+        const BATCH: i64 = 1_000;
+        let mut pruned = 0;
+        loop {
+            let deleted = store::prune_ended_sign_ins(self.db.pool(), BATCH).await?;
+            pruned += deleted;
+            if deleted < BATCH as u64 {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    /// Prunes ended sign-ins every `every` until `shutdown`. Each API process runs it; they
+    /// skip each other's rows.
+    pub async fn prune_sign_ins_forever(
+        &self,
+        every: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            match self.prune_ended_sign_ins().await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "ended sign-ins deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune ended sign-ins; next time"),
+            }
+        }
     }
 
     fn issue_id_token(&self, user_id: i64, family: Uuid) -> Result<String, AppError> {
