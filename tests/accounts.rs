@@ -913,3 +913,31 @@ async fn sign_ins_whose_tokens_expired_are_deleted() {
         .unwrap();
     assert_eq!(tokens, 0, "its tokens went with it");
 }
+
+#[tokio::test]
+async fn a_refresh_racing_the_login_that_ends_its_sign_in_is_never_an_error() {
+    let app = TestApp::spawn_with(|c| c.accounts.sign_in_max_per_user = 1).await;
+    let email = unique_email();
+    let mut session = sign_up(&app, &email).await;
+    for _ in 0..30 {
+        // The sign-in refreshes again and again while a login (which ends it) runs: some
+        // refresh meets the login's transaction. Each is an answer — a new pair, or refused once
+        // the sign-in is gone —, never a failure of the server.
+        let refreshing = async {
+            let mut token = session.refresh_token.clone();
+            loop {
+                let body = refresh(&app, &token).await;
+                if !body["errors"].is_null() {
+                    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+                    return;
+                }
+                let pair = &body["data"]["refreshIDToken"]["tokenPair"];
+                token = pair["refreshToken"].as_str().unwrap().to_owned();
+            }
+        };
+        let (_, logged_in) = tokio::join!(refreshing, login(&app, &email, PASSWORD));
+        assert!(logged_in["errors"].is_null(), "{logged_in}");
+        session = session_of(&logged_in["data"]["login"]);
+        assert!(acts(&app, &session).await);
+    }
+}

@@ -786,6 +786,9 @@ async fn a_saga_killed_inside_a_local_step_finishes_once_on_another_worker() {
     // A worker process whose room step fails its first four attempts (retried after 1, 2 and
     // 4 s): it is inside that step when it is killed.
     let mut first = common::worker_process(&app, "CreatePostWorkflow/chat.create_room@4");
+    // The API's own Temporal connection may still be coming up on a busy machine.
+    app.wait_for_readiness(200, std::time::Duration::from_secs(30))
+        .await;
     let body = create_post(&app, &token, post_input("Killed mid-step"), vec![]).await;
     assert!(body["errors"].is_null(), "{body}");
     let post_id: i64 = body["data"]["createPost"]["post"]["id"]

@@ -220,10 +220,10 @@ pub enum Rotation {
 /// How many of a sign-in's rotated (used) refresh tokens are kept for reuse detection.
 pub const ROTATED_TOKENS_KEPT: i64 = 50;
 
-/// Exchanges a refresh token for a new one in the same family, atomically: the `UPDATE … WHERE
-/// used_at IS NULL` takes the row lock, so of two concurrent exchanges of the same token exactly
-/// one finds it unused. The other sees a used token, which is what a replay looks like, and
-/// revokes the family.
+/// Exchanges a refresh token for a new one in the same family, atomically: the family's row lock
+/// (then the `UPDATE … WHERE used_at IS NULL`) lets one exchange of a token at a time in, so of
+/// two concurrent exchanges of the same token exactly one finds it unused. The other sees a used
+/// token, which is what a replay looks like, and revokes the family.
 pub async fn rotate(
     db: &PgPool,
     token_hash: &[u8],
@@ -231,6 +231,20 @@ pub async fn rotate(
     new_expires_at: DateTime<Utc>,
 ) -> Result<Rotation, sqlx::Error> {
     let mut tx = db.begin().await?;
+    // The family's row first, as a login that deletes it and the prune lock it before its
+    // tokens: taking the token first could deadlock with them.
+    let family: Option<Uuid> = sqlx::query_scalar(
+        "SELECT f.id FROM account.refresh_tokens t
+           JOIN account.token_families f ON f.id = t.family_id
+          WHERE t.token_hash = $1
+            FOR NO KEY UPDATE OF f",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if family.is_none() {
+        return Ok(Rotation::Rejected);
+    }
     let live: Option<(Uuid, i64)> = sqlx::query_as(
         "UPDATE account.refresh_tokens t
             SET used_at = now()
