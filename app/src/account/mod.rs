@@ -541,8 +541,8 @@ impl Accounts {
             self.denylist.deny(None, &started.ended).await?;
             tracing::info!(
                 user_id,
-                ended_sign_ins = started.ended.len(),
-                "a sign-in beyond the per-user cap ended the least recently refreshed"
+                deleted_sign_ins = started.ended.len(),
+                "sign-ins beyond the per-user cap deleted (ended ones first, then the least recently refreshed)"
             );
         }
         Ok(TokenPair {
