@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{TestApp, error_code};
+use common::{SocketClient, TestApp, error_code};
 use fishapp_app::account::tokens::TokenKeys;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -778,13 +778,22 @@ async fn a_user_holds_at_most_the_configured_sign_ins() {
     .await;
     let email = unique_email();
     let first = sign_up(&app, &email).await;
+    let mut socket = SocketClient::connect(app.addr, Some(&first.id_token)).await;
+    let me = socket
+        .request("1", "{ currentUser { id } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["currentUser"]["id"], first.user_id.as_str());
     let mut sessions = Vec::new();
     for _ in 0..3 {
         sessions.push(login_session(&app, &email).await);
     }
     // The fourth sign-in ended the one refreshed longest ago: the sign-up's. Its ID token stops
-    // at once, and its refresh token is gone.
+    // at once — over HTTP and on the socket it signed in —, and its refresh token is gone.
     assert!(!acts(&app, &first).await);
+    let after = socket
+        .request("2", "{ currentUser { id } }", json!({}))
+        .await;
+    assert_eq!(error_code(&after), "UNAUTHENTICATED", "{after}");
     assert_eq!(
         error_code(&refresh(&app, &first.refresh_token).await),
         "UNAUTHENTICATED"
